@@ -1,0 +1,633 @@
+//! The room state machine: seats, join and resume, relay between the two
+//! participants, leaving, and expiry.
+//!
+//! A [`Room`] never touches a socket or the clock. The server feeds it
+//! inputs (a join, a message, a disconnect, the current time) and carries
+//! out the [`Output`]s it returns: frames to send to a connection, and
+//! connections to close. Connections are named by [`ConnectionId`]s that
+//! the server hands out, so a room can be stored anywhere (it serialises)
+//! and its outputs delivered by whichever process holds the socket.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::protocol::{
+    ClientMessage, ErrorCode, ErrorMessage, IceServer, IceTransportPolicy, Joined, LeaveReason, PROTOCOL_VERSION,
+    RoomInfo, ServerMessage,
+};
+use crate::time::Timestamp;
+use crate::token::{ParticipantId, ResumeToken, RoomToken};
+
+/// How long a room's link works unless configured otherwise: 7 days.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// A WebSocket connection, named by the server that holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConnectionId(pub u64);
+
+/// What the caller must do after feeding a room an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this message on that connection.
+    Send {
+        /// The connection to send on.
+        to: ConnectionId,
+        /// The message.
+        message: ServerMessage,
+    },
+    /// Close that connection (after sending what came before).
+    Close(ConnectionId),
+}
+
+/// The ICE configuration handed to one participant in `joined`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IceConfig {
+    /// STUN and TURN servers.
+    pub servers: Vec<IceServer>,
+    /// Which candidates the participant may use.
+    pub policy: IceTransportPolicy,
+}
+
+/// Settings every room is created with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomConfig {
+    /// How many participants a room holds. webcall's calls are one to one.
+    pub capacity: u8,
+    /// How long a room's link works after creation.
+    pub ttl: Duration,
+    /// How many live rooms one store holds before refusing new ones.
+    pub max_rooms: usize,
+}
+
+impl Default for RoomConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 2,
+            ttl: DEFAULT_TTL,
+            max_rooms: 100_000,
+        }
+    }
+}
+
+/// One participant's seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Seat {
+    id: ParticipantId,
+    resume: ResumeToken,
+    conn: ConnectionId,
+}
+
+/// A call room: up to `capacity` seats, a lifetime, and the relay rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    token: RoomToken,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    capacity: u8,
+    seats: Vec<Seat>,
+}
+
+impl Room {
+    /// A new empty room.
+    pub fn new(token: RoomToken, now: Timestamp, config: &RoomConfig) -> Self {
+        Self {
+            token,
+            created_at: now,
+            expires_at: now.saturating_add(config.ttl),
+            capacity: config.capacity,
+            seats: Vec::new(),
+        }
+    }
+
+    /// The room's token.
+    pub fn token(&self) -> &RoomToken {
+        &self.token
+    }
+
+    /// When the room was created.
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    /// When the room's link stops working.
+    pub fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+
+    /// True once the room's lifetime is over.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.expires_at
+    }
+
+    /// How many seats are taken.
+    pub fn participants(&self) -> usize {
+        self.seats.len()
+    }
+
+    /// The public summary served by `GET /api/rooms/{token}`.
+    pub fn info(&self) -> RoomInfo {
+        RoomInfo {
+            token: self.token.clone(),
+            participants: self.seats.len() as u8,
+            capacity: self.capacity,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The participant seated on `conn`, if any.
+    pub fn participant_on(&self, conn: ConnectionId) -> Option<&ParticipantId> {
+        self.seats.iter().find(|s| s.conn == conn).map(|s| &s.id)
+    }
+
+    /// A `join` arrived on `conn`.
+    ///
+    /// With a `resume` secret matching a seat, `conn` takes that seat over
+    /// and its old connection is closed with `replaced`. Otherwise a free
+    /// seat is taken, or the join is refused with `room_full`.
+    pub fn join(
+        &mut self,
+        now: Timestamp,
+        conn: ConnectionId,
+        version: u32,
+        resume: Option<&ResumeToken>,
+        ice: IceConfig,
+    ) -> Vec<Output> {
+        if self.is_expired(now) {
+            return fatal(conn, ErrorCode::RoomNotFound);
+        }
+        if version != PROTOCOL_VERSION {
+            return fatal_with(
+                conn,
+                ErrorMessage::with_detail(
+                    ErrorCode::UnsupportedVersion,
+                    format_args!("client speaks {version}, server speaks {PROTOCOL_VERSION}"),
+                ),
+            );
+        }
+        if self.participant_on(conn).is_some() {
+            return vec![send(conn, ServerMessage::error(ErrorCode::AlreadyJoined))];
+        }
+
+        let mut out = Vec::new();
+        let resumed_seat = resume.and_then(|r| self.seats.iter().position(|s| &s.resume == r));
+        let (index, resumed) = match resumed_seat {
+            Some(i) => {
+                let old = std::mem::replace(&mut self.seats[i].conn, conn);
+                out.push(send(old, ServerMessage::error(ErrorCode::Replaced)));
+                out.push(Output::Close(old));
+                (i, true)
+            }
+            None => {
+                if self.seats.len() >= usize::from(self.capacity) {
+                    return fatal(conn, ErrorCode::RoomFull);
+                }
+                let seat = match (ParticipantId::generate(), ResumeToken::generate()) {
+                    (Ok(id), Ok(resume)) => Seat { id, resume, conn },
+                    _ => return fatal(conn, ErrorCode::Unavailable),
+                };
+                self.seats.push(seat);
+                (self.seats.len() - 1, false)
+            }
+        };
+
+        let me = self.seats[index].clone();
+        let other = self.other_than(conn).map(|s| (s.id.clone(), s.conn));
+        out.push(send(
+            conn,
+            ServerMessage::Joined(Joined {
+                version: PROTOCOL_VERSION,
+                you: me.id.clone(),
+                resume: me.resume,
+                peer: other.as_ref().map(|(id, _)| id.clone()),
+                initiator: other.is_some(),
+                polite: other.is_none(),
+                ice_servers: ice.servers,
+                ice_transport_policy: ice.policy,
+                capacity: self.capacity,
+                expires_at: self.expires_at,
+            }),
+        ));
+        if let Some((_, other_conn)) = other {
+            out.push(send(other_conn, ServerMessage::PeerJoined { peer: me.id, resumed }));
+        }
+        out
+    }
+
+    /// A message other than `join` arrived on `conn`.
+    pub fn handle(&mut self, now: Timestamp, conn: ConnectionId, message: ClientMessage) -> Vec<Output> {
+        let Some(me) = self.seats.iter().find(|s| s.conn == conn).map(|s| s.id.clone()) else {
+            return vec![send(conn, ServerMessage::error(ErrorCode::NotJoined))];
+        };
+        if self.is_expired(now) {
+            return self.expire();
+        }
+        let relayed = match message {
+            ClientMessage::Join { .. } => {
+                return vec![send(conn, ServerMessage::error(ErrorCode::AlreadyJoined))];
+            }
+            ClientMessage::Bye => return self.leave(conn, LeaveReason::Bye),
+            ClientMessage::Offer { sdp } => ServerMessage::Offer { from: me, sdp },
+            ClientMessage::Answer { sdp } => ServerMessage::Answer { from: me, sdp },
+            ClientMessage::Candidate { candidate } => ServerMessage::Candidate { from: me, candidate },
+        };
+        match self.other_than(conn) {
+            Some(other) => vec![send(other.conn, relayed)],
+            None => vec![send(conn, ServerMessage::error(ErrorCode::NoPeer))],
+        }
+    }
+
+    /// The connection `conn` closed or went silent. Frees its seat, if it
+    /// still held one, and tells the other participant.
+    pub fn disconnect(&mut self, conn: ConnectionId) -> Vec<Output> {
+        if self.participant_on(conn).is_none() {
+            return Vec::new();
+        }
+        let mut out = self.leave(conn, LeaveReason::Disconnected);
+        // The connection is already gone: nothing to close.
+        out.retain(|o| *o != Output::Close(conn));
+        out
+    }
+
+    /// The room's lifetime is over: tell everyone and empty it.
+    pub fn expire(&mut self) -> Vec<Output> {
+        self.seats
+            .drain(..)
+            .flat_map(|s| fatal(s.conn, ErrorCode::RoomExpired))
+            .collect()
+    }
+
+    fn leave(&mut self, conn: ConnectionId, reason: LeaveReason) -> Vec<Output> {
+        let Some(i) = self.seats.iter().position(|s| s.conn == conn) else {
+            return Vec::new();
+        };
+        let gone = self.seats.remove(i);
+        let mut out: Vec<Output> = self
+            .seats
+            .iter()
+            .map(|s| send(s.conn, ServerMessage::PeerLeft { peer: gone.id.clone(), reason }))
+            .collect();
+        out.push(Output::Close(conn));
+        out
+    }
+
+    fn other_than(&self, conn: ConnectionId) -> Option<&Seat> {
+        self.seats.iter().find(|s| s.conn != conn)
+    }
+}
+
+fn send(to: ConnectionId, message: ServerMessage) -> Output {
+    Output::Send { to, message }
+}
+
+fn fatal(conn: ConnectionId, code: ErrorCode) -> Vec<Output> {
+    fatal_with(conn, ErrorMessage::new(code))
+}
+
+fn fatal_with(conn: ConnectionId, error: ErrorMessage) -> Vec<Output> {
+    vec![send(conn, ServerMessage::Error(error)), Output::Close(conn)]
+}
+
+/// Every room of one store, by token, with creation limits and expiry.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    config: RoomConfig,
+    rooms: HashMap<RoomToken, Room>,
+}
+
+impl Rooms {
+    /// An empty set of rooms created with `config`.
+    pub fn new(config: RoomConfig) -> Self {
+        Self {
+            config,
+            rooms: HashMap::new(),
+        }
+    }
+
+    /// The settings new rooms get.
+    pub fn config(&self) -> &RoomConfig {
+        &self.config
+    }
+
+    /// Creates a room with a fresh token.
+    pub fn create(&mut self, now: Timestamp) -> Result<&Room> {
+        if self.rooms.len() >= self.config.max_rooms {
+            self.sweep(now);
+            if self.rooms.len() >= self.config.max_rooms {
+                return Err(Error::TooManyRooms { limit: self.config.max_rooms });
+            }
+        }
+        let token = RoomToken::generate()?;
+        let room = Room::new(token.clone(), now, &self.config);
+        Ok(self.rooms.entry(token).or_insert(room))
+    }
+
+    /// The live room named `token`; `None` when unknown or expired.
+    pub fn get(&self, token: &RoomToken, now: Timestamp) -> Option<&Room> {
+        self.rooms.get(token).filter(|r| !r.is_expired(now))
+    }
+
+    /// The live room named `token`, to feed it an input.
+    pub fn get_mut(&mut self, token: &RoomToken, now: Timestamp) -> Option<&mut Room> {
+        self.rooms.get_mut(token).filter(|r| !r.is_expired(now))
+    }
+
+    /// Removes expired rooms and returns what to tell their participants.
+    pub fn sweep(&mut self, now: Timestamp) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.rooms.retain(|_, room| {
+            if room.is_expired(now) {
+                out.extend(room.expire());
+                false
+            } else {
+                true
+            }
+        });
+        out
+    }
+
+    /// How many rooms are stored (expired ones until the next sweep).
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// True when no room is stored.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::IceCandidate;
+
+    const A: ConnectionId = ConnectionId(1);
+    const B: ConnectionId = ConnectionId(2);
+    const C: ConnectionId = ConnectionId(3);
+    const T0: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+
+    fn room() -> Room {
+        Room::new(RoomToken::generate().unwrap(), T0, &RoomConfig::default())
+    }
+
+    fn ice() -> IceConfig {
+        IceConfig {
+            servers: vec![IceServer::new("stun:stun.example.org:3478")],
+            policy: IceTransportPolicy::All,
+        }
+    }
+
+    fn join(room: &mut Room, conn: ConnectionId, resume: Option<&ResumeToken>) -> Vec<Output> {
+        room.join(T0, conn, PROTOCOL_VERSION, resume, ice())
+    }
+
+    fn sent_to(out: &[Output], conn: ConnectionId) -> Vec<ServerMessage> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { to, message } if *to == conn => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn joined(out: &[Output], conn: ConnectionId) -> Joined {
+        match sent_to(out, conn).as_slice() {
+            [ServerMessage::Joined(j)] => j.clone(),
+            other => panic!("expected one joined for {conn:?}, got {other:?}"),
+        }
+    }
+
+    fn error_code(out: &[Output], conn: ConnectionId) -> ErrorCode {
+        match sent_to(out, conn).as_slice() {
+            [ServerMessage::Error(e)] => e.code,
+            other => panic!("expected one error for {conn:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn second_participant_is_the_initiator_and_the_first_is_told() {
+        let mut r = room();
+        let out = join(&mut r, A, None);
+        let a = joined(&out, A);
+        assert!(a.peer.is_none());
+        assert!(!a.initiator);
+        assert!(a.polite);
+        assert_eq!(a.ice_servers, ice().servers);
+
+        let out = join(&mut r, B, None);
+        let b = joined(&out, B);
+        assert_eq!(b.peer.as_ref(), Some(&a.you));
+        assert!(b.initiator);
+        assert!(!b.polite);
+        assert_eq!(
+            sent_to(&out, A),
+            vec![ServerMessage::PeerJoined { peer: b.you.clone(), resumed: false }]
+        );
+        assert_eq!(r.participants(), 2);
+    }
+
+    #[test]
+    fn a_third_person_gets_room_full_and_changes_nothing() {
+        let mut r = room();
+        join(&mut r, A, None);
+        join(&mut r, B, None);
+        let before = r.clone();
+        let out = join(&mut r, C, None);
+        assert_eq!(error_code(&out, C), ErrorCode::RoomFull);
+        assert!(out.contains(&Output::Close(C)));
+        assert!(sent_to(&out, A).is_empty() && sent_to(&out, B).is_empty());
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn offers_answers_and_candidates_go_only_to_the_other_participant() {
+        let mut r = room();
+        let a = joined(&join(&mut r, A, None), A);
+        let b = joined(&join(&mut r, B, None), B);
+
+        let out = r.handle(T0, B, ClientMessage::Offer { sdp: "offer".into() });
+        assert_eq!(out, vec![send(A, ServerMessage::Offer { from: b.you.clone(), sdp: "offer".into() })]);
+
+        let out = r.handle(T0, A, ClientMessage::Answer { sdp: "answer".into() });
+        assert_eq!(out, vec![send(B, ServerMessage::Answer { from: a.you.clone(), sdp: "answer".into() })]);
+
+        let cand = IceCandidate {
+            candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            username_fragment: None,
+        };
+        let out = r.handle(T0, A, ClientMessage::Candidate { candidate: Some(cand.clone()) });
+        assert_eq!(
+            out,
+            vec![send(B, ServerMessage::Candidate { from: a.you, candidate: Some(cand) })]
+        );
+    }
+
+    #[test]
+    fn relaying_alone_is_a_soft_error() {
+        let mut r = room();
+        join(&mut r, A, None);
+        let out = r.handle(T0, A, ClientMessage::Offer { sdp: "x".into() });
+        assert_eq!(error_code(&out, A), ErrorCode::NoPeer);
+        assert!(!out.contains(&Output::Close(A)));
+    }
+
+    #[test]
+    fn messages_before_join_are_refused() {
+        let mut r = room();
+        let out = r.handle(T0, A, ClientMessage::Offer { sdp: "x".into() });
+        assert_eq!(error_code(&out, A), ErrorCode::NotJoined);
+        assert_eq!(r.participants(), 0);
+    }
+
+    #[test]
+    fn joining_twice_on_one_connection_is_refused() {
+        let mut r = room();
+        join(&mut r, A, None);
+        assert_eq!(error_code(&join(&mut r, A, None), A), ErrorCode::AlreadyJoined);
+        let out = r.handle(T0, A, ClientMessage::Join { version: 1, resume: None });
+        assert_eq!(error_code(&out, A), ErrorCode::AlreadyJoined);
+        assert_eq!(r.participants(), 1);
+    }
+
+    #[test]
+    fn wrong_version_is_fatal() {
+        let mut r = room();
+        let out = r.join(T0, A, 99, None, ice());
+        assert_eq!(error_code(&out, A), ErrorCode::UnsupportedVersion);
+        assert!(out.contains(&Output::Close(A)));
+        assert_eq!(r.participants(), 0);
+    }
+
+    #[test]
+    fn bye_frees_the_seat_and_tells_the_other() {
+        let mut r = room();
+        let a = joined(&join(&mut r, A, None), A);
+        join(&mut r, B, None);
+        let out = r.handle(T0, A, ClientMessage::Bye);
+        assert_eq!(
+            sent_to(&out, B),
+            vec![ServerMessage::PeerLeft { peer: a.you, reason: LeaveReason::Bye }]
+        );
+        assert!(out.contains(&Output::Close(A)));
+        assert_eq!(r.participants(), 1);
+        // The seat is free for someone else.
+        let c = joined(&join(&mut r, C, None), C);
+        assert!(c.initiator);
+    }
+
+    #[test]
+    fn disconnect_tells_the_other_with_reason_disconnected() {
+        let mut r = room();
+        join(&mut r, A, None);
+        let b = joined(&join(&mut r, B, None), B);
+        let out = r.disconnect(B);
+        assert_eq!(
+            out,
+            vec![send(A, ServerMessage::PeerLeft { peer: b.you, reason: LeaveReason::Disconnected })]
+        );
+        assert!(r.disconnect(B).is_empty(), "a second disconnect is a no-op");
+        assert_eq!(r.participants(), 1);
+    }
+
+    #[test]
+    fn reload_takes_the_seat_back_before_the_old_socket_is_noticed_dead() {
+        let mut r = room();
+        join(&mut r, A, None);
+        let b = joined(&join(&mut r, B, None), B);
+
+        // B reloads: a new connection with the resume secret, while the
+        // server still believes the old one is alive (room is full).
+        const B2: ConnectionId = ConnectionId(22);
+        let out = join(&mut r, B2, Some(&b.resume));
+        let b2 = joined(&out, B2);
+        assert_eq!(b2.you, b.you, "same participant id");
+        assert!(b2.initiator, "the one who comes back makes the offer");
+        assert_eq!(error_code(&out, B), ErrorCode::Replaced);
+        assert!(out.contains(&Output::Close(B)));
+        assert_eq!(
+            sent_to(&out, A),
+            vec![ServerMessage::PeerJoined { peer: b.you.clone(), resumed: true }]
+        );
+        assert_eq!(r.participants(), 2);
+
+        // The old socket's close arriving later changes nothing.
+        assert!(r.disconnect(B).is_empty());
+        assert_eq!(r.participants(), 2);
+        // Relay now reaches the new connection.
+        let out = r.handle(T0, A, ClientMessage::Answer { sdp: "x".into() });
+        assert!(matches!(out.as_slice(), [Output::Send { to, .. }] if *to == B2));
+    }
+
+    #[test]
+    fn a_wrong_resume_secret_is_an_ordinary_join() {
+        let mut r = room();
+        join(&mut r, A, None);
+        join(&mut r, B, None);
+        let stranger = ResumeToken::generate().unwrap();
+        let out = join(&mut r, C, Some(&stranger));
+        assert_eq!(error_code(&out, C), ErrorCode::RoomFull);
+    }
+
+    #[test]
+    fn expiry_closes_everyone_and_refuses_joins() {
+        let mut r = room();
+        join(&mut r, A, None);
+        let later = T0.saturating_add(DEFAULT_TTL);
+        assert!(r.is_expired(later));
+        let out = r.join(later, B, PROTOCOL_VERSION, None, ice());
+        assert_eq!(error_code(&out, B), ErrorCode::RoomNotFound);
+        let out = r.handle(later, A, ClientMessage::Offer { sdp: "x".into() });
+        assert_eq!(error_code(&out, A), ErrorCode::RoomExpired);
+        assert!(out.contains(&Output::Close(A)));
+        assert_eq!(r.participants(), 0);
+    }
+
+    #[test]
+    fn rooms_registry_hides_and_sweeps_expired_rooms() {
+        let mut rooms = Rooms::new(RoomConfig { ttl: Duration::from_secs(60), ..RoomConfig::default() });
+        let token = rooms.create(T0).unwrap().token().clone();
+        rooms.get_mut(&token, T0).unwrap().join(T0, A, PROTOCOL_VERSION, None, ice());
+        let later = T0.saturating_add(Duration::from_secs(61));
+        assert!(rooms.get(&token, T0).is_some());
+        assert!(rooms.get(&token, later).is_none());
+        let out = rooms.sweep(later);
+        assert_eq!(error_code(&out, A), ErrorCode::RoomExpired);
+        assert!(rooms.is_empty());
+    }
+
+    #[test]
+    fn rooms_registry_enforces_its_limit() {
+        let mut rooms = Rooms::new(RoomConfig { max_rooms: 2, ..RoomConfig::default() });
+        rooms.create(T0).unwrap();
+        rooms.create(T0).unwrap();
+        assert!(matches!(rooms.create(T0), Err(Error::TooManyRooms { limit: 2 })));
+    }
+
+    #[test]
+    fn rooms_do_not_affect_each_other() {
+        let mut rooms = Rooms::new(RoomConfig::default());
+        let t1 = rooms.create(T0).unwrap().token().clone();
+        let t2 = rooms.create(T0).unwrap().token().clone();
+        rooms.get_mut(&t1, T0).unwrap().join(T0, A, PROTOCOL_VERSION, None, ice());
+        rooms.get_mut(&t1, T0).unwrap().join(T0, B, PROTOCOL_VERSION, None, ice());
+        let out = rooms.get_mut(&t2, T0).unwrap().join(T0, C, PROTOCOL_VERSION, None, ice());
+        assert!(!joined(&out, C).initiator);
+        let out = rooms.get_mut(&t2, T0).unwrap().handle(T0, C, ClientMessage::Bye);
+        assert!(sent_to(&out, A).is_empty() && sent_to(&out, B).is_empty());
+        assert_eq!(rooms.get(&t1, T0).unwrap().participants(), 2);
+    }
+
+    #[test]
+    fn a_room_serialises_for_external_stores() {
+        let mut r = room();
+        join(&mut r, A, None);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: Room = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+    }
+}
