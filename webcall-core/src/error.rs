@@ -20,6 +20,10 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A media frame, file or device could not be used; the message says
+    /// which and what to do.
+    #[error("{0}")]
+    Media(String),
     /// A signaling frame could not be decoded.
     #[error(transparent)]
     Protocol(#[from] crate::protocol::ProtocolError),

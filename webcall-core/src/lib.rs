@@ -9,6 +9,7 @@
 //!   the caller passes the time in and carries out the outputs.
 //! - [`token`]: room tokens and resume secrets (128 bits from the OS CSPRNG).
 //! - [`time`]: the wire form of instants.
+//! - [`media`]: video and audio frames, and the source and sink traits.
 //!
 //! With the `client` feature, a program can create rooms and join them; with
 //! `call`, it runs a whole WebRTC call with pluggable media sources and sinks.
@@ -31,6 +32,7 @@
 //! ```
 
 pub mod error;
+pub mod media;
 pub mod protocol;
 pub mod room;
 pub mod time;
