@@ -1,0 +1,545 @@
+// The page: routes by location.pathname to the home page ("/") or a room
+// ("/r/{token}"), draws the UI, asks for the camera and microphone, and wires
+// the signaling session (protocol.js) to the peer connection (call.js).
+//
+// Test hooks (see the repository's contracts): document.body.dataset.status,
+// and window.webcall = { stats(), hangup(), state(), log }.
+
+import { t, lang, translatePage } from './i18n.js';
+import { Signaling, TOKEN_PATTERN, createRoom, roomInfo } from './protocol.js';
+import { Call } from './call.js';
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------- console log
+
+/** The last console lines, kept for diagnosing failures (tests read them). */
+const logLines = [];
+const LOG_LIMIT = 400;
+
+function keepLog(level, args) {
+  const text = args
+    .map((a) => {
+      if (a instanceof Error) return `${a.name}: ${a.message}`;
+      if (typeof a === 'object') {
+        try {
+          return JSON.stringify(a);
+        } catch {
+          return String(a);
+        }
+      }
+      return String(a);
+    })
+    .join(' ');
+  logLines.push(`${new Date().toISOString().slice(11, 23)} ${level} ${text}`);
+  if (logLines.length > LOG_LIMIT) logLines.splice(0, logLines.length - LOG_LIMIT);
+}
+
+for (const level of ['log', 'info', 'warn', 'error']) {
+  const original = console[level].bind(console);
+  console[level] = (...args) => {
+    keepLog(level, args);
+    original(...args);
+  };
+}
+window.addEventListener('error', (e) => keepLog('uncaught', [e.message, `${e.filename}:${e.lineno}`]));
+window.addEventListener('unhandledrejection', (e) => keepLog('unhandled', [e.reason]));
+
+// ---------------------------------------------------------------- helpers
+
+function setStatus(status) {
+  if (document.body.dataset.status !== status) {
+    document.body.dataset.status = status;
+    console.info(`webcall: status ${status}`);
+  }
+}
+
+function show(el, visible) {
+  el.hidden = !visible;
+}
+
+function formatTime(rfc3339) {
+  const date = new Date(rfc3339);
+  if (Number.isNaN(date.getTime())) return rfc3339;
+  return new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' }).format(date);
+}
+
+/** Copies an input's value; falls back to selecting it for a manual copy. */
+async function copyFrom(input, label, statusEl) {
+  const text = input.value;
+  let copied = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      copied = true;
+    }
+  } catch {
+    copied = false;
+  }
+  if (!copied) {
+    input.focus();
+    input.select();
+    try {
+      copied = document.execCommand('copy');
+    } catch {
+      copied = false;
+    }
+  }
+  const message = copied ? t('copied') : t('copy_manual');
+  if (label) {
+    label.textContent = copied ? t('copied') : t('copy');
+    setTimeout(() => {
+      label.textContent = t('copy');
+    }, 2000);
+  }
+  if (statusEl) statusEl.textContent = message;
+  if (!copied) {
+    input.focus();
+    input.select();
+  }
+}
+
+const emptyStats = () => ({
+  videoFramesDecoded: 0,
+  videoWidth: 0,
+  videoHeight: 0,
+  audioBytesReceived: 0,
+  audioPacketsReceived: 0,
+  videoBytesSent: 0,
+  audioBytesSent: 0,
+  connectionState: 'new',
+});
+
+// ---------------------------------------------------------------- home page
+
+function showHome({ ended = false, token = null } = {}) {
+  show($('room'), false);
+  show($('home'), true);
+  document.body.classList.remove('in-room');
+  show($('home-notice'), ended);
+  if (ended && token) $('rejoin').href = `/r/${token}`;
+  setStatus(ended ? 'ended' : 'idle');
+
+  const button = $('create');
+  button.onclick = async () => {
+    button.disabled = true;
+    button.textContent = t('creating');
+    show($('create-error'), false);
+    try {
+      const room = await createRoom();
+      $('link').value = room.url;
+      $('qr').src = `/api/rooms/${encodeURIComponent(room.token)}/qr.svg`;
+      $('join').href = `/r/${encodeURIComponent(room.token)}`;
+      $('expires').textContent = t('link_expires', { time: formatTime(room.expires_at) });
+      $('copy-status').textContent = '';
+      show($('created'), true);
+      show($('home-notice'), false);
+      setStatus('idle');
+      $('copy').focus();
+    } catch (err) {
+      console.warn('webcall: creating a room failed:', err);
+      $('create-error').textContent = err.code === 'rate_limited' ? t('create_rate_limited') : t('create_failed');
+      show($('create-error'), true);
+    } finally {
+      button.disabled = false;
+      button.textContent = t('create_link');
+    }
+  };
+  $('copy').onclick = () => copyFrom($('link'), $('copy-text'), $('copy-status'));
+  $('link').onfocus = () => $('link').select();
+}
+
+// ---------------------------------------------------------------- room page
+
+const FATAL_STATUS = {
+  room_full: 'room_full',
+  room_not_found: 'not_found',
+  room_expired: 'not_found',
+};
+
+class RoomPage {
+  constructor(token) {
+    this.token = token;
+    this.signaling = null;
+    this.call = new Call((message) => (this.signaling ? this.signaling.send(message) : false));
+    this.joined = false;
+    this.peer = null;
+    this.peerLeft = false;
+    this.fatalCode = null;
+    this.ended = false;
+    this.localStream = null;
+    this.mediaPromise = null;
+    this.mediaDenied = false;
+    this.mediaProblem = null;
+    this.resolveChoice = null;
+    this.chain = Promise.resolve();
+    this.startSeq = 0;
+  }
+
+  async start() {
+    show($('home'), false);
+    show($('room'), true);
+    document.body.classList.add('in-room');
+    const link = `${window.location.origin}/r/${this.token}`;
+    $('room-link').value = link;
+    $('room-qr').src = `/api/rooms/${encodeURIComponent(this.token)}/qr.svg`;
+    this.bindControls();
+    this.render();
+
+    if (!TOKEN_PATTERN.test(this.token)) {
+      this.fail('room_not_found');
+      return;
+    }
+    try {
+      if ((await roomInfo(this.token)) === null) {
+        this.fail('room_not_found');
+        return;
+      }
+    } catch (err) {
+      // The server is unreachable right now; the signaling session retries.
+      console.warn('webcall: room lookup failed:', err);
+    }
+
+    const signaling = new Signaling(this.token);
+    this.signaling = signaling;
+    signaling.addEventListener('state', () => this.render());
+    signaling.addEventListener('fatal', (e) => this.fail(e.detail.code, e.detail.message));
+    for (const type of ['joined', 'peer_joined', 'peer_left', 'offer', 'answer', 'candidate']) {
+      signaling.addEventListener(type, (e) => this.enqueue(e.detail));
+    }
+    this.call.addEventListener('state', () => this.render());
+    this.call.addEventListener('remotestream', (e) => this.setRemoteStream(e.detail.stream));
+    signaling.start();
+  }
+
+  /** Signaling messages are handled one at a time, in arrival order. */
+  enqueue(message) {
+    this.chain = this.chain
+      .then(() => this.onMessage(message))
+      .catch((err) => console.warn(`webcall: handling ${message.type} failed:`, err));
+  }
+
+  async onMessage(message) {
+    if (this.ended || this.fatalCode) return;
+    switch (message.type) {
+      case 'joined':
+        console.info(`webcall: joined as ${message.you}, peer ${message.peer}, initiator ${message.initiator}`);
+        this.joined = true;
+        this.call.configure(message);
+        this.peer = message.peer;
+        if (message.peer) {
+          this.peerLeft = false;
+          await this.startCall({ initiator: message.initiator, polite: message.polite });
+        } else {
+          this.call.close();
+          this.render();
+          await this.ensureMedia();
+        }
+        break;
+      case 'peer_joined':
+        console.info(`webcall: peer ${message.peer} joined (resumed ${message.resumed})`);
+        this.peer = message.peer;
+        this.peerLeft = false;
+        await this.startCall({ initiator: false, polite: true });
+        break;
+      case 'peer_left':
+        console.info(`webcall: peer ${message.peer} left (${message.reason})`);
+        this.peer = null;
+        this.peerLeft = true;
+        this.call.close();
+        break;
+      default:
+        await this.call.handle(message);
+    }
+    this.render();
+  }
+
+  async startCall(roles) {
+    this.call.close();
+    this.render();
+    const stream = await this.ensureMedia();
+    if (this.ended || this.fatalCode) return;
+    this.call.setLocalStream(stream);
+    console.info(`webcall: starting a connection (initiator ${roles.initiator}, polite ${roles.polite})`);
+    this.call.start(roles);
+  }
+
+  // -------------------------------------------------------------- media
+
+  ensureMedia() {
+    if (!this.mediaPromise) this.mediaPromise = this.askMedia();
+    return this.mediaPromise;
+  }
+
+  async askMedia() {
+    const stream = await this.tryMedia('full');
+    if (stream) return stream;
+    this.mediaDenied = true;
+    this.render();
+    return new Promise((resolve) => {
+      this.resolveChoice = resolve;
+    });
+  }
+
+  async tryMedia(mode) {
+    if (mode === 'none') return this.useStream(new MediaStream());
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      this.mediaProblem = 'insecure';
+      return null;
+    }
+    const constraints =
+      mode === 'audio'
+        ? { audio: true, video: false }
+        : {
+            audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+            video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: 'user' },
+          };
+    try {
+      return this.useStream(await navigator.mediaDevices.getUserMedia(constraints));
+    } catch (err) {
+      console.warn(`webcall: getUserMedia (${mode}) failed: ${err.name}: ${err.message}`);
+      this.mediaProblem = err.name;
+      return null;
+    }
+  }
+
+  useStream(stream) {
+    this.localStream = stream;
+    const video = $('local-video');
+    video.srcObject = stream;
+    video.play().catch(() => {});
+    this.mediaDenied = false;
+    this.mediaProblem = null;
+    this.updateControls();
+    this.render();
+    return stream;
+  }
+
+  async choose(mode) {
+    const buttons = $('media-choices').querySelectorAll('button');
+    for (const b of buttons) b.disabled = true;
+    const stream = await this.tryMedia(mode);
+    for (const b of buttons) b.disabled = false;
+    if (stream && this.resolveChoice) {
+      const resolve = this.resolveChoice;
+      this.resolveChoice = null;
+      resolve(stream);
+    }
+    this.render();
+  }
+
+  stopMedia() {
+    if (this.localStream) for (const track of this.localStream.getTracks()) track.stop();
+    this.localStream = null;
+    $('local-video').srcObject = null;
+  }
+
+  // -------------------------------------------------------------- remote media
+
+  setRemoteStream(stream) {
+    const video = $('remote-video');
+    if (!stream) {
+      video.srcObject = null;
+      show($('unmute'), false);
+      this.render();
+      return;
+    }
+    if (video.srcObject !== stream) video.srcObject = stream;
+    this.playRemote();
+    this.render();
+  }
+
+  async playRemote() {
+    const video = $('remote-video');
+    video.muted = false;
+    try {
+      await video.play();
+      show($('unmute'), false);
+    } catch (err) {
+      if (err.name !== 'NotAllowedError') return; // e.g. AbortError when the source changed
+      // Autoplay with sound is blocked (iOS Safari, no user gesture yet):
+      // play muted and offer a button that turns the sound on.
+      console.info('webcall: autoplay with sound blocked; playing muted');
+      video.muted = true;
+      video.play().catch(() => {});
+      show($('unmute'), true);
+    }
+  }
+
+  // -------------------------------------------------------------- controls
+
+  bindControls() {
+    $('toggle-mic').onclick = () => this.toggle('audio');
+    $('toggle-cam').onclick = () => this.toggle('video');
+    $('hangup').onclick = () => this.hangup();
+    $('unmute').onclick = () => {
+      const video = $('remote-video');
+      video.muted = false;
+      video.play().catch(() => {});
+      show($('unmute'), false);
+    };
+    $('room-copy').onclick = () => copyFrom($('room-link'), $('room-copy-text'), null);
+    $('room-link').onfocus = () => $('room-link').select();
+    $('media-retry').onclick = () => this.choose('full');
+    $('media-audio').onclick = () => this.choose('audio');
+    $('media-none').onclick = () => this.choose('none');
+  }
+
+  toggle(kind) {
+    if (!this.localStream) return;
+    const tracks = this.localStream.getTracks().filter((tr) => tr.kind === kind);
+    if (tracks.length === 0) return;
+    const enabled = !tracks[0].enabled;
+    this.call.setEnabled(kind, enabled);
+    this.updateControls();
+  }
+
+  updateControls() {
+    const stream = this.localStream;
+    for (const [kind, id, onKey, offKey] of [
+      ['audio', 'toggle-mic', 'mic_off', 'mic_on'],
+      ['video', 'toggle-cam', 'cam_off', 'cam_on'],
+    ]) {
+      const button = $(id);
+      const tracks = stream ? stream.getTracks().filter((tr) => tr.kind === kind) : [];
+      const available = tracks.length > 0;
+      const enabled = available && tracks[0].enabled;
+      button.disabled = !available;
+      button.classList.toggle('off', !enabled);
+      const key = enabled ? onKey : offKey;
+      button.setAttribute('aria-label', t(key));
+      button.title = t(key);
+      button.setAttribute('aria-pressed', String(!enabled));
+    }
+    const hasVideo = !!stream && stream.getVideoTracks().some((tr) => tr.enabled);
+    show($('local-off'), !hasVideo);
+    $('local-tile').classList.toggle('no-video', !hasVideo);
+  }
+
+  hangup() {
+    if (this.ended) return;
+    console.info('webcall: hanging up');
+    this.ended = true;
+    if (this.signaling) this.signaling.bye();
+    this.call.close();
+    this.stopMedia();
+    if (this.resolveChoice) this.resolveChoice(new MediaStream());
+    window.history.replaceState(null, '', '/');
+    showHome({ ended: true, token: this.token });
+  }
+
+  fail(code, message) {
+    if (this.ended) return;
+    console.warn(`webcall: the call cannot go on: ${code}${message ? `: ${message}` : ''}`);
+    this.fatalCode = code;
+    this.call.close();
+    this.stopMedia();
+    this.render();
+  }
+
+  // -------------------------------------------------------------- status
+
+  status() {
+    if (this.ended) return 'ended';
+    if (this.fatalCode) return FATAL_STATUS[this.fatalCode] || 'error';
+    if (this.mediaDenied) return 'media_denied';
+    const sig = this.signaling ? this.signaling.state : 'connecting';
+    if (sig === 'reconnecting') return 'reconnecting';
+    if (!this.joined) return 'connecting';
+    if (!this.peer) return this.peerLeft ? 'peer_left' : 'waiting';
+    const cs = this.call.connectionState;
+    if (cs === 'connected') return 'connected';
+    if (cs === 'disconnected' || cs === 'failed') return 'reconnecting';
+    return 'connecting';
+  }
+
+  render() {
+    if (this.ended) return;
+    const status = this.status();
+    setStatus(status);
+
+    let text;
+    if (status === 'error') {
+      text =
+        this.fatalCode === 'replaced'
+          ? t('status_replaced')
+          : this.fatalCode === 'unsupported_version'
+            ? t('status_unsupported')
+            : t('status_error');
+    } else if (status === 'media_denied' && this.mediaProblem === 'insecure') {
+      text = t('status_insecure');
+    } else {
+      text = t(`status_${status}`);
+    }
+    $('status').textContent = text;
+    $('status').className = `status-pill status-${status}`;
+
+    const hints = {
+      waiting: t('share_text'),
+      peer_left: t('peer_left_hint'),
+      not_found: t('not_found_hint'),
+      room_full: t('room_full_hint'),
+      media_denied: t('media_denied_hint'),
+    };
+    const panelFor = new Set(['waiting', 'peer_left', 'not_found', 'room_full', 'media_denied', 'error']);
+    const showPanel = panelFor.has(status);
+    show($('panel'), showPanel);
+    $('panel-title').textContent = status === 'waiting' ? t('share_title') : text;
+    $('panel-hint').textContent = hints[status] || '';
+    show($('share'), status === 'waiting' || status === 'peer_left');
+    show($('media-choices'), status === 'media_denied');
+    show($('end-choices'), ['not_found', 'room_full', 'error'].includes(status));
+    show($('media-audio'), this.mediaProblem !== 'insecure');
+    show($('media-retry'), this.mediaProblem !== 'insecure');
+
+    const room = $('room');
+    room.classList.toggle('has-remote', !!$('remote-video').srcObject && status === 'connected');
+    room.classList.toggle('call-over', ['not_found', 'room_full', 'error'].includes(status));
+  }
+
+  state() {
+    const pc = this.call.pc;
+    return {
+      status: document.body.dataset.status,
+      signaling: this.signaling ? this.signaling.state : null,
+      peer: this.peer,
+      initiator: this.call.initiator,
+      polite: this.call.polite,
+      connectionState: pc ? pc.connectionState : null,
+      iceConnectionState: pc ? pc.iceConnectionState : null,
+      signalingState: pc ? pc.signalingState : null,
+      localTracks: this.localStream ? this.localStream.getTracks().map((tr) => `${tr.kind}:${tr.readyState}`) : [],
+      fatal: this.fatalCode,
+    };
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+let room = null;
+
+window.webcall = {
+  /** A getStats summary of the current call (zeros without one). */
+  stats: () => (room ? room.call.stats() : Promise.resolve(emptyStats())),
+  /** Hangs up like the button. */
+  hangup: () => {
+    if (room) room.hangup();
+  },
+  /** Internal state, for diagnostics. */
+  state: () => (room ? room.state() : { status: document.body.dataset.status }),
+  /** The last console lines. */
+  log: logLines,
+};
+
+function main() {
+  translatePage();
+  const match = window.location.pathname.match(/^\/r\/([^/]*)\/?$/);
+  if (match) {
+    room = new RoomPage(decodeURIComponent(match[1]));
+    room.start();
+  } else {
+    showHome();
+  }
+}
+
+main();

@@ -1,0 +1,289 @@
+// The WebRTC side of a call: one RTCPeerConnection at a time.
+//
+// Owns perfect negotiation with the roles the server assigns (PROTOCOL.md,
+// "Roles: who offers"), trickle ICE with early candidates buffered until a
+// remote description is set, automatic ICE restarts, and a getStats summary.
+// No UI here, and no WebSocket: messages go out through `send` and come in
+// through `handle`.
+//
+// Events (CustomEvent): "state" (detail = { connectionState }),
+// "remotestream" (detail = { stream } or { stream: null } when cleared).
+
+/** How long iceConnectionState may stay "disconnected" before a restart. */
+const DISCONNECTED_RESTART_MS = 4000;
+/** A restart that has not connected after this long is tried again. */
+const RESTART_RETRY_MS = 8000;
+
+export class Call extends EventTarget {
+  /**
+   * @param {(message: object) => boolean} send sends one signaling message
+   */
+  constructor(send) {
+    super();
+    this.send = send;
+    this.pc = null;
+    this.localStream = null;
+    this.config = { iceServers: [], iceTransportPolicy: 'all' };
+    this.polite = true;
+    this.initiator = false;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.awaitingFirstOffer = false;
+    this.pendingCandidates = [];
+    this.queue = Promise.resolve();
+    this.restartTimer = null;
+    this.remoteStream = null;
+    this.generation = 0;
+  }
+
+  /** Takes ICE servers and transport policy from a `joined` message. */
+  configure(joined) {
+    this.config = {
+      iceServers: Array.isArray(joined.ice_servers) ? joined.ice_servers : [],
+      iceTransportPolicy: joined.ice_transport_policy === 'relay' ? 'relay' : 'all',
+    };
+  }
+
+  /** Sets the local media (a MediaStream, possibly without tracks) sent on the next connection. */
+  setLocalStream(stream) {
+    this.localStream = stream;
+  }
+
+  /** The peer connection's state, or "new" when there is none. */
+  get connectionState() {
+    return this.pc ? this.pc.connectionState : 'new';
+  }
+
+  /**
+   * Drops any connection and starts a fresh one.
+   * The initiator offers at once; the other side waits for the offer.
+   */
+  start({ initiator, polite }) {
+    this.close();
+    this.generation += 1;
+    this.initiator = initiator;
+    this.polite = polite;
+    this.awaitingFirstOffer = !initiator;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.pendingCandidates = [];
+    const generation = this.generation;
+    const pc = new RTCPeerConnection(this.config);
+    this.pc = pc;
+
+    const stream = this.localStream;
+    const kinds = new Set();
+    if (stream) {
+      for (const track of stream.getTracks()) {
+        pc.addTrack(track, stream);
+        kinds.add(track.kind);
+      }
+    }
+    if (initiator) {
+      // Always offer both kinds, so a receive-only side still gets media.
+      for (const kind of ['audio', 'video']) {
+        if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
+      }
+    }
+
+    pc.addEventListener('negotiationneeded', () => this.negotiate(pc));
+    pc.addEventListener('icecandidate', ({ candidate }) => {
+      if (pc !== this.pc) return;
+      this.send({ type: 'candidate', candidate: candidate ? candidate.toJSON() : null });
+    });
+    pc.addEventListener('track', ({ track, streams }) => {
+      if (pc !== this.pc) return;
+      if (!this.remoteStream) this.remoteStream = new MediaStream();
+      const target = streams && streams[0] ? streams[0] : null;
+      if (target && target !== this.remoteStream) {
+        this.remoteStream = target;
+      } else if (!this.remoteStream.getTracks().includes(track)) {
+        this.remoteStream.addTrack(track);
+      }
+      this.emit('remotestream', { stream: this.remoteStream });
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc !== this.pc) return;
+      this.watchHealth(pc, generation);
+      this.emit('state', { connectionState: pc.connectionState });
+    });
+    pc.addEventListener('iceconnectionstatechange', () => {
+      if (pc !== this.pc) return;
+      this.watchHealth(pc, generation);
+    });
+    this.emit('state', { connectionState: pc.connectionState });
+  }
+
+  /** Closes the connection, if any, and clears the remote media. */
+  close() {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+    if (this.pc) {
+      const pc = this.pc;
+      this.pc = null;
+      pc.close();
+      this.emit('state', { connectionState: 'closed' });
+    }
+    if (this.remoteStream) {
+      this.remoteStream = null;
+      this.emit('remotestream', { stream: null });
+    }
+    this.pendingCandidates = [];
+  }
+
+  /** Handles an `offer`, `answer` or `candidate` from the server, in arrival order. */
+  handle(message) {
+    this.queue = this.queue
+      .then(() => this.handleNow(message))
+      .catch((err) => console.warn(`webcall: handling ${message.type} failed:`, err));
+    return this.queue;
+  }
+
+  async handleNow(message) {
+    const pc = this.pc;
+    if (!pc) {
+      console.info(`webcall: ${message.type} arrived without a connection; ignored`);
+      return;
+    }
+    if (message.type === 'candidate') {
+      await this.addCandidate(pc, message.candidate);
+      return;
+    }
+    if (message.type !== 'offer' && message.type !== 'answer') return;
+    const description = { type: message.type, sdp: message.sdp };
+    const collision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) {
+      console.info('webcall: ignoring a colliding offer (impolite side)');
+      return;
+    }
+    if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') {
+      console.info('webcall: ignoring an answer with no offer pending');
+      return;
+    }
+    // On a collision the polite side rolls back its own offer implicitly.
+    await pc.setRemoteDescription(description);
+    if (pc !== this.pc) return;
+    await this.flushCandidates(pc);
+    if (description.type === 'offer') {
+      await pc.setLocalDescription();
+      if (pc !== this.pc) return;
+      this.send({ type: 'answer', sdp: pc.localDescription.sdp });
+      this.awaitingFirstOffer = false;
+    }
+  }
+
+  async addCandidate(pc, candidate) {
+    if (!candidate || !candidate.candidate) return; // end of candidates: nothing to do
+    if (!pc.remoteDescription) {
+      this.pendingCandidates.push(candidate);
+      return;
+    }
+    try {
+      await pc.addIceCandidate(candidate);
+    } catch (err) {
+      if (!this.ignoreOffer) console.info('webcall: a remote candidate was not usable:', err.message);
+    }
+  }
+
+  async flushCandidates(pc) {
+    const pending = this.pendingCandidates;
+    this.pendingCandidates = [];
+    for (const candidate of pending) await this.addCandidate(pc, candidate);
+  }
+
+  async negotiate(pc) {
+    if (pc !== this.pc || this.awaitingFirstOffer) return;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      if (pc !== this.pc) return;
+      this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+    } catch (err) {
+      console.warn('webcall: creating an offer failed:', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** Restarts ICE when the connection failed or stayed disconnected (impolite side only). */
+  watchHealth(pc, generation) {
+    const ice = pc.iceConnectionState;
+    const conn = pc.connectionState;
+    if (conn === 'connected' || ice === 'connected' || ice === 'completed') {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      return;
+    }
+    if (this.polite || this.restartTimer) return;
+    if (conn === 'failed' || ice === 'failed') {
+      this.restartIce(pc, generation);
+    } else if (ice === 'disconnected') {
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        if (pc === this.pc && generation === this.generation && pc.iceConnectionState === 'disconnected') {
+          this.restartIce(pc, generation);
+        }
+      }, DISCONNECTED_RESTART_MS);
+    }
+  }
+
+  restartIce(pc, generation) {
+    if (pc !== this.pc || generation !== this.generation) return;
+    console.info('webcall: restarting ICE');
+    pc.restartIce();
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (pc === this.pc && pc.connectionState !== 'connected') this.watchHealth(pc, generation);
+    }, RESTART_RETRY_MS);
+  }
+
+  /** Enables or disables the local tracks of one kind (the connection keeps running). */
+  setEnabled(kind, enabled) {
+    if (!this.localStream) return;
+    for (const track of this.localStream.getTracks()) {
+      if (track.kind === kind) track.enabled = enabled;
+    }
+  }
+
+  /**
+   * A summary of getStats: decoded video, received audio, bytes sent.
+   * Numbers are 0 when absent.
+   */
+  async stats() {
+    const summary = {
+      videoFramesDecoded: 0,
+      videoWidth: 0,
+      videoHeight: 0,
+      audioBytesReceived: 0,
+      audioPacketsReceived: 0,
+      videoBytesSent: 0,
+      audioBytesSent: 0,
+      connectionState: this.connectionState,
+    };
+    const pc = this.pc;
+    if (!pc) return summary;
+    const report = await pc.getStats();
+    report.forEach((s) => {
+      const kind = s.kind || s.mediaType;
+      if (s.type === 'inbound-rtp' && kind === 'video') {
+        summary.videoFramesDecoded += s.framesDecoded || 0;
+        summary.videoWidth = Math.max(summary.videoWidth, s.frameWidth || 0);
+        summary.videoHeight = Math.max(summary.videoHeight, s.frameHeight || 0);
+      } else if (s.type === 'inbound-rtp' && kind === 'audio') {
+        summary.audioBytesReceived += s.bytesReceived || 0;
+        summary.audioPacketsReceived += s.packetsReceived || 0;
+      } else if (s.type === 'outbound-rtp' && kind === 'video') {
+        summary.videoBytesSent += s.bytesSent || 0;
+      } else if (s.type === 'outbound-rtp' && kind === 'audio') {
+        summary.audioBytesSent += s.bytesSent || 0;
+      }
+    });
+    return summary;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}

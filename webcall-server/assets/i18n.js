@@ -1,0 +1,159 @@
+// Every user-visible string, in English and Russian.
+//
+// The language comes from navigator.languages (any "ru*" first wins Russian,
+// otherwise English). Markup names its strings with data-i18n (text),
+// data-i18n-aria (aria-label), data-i18n-title (title) and
+// data-i18n-placeholder; `translatePage` fills them in.
+
+const STRINGS = {
+  en: {
+    page_title: 'webcall: video call by link',
+    app_name: 'webcall',
+    tagline: 'A private video call for two. Create a link, send it, talk.',
+    create_link: 'Create a call link',
+    creating: 'Creating…',
+    create_failed: 'Could not create a link. Check your connection and try again.',
+    create_rate_limited: 'Too many links in a short time. Wait a minute and try again.',
+    your_link: 'Your call link',
+    copy: 'Copy',
+    copy_link: 'Copy the link',
+    copied: 'Copied',
+    copy_manual: 'Press Ctrl+C (⌘C) to copy',
+    qr_alt: 'QR code of the call link',
+    qr_hint: 'Scan with a phone to join from there.',
+    join_call: 'Join the call',
+    link_expires: 'The link works until {time}.',
+    privacy_note: 'Video and sound go directly between the two of you; the server only introduces you.',
+    call_ended: 'You left the call.',
+    rejoin: 'Rejoin',
+    new_call: 'Start a new call',
+    back_home: 'Back to the home page',
+
+    status_connecting: 'Connecting…',
+    status_waiting: 'Waiting for the other person to join.',
+    status_connected: 'Connected',
+    status_reconnecting: 'Connection lost. Reconnecting…',
+    status_peer_left: 'The other person left the call.',
+    status_room_full: 'This call already has two people.',
+    status_not_found: 'This link is unknown or has expired.',
+    status_media_denied: 'Camera or microphone is not available.',
+    status_ended: 'Call ended.',
+    status_error: 'Something went wrong.',
+    status_replaced: 'You joined this call from another tab or device.',
+    status_unsupported: 'This page is out of date. Reload it.',
+    status_insecure: 'Camera and microphone need a secure (https) connection.',
+
+    share_title: 'Invite the other person',
+    share_text: 'Send them this link. The call starts when they open it.',
+    peer_left_hint: 'They can come back with the same link.',
+    not_found_hint: 'Ask for a new link, or create one yourself.',
+    room_full_hint: 'Only two people can be in a call.',
+    media_denied_hint: 'Allow access in the browser’s site settings and try again, or join anyway:',
+    try_again: 'Try again',
+    join_audio_only: 'Join with audio only',
+    join_receive_only: 'Join without camera and microphone',
+
+    mic_off: 'Turn microphone off',
+    mic_on: 'Turn microphone on',
+    cam_off: 'Turn camera off',
+    cam_on: 'Turn camera on',
+    hang_up: 'Hang up',
+    unmute: 'Tap to turn on sound',
+    you: 'You',
+    remote_video: 'The other person’s video',
+    local_video: 'Your video',
+    no_camera: 'Camera off',
+    controls: 'Call controls',
+  },
+  ru: {
+    page_title: 'webcall: видеозвонок по ссылке',
+    app_name: 'webcall',
+    tagline: 'Личный видеозвонок на двоих. Создайте ссылку, отправьте её и говорите.',
+    create_link: 'Создать ссылку на звонок',
+    creating: 'Создаём…',
+    create_failed: 'Не удалось создать ссылку. Проверьте подключение и попробуйте ещё раз.',
+    create_rate_limited: 'Слишком много ссылок за короткое время. Подождите минуту и попробуйте снова.',
+    your_link: 'Ваша ссылка на звонок',
+    copy: 'Копировать',
+    copy_link: 'Скопировать ссылку',
+    copied: 'Скопировано',
+    copy_manual: 'Нажмите Ctrl+C (⌘C), чтобы скопировать',
+    qr_alt: 'QR-код ссылки на звонок',
+    qr_hint: 'Отсканируйте телефоном, чтобы войти с него.',
+    join_call: 'Войти в звонок',
+    link_expires: 'Ссылка действует до {time}.',
+    privacy_note: 'Видео и звук идут напрямую между вами; сервер только знакомит собеседников.',
+    call_ended: 'Вы вышли из звонка.',
+    rejoin: 'Вернуться в звонок',
+    new_call: 'Начать новый звонок',
+    back_home: 'На главную',
+
+    status_connecting: 'Подключение…',
+    status_waiting: 'Ждём собеседника.',
+    status_connected: 'Соединено',
+    status_reconnecting: 'Связь потеряна. Переподключаемся…',
+    status_peer_left: 'Собеседник вышел из звонка.',
+    status_room_full: 'В этом звонке уже два человека.',
+    status_not_found: 'Ссылка неизвестна или устарела.',
+    status_media_denied: 'Камера или микрофон недоступны.',
+    status_ended: 'Звонок завершён.',
+    status_error: 'Что-то пошло не так.',
+    status_replaced: 'Вы вошли в этот звонок из другой вкладки или с другого устройства.',
+    status_unsupported: 'Страница устарела. Перезагрузите её.',
+    status_insecure: 'Для камеры и микрофона нужно защищённое (https) соединение.',
+
+    share_title: 'Пригласите собеседника',
+    share_text: 'Отправьте ему эту ссылку. Звонок начнётся, когда он её откроет.',
+    peer_left_hint: 'Он может вернуться по той же ссылке.',
+    not_found_hint: 'Попросите новую ссылку или создайте её сами.',
+    room_full_hint: 'В звонке могут быть только два человека.',
+    media_denied_hint: 'Разрешите доступ в настройках сайта и попробуйте снова или войдите без них:',
+    try_again: 'Попробовать снова',
+    join_audio_only: 'Войти только со звуком',
+    join_receive_only: 'Войти без камеры и микрофона',
+
+    mic_off: 'Выключить микрофон',
+    mic_on: 'Включить микрофон',
+    cam_off: 'Выключить камеру',
+    cam_on: 'Включить камеру',
+    hang_up: 'Завершить звонок',
+    unmute: 'Нажмите, чтобы включить звук',
+    you: 'Вы',
+    remote_video: 'Видео собеседника',
+    local_video: 'Ваше видео',
+    no_camera: 'Камера выключена',
+    controls: 'Управление звонком',
+  },
+};
+
+/** Picks "ru" for any Russian preference listed first among ru/en, otherwise "en". */
+export function chooseLanguage(languages) {
+  for (const tag of languages || []) {
+    const lower = String(tag).toLowerCase();
+    if (lower.startsWith('ru')) return 'ru';
+    if (lower.startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+/** The page's language: "en" or "ru". */
+export const lang = chooseLanguage(
+  navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language],
+);
+
+/** The translation of `key`, with `{name}` placeholders filled from `params`. */
+export function t(key, params = {}) {
+  const table = STRINGS[lang] || STRINGS.en;
+  const text = table[key] ?? STRINGS.en[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
+}
+
+/** Sets <html lang>, the title and every data-i18n* attribute under `root`. */
+export function translatePage(root = document) {
+  document.documentElement.lang = lang;
+  document.title = t('page_title');
+  for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', t(el.dataset.i18nAria));
+  for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
+  for (const el of root.querySelectorAll('[data-i18n-alt]')) el.alt = t(el.dataset.i18nAlt);
+}

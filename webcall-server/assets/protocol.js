@@ -1,0 +1,236 @@
+// webcall signaling, client side (PROTOCOL.md, version 1).
+//
+// Owns the room's WebSocket: the join (with the resume secret kept in
+// sessionStorage so that a reload takes back the same seat), reconnecting
+// with backoff when the socket drops, and stopping for good on fatal errors
+// or after `bye`. No UI and no WebRTC here: callers listen for events.
+//
+// Events (all CustomEvent, the message in `detail`):
+//   joined, peer_joined, peer_left, offer, answer, candidate  - server messages
+//   servererror  - a non-fatal `error` message
+//   fatal        - the session is over; detail = { code, message }
+//   state        - detail = { state } with state one of
+//                  "connecting" (first attempt), "joined", "reconnecting", "closed"
+
+/** The protocol version this client speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Room tokens: 22 characters of unpadded URL-safe base64. */
+export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+/** Server messages this client understands; others are ignored. */
+const KNOWN = new Set(['joined', 'peer_joined', 'peer_left', 'offer', 'answer', 'candidate', 'error']);
+
+/** Backoff between reconnect attempts, in milliseconds. */
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
+
+const resumeKey = (token) => `webcall.resume.${token}`;
+
+function storageGet(key) {
+  try {
+    return window.sessionStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function storageSet(key, value) {
+  try {
+    if (value === null) window.sessionStorage.removeItem(key);
+    else window.sessionStorage.setItem(key, value);
+  } catch {
+    // Storage can be disabled (private mode); resuming just will not work.
+  }
+}
+
+/** The WebSocket URL for a room on the server that served this page. */
+export function wsUrl(token) {
+  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${window.location.host}/ws/rooms/${encodeURIComponent(token)}`;
+}
+
+/** Creates a room: `POST /api/rooms`. Resolves to `{ token, url, expires_at }`. */
+export async function createRoom() {
+  const response = await fetch('/api/rooms', { method: 'POST', headers: { Accept: 'application/json' } });
+  if (response.status === 429) {
+    const err = new Error('rate_limited');
+    err.code = 'rate_limited';
+    throw err;
+  }
+  if (!response.ok) {
+    const err = new Error(`server answered ${response.status}`);
+    err.code = 'server';
+    throw err;
+  }
+  return response.json();
+}
+
+/**
+ * Looks a room up: `GET /api/rooms/{token}`. Resolves to the room's info, or
+ * `null` when the link is unknown or expired.
+ */
+export async function roomInfo(token) {
+  const response = await fetch(`/api/rooms/${encodeURIComponent(token)}`, { headers: { Accept: 'application/json' } });
+  if (response.status === 404) return null;
+  if (!response.ok) throw new Error(`server answered ${response.status}`);
+  return response.json();
+}
+
+/** One participant's signaling session in one room. */
+export class Signaling extends EventTarget {
+  /** @param {string} token the room token */
+  constructor(token) {
+    super();
+    this.token = token;
+    this.socket = null;
+    this.state = 'idle';
+    this.attempt = 0;
+    this.timer = null;
+    this.stopped = false;
+    this.joined = null;
+  }
+
+  /** Opens the socket and joins; reconnects by itself until `bye()` or a fatal error. */
+  start() {
+    if (this.socket || this.stopped) return;
+    this.setState(this.joined ? 'reconnecting' : 'connecting');
+    this.open();
+  }
+
+  /** Sends one message if the socket is joined; returns whether it was sent. */
+  send(message) {
+    if (!this.socket || this.socket.readyState !== WebSocket.OPEN || !this.joined) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** Leaves for good: sends `bye`, forgets the seat and closes. */
+  bye() {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: 'bye' }));
+    }
+    storageSet(resumeKey(this.token), null);
+    this.stop();
+  }
+
+  /** Stops without `bye` (the server notices the closed socket). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.socket) {
+      const socket = this.socket;
+      this.socket = null;
+      // Give a queued `bye` a moment to leave before closing.
+      setTimeout(() => socket.close(1000, 'bye'), 50);
+    }
+    this.setState('closed');
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', { state });
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  open() {
+    let socket;
+    try {
+      socket = new WebSocket(wsUrl(this.token));
+    } catch (err) {
+      console.warn('webcall: cannot open the signaling socket', err);
+      this.retry();
+      return;
+    }
+    this.socket = socket;
+    let gotJoined = false;
+
+    socket.addEventListener('open', () => {
+      const join = { type: 'join', version: PROTOCOL_VERSION };
+      const resume = storageGet(resumeKey(this.token));
+      if (resume) join.resume = resume;
+      socket.send(JSON.stringify(join));
+    });
+
+    socket.addEventListener('message', (event) => {
+      if (socket !== this.socket) return;
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch {
+        console.warn('webcall: ignoring a frame that is not JSON');
+        return;
+      }
+      if (!message || typeof message.type !== 'string' || !KNOWN.has(message.type)) return;
+      if (message.type === 'joined') {
+        gotJoined = true;
+        this.attempt = 0;
+        this.joined = message;
+        storageSet(resumeKey(this.token), message.resume);
+        this.setState('joined');
+        this.emit('joined', message);
+      } else if (message.type === 'error') {
+        if (message.fatal) {
+          this.fail(message.code, message.message);
+        } else {
+          console.warn(`webcall: server error ${message.code}: ${message.message}`);
+          this.emit('servererror', message);
+        }
+      } else {
+        this.emit(message.type, message);
+      }
+    });
+
+    socket.addEventListener('close', (event) => {
+      if (socket !== this.socket) return;
+      this.socket = null;
+      if (this.stopped) return;
+      console.info(`webcall: signaling closed (code ${event.code}${gotJoined ? '' : ', before joining'})`);
+      this.retry();
+    });
+
+    socket.addEventListener('error', () => {
+      // A 'close' event always follows; the retry happens there.
+    });
+  }
+
+  fail(code, message) {
+    if (code === 'room_not_found' || code === 'room_expired' || code === 'room_full') {
+      storageSet(resumeKey(this.token), null);
+    }
+    this.stop();
+    this.emit('fatal', { code, message });
+  }
+
+  retry() {
+    if (this.stopped) return;
+    this.setState(this.joined ? 'reconnecting' : 'connecting');
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const delay = base + Math.floor(Math.random() * base * 0.3);
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.reconnect(), delay);
+  }
+
+  async reconnect() {
+    if (this.stopped) return;
+    // A socket that keeps failing may mean the room is gone: ask the API,
+    // which answers 404 for an unknown or expired link.
+    if (this.attempt >= 2) {
+      try {
+        const info = await roomInfo(this.token);
+        if (info === null) {
+          this.fail('room_not_found', 'this link is unknown or has expired');
+          return;
+        }
+      } catch {
+        // The server itself is unreachable: keep trying.
+      }
+    }
+    if (this.stopped || this.socket) return;
+    this.open();
+  }
+}
