@@ -24,6 +24,42 @@ pub enum Error {
     /// which and what to do.
     #[error("{0}")]
     Media(String),
+    /// A call link that is not of the form `http(s)://host[:port]/r/<token>`.
+    #[error("not a webcall link: {0}; expected http(s)://host[:port]/r/<token>")]
+    InvalidLink(String),
+    /// The room named by the link does not exist (never did, or expired).
+    #[error("this link is unknown or has expired; ask for a new one")]
+    RoomNotFound,
+    /// The room already holds two participants.
+    #[error("this call already has two people")]
+    RoomFull,
+    /// The server could not be reached at all.
+    #[error("cannot reach the webcall server at {server}: {detail}; check the address and that the server is running")]
+    Unreachable {
+        /// The server's base URL.
+        server: String,
+        /// What the network layer said.
+        detail: String,
+    },
+    /// Something answered, but not as a webcall server does.
+    #[error("{server} does not look like a webcall server ({detail}); check the address")]
+    NotWebcall {
+        /// The server's base URL.
+        server: String,
+        /// What was unexpected.
+        detail: String,
+    },
+    /// The webcall server refused the request; the message is the server's.
+    #[error("the server refused: {message}")]
+    Server {
+        /// The protocol error code, when the server sent one.
+        code: Option<crate::protocol::ErrorCode>,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The WebRTC stack failed (setting up the peer connection, negotiating).
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
     /// A signaling frame could not be decoded.
     #[error(transparent)]
     Protocol(#[from] crate::protocol::ProtocolError),

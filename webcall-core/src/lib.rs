@@ -39,3 +39,8 @@ pub mod time;
 pub mod token;
 
 pub use error::{Error, Result};
+
+#[cfg(feature = "call")]
+pub mod call;
+#[cfg(feature = "client")]
+pub mod client;

@@ -1,0 +1,88 @@
+//! The room API over HTTP: create a room, look one up. Errors are mapped to
+//! what a person can act on: server down, not a webcall server, room gone.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::protocol::{ApiError, CreatedRoom, ErrorCode, RoomInfo};
+use crate::token::RoomToken;
+
+/// How long any one HTTP request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn client() -> Result<reqwest::Client> {
+    super::install_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| Error::WebRtc(format!("cannot build an HTTP client: {e}")))
+}
+
+fn unreachable(server: &str, e: &reqwest::Error) -> Error {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    Error::Unreachable {
+        server: server.to_owned(),
+        detail,
+    }
+}
+
+async fn error_from_response(server: &str, resp: reqwest::Response) -> Error {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    match serde_json::from_str::<ApiError>(&body) {
+        Ok(api) if api.error.code == ErrorCode::RoomNotFound => Error::RoomNotFound,
+        Ok(api) if api.error.code == ErrorCode::RoomFull => Error::RoomFull,
+        Ok(api) => Error::Server {
+            code: Some(api.error.code),
+            message: format!("{} (HTTP {})", api.error.message, status.as_u16()),
+        },
+        Err(_) => Error::NotWebcall {
+            server: server.to_owned(),
+            detail: format!("HTTP {status} without a webcall error body"),
+        },
+    }
+}
+
+/// Creates a room on the server at `server` (e.g. `http://localhost:8000`;
+/// `http://` is assumed when no scheme is given) and returns its link.
+pub async fn create_room(server: &str) -> Result<CreatedRoom> {
+    let server = super::link::normalize_server(server)?;
+    let resp = client()?
+        .post(format!("{server}/api/rooms"))
+        .send()
+        .await
+        .map_err(|e| unreachable(&server, &e))?;
+    if !resp.status().is_success() {
+        return Err(error_from_response(&server, resp).await);
+    }
+    let body = resp.text().await.map_err(|e| unreachable(&server, &e))?;
+    serde_json::from_str(&body).map_err(|e| Error::NotWebcall {
+        server: server.clone(),
+        detail: format!("POST /api/rooms answered something else ({e})"),
+    })
+}
+
+/// Looks a room up: how many participants it has and when it expires.
+/// An unknown or expired room is [`Error::RoomNotFound`].
+pub async fn room_info(server: &str, token: &RoomToken) -> Result<RoomInfo> {
+    let server = super::link::normalize_server(server)?;
+    let resp = client()?
+        .get(format!("{server}/api/rooms/{token}"))
+        .send()
+        .await
+        .map_err(|e| unreachable(&server, &e))?;
+    if !resp.status().is_success() {
+        return Err(error_from_response(&server, resp).await);
+    }
+    let body = resp.text().await.map_err(|e| unreachable(&server, &e))?;
+    serde_json::from_str(&body).map_err(|e| Error::NotWebcall {
+        server: server.clone(),
+        detail: format!("GET /api/rooms/{{token}} answered something else ({e})"),
+    })
+}

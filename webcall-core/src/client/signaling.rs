@@ -1,0 +1,230 @@
+//! The WebSocket edge of the signaling session: opens the room's socket,
+//! feeds what happens into a [`Session`] and carries out its outputs. A
+//! dropped socket is reopened with the resume secret until the session
+//! gives up.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+pub use super::session::SignalEvent;
+use super::session::{Output, Session};
+use super::link::Link;
+use crate::error::{Error, Result};
+use crate::protocol::{ClientMessage, ServerMessage};
+
+/// How long opening the socket and getting `joined` may take.
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+enum Command {
+    Send(ClientMessage),
+    Hangup(oneshot::Sender<()>),
+}
+
+/// A handle on a running signaling session. Cloneable; the session ends on
+/// [`Signaling::hangup`] or a fatal error, reported as
+/// [`SignalEvent::Closed`] on the event receiver.
+#[derive(Debug, Clone)]
+pub struct Signaling {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Signaling {
+    /// Joins the room named by `link`: checks the room over HTTP, opens the
+    /// WebSocket and waits for `joined`. The first event on the receiver is
+    /// that [`SignalEvent::Joined`].
+    ///
+    /// Fails with [`Error::RoomNotFound`], [`Error::RoomFull`],
+    /// [`Error::Unreachable`] or [`Error::NotWebcall`] when the call cannot
+    /// happen.
+    pub async fn connect(link: &Link) -> Result<(Self, mpsc::UnboundedReceiver<SignalEvent>)> {
+        super::install_crypto_provider();
+        // A plain HTTP look-up first: it tells "server down", "not a webcall
+        // server" and "unknown room" apart far better than a failed upgrade.
+        super::http::room_info(&link.server(), link.token()).await?;
+
+        let (commands, command_rx) = mpsc::unbounded_channel();
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let (first_tx, first_rx) = oneshot::channel();
+        tokio::spawn(run(link.clone(), command_rx, events_tx, first_tx));
+        let this = Self { commands };
+        match tokio::time::timeout(JOIN_TIMEOUT, first_rx).await {
+            Ok(Ok(Ok(()))) => Ok((this, events_rx)),
+            Ok(Ok(Err(e))) => Err(e),
+            Ok(Err(_)) => Err(Error::Server {
+                code: None,
+                message: "the signaling connection ended before joining".into(),
+            }),
+            Err(_) => {
+                let _ = this.hangup().await;
+                events_rx.close();
+                Err(Error::Unreachable {
+                    server: link.server(),
+                    detail: format!("no answer to join within {} s", JOIN_TIMEOUT.as_secs()),
+                })
+            }
+        }
+    }
+
+    /// Sends a message to the other participant (through the server).
+    /// Dropped silently while reconnecting.
+    pub fn send(&self, message: ClientMessage) {
+        let _ = self.commands.send(Command::Send(message));
+    }
+
+    /// Says `bye` and closes the socket; waits at most a second for that.
+    pub async fn hangup(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Hangup(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        }
+        Ok(())
+    }
+}
+
+struct Runner {
+    session: Session,
+    events: mpsc::UnboundedSender<SignalEvent>,
+    first: Option<oneshot::Sender<Result<()>>>,
+}
+
+impl Runner {
+    /// Carries out outputs; returns a reconnect delay if one was asked for.
+    async fn apply(&mut self, ws: Option<&mut Ws>, outputs: Vec<Output>) -> Option<Duration> {
+        let mut ws = ws;
+        let mut reconnect = None;
+        for out in outputs {
+            match out {
+                Output::Send(msg) => {
+                    if let Some(ws) = ws.as_deref_mut() {
+                        let _ = ws.send(Message::text(msg.encode())).await;
+                    }
+                }
+                Output::Event(SignalEvent::Joined(j)) => {
+                    if let Some(first) = self.first.take() {
+                        let _ = first.send(Ok(()));
+                    }
+                    let _ = self.events.send(SignalEvent::Joined(j));
+                }
+                Output::Event(SignalEvent::Closed(err)) => match (self.first.take(), err) {
+                    (Some(first), Some(e)) => {
+                        let _ = first.send(Err(e));
+                    }
+                    (_, err) => {
+                        let _ = self.events.send(SignalEvent::Closed(err));
+                    }
+                },
+                Output::Event(e) => {
+                    let _ = self.events.send(e);
+                }
+                Output::Reconnect { after } => reconnect = Some(after),
+            }
+        }
+        reconnect
+    }
+}
+
+async fn open(link: &Link) -> std::result::Result<Ws, String> {
+    let connect = tokio_tungstenite::connect_async(link.ws_url());
+    match tokio::time::timeout(Duration::from_secs(10), connect).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out opening the WebSocket".into()),
+    }
+}
+
+async fn run(
+    link: Link,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<SignalEvent>,
+    first: oneshot::Sender<Result<()>>,
+) {
+    let mut r = Runner {
+        session: Session::new(),
+        events,
+        first: Some(first),
+    };
+    let mut hangup_ack: Option<oneshot::Sender<()>> = None;
+    'outer: while !r.session.is_closed() {
+        let mut ws = match open(&link).await {
+            Ok(ws) => ws,
+            Err(detail) => {
+                let out = r.session.disconnected(Instant::now(), &detail);
+                match r.apply(None, out).await {
+                    Some(after) => {
+                        // Hang-ups still work while waiting to reconnect.
+                        tokio::select! {
+                            _ = tokio::time::sleep(after) => {}
+                            cmd = commands.recv() => match cmd {
+                                Some(Command::Hangup(ack)) => {
+                                    let out = r.session.hangup();
+                                    r.apply(None, out).await;
+                                    hangup_ack = Some(ack);
+                                }
+                                Some(Command::Send(_)) => {}
+                                None => break 'outer,
+                            },
+                        }
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+        };
+        let out = r.session.connected(Instant::now());
+        r.apply(Some(&mut ws), out).await;
+        let reason = loop {
+            tokio::select! {
+                frame = ws.next() => match frame {
+                    Some(Ok(Message::Text(text))) => match ServerMessage::decode(text.as_str()) {
+                        Ok(msg) => {
+                            let out = r.session.message(Instant::now(), msg);
+                            r.apply(Some(&mut ws), out).await;
+                            if r.session.is_closed() {
+                                let _ = ws.close(None).await;
+                                break None;
+                            }
+                        }
+                        Err(e) => tracing::debug!("ignoring a frame from the server: {e}"),
+                    },
+                    Some(Ok(Message::Close(_))) | None => break Some("the server closed the connection".to_owned()),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => break Some(e.to_string()),
+                },
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Send(msg)) => {
+                        let out = r.session.send(msg);
+                        r.apply(Some(&mut ws), out).await;
+                    }
+                    Some(Command::Hangup(ack)) => {
+                        let out = r.session.hangup();
+                        r.apply(Some(&mut ws), out).await;
+                        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                        hangup_ack = Some(ack);
+                        break None;
+                    }
+                    None => {
+                        let out = r.session.hangup();
+                        r.apply(Some(&mut ws), out).await;
+                        let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                        break None;
+                    }
+                },
+            }
+        };
+        if let Some(detail) = reason {
+            let out = r.session.disconnected(Instant::now(), &detail);
+            if let Some(after) = r.apply(None, out).await {
+                tokio::time::sleep(after).await;
+            }
+        }
+    }
+    if let Some(ack) = hangup_ack {
+        let _ = ack.send(());
+    }
+}
