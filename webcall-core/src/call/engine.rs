@@ -1,0 +1,590 @@
+//! The run loop of a call: one task that owns the current peer connection
+//! and reacts to signaling, peer connection events, user commands and a
+//! timer. Negotiation follows "perfect negotiation" with the roles the
+//! server assigns (see PROTOCOL.md, "Roles: who offers").
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector};
+
+use super::media::{self, Encoded, Outgoing, SendControl};
+use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
+use super::stats::{ConnectionState, Counters};
+use super::{Call, CallEvent, CallEvents, CallOptions, Command, EndReason, EventSender, Shared};
+use crate::client::{SignalEvent, Signaling};
+use crate::error::{Error, Result};
+use crate::protocol::{ClientMessage, IceCandidate};
+
+/// Candidates kept while waiting for a remote description.
+const MAX_PENDING_CANDIDATES: usize = 200;
+/// Key frame requests we send are at least this far apart.
+const PLI_SPACING: Duration = Duration::from_millis(300);
+
+pub(super) fn start(
+    start: Instant,
+    signaling: Signaling,
+    signal_events: mpsc::UnboundedReceiver<SignalEvent>,
+    mut options: CallOptions,
+) -> Result<(Call, CallEvents)> {
+    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let events = EventSender(event_tx);
+    let counters = Arc::new(Counters::new(start));
+    let video_ctl = SendControl::new();
+    let audio_ctl = SendControl::new();
+    let (video_out_tx, video_out_rx) = watch::channel::<Option<Outgoing>>(None);
+    let (audio_out_tx, audio_out_rx) = watch::channel::<Option<Outgoing>>(None);
+    let spawn_err = |e: std::io::Error| Error::Media(format!("cannot start a media thread: {e}"));
+
+    let send_video = options.video.is_some();
+    let send_audio = options.audio.is_some();
+    if let Some(source) = options.video.take() {
+        let (tx, rx) = mpsc::channel::<Encoded>(4);
+        media::spawn_video_sender(
+            source,
+            video_ctl.clone(),
+            tx,
+            counters.clone(),
+            options.video_bitrate_bps,
+            events.clone(),
+        )
+        .map_err(spawn_err)?;
+        tokio::spawn(media::write_loop(rx, video_out_rx, counters.clone(), true));
+    }
+    if let Some(source) = options.audio.take() {
+        let (tx, rx) = mpsc::channel::<Encoded>(8);
+        media::spawn_audio_sender(source, audio_ctl.clone(), tx, events.clone()).map_err(spawn_err)?;
+        tokio::spawn(media::write_loop(rx, audio_out_rx, counters.clone(), false));
+    }
+
+    let (pli_tx, pli_rx) = mpsc::unbounded_channel();
+    let (video_in_tx, video_in_rx) = std_mpsc::channel::<Vec<u8>>();
+    let (audio_in_tx, audio_in_rx) = std_mpsc::channel::<Vec<u8>>();
+    let video_thread = media::spawn_video_receiver(
+        video_in_rx,
+        std::mem::take(&mut options.video_sinks),
+        counters.clone(),
+        options.remote_frame_events.map(|every| (events.clone(), every)),
+        pli_tx.clone(),
+    )
+    .map_err(spawn_err)?;
+    let audio_thread =
+        media::spawn_audio_receiver(audio_in_rx, std::mem::take(&mut options.audio_sinks), counters.clone())
+            .map_err(spawn_err)?;
+
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = watch::channel(false);
+    let (peer_tx, peer_rx) = mpsc::unbounded_channel();
+    let settings = PeerSettings {
+        ice_servers: options.ice_servers.clone().unwrap_or_default(),
+        policy: Default::default(),
+        ice_addrs: options.ice_addrs.clone(),
+        send_video,
+        send_audio,
+    };
+    let engine = Engine {
+        signaling,
+        settings,
+        ice_servers_override: options.ice_servers.is_some(),
+        events: events.clone(),
+        counters: counters.clone(),
+        video_ctl: video_ctl.clone(),
+        audio_ctl: audio_ctl.clone(),
+        video_out: video_out_tx,
+        audio_out: audio_out_tx,
+        video_in: video_in_tx,
+        audio_in: audio_in_tx,
+        pli_tx,
+        peer_tx,
+        peer: None,
+        generation: 0,
+        polite: true,
+        pending: Vec::new(),
+        remote_video: None,
+        last_pli: None,
+        down_since: None,
+        last_restart: None,
+        state: ConnectionState::New,
+        ice_restart_after: options.ice_restart_after,
+        stats_interval: options.stats_interval,
+    };
+    tokio::spawn(async move {
+        let reason = engine
+            .run(signal_events, peer_rx, commands_rx, pli_rx)
+            .await;
+        // The decoders end when their inputs close (the engine dropped
+        // them); wait for them so files are complete before "ended".
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = video_thread.join();
+            let _ = audio_thread.join();
+        })
+        .await;
+        events.send(CallEvent::Ended { reason });
+        let _ = done_tx.send(true);
+    });
+    let call = Call {
+        shared: Arc::new(Shared {
+            commands: commands_tx,
+            counters,
+            video: video_ctl,
+            audio: audio_ctl,
+            done: done_rx,
+        }),
+    };
+    Ok((call, CallEvents { rx: event_rx }))
+}
+
+struct Engine {
+    signaling: Signaling,
+    settings: PeerSettings,
+    ice_servers_override: bool,
+    events: EventSender,
+    counters: Arc<Counters>,
+    video_ctl: Arc<SendControl>,
+    audio_ctl: Arc<SendControl>,
+    video_out: watch::Sender<Option<Outgoing>>,
+    audio_out: watch::Sender<Option<Outgoing>>,
+    video_in: std_mpsc::Sender<Vec<u8>>,
+    audio_in: std_mpsc::Sender<Vec<u8>>,
+    pli_tx: mpsc::UnboundedSender<()>,
+    peer_tx: mpsc::UnboundedSender<(u64, PeerEvent)>,
+    peer: Option<Peer>,
+    generation: u64,
+    polite: bool,
+    pending: Vec<RTCIceCandidateInit>,
+    remote_video: Option<(Arc<dyn TrackRemote>, u32)>,
+    last_pli: Option<Instant>,
+    down_since: Option<Instant>,
+    last_restart: Option<Instant>,
+    state: ConnectionState,
+    ice_restart_after: Duration,
+    stats_interval: Duration,
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut signal: mpsc::UnboundedReceiver<SignalEvent>,
+        mut peer_events: mpsc::UnboundedReceiver<(u64, PeerEvent)>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut plis: mpsc::UnboundedReceiver<()>,
+    ) -> EndReason {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_stats = Instant::now();
+        let reason = loop {
+            tokio::select! {
+                ev = signal.recv() => match ev {
+                    Some(SignalEvent::Closed(None)) | None => break EndReason::HungUp,
+                    Some(SignalEvent::Closed(Some(e))) => break EndReason::Failed(e.to_string()),
+                    Some(ev) => {
+                        if let Err(e) = self.on_signal(ev).await {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                },
+                Some((generation, ev)) = peer_events.recv() => {
+                    if generation == self.generation {
+                        self.on_peer_event(ev).await;
+                    }
+                },
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Hangup) | None => {
+                        let _ = self.signaling.hangup().await;
+                        break EndReason::HungUp;
+                    }
+                },
+                Some(()) = plis.recv() => self.request_key_frame().await,
+                _ = tick.tick() => {
+                    self.on_tick().await;
+                    if last_stats.elapsed() >= self.stats_interval {
+                        last_stats = Instant::now();
+                        self.update_stats().await;
+                        self.events.send(CallEvent::Stats(self.counters.snapshot()));
+                    }
+                }
+            }
+        };
+        self.close_peer().await;
+        self.counters.set_connection(ConnectionState::Closed);
+        self.video_ctl.stop.store(true, Ordering::Relaxed);
+        self.audio_ctl.stop.store(true, Ordering::Relaxed);
+        reason
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.counters.set_connection(state);
+            self.events.send(CallEvent::ConnectionState(state));
+        }
+    }
+
+    async fn close_peer(&mut self) {
+        self.video_out.send_replace(None);
+        self.audio_out.send_replace(None);
+        self.video_ctl.live.store(false, Ordering::Relaxed);
+        self.audio_ctl.live.store(false, Ordering::Relaxed);
+        self.remote_video = None;
+        self.pending.clear();
+        self.down_since = None;
+        if let Some(p) = self.peer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), p.pc.close()).await;
+        }
+    }
+
+    /// Drops the current peer connection and builds a fresh one.
+    async fn reset_peer(&mut self) -> Result<()> {
+        self.close_peer().await;
+        self.generation += 1;
+        let p = peer::build(&self.settings, self.generation, self.peer_tx.clone()).await?;
+        self.peer = Some(p);
+        Ok(())
+    }
+
+    async fn ensure_peer(&mut self) -> Result<()> {
+        if self.peer.is_none() {
+            self.reset_peer().await?;
+        }
+        Ok(())
+    }
+
+    async fn make_offer(&mut self) -> Result<()> {
+        let Some(p) = &self.peer else { return Ok(()) };
+        let offer = p.pc.create_offer(None).await.map_err(rtc_err("creating an offer"))?;
+        p.pc.set_local_description(offer).await.map_err(rtc_err("applying our offer"))?;
+        if let Some(local) = p.pc.local_description().await {
+            self.signaling.send(ClientMessage::Offer { sdp: local.sdp });
+        }
+        if self.state == ConnectionState::New {
+            self.set_state(ConnectionState::Connecting);
+        }
+        Ok(())
+    }
+
+    async fn on_signal(&mut self, ev: SignalEvent) -> Result<()> {
+        match ev {
+            SignalEvent::Joined(j) => {
+                self.polite = j.polite;
+                if !self.ice_servers_override {
+                    self.settings.ice_servers = j.ice_servers.clone();
+                }
+                self.settings.policy = j.ice_transport_policy;
+                self.events.send(CallEvent::Joined {
+                    you: j.you.clone(),
+                    peer: j.peer.clone(),
+                    initiator: j.initiator,
+                });
+                if j.initiator {
+                    // Whatever we had belongs to an earlier negotiation.
+                    self.reset_peer().await?;
+                    self.make_offer().await?;
+                }
+            }
+            SignalEvent::PeerJoined { peer, resumed } => {
+                self.polite = true;
+                self.events.send(CallEvent::PeerJoined { peer, resumed });
+                self.close_peer().await;
+                self.set_state(ConnectionState::New);
+            }
+            SignalEvent::PeerLeft { peer, reason } => {
+                self.events.send(CallEvent::PeerLeft { peer, reason });
+                self.close_peer().await;
+                self.set_state(ConnectionState::New);
+            }
+            SignalEvent::Offer(sdp) => self.on_offer(sdp).await?,
+            SignalEvent::Answer(sdp) => {
+                let Some(p) = &self.peer else { return Ok(()) };
+                if p.pc.pending_local_description().await.is_none() {
+                    tracing::debug!("ignoring an answer without an offer of ours");
+                    return Ok(());
+                }
+                let desc = RTCSessionDescription::answer(sdp).map_err(rtc_err("reading the answer"))?;
+                p.pc.set_remote_description(desc).await.map_err(rtc_err("applying the answer"))?;
+                self.flush_candidates().await;
+            }
+            SignalEvent::Candidate(Some(c)) => {
+                let init = RTCIceCandidateInit {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_mline_index: c.sdp_m_line_index,
+                    username_fragment: c.username_fragment,
+                    ..Default::default()
+                };
+                match &self.peer {
+                    Some(p) if p.pc.remote_description().await.is_some() => {
+                        if let Err(e) = p.pc.add_ice_candidate(init).await {
+                            tracing::debug!("a remote candidate was refused: {e}");
+                        }
+                    }
+                    _ if self.pending.len() < MAX_PENDING_CANDIDATES => self.pending.push(init),
+                    _ => {}
+                }
+            }
+            SignalEvent::Candidate(None) => {}
+            SignalEvent::Reconnecting => self.events.send(CallEvent::Reconnecting),
+            SignalEvent::ServerError(e) => tracing::debug!("server: {} ({})", e.message, e.code),
+            SignalEvent::Closed(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn on_offer(&mut self, sdp: String) -> Result<()> {
+        self.ensure_peer().await?;
+        let Some(p) = &self.peer else { return Ok(()) };
+        let collision = p.pc.pending_local_description().await.is_some();
+        if collision && !self.polite {
+            tracing::debug!("ignoring a colliding offer (we are the impolite side)");
+            return Ok(());
+        }
+        let offer = RTCSessionDescription::offer(sdp).map_err(rtc_err("reading the offer"))?;
+        if collision {
+            let rollback = RTCSessionDescription::rollback(None).map_err(rtc_err("rollback"))?;
+            if p.pc.set_local_description(rollback).await.is_err() {
+                // No rollback: start over with a fresh connection.
+                self.reset_peer().await?;
+            }
+        }
+        let Some(p) = &self.peer else { return Ok(()) };
+        p.pc.set_remote_description(offer).await.map_err(rtc_err("applying the offer"))?;
+        let answer = p.pc.create_answer(None).await.map_err(rtc_err("creating an answer"))?;
+        p.pc.set_local_description(answer).await.map_err(rtc_err("applying our answer"))?;
+        if let Some(local) = p.pc.local_description().await {
+            self.signaling.send(ClientMessage::Answer { sdp: local.sdp });
+        }
+        if self.state == ConnectionState::New {
+            self.set_state(ConnectionState::Connecting);
+        }
+        self.flush_candidates().await;
+        Ok(())
+    }
+
+    async fn flush_candidates(&mut self) {
+        let Some(p) = &self.peer else { return };
+        for c in std::mem::take(&mut self.pending) {
+            if let Err(e) = p.pc.add_ice_candidate(c).await {
+                tracing::debug!("a buffered candidate was refused: {e}");
+            }
+        }
+    }
+
+    async fn on_peer_event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::Candidate(c) => self.signaling.send(ClientMessage::Candidate {
+                candidate: Some(IceCandidate { ..c }),
+            }),
+            PeerEvent::State(s) => self.on_state(s).await,
+            PeerEvent::Track(track) => self.on_track(track).await,
+        }
+    }
+
+    async fn on_state(&mut self, s: RTCPeerConnectionState) {
+        let state = match s {
+            RTCPeerConnectionState::Connected => ConnectionState::Connected,
+            RTCPeerConnectionState::Connecting => ConnectionState::Connecting,
+            RTCPeerConnectionState::Disconnected => ConnectionState::Disconnected,
+            RTCPeerConnectionState::Failed => ConnectionState::Failed,
+            RTCPeerConnectionState::Closed => ConnectionState::Closed,
+            _ => return,
+        };
+        self.set_state(state);
+        match state {
+            ConnectionState::Connected => {
+                self.down_since = None;
+                self.counters.mark_once(&self.counters.connected_ms);
+                self.publish_outgoing().await;
+            }
+            ConnectionState::Disconnected | ConnectionState::Failed => {
+                self.down_since.get_or_insert_with(Instant::now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Points the media writers at the current peer's tracks.
+    async fn publish_outgoing(&mut self) {
+        let Some(p) = &self.peer else { return };
+        for (local, out, ctl) in [
+            (&p.video, &self.video_out, &self.video_ctl),
+            (&p.audio, &self.audio_out, &self.audio_ctl),
+        ] {
+            let Some(local) = local else { continue };
+            let Some(payload_type) = peer::negotiated_payload_type(&local.sender).await else {
+                tracing::warn!("no codec was negotiated for a local track");
+                continue;
+            };
+            out.send_replace(Some(Outgoing {
+                track: local.track.clone(),
+                ssrc: local.ssrc,
+                payload_type,
+            }));
+            ctl.key_frame.store(true, Ordering::Relaxed);
+            ctl.live.store(true, Ordering::Relaxed);
+        }
+        if let Some(v) = &p.video {
+            tokio::spawn(watch_key_frame_requests(
+                v.track.clone(),
+                self.video_ctl.clone(),
+                self.counters.clone(),
+            ));
+        }
+    }
+
+    async fn on_track(&mut self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+        if kind == RtpCodecKind::Video {
+            self.remote_video = Some((track.clone(), ssrc));
+            tokio::spawn(read_video(
+                track,
+                self.video_in.clone(),
+                self.pli_tx.clone(),
+                self.counters.clone(),
+            ));
+            // Ask for a picture we can start decoding from.
+            self.last_pli = None;
+            self.request_key_frame().await;
+        } else {
+            tokio::spawn(read_audio(track, self.audio_in.clone(), self.counters.clone()));
+        }
+    }
+
+    async fn request_key_frame(&mut self) {
+        if self.last_pli.is_some_and(|t| t.elapsed() < PLI_SPACING) {
+            return;
+        }
+        let Some((track, ssrc)) = &self.remote_video else { return };
+        self.last_pli = Some(Instant::now());
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: *ssrc,
+        };
+        if track.write_rtcp(vec![Box::new(pli)]).await.is_ok() {
+            Counters::add(&self.counters.plis_sent, 1);
+        }
+    }
+
+    async fn on_tick(&mut self) {
+        // The impolite side restarts ICE when the connection stays down.
+        let Some(since) = self.down_since else { return };
+        if self.polite || since.elapsed() < self.ice_restart_after {
+            return;
+        }
+        if self.last_restart.is_some_and(|t| t.elapsed() < self.ice_restart_after * 2) {
+            return;
+        }
+        self.last_restart = Some(Instant::now());
+        let Some(p) = &self.peer else { return };
+        tracing::info!("media connection down for {:?}: restarting ICE", since.elapsed());
+        if let Err(e) = p.pc.restart_ice().await {
+            tracing::warn!("ICE restart: {e}");
+            return;
+        }
+        if let Err(e) = self.make_offer().await {
+            tracing::warn!("ICE restart offer: {e}");
+        }
+    }
+
+    async fn update_stats(&mut self) {
+        self.counters.tick(Instant::now());
+        let Some(p) = &self.peer else { return };
+        let report = p.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let rtt = report
+            .candidate_pairs()
+            .filter(|c| c.nominated && c.current_round_trip_time > 0.0)
+            .map(|c| c.current_round_trip_time * 1000.0)
+            .next();
+        let (mut lost, mut received) = (0i64, 0u64);
+        for s in report.inbound_rtp_streams() {
+            lost += s.received_rtp_stream_stats.packets_lost;
+            received += s.received_rtp_stream_stats.packets_received;
+        }
+        let mut live = self.counters.live.lock().expect("stats lock");
+        if rtt.is_some() {
+            live.rtt_ms = rtt;
+        }
+        live.packets_lost = lost;
+        let expected = received as i64 + lost.max(0);
+        live.packet_loss = if expected > 0 { lost.max(0) as f64 / expected as f64 } else { 0.0 };
+    }
+}
+
+/// Marks a key frame as wanted whenever the far side asks for one.
+async fn watch_key_frame_requests(track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>, ctl: Arc<SendControl>, counters: Arc<Counters>) {
+    while let Some(ev) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
+        if packets.iter().any(|p| peer::is_key_frame_request(p.as_ref())) {
+            ctl.requests_seen.store(true, Ordering::Relaxed);
+            ctl.key_frame.store(true, Ordering::Relaxed);
+            Counters::add(&counters.key_frame_requests_in, 1);
+        }
+    }
+}
+
+/// Reassembles H.264 access units from RTP and hands them to the decoder.
+async fn read_video(
+    track: Arc<dyn TrackRemote>,
+    out: std_mpsc::Sender<Vec<u8>>,
+    pli: mpsc::UnboundedSender<()>,
+    counters: Arc<Counters>,
+) {
+    let mut depacketizer = H264Packet::default();
+    let mut access_unit: Vec<u8> = Vec::new();
+    let mut last_seq: Option<u16> = None;
+    let mut broken = false;
+    while let Some(ev) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else { continue };
+        Counters::add(&counters.recv_video_packets, 1);
+        Counters::add(&counters.recv_video_bytes, pkt.payload.len() as u64);
+        let seq = pkt.header.sequence_number;
+        if last_seq.is_some_and(|l| seq != l.wrapping_add(1)) {
+            // A gap (or reordering): this picture is incomplete.
+            broken = true;
+            let _ = pli.send(());
+        }
+        last_seq = Some(seq);
+        // Padding-only packets carry no media.
+        if pkt.payload.is_empty() {
+            continue;
+        }
+        match depacketizer.depacketize(&pkt.payload) {
+            Ok(b) => access_unit.extend_from_slice(&b),
+            Err(_) => broken = true,
+        }
+        if pkt.header.marker {
+            if !broken && !access_unit.is_empty() {
+                if out.send(std::mem::take(&mut access_unit)).is_err() {
+                    break;
+                }
+            } else {
+                access_unit.clear();
+                depacketizer = H264Packet::default();
+            }
+            broken = false;
+        }
+    }
+}
+
+/// Hands Opus packets to the decoder.
+async fn read_audio(track: Arc<dyn TrackRemote>, out: std_mpsc::Sender<Vec<u8>>, counters: Arc<Counters>) {
+    while let Some(ev) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else { continue };
+        Counters::add(&counters.recv_audio_packets, 1);
+        Counters::add(&counters.recv_audio_bytes, pkt.payload.len() as u64);
+        if pkt.payload.is_empty() {
+            continue;
+        }
+        if out.send(pkt.payload.to_vec()).is_err() {
+            break;
+        }
+    }
+}

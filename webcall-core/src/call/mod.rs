@@ -1,0 +1,271 @@
+//! The call engine: a WebRTC peer (H.264 + Opus, both directions) driven by
+//! the signaling client, with pluggable media sources and sinks.
+//!
+//! [`join`] takes a link and [`CallOptions`] and returns a [`Call`] handle
+//! and a stream of [`CallEvent`]s. The engine follows PROTOCOL.md: the
+//! participant who arrives second makes the offer; the one already there
+//! becomes the polite side and starts a fresh peer connection; candidates
+//! that arrive early wait for their description; a dropped connection is
+//! restarted (ICE restart) by the impolite side; a dropped WebSocket is
+//! reopened with the resume secret.
+//!
+//! - [`sources`], [`sinks`]: synthetic and file media, counters.
+//! - [`pattern`]: the test pattern's picture code (frame number, send time).
+//! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
+//! - `engine` (private): the negotiation state and the run loop.
+//! - `peer`, `media` (private): building a peer connection; encode, send,
+//!   receive and decode.
+//!
+//! ```no_run
+//! # async fn demo() -> webcall_core::Result<()> {
+//! use webcall_core::call::{self, CallEvent, CallOptions, sources};
+//! let options = CallOptions {
+//!     video: Some(Box::new(sources::TestPattern::default())),
+//!     audio: Some(Box::new(sources::Tone::default())),
+//!     ..CallOptions::default()
+//! };
+//! let (call, mut events) = call::join("http://localhost:8000/r/q3V1n0cF2mXb7eYtK9aJ1w", options).await?;
+//! while let Some(event) = events.recv().await {
+//!     if let CallEvent::PeerLeft { .. } = event {
+//!         call.hangup().await;
+//!     }
+//!     if let CallEvent::Ended { .. } = event {
+//!         break;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod engine;
+mod media;
+pub mod pattern;
+mod peer;
+pub mod sinks;
+pub mod sources;
+pub mod stats;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+
+pub use stats::{CallStats, ConnectionState, LatencyStats, ReceivedCounters, SentCounters, StatsReport};
+
+use crate::error::Result;
+use crate::media::{AudioSink, AudioSource, VideoFrame, VideoSink, VideoSource};
+use crate::protocol::{IceServer, LeaveReason};
+use crate::token::ParticipantId;
+
+/// How a call is set up: media in and out, and network choices.
+pub struct CallOptions {
+    /// Outgoing video; `None` sends none (and still receives).
+    pub video: Option<Box<dyn VideoSource>>,
+    /// Outgoing audio; `None` sends none (and still receives).
+    pub audio: Option<Box<dyn AudioSource>>,
+    /// Where decoded remote video goes.
+    pub video_sinks: Vec<Box<dyn VideoSink>>,
+    /// Where decoded remote audio goes.
+    pub audio_sinks: Vec<Box<dyn AudioSink>>,
+    /// Local addresses for ICE. Empty: every interface. Naming 127.0.0.1
+    /// (or ::1) also offers loopback candidates; any entry turns mDNS off.
+    pub ice_addrs: Vec<IpAddr>,
+    /// STUN/TURN servers to use instead of the ones the server hands out.
+    pub ice_servers: Option<Vec<IceServer>>,
+    /// Target H.264 bitrate in bits per second.
+    pub video_bitrate_bps: u32,
+    /// Emit [`CallEvent::RemoteVideoFrame`] at most this often (`None`: never;
+    /// sinks get every picture regardless).
+    pub remote_frame_events: Option<Duration>,
+    /// How often [`CallEvent::Stats`] is emitted.
+    pub stats_interval: Duration,
+    /// After the media connection drops, how long to wait before the
+    /// impolite side restarts ICE.
+    pub ice_restart_after: Duration,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        Self {
+            video: None,
+            audio: None,
+            video_sinks: Vec::new(),
+            audio_sinks: Vec::new(),
+            ice_addrs: Vec::new(),
+            ice_servers: None,
+            video_bitrate_bps: 1_200_000,
+            remote_frame_events: None,
+            stats_interval: Duration::from_secs(1),
+            ice_restart_after: Duration::from_secs(3),
+        }
+    }
+}
+
+impl std::fmt::Debug for CallOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("video", &self.video.as_ref().map(|s| s.describe()))
+            .field("audio", &self.audio.as_ref().map(|s| s.describe()))
+            .field("video_sinks", &self.video_sinks.len())
+            .field("audio_sinks", &self.audio_sinks.len())
+            .field("ice_addrs", &self.ice_addrs)
+            .field("ice_servers", &self.ice_servers)
+            .field("video_bitrate_bps", &self.video_bitrate_bps)
+            .field("remote_frame_events", &self.remote_frame_events)
+            .field("stats_interval", &self.stats_interval)
+            .finish()
+    }
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndReason {
+    /// [`Call::hangup`] was called.
+    HungUp,
+    /// The signaling connection failed for good; the text says why.
+    Failed(String),
+}
+
+/// Something that happened in a call.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum CallEvent {
+    /// We hold a seat in the room (again, after a reconnect).
+    Joined {
+        /// Our participant id.
+        you: ParticipantId,
+        /// The other participant, when already there.
+        peer: Option<ParticipantId>,
+        /// True when we make the offer.
+        initiator: bool,
+    },
+    /// The other participant arrived (or came back after a reload).
+    PeerJoined {
+        /// Their id.
+        peer: ParticipantId,
+        /// True when the same participant came back.
+        resumed: bool,
+    },
+    /// The other participant left.
+    PeerLeft {
+        /// Their id.
+        peer: ParticipantId,
+        /// Hung up, or lost their connection.
+        reason: LeaveReason,
+    },
+    /// The media connection changed state.
+    ConnectionState(ConnectionState),
+    /// The signaling WebSocket dropped; reconnecting.
+    Reconnecting,
+    /// Figures, every [`CallOptions::stats_interval`].
+    Stats(CallStats),
+    /// A decoded remote picture, rate-limited by [`CallOptions::remote_frame_events`].
+    RemoteVideoFrame(VideoFrame),
+    /// A media source or codec failed; the call goes on without it.
+    MediaError(String),
+    /// The call is over; no more events follow.
+    Ended {
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Sends events to the application, ignoring a receiver that went away.
+#[derive(Debug, Clone)]
+pub(crate) struct EventSender(mpsc::UnboundedSender<CallEvent>);
+
+impl EventSender {
+    pub fn send(&self, event: CallEvent) {
+        let _ = self.0.send(event);
+    }
+}
+
+/// The stream of a call's events. Ends after [`CallEvent::Ended`].
+#[derive(Debug)]
+pub struct CallEvents {
+    rx: mpsc::UnboundedReceiver<CallEvent>,
+}
+
+impl CallEvents {
+    /// The next event; `None` once the call has ended and all were read.
+    pub async fn recv(&mut self) -> Option<CallEvent> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is ready.
+    pub fn try_recv(&mut self) -> Option<CallEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Hangup,
+}
+
+#[derive(Debug)]
+struct Shared {
+    commands: mpsc::UnboundedSender<Command>,
+    counters: Arc<stats::Counters>,
+    video: Arc<media::SendControl>,
+    audio: Arc<media::SendControl>,
+    done: watch::Receiver<bool>,
+}
+
+/// A handle on a running call. Clones control the same call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    shared: Arc<Shared>,
+}
+
+impl Call {
+    /// Mutes (`false`: sends silence) or unmutes the microphone.
+    pub fn set_audio_enabled(&self, enabled: bool) {
+        self.shared.audio.enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Turns outgoing video off (`false`: sends black) or on.
+    pub fn set_video_enabled(&self, enabled: bool) {
+        self.shared.video.enabled.store(enabled, Ordering::Relaxed);
+        self.shared.video.key_frame.store(true, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the call's figures.
+    pub fn stats(&self) -> CallStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// True once the call has ended.
+    pub fn is_ended(&self) -> bool {
+        *self.shared.done.borrow()
+    }
+
+    /// Hangs up: says `bye` to the other side, closes the connection,
+    /// flushes the sinks. Returns when that is done (at most a few seconds).
+    pub async fn hangup(&self) {
+        let _ = self.shared.commands.send(Command::Hangup);
+        self.ended().await;
+    }
+
+    /// Waits until the call has ended, however it ends.
+    pub async fn ended(&self) {
+        let mut done = self.shared.done.clone();
+        let _ = tokio::time::timeout(Duration::from_secs(10), done.wait_for(|d| *d)).await;
+    }
+}
+
+/// Joins the call at `link` and starts media. Returns once the seat is
+/// taken; connecting to the other participant happens in the background
+/// and is reported as events.
+///
+/// Fails with a clear [`crate::Error`] when the call cannot happen: a
+/// malformed link, an unknown or expired room, a full room, a server that
+/// cannot be reached or is not a webcall server.
+pub async fn join(link: &str, options: CallOptions) -> Result<(Call, CallEvents)> {
+    let start = Instant::now();
+    let link = crate::client::Link::parse(link)?;
+    let (signaling, signal_events) = crate::client::Signaling::connect(&link).await?;
+    engine::start(start, signaling, signal_events, options)
+}
