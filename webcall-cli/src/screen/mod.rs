@@ -1,0 +1,24 @@
+//! The terminal call screen.
+//!
+//! [`ScreenState`] is plain data (pictures, connection, figures, toggles);
+//! [`render`] draws it with ratatui, the remote picture in half blocks and a
+//! self-view in a corner; [`handle_key`] maps keys to [`Action`]s. The
+//! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
+//! on every exit) and [`run`] the loop that ties a call to the screen.
+
+pub mod i18n;
+pub mod keys;
+pub mod palette;
+pub mod render;
+pub mod run;
+pub mod state;
+pub mod terminal;
+pub mod video;
+
+pub use i18n::Lang;
+pub use keys::{Action, handle_key};
+pub use palette::{ColorMode, rgb_to_xterm256};
+pub use render::render;
+pub use run::{CallControl, FrameSlot, Outcome, ScreenEvent, run};
+pub use state::{Connection, ScreenState};
+pub use terminal::{Input, TerminalSession};

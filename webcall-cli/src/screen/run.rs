@@ -1,0 +1,286 @@
+//! The screen's loop: apply call events to the [`ScreenState`], pick up the
+//! newest pictures, turn keys into call actions, and redraw at most about
+//! 30 times a second (and at once after a resize).
+//!
+//! The loop knows the call only through [`CallControl`] and a channel of
+//! [`ScreenEvent`]s, so it runs the same against the real engine and in tests.
+
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::sync::mpsc;
+use tokio::time::MissedTickBehavior;
+use webcall_core::media::{VideoFrame, VideoSink, VideoSource};
+
+use super::keys::{Action, handle_key};
+use super::render::render;
+use super::state::{Connection, ScreenState};
+use super::terminal::Input;
+
+/// The time between redraws: about 30 per second.
+pub const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+
+/// What the call tells the screen.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ScreenEvent {
+    /// The call moved to a new state.
+    Connection(Connection),
+    /// The other side arrived (true) or left (false).
+    PeerPresent(bool),
+    /// Fresh figures.
+    Stats(Figures),
+    /// A one-line message for the status line.
+    Notice(String),
+    /// The call is over; the text says why.
+    Ended(String),
+}
+
+/// Call figures for the status line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Figures {
+    /// Round-trip time.
+    pub rtt: Option<Duration>,
+    /// Bits per second received.
+    pub bitrate_in: Option<u64>,
+    /// Bits per second sent.
+    pub bitrate_out: Option<u64>,
+    /// Remote video frames per second.
+    pub frame_rate: Option<f64>,
+    /// Fraction of packets lost.
+    pub packet_loss: Option<f64>,
+}
+
+/// What the screen may ask of the call.
+pub trait CallControl {
+    /// Sends or stops sending microphone audio.
+    fn set_audio_enabled(&self, enabled: bool);
+    /// Sends or stops sending camera video.
+    fn set_video_enabled(&self, enabled: bool);
+    /// Leaves the call.
+    fn hang_up(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// How the screen loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The user hung up (key or Ctrl-C).
+    HungUp,
+    /// The call ended on its own; the text says why.
+    Ended(String),
+}
+
+/// The newest picture, shared between a media thread and the screen. The
+/// writer replaces it; the screen takes it when it redraws. Older pictures
+/// the screen did not get to are simply dropped.
+#[derive(Debug, Clone, Default)]
+pub struct FrameSlot(Arc<Mutex<Option<VideoFrame>>>);
+
+impl FrameSlot {
+    /// An empty slot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts a picture in, replacing any the screen has not taken.
+    pub fn put(&self, frame: VideoFrame) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame);
+    }
+
+    /// Takes the newest picture, if one arrived since the last take.
+    pub fn take(&self) -> Option<VideoFrame> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// A [`VideoSink`] that hands decoded remote pictures to the screen.
+#[derive(Debug, Clone)]
+pub struct SlotSink(pub FrameSlot);
+
+impl VideoSink for SlotSink {
+    fn write_frame(&mut self, frame: &VideoFrame) -> webcall_core::Result<()> {
+        self.0.put(frame.clone());
+        Ok(())
+    }
+}
+
+/// A [`VideoSource`] wrapper that also shows what it sends in the self-view.
+#[derive(Debug)]
+pub struct SelfViewSource<S> {
+    inner: S,
+    slot: FrameSlot,
+}
+
+impl<S: VideoSource> SelfViewSource<S> {
+    /// Wraps `inner`; each frame it yields is also put in `slot`.
+    pub fn new(inner: S, slot: FrameSlot) -> Self {
+        Self { inner, slot }
+    }
+}
+
+impl<S: VideoSource> VideoSource for SelfViewSource<S> {
+    fn next_frame(&mut self) -> webcall_core::Result<Option<VideoFrame>> {
+        let frame = self.inner.next_frame()?;
+        if let Some(f) = &frame {
+            self.slot.put(f.clone());
+        }
+        Ok(frame)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+}
+
+/// Where the loop gets its inputs.
+#[derive(Debug)]
+pub struct ScreenInputs {
+    /// Events from the call.
+    pub events: mpsc::UnboundedReceiver<ScreenEvent>,
+    /// Keys and resizes from the terminal.
+    pub input: mpsc::UnboundedReceiver<Input>,
+    /// Decoded remote pictures.
+    pub remote: FrameSlot,
+    /// Pictures this side sends.
+    pub self_view: FrameSlot,
+}
+
+/// Applies one call event to the state. Returns the end reason for
+/// [`ScreenEvent::Ended`].
+pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<String> {
+    match event {
+        ScreenEvent::Connection(c) => {
+            state.connection = c;
+            if c == Connection::PeerLeft {
+                state.peer_present = false;
+                state.remote = None;
+            }
+        }
+        ScreenEvent::PeerPresent(p) => {
+            state.peer_present = p;
+            if !p {
+                state.remote = None;
+            }
+        }
+        ScreenEvent::Stats(f) => {
+            state.rtt = f.rtt;
+            state.bitrate_in = f.bitrate_in;
+            state.bitrate_out = f.bitrate_out;
+            state.frame_rate = f.frame_rate;
+            state.packet_loss = f.packet_loss;
+        }
+        ScreenEvent::Notice(n) => state.notice = Some(n),
+        ScreenEvent::Ended(reason) => {
+            state.connection = Connection::Ended;
+            return Some(reason);
+        }
+    }
+    None
+}
+
+/// Applies a key's action to the state and the call. Returns true on hang-up.
+pub async fn act<C: CallControl>(state: &mut ScreenState, call: &C, action: Action) -> bool {
+    match action {
+        Action::ToggleMute => {
+            state.mic_muted = !state.mic_muted;
+            call.set_audio_enabled(!state.mic_muted);
+        }
+        Action::ToggleCamera => {
+            state.camera_off = !state.camera_off;
+            call.set_video_enabled(!state.camera_off);
+        }
+        Action::HangUp => {
+            state.connection = Connection::Ended;
+            call.hang_up().await;
+            return true;
+        }
+    }
+    false
+}
+
+/// Runs the screen until the user hangs up or the call ends. Draws on
+/// `terminal`, which may be a real terminal or a test backend.
+pub async fn run<B, C>(
+    terminal: &mut Terminal<B>,
+    state: &mut ScreenState,
+    inputs: &mut ScreenInputs,
+    call: &C,
+) -> io::Result<Outcome>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    C: CallControl,
+{
+    let mut tick = tokio::time::interval(FRAME_INTERVAL);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut dirty = true;
+    let mut events_open = true;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if let Some(f) = inputs.remote.take() {
+                    state.remote = Some(f);
+                    dirty = true;
+                }
+                if let Some(f) = inputs.self_view.take() {
+                    state.self_view = Some(f);
+                    dirty = true;
+                }
+                if dirty {
+                    draw(terminal, state)?;
+                    dirty = false;
+                }
+            }
+            event = inputs.events.recv(), if events_open => match event {
+                Some(e) => {
+                    if let Some(reason) = apply(state, e) {
+                        draw(terminal, state)?;
+                        return Ok(Outcome::Ended(reason));
+                    }
+                    dirty = true;
+                }
+                None => events_open = false,
+            },
+            input = inputs.input.recv() => match input {
+                Some(Input::Key(k)) => {
+                    if let Some(action) = handle_key(k) {
+                        if act(state, call, action).await {
+                            draw(terminal, state)?;
+                            return Ok(Outcome::HungUp);
+                        }
+                        dirty = true;
+                    }
+                }
+                Some(Input::Resize) => {
+                    terminal.autoresize().map_err(io::Error::other)?;
+                    draw(terminal, state)?;
+                    dirty = false;
+                }
+                None => {
+                    // The terminal is gone: nobody can hang up by key any more.
+                    call.hang_up().await;
+                    return Ok(Outcome::HungUp);
+                }
+            },
+            _ = tokio::signal::ctrl_c() => {
+                act(state, call, Action::HangUp).await;
+                return Ok(Outcome::HungUp);
+            }
+        }
+    }
+}
+
+fn draw<B>(terminal: &mut Terminal<B>, state: &ScreenState) -> io::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+{
+    terminal
+        .draw(|f| render(f, state))
+        .map_err(io::Error::other)?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+//! Owning the terminal: raw mode and the alternate screen while the call
+//! screen is up, and the terminal given back on every way out: a normal
+//! return, an error, a panic (a hook restores before the message prints).
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ratatui::DefaultTerminal;
+use ratatui::crossterm::event::{self, Event, KeyEvent, KeyEventKind};
+use tokio::sync::mpsc;
+
+/// The terminal in call-screen mode. Dropping it restores the terminal.
+#[derive(Debug)]
+pub struct TerminalSession {
+    terminal: DefaultTerminal,
+}
+
+impl TerminalSession {
+    /// Enters raw mode and the alternate screen, and installs a panic hook
+    /// that restores the terminal before the panic message is printed.
+    pub fn enter() -> io::Result<Self> {
+        // try_init installs the restoring panic hook before touching the terminal.
+        let terminal = ratatui::try_init()?;
+        Ok(Self { terminal })
+    }
+
+    /// The terminal to draw on.
+    pub fn terminal(&mut self) -> &mut DefaultTerminal {
+        &mut self.terminal
+    }
+}
+
+impl Drop for TerminalSession {
+    fn drop(&mut self) {
+        let _ = self.terminal.show_cursor();
+        ratatui::restore();
+    }
+}
+
+/// Something the user did at the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A key press.
+    Key(KeyEvent),
+    /// The terminal changed size.
+    Resize,
+}
+
+/// A thread reading terminal events into a channel; stops when dropped.
+#[derive(Debug)]
+pub struct InputReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl InputReader {
+    /// Starts reading keys and resizes from the terminal into `tx`.
+    pub fn spawn(tx: mpsc::UnboundedSender<Input>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("terminal-input".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    match event::poll(Duration::from_millis(100)) {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(_) => break,
+                    }
+                    let input = match event::read() {
+                        Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Input::Key(k),
+                        Ok(Event::Resize(..)) => Input::Resize,
+                        Ok(_) => continue,
+                        Err(_) => break,
+                    };
+                    if tx.send(input).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawning a thread");
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for InputReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
