@@ -6,6 +6,7 @@
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
 
+pub mod engine;
 pub mod i18n;
 pub mod keys;
 pub mod palette;
@@ -15,6 +16,7 @@ pub mod state;
 pub mod terminal;
 pub mod video;
 
+pub use engine::CallScreen;
 pub use i18n::Lang;
 pub use keys::{Action, handle_key};
 pub use palette::{ColorMode, rgb_to_xterm256};

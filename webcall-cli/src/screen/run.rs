@@ -109,20 +109,27 @@ impl VideoSink for SlotSink {
 }
 
 /// A [`VideoSource`] wrapper that also shows what it sends in the self-view.
-#[derive(Debug)]
-pub struct SelfViewSource<S> {
-    inner: S,
+pub struct SelfViewSource {
+    inner: Box<dyn VideoSource>,
     slot: FrameSlot,
 }
 
-impl<S: VideoSource> SelfViewSource<S> {
+impl std::fmt::Debug for SelfViewSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfViewSource")
+            .field("inner", &self.inner.describe())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SelfViewSource {
     /// Wraps `inner`; each frame it yields is also put in `slot`.
-    pub fn new(inner: S, slot: FrameSlot) -> Self {
+    pub fn new(inner: Box<dyn VideoSource>, slot: FrameSlot) -> Self {
         Self { inner, slot }
     }
 }
 
-impl<S: VideoSource> VideoSource for SelfViewSource<S> {
+impl VideoSource for SelfViewSource {
     fn next_frame(&mut self) -> webcall_core::Result<Option<VideoFrame>> {
         let frame = self.inner.next_frame()?;
         if let Some(f) = &frame {
@@ -220,21 +227,10 @@ where
     let mut dirty = true;
     let mut events_open = true;
     loop {
+        // Call events first, then keys, then redraws: a key acts on the
+        // newest state, and a busy call cannot starve the keys.
         tokio::select! {
-            _ = tick.tick() => {
-                if let Some(f) = inputs.remote.take() {
-                    state.remote = Some(f);
-                    dirty = true;
-                }
-                if let Some(f) = inputs.self_view.take() {
-                    state.self_view = Some(f);
-                    dirty = true;
-                }
-                if dirty {
-                    draw(terminal, state)?;
-                    dirty = false;
-                }
-            }
+            biased;
             event = inputs.events.recv(), if events_open => match event {
                 Some(e) => {
                     if let Some(reason) = apply(state, e) {
@@ -266,6 +262,20 @@ where
                     return Ok(Outcome::HungUp);
                 }
             },
+            _ = tick.tick() => {
+                if let Some(f) = inputs.remote.take() {
+                    state.remote = Some(f);
+                    dirty = true;
+                }
+                if let Some(f) = inputs.self_view.take() {
+                    state.self_view = Some(f);
+                    dirty = true;
+                }
+                if dirty {
+                    draw(terminal, state)?;
+                    dirty = false;
+                }
+            }
             _ = tokio::signal::ctrl_c() => {
                 act(state, call, Action::HangUp).await;
                 return Ok(Outcome::HungUp);

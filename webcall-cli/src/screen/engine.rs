@@ -1,0 +1,132 @@
+//! The call screen on a real call: the engine's events turned into screen
+//! events, the [`Call`] handle as the screen's [`CallControl`], and
+//! [`CallScreen`], which plugs the screen into [`CallOptions`] and runs it.
+
+use std::io;
+
+use tokio::sync::mpsc;
+use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
+use webcall_core::protocol::LeaveReason;
+
+use super::run::{
+    CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
+    run,
+};
+use super::state::{Connection, ScreenState};
+use super::terminal::{InputReader, TerminalSession};
+
+impl CallControl for Call {
+    fn set_audio_enabled(&self, enabled: bool) {
+        Call::set_audio_enabled(self, enabled);
+    }
+
+    fn set_video_enabled(&self, enabled: bool) {
+        Call::set_video_enabled(self, enabled);
+    }
+
+    async fn hang_up(&self) {
+        self.hangup().await;
+    }
+}
+
+/// What the screen makes of one engine event (none, one or two changes).
+pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
+    use ScreenEvent as S;
+    match event {
+        CallEvent::Joined { peer: None, .. } => vec![S::Connection(Connection::Waiting)],
+        CallEvent::Joined { peer: Some(_), .. } | CallEvent::PeerJoined { .. } => {
+            vec![S::PeerPresent(true), S::Connection(Connection::Connecting)]
+        }
+        CallEvent::PeerLeft { reason, .. } => {
+            let why = match reason {
+                LeaveReason::Bye => "the other side hung up",
+                LeaveReason::Disconnected => "the other side lost its connection",
+            };
+            vec![S::Connection(Connection::PeerLeft), S::Notice(why.into())]
+        }
+        CallEvent::ConnectionState(state) => match state {
+            ConnectionState::Connecting => vec![S::Connection(Connection::Connecting)],
+            ConnectionState::Connected => vec![S::Connection(Connection::Connected)],
+            ConnectionState::Disconnected | ConnectionState::Failed => {
+                vec![S::Connection(Connection::Reconnecting)]
+            }
+            _ => vec![],
+        },
+        CallEvent::Reconnecting => vec![S::Connection(Connection::Reconnecting)],
+        CallEvent::Stats(s) => vec![S::Stats(Figures {
+            rtt: s
+                .rtt_ms
+                .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+            bitrate_in: Some(s.receive_bitrate_bps),
+            bitrate_out: Some(s.send_bitrate_bps),
+            frame_rate: Some(s.receive_frame_rate),
+            packet_loss: Some(s.packet_loss),
+        })],
+        CallEvent::MediaError(m) => vec![S::Notice(m)],
+        CallEvent::Ended { reason } => vec![S::Ended(match reason {
+            EndReason::HungUp => "hung up".into(),
+            EndReason::Failed(why) => why,
+            other => format!("{other:?}"),
+        })],
+        _ => vec![],
+    }
+}
+
+/// The screen's hooks into a call: a sink for the remote picture and a slot
+/// for the self-view. Make one, [`attach`](Self::attach) it to the options
+/// before joining, then [`run`](Self::run) it with the joined call.
+#[derive(Debug, Default)]
+pub struct CallScreen {
+    remote: FrameSlot,
+    self_view: FrameSlot,
+}
+
+impl CallScreen {
+    /// Fresh, empty picture slots.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the screen's video sink and wraps the video source so the
+    /// screen shows what is sent.
+    pub fn attach(&self, options: &mut CallOptions) {
+        options
+            .video_sinks
+            .push(Box::new(SlotSink(self.remote.clone())));
+        if let Some(source) = options.video.take() {
+            options.video = Some(Box::new(SelfViewSource::new(
+                source,
+                self.self_view.clone(),
+            )));
+        }
+    }
+
+    /// Takes over the terminal and shows the call until the user hangs up
+    /// or the call ends; the terminal is restored on every way out.
+    pub async fn run(self, call: Call, mut events: CallEvents) -> io::Result<Outcome> {
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let forward = tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                for e in screen_events(event) {
+                    if event_tx.send(e).is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let (input_tx, input_rx) = mpsc::unbounded_channel();
+        let mut session = TerminalSession::enter()?;
+        let _reader = InputReader::spawn(input_tx);
+        let mut state = ScreenState::from_env();
+        let mut inputs = ScreenInputs {
+            events: event_rx,
+            input: input_rx,
+            remote: self.remote,
+            self_view: self.self_view,
+        };
+        let outcome = run(session.terminal(), &mut state, &mut inputs, &call).await;
+        forward.abort();
+        drop(session);
+        outcome
+    }
+}

@@ -1,0 +1,177 @@
+//! The screen's loop on ratatui's test backend: call events change what is
+//! drawn, pictures arrive through their slots, keys reach the call, and the
+//! loop ends on hang-up or when the call ends. Time is virtual (paused), so
+//! the 30-per-second redraw runs deterministically.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use tokio::sync::mpsc;
+use webcall_cli::screen::run::{Figures, ScreenInputs};
+use webcall_cli::screen::video::HALF_BLOCK;
+use webcall_cli::screen::{
+    CallControl, ColorMode, Connection, FrameSlot, Input, Lang, Outcome, ScreenEvent, ScreenState,
+    run,
+};
+use webcall_core::media::VideoFrame;
+
+/// Records what the screen asked of the call.
+#[derive(Debug, Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl CallControl for Recorder {
+    fn set_audio_enabled(&self, enabled: bool) {
+        self.0.lock().unwrap().push(format!("audio {enabled}"));
+    }
+    fn set_video_enabled(&self, enabled: bool) {
+        self.0.lock().unwrap().push(format!("video {enabled}"));
+    }
+    async fn hang_up(&self) {
+        self.0.lock().unwrap().push("hang up".into());
+    }
+}
+
+fn key(c: char) -> Input {
+    Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn screen_text(terminal: &Terminal<TestBackend>) -> String {
+    let buf = terminal.backend().buffer();
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+struct Rig {
+    terminal: Terminal<TestBackend>,
+    state: ScreenState,
+    inputs: ScreenInputs,
+    events: mpsc::UnboundedSender<ScreenEvent>,
+    keys: mpsc::UnboundedSender<Input>,
+    remote: FrameSlot,
+}
+
+fn rig() -> Rig {
+    let (events, event_rx) = mpsc::unbounded_channel();
+    let (keys, input_rx) = mpsc::unbounded_channel();
+    let remote = FrameSlot::new();
+    Rig {
+        terminal: Terminal::new(TestBackend::new(100, 30)).unwrap(),
+        state: ScreenState::new(ColorMode::TrueColor, Lang::En),
+        inputs: ScreenInputs {
+            events: event_rx,
+            input: input_rx,
+            remote: remote.clone(),
+            self_view: FrameSlot::new(),
+        },
+        events,
+        keys,
+        remote,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_reach_the_call_and_q_hangs_up() {
+    let Rig {
+        mut terminal,
+        mut state,
+        mut inputs,
+        events,
+        keys,
+        remote,
+    } = rig();
+    let call = Recorder::default();
+    let driver = async {
+        events.send(ScreenEvent::PeerPresent(true)).unwrap();
+        events
+            .send(ScreenEvent::Connection(Connection::Connected))
+            .unwrap();
+        events
+            .send(ScreenEvent::Stats(Figures {
+                rtt: Some(Duration::from_millis(7)),
+                ..Figures::default()
+            }))
+            .unwrap();
+        remote.put(VideoFrame::black(64, 48).unwrap());
+        // Virtual time: the loop redraws at least once meanwhile.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        keys.send(key('m')).unwrap();
+        keys.send(key('v')).unwrap();
+        keys.send(key('x')).unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        keys.send(key('q')).unwrap();
+    };
+    let (outcome, ()) = tokio::join!(run(&mut terminal, &mut state, &mut inputs, &call), driver);
+    assert_eq!(outcome.unwrap(), Outcome::HungUp);
+    assert_eq!(
+        *call.0.lock().unwrap(),
+        ["audio false", "video false", "hang up"],
+        "the call got the keys' actions in order"
+    );
+    assert!(state.mic_muted && state.camera_off);
+    assert_eq!(state.connection, Connection::Ended);
+    assert!(
+        state.remote.is_some(),
+        "the picture was taken from its slot"
+    );
+    let text = screen_text(&terminal);
+    assert!(text.contains("call ended"), "{text}");
+    assert!(text.contains("rtt 7 ms"), "{text}");
+    assert!(
+        text.contains("mic off") && text.contains("camera off"),
+        "{text}"
+    );
+    assert!(text.contains(HALF_BLOCK), "the picture is drawn:\n{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_loop_ends_when_the_call_ends_and_follows_the_peer() {
+    let Rig {
+        mut terminal,
+        mut state,
+        mut inputs,
+        events,
+        keys,
+        ..
+    } = rig();
+    let call = Recorder::default();
+    let driver = async {
+        events
+            .send(ScreenEvent::Connection(Connection::Waiting))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        events.send(ScreenEvent::PeerPresent(true)).unwrap();
+        events
+            .send(ScreenEvent::Connection(Connection::PeerLeft))
+            .unwrap();
+        events
+            .send(ScreenEvent::Notice("the other side hung up".into()))
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        events.send(ScreenEvent::Ended("hung up".into())).unwrap();
+        // Keep the key channel open until the loop has ended.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(keys);
+    };
+    let outcome = tokio::select! {
+        o = run(&mut terminal, &mut state, &mut inputs, &call) => o.unwrap(),
+        () = driver => panic!("the loop did not end with the call"),
+    };
+    assert_eq!(outcome, Outcome::Ended("hung up".into()));
+    assert!(
+        call.0.lock().unwrap().is_empty(),
+        "the call was not touched"
+    );
+    assert!(!state.peer_present);
+    assert_eq!(state.notice.as_deref(), Some("the other side hung up"));
+    let text = screen_text(&terminal);
+    assert!(text.contains("call ended"), "{text}");
+}
