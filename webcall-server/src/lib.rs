@@ -1,1 +1,49 @@
-//! server
+//! # webcall-server
+//!
+//! The webcall server in one process on one port: the room API, the
+//! signaling WebSocket and the embedded browser client. Media never passes
+//! through it; it only introduces two participants to each other.
+//!
+//! The room rules live in webcall-core's state machine
+//! ([`webcall_core::room`]); this crate feeds it inputs and carries out its
+//! outputs:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`config`] | [`Config`], every setting with its default |
+//! | `app` | shared state, routes, security headers, the expiry sweep, [`run`] |
+//! | `api` | `POST /api/rooms`, `GET /api/rooms/{token}`, the QR code, pages, `/healthz` |
+//! | `ws` | `GET /ws/rooms/{token}`: one task per signaling connection |
+//! | [`store`] | [`store::RoomStore`], where rooms live (in memory now) |
+//! | [`hub`] | delivery of room outputs to connections by id |
+//! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
+//! | [`limits`] | token buckets for room creation and messages |
+//! | `request` | client address, scheme and host behind trusted proxies; origin checks |
+//! | [`assets`] | the browser client's files, embedded |
+//!
+//! Embedding it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), webcall_server::Error> {
+//! let config = webcall_server::Config { ice_servers: vec![], ..Default::default() };
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! println!("http://{}", listener.local_addr()?);
+//! webcall_server::run(listener, config, async { tokio::signal::ctrl_c().await.ok(); }).await
+//! # }
+//! ```
+
+mod api;
+mod app;
+pub mod assets;
+pub mod config;
+mod error;
+pub mod hub;
+pub mod ice;
+pub mod limits;
+mod request;
+pub mod store;
+mod ws;
+
+pub use app::{AppState, app, app_with, run};
+pub use config::Config;
+pub use error::{Error, Result};

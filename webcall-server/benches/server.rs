@@ -1,0 +1,2 @@
+//! Server figures (written next).
+fn main() {}

@@ -1,0 +1,141 @@
+//! The HTTP side: the room API (create, look up, QR code), the pages and
+//! assets of the browser client, and the health check.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use webcall_core::protocol::{ApiError, ErrorCode};
+use webcall_core::time::Timestamp;
+use webcall_core::token::RoomToken;
+
+use crate::app::AppState;
+use crate::assets;
+use crate::limits::retry_after;
+use crate::request::RequestFacts;
+
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// An error answer with the body `{"error": {"code", "message"}}`.
+pub(crate) fn api_error(status: StatusCode, code: ErrorCode) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, NO_STORE)],
+        Json(ApiError::new(code)),
+    )
+        .into_response()
+}
+
+fn room_not_found() -> Response {
+    api_error(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound)
+}
+
+/// `POST /api/rooms`.
+pub(crate) async fn create_room(
+    State(state): State<Arc<AppState>>,
+    facts: RequestFacts,
+) -> Response {
+    if !state.create_limit.check(facts.client, Instant::now()) {
+        tracing::info!(client = %facts.client, "room creation rate limited");
+        let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited);
+        let wait = retry_after(state.config.create_rate_per_minute).as_secs();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    match state.store.create(Timestamp::now()) {
+        Ok(mut created) => {
+            created.url = format!("{}/r/{}", facts.base_url(&state.config), created.token);
+            tracing::debug!(token = ?created.token, "room created");
+            (
+                StatusCode::CREATED,
+                [(header::CACHE_CONTROL, NO_STORE)],
+                Json(created),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::warn!("cannot create a room: {e}");
+            api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+        }
+    }
+}
+
+/// `GET /api/rooms/{token}`.
+pub(crate) async fn room_info(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+) -> Response {
+    let Ok(token) = token.parse::<RoomToken>() else {
+        return room_not_found();
+    };
+    match state.store.info(&token, Timestamp::now()) {
+        Some(info) => ([(header::CACHE_CONTROL, NO_STORE)], Json(info)).into_response(),
+        None => room_not_found(),
+    }
+}
+
+/// `GET /api/rooms/{token}/qr.svg`: the room's link as a QR code.
+pub(crate) async fn room_qr(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    facts: RequestFacts,
+) -> Response {
+    let Ok(token) = token.parse::<RoomToken>() else {
+        return room_not_found();
+    };
+    if state.store.info(&token, Timestamp::now()).is_none() {
+        return room_not_found();
+    }
+    let url = format!("{}/r/{token}", facts.base_url(&state.config));
+    match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => {
+            let svg = code
+                .render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(256, 256)
+                .quiet_zone(true)
+                .build();
+            (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("image/svg+xml"),
+                    ),
+                    (header::CACHE_CONTROL, NO_STORE),
+                ],
+                svg,
+            )
+                .into_response()
+        }
+        Err(e) => {
+            tracing::warn!("cannot draw a QR code for a {}-byte link: {e}", url.len());
+            api_error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Unavailable)
+        }
+    }
+}
+
+/// `GET /healthz`.
+pub(crate) async fn healthz() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, NO_STORE)], "ok")
+}
+
+/// `GET /` and `GET /r/{token}`: the single page, which routes itself.
+pub(crate) async fn page(headers: HeaderMap) -> Response {
+    assets::response("index.html", &headers)
+        .unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+}
+
+/// `GET /assets/{name}`.
+pub(crate) async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
+    assets::response(&name, &headers)
+        .unwrap_or_else(|| (StatusCode::NOT_FOUND, "no such file\n").into_response())
+}
+
+/// Anything else.
+pub(crate) async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "not found\n").into_response()
+}

@@ -1,0 +1,129 @@
+//! The browser client, embedded in the binary: the files of
+//! `webcall-server/assets/` with their content types and validators.
+//!
+//! Asset names carry no version, so browsers must revalidate
+//! (`Cache-Control: no-cache`); each file has a strong `ETag` from its
+//! content, and a matching `If-None-Match` gets `304 Not Modified`.
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// One embedded file.
+#[derive(Debug)]
+pub struct Asset {
+    /// The file name, as in `/assets/{name}`.
+    pub name: &'static str,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: &'static [u8],
+}
+
+/// Every file the browser client is made of.
+pub static ASSETS: &[Asset] = &[
+    Asset {
+        name: "index.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../assets/index.html"),
+    },
+    Asset {
+        name: "style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../assets/style.css"),
+    },
+    Asset {
+        name: "i18n.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/i18n.js"),
+    },
+    Asset {
+        name: "protocol.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/protocol.js"),
+    },
+    Asset {
+        name: "call.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/call.js"),
+    },
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/app.js"),
+    },
+];
+
+static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| {
+            HeaderValue::try_from(format!("\"{:016x}\"", fnv1a(a.body)))
+                .expect("hex is a valid header")
+        })
+        .collect()
+});
+
+/// 64-bit FNV-1a: enough to tell two versions of a file apart.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The file named `name` as a response, `None` when there is none.
+pub fn response(name: &str, request_headers: &HeaderMap) -> Option<Response> {
+    let index = ASSETS.iter().position(|a| a.name == name)?;
+    let asset = &ASSETS[index];
+    let etag = ETAGS[index].clone();
+    let fresh = request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == etag.to_str().unwrap_or_default() || t.trim() == "*")
+        });
+    let headers = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        (header::ETAG, etag),
+    ];
+    Some(if fresh {
+        (StatusCode::NOT_MODIFIED, headers).into_response()
+    } else {
+        (
+            headers,
+            [(header::CONTENT_TYPE, asset.content_type)],
+            asset.body,
+        )
+            .into_response()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_is_there_once() {
+        let mut names: Vec<_> = ASSETS.iter().map(|a| a.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 6);
+        assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
+    }
+
+    #[test]
+    fn unchanged_files_answer_not_modified() {
+        let first = response("app.js", &HeaderMap::new()).unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let etag = first.headers()[header::ETAG].clone();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, etag);
+        assert_eq!(
+            response("app.js", &headers).unwrap().status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert!(response("../Cargo.toml", &HeaderMap::new()).is_none());
+    }
+}

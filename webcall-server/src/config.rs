@@ -1,0 +1,229 @@
+//! The server's settings: one [`Config`] with public fields, filled by the
+//! binary from flags and environment, or by tests and embedders directly.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use webcall_core::protocol::{IceServer, IceTransportPolicy};
+use webcall_core::room::RoomConfig;
+
+use crate::error::{Error, Result};
+
+/// The STUN server handed to clients when none is configured.
+pub const DEFAULT_STUN: &str = "stun:stun.l.google.com:19302";
+
+/// Everything the server can be told.
+///
+/// `Config::default()` suits tests and local use, except that it hands
+/// clients a public STUN server; tests set `ice_servers: vec![]`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the binary listens. [`crate::run`] takes a bound listener
+    /// instead, so this is informational there.
+    pub listen: SocketAddr,
+    /// The base of room links (`https://call.example.org`); without it,
+    /// links are built from each request's `Host` header.
+    pub public_url: Option<String>,
+    /// STUN and TURN servers handed to every participant in `joined`.
+    pub ice_servers: Vec<IceServer>,
+    /// Which ICE candidates clients may use.
+    pub ice_transport_policy: IceTransportPolicy,
+    /// Room lifetime, capacity and how many rooms may exist at once.
+    pub room: RoomConfig,
+    /// Rooms one client address may create per minute (0 = no limit).
+    pub create_rate_per_minute: u32,
+    /// Origins allowed to open the signaling WebSocket, such as
+    /// `https://call.example.org`. `None`: only the request's own host.
+    /// A connection without an `Origin` header (a native client) is always
+    /// allowed.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto`
+    /// headers are believed. Empty: the headers are ignored.
+    pub trusted_proxies: Vec<IpNet>,
+    /// How many signaling WebSocket connections may be open at once.
+    pub max_connections: usize,
+    /// How long a new connection may take to send `join`.
+    pub join_timeout: Duration,
+    /// How often the server pings each connection.
+    pub ping_interval: Duration,
+    /// A connection that sent nothing (not even a pong) for this long is
+    /// dropped.
+    pub idle_timeout: Duration,
+    /// How often expired rooms are removed and their participants told.
+    pub sweep_interval: Duration,
+    /// Sustained signaling messages per second one connection may send.
+    pub message_rate_per_second: u32,
+    /// Messages one connection may send in a burst above that rate.
+    pub message_burst: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            public_url: None,
+            ice_servers: vec![IceServer::new(DEFAULT_STUN)],
+            ice_transport_policy: IceTransportPolicy::All,
+            room: RoomConfig::default(),
+            create_rate_per_minute: 20,
+            allowed_origins: None,
+            trusted_proxies: Vec::new(),
+            max_connections: 10_000,
+            join_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+            sweep_interval: Duration::from_secs(30),
+            message_rate_per_second: 50,
+            message_burst: 200,
+        }
+    }
+}
+
+impl Config {
+    /// Checks the settings that could otherwise fail later, at request time.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.public_url {
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "public URL {url:?} must start with http:// or https://"
+                    ))
+                })?;
+            if rest.trim_end_matches('/').is_empty() || rest.contains(['?', '#', ' ']) {
+                return Err(Error::Config(format!(
+                    "public URL {url:?} must be a base such as https://call.example.org"
+                )));
+            }
+        }
+        if self.room.capacity == 0 || self.room.max_rooms == 0 {
+            return Err(Error::Config(
+                "rooms need a capacity and max_rooms of at least 1".into(),
+            ));
+        }
+        if self.ping_interval.is_zero()
+            || self.idle_timeout.is_zero()
+            || self.join_timeout.is_zero()
+        {
+            return Err(Error::Config(
+                "ping interval, idle timeout and join timeout must be above zero".into(),
+            ));
+        }
+        if self.sweep_interval.is_zero() {
+            return Err(Error::Config(
+                "the sweep interval must be above zero".into(),
+            ));
+        }
+        if self.message_rate_per_second == 0 || self.message_burst == 0 {
+            return Err(Error::Config(
+                "the message rate and burst must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The public URL without a trailing slash.
+    pub(crate) fn public_base(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+}
+
+/// An address range such as `10.0.0.0/8` or a single address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// True when `ip` lies inside the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) as plain IPv4.
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::Config(format!(
+                "{s:?} is not an IP address or range such as 10.0.0.0/8"
+            ))
+        };
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s.trim(), None),
+        };
+        let addr = canonical(addr.parse::<IpAddr>().map_err(|_| bad())?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_ranges_match_what_they_cover() {
+        let net: IpNet = "10.0.0.0/8".parse().unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        let one: IpNet = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: IpNet = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        let all: IpNet = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "example.org", "10.0.0.0/x"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn public_url_must_be_a_base() {
+        let ok = Config {
+            public_url: Some("https://call.example.org/".into()),
+            ..Config::default()
+        };
+        ok.validate().unwrap();
+        assert_eq!(ok.public_base(), Some("https://call.example.org"));
+        for bad in ["call.example.org", "https://", "https://x/?a"] {
+            let c = Config {
+                public_url: Some(bad.into()),
+                ..Config::default()
+            };
+            assert!(c.validate().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The crate's one error type.
+
+/// Errors from starting or running the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting is unusable; the message says which and how to fix it.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The listener failed.
+    #[error("the server's listener failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The room logic refused (too many rooms, no randomness).
+    #[error(transparent)]
+    Room(#[from] webcall_core::Error),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,273 @@
+//! What the server believes about a request: the client's address, the
+//! scheme and host it used, and whether its page may open a WebSocket.
+//!
+//! `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from the
+//! configured trusted proxies; otherwise the TCP peer address is the client
+//! and the scheme is plain `http`.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use crate::app::AppState;
+use crate::config::{Config, IpNet, canonical};
+
+/// The facts about one request, as an extractor.
+#[derive(Debug, Clone)]
+pub struct RequestFacts {
+    /// The client's address (the TCP peer, or what a trusted proxy says).
+    pub client: IpAddr,
+    /// `http` or `https`, as the client sees the server.
+    pub scheme: &'static str,
+    /// The `Host` the client asked for, when it is a plausible host name.
+    pub host: Option<String>,
+}
+
+impl RequestFacts {
+    /// Works the facts out from the peer address and headers.
+    pub fn new(
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+        uri_host: Option<&str>,
+        trusted: &[IpNet],
+    ) -> Self {
+        let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| canonical(p.ip()));
+        let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+        let from_proxy = is_trusted(peer);
+
+        let client = if from_proxy {
+            // The rightmost address a trusted proxy did not add is the one
+            // the client connected from; anything left of it is hearsay.
+            let hops: Vec<IpAddr> = headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|s| s.trim().parse::<IpAddr>().ok().map(canonical))
+                .collect();
+            hops.iter()
+                .rev()
+                .copied()
+                .find(|ip| !is_trusted(*ip))
+                .or(hops.first().copied())
+                .unwrap_or(peer)
+        } else {
+            peer
+        };
+
+        let forwarded_https = from_proxy
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or(uri_host)
+            .filter(|h| is_plausible_host(h))
+            .map(str::to_ascii_lowercase);
+
+        Self {
+            client,
+            scheme: if forwarded_https { "https" } else { "http" },
+            host,
+        }
+    }
+
+    /// The base of links for this request: the public URL, or
+    /// `scheme://host` from the request, or the listen address.
+    pub fn base_url(&self, config: &Config) -> String {
+        match (config.public_base(), &self.host) {
+            (Some(base), _) => base.to_owned(),
+            (None, Some(host)) => format!("{}://{host}", self.scheme),
+            (None, None) => format!("http://{}", config.listen),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<AppState>> for RequestFacts {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let uri_host = parts.uri.authority().map(|a| a.as_str().to_owned());
+        Ok(Self::new(
+            peer,
+            &parts.headers,
+            uri_host.as_deref(),
+            &state.config.trusted_proxies,
+        ))
+    }
+}
+
+/// A host name or address with an optional port, and nothing else.
+pub fn is_plausible_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// True when a page from `origin` may open a WebSocket to this server.
+///
+/// No `Origin` header (a native client) is allowed. With an allow-list,
+/// the origin must be on it; otherwise it must name the request's own
+/// host (or the public URL's).
+pub fn origin_allowed(origin: Option<&HeaderValue>, host: Option<&str>, config: &Config) -> bool {
+    let Some(origin) = origin else { return true };
+    let Some(origin) = origin.to_str().ok().and_then(normalise_origin) else {
+        return false;
+    };
+    if let Some(allowed) = &config.allowed_origins {
+        return allowed
+            .iter()
+            .filter_map(|a| normalise_origin(a))
+            .any(|a| a == origin);
+    }
+    if config
+        .public_base()
+        .and_then(normalise_origin)
+        .is_some_and(|p| p == origin)
+    {
+        return true;
+    }
+    let Some(host) = host else { return false };
+    let origin_authority = origin.split_once("://").map_or("", |(_, a)| a);
+    origin_authority == strip_default_port(&host.to_ascii_lowercase(), None)
+}
+
+/// `scheme://host[:port]` in lower case without a default port or a path;
+/// `None` for anything else (including the opaque origin `null`).
+fn normalise_origin(origin: &str) -> Option<String> {
+    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, authority) = origin.split_once("://")?;
+    if !matches!(scheme, "http" | "https") || !is_plausible_host(authority) {
+        return None;
+    }
+    Some(format!(
+        "{scheme}://{}",
+        strip_default_port(authority, Some(scheme))
+    ))
+}
+
+fn strip_default_port(authority: &str, scheme: Option<&str>) -> String {
+    let stripped = match scheme {
+        Some("http") => authority.strip_suffix(":80"),
+        Some("https") => authority.strip_suffix(":443"),
+        _ => authority
+            .strip_suffix(":80")
+            .or_else(|| authority.strip_suffix(":443")),
+    };
+    stripped.unwrap_or(authority).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_headers_count_only_from_trusted_proxies() {
+        let peer: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let h = headers(&[
+            ("x-forwarded-for", "6.6.6.6, 1.2.3.4"),
+            ("x-forwarded-proto", "https"),
+            ("host", "Call.Example.org"),
+        ]);
+        let untrusted = RequestFacts::new(Some(peer), &h, None, &[]);
+        assert_eq!(untrusted.client, peer.ip());
+        assert_eq!(untrusted.scheme, "http");
+        assert_eq!(untrusted.host.as_deref(), Some("call.example.org"));
+
+        let trusted = RequestFacts::new(Some(peer), &h, None, &["10.0.0.0/8".parse().unwrap()]);
+        assert_eq!(
+            trusted.client,
+            "1.2.3.4".parse::<IpAddr>().unwrap(),
+            "rightmost untrusted hop"
+        );
+        assert_eq!(trusted.scheme, "https");
+        assert_eq!(
+            trusted.base_url(&Config::default()),
+            "https://call.example.org"
+        );
+    }
+
+    #[test]
+    fn hosts_with_odd_characters_are_ignored() {
+        let h = headers(&[("host", "evil.org/<script>")]);
+        let facts = RequestFacts::new(None, &h, None, &[]);
+        assert_eq!(facts.host, None);
+    }
+
+    #[test]
+    fn origins_must_match_the_host_or_the_allow_list() {
+        let c = Config::default();
+        let o = |s: &str| HeaderValue::from_str(s).unwrap();
+        assert!(origin_allowed(None, Some("x.org"), &c));
+        assert!(origin_allowed(
+            Some(&o("http://127.0.0.1:8000")),
+            Some("127.0.0.1:8000"),
+            &c
+        ));
+        assert!(origin_allowed(
+            Some(&o("https://x.org")),
+            Some("x.org:443"),
+            &c
+        ));
+        assert!(!origin_allowed(
+            Some(&o("http://evil.org")),
+            Some("127.0.0.1:8000"),
+            &c
+        ));
+        assert!(!origin_allowed(
+            Some(&o("null")),
+            Some("127.0.0.1:8000"),
+            &c
+        ));
+        assert!(!origin_allowed(
+            Some(&o("http://127.0.0.1:8001")),
+            Some("127.0.0.1:8000"),
+            &c
+        ));
+
+        let listed = Config {
+            allowed_origins: Some(vec!["https://app.example.org/".into()]),
+            ..Config::default()
+        };
+        assert!(origin_allowed(
+            Some(&o("https://app.example.org")),
+            Some("x"),
+            &listed
+        ));
+        assert!(!origin_allowed(Some(&o("http://x")), Some("x"), &listed));
+
+        let public = Config {
+            public_url: Some("https://call.example.org".into()),
+            ..Config::default()
+        };
+        assert!(origin_allowed(
+            Some(&o("https://call.example.org")),
+            Some("10.0.0.1:8000"),
+            &public
+        ));
+    }
+}

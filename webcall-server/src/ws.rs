@@ -1,0 +1,401 @@
+//! The signaling WebSocket, `GET /ws/rooms/{token}`: the upgrade checks
+//! (origin, connection limit), and one task per connection that feeds the
+//! room store what the client sends and writes out what the hub delivers.
+//!
+//! Per connection: small buffers (4 KiB), frames of at most
+//! [`MAX_MESSAGE_BYTES`], a join deadline, pings and an idle limit, a
+//! message rate limit, and a bounded outgoing queue. Nothing a client sends
+//! reaches any room but its own.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tokio::time::{Instant, sleep_until};
+use webcall_core::protocol::{
+    ClientMessage, ErrorCode, ErrorMessage, MAX_MESSAGE_BYTES, ProtocolError, ServerMessage,
+};
+use webcall_core::room::ConnectionId;
+use webcall_core::time::Timestamp;
+use webcall_core::token::RoomToken;
+
+use crate::api::api_error;
+use crate::app::AppState;
+use crate::hub::Outbox;
+use crate::limits::TokenBucket;
+use crate::request::{RequestFacts, origin_allowed};
+
+/// Socket read and write buffer sizes. Signaling frames are small; the
+/// library default (128 KiB each) would cost over a gigabyte at 10,000
+/// idle connections.
+const BUFFER_BYTES: usize = 4 * 1024;
+
+/// How long one write may take before the client is deemed gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to wait for the client's close after the server closed.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Longest error detail echoed back to a client.
+const MAX_DETAIL: usize = 200;
+
+/// `GET /ws/rooms/{token}`.
+///
+/// A page from another origin gets `403`; over `max_connections`, `503`.
+/// Otherwise the upgrade succeeds even for an unknown token, so that a
+/// browser can read the `room_not_found` error that follows.
+pub(crate) async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    Path(token): Path<String>,
+    facts: RequestFacts,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(
+        headers.get(header::ORIGIN),
+        facts.host.as_deref(),
+        &state.config,
+    ) {
+        tracing::info!(origin = ?headers.get(header::ORIGIN), "cross-origin WebSocket refused");
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open signaling connections to this server\n",
+        )
+            .into_response();
+    }
+    let Some(slot) = ConnectionSlot::take(&state) else {
+        tracing::warn!(
+            limit = state.config.max_connections,
+            "connection limit reached"
+        );
+        return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+    };
+    let room = token
+        .parse::<RoomToken>()
+        .ok()
+        .filter(|t| state.store.info(t, Timestamp::now()).is_some());
+    ws.read_buffer_size(BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_MESSAGE_BYTES * 4)
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| async move {
+            match room {
+                Some(room) => Connection::new(socket, state, room, slot).run().await,
+                None => refuse(socket, ErrorCode::RoomNotFound).await,
+            }
+        })
+}
+
+/// One counted place under `max_connections`, given back on drop.
+#[derive(Debug)]
+struct ConnectionSlot(Arc<AppState>);
+
+impl ConnectionSlot {
+    fn take(state: &Arc<AppState>) -> Option<Self> {
+        let max = state.config.max_connections;
+        state
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(state.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+async fn refuse(mut socket: WebSocket, code: ErrorCode) {
+    let frame = ServerMessage::error(code).encode();
+    if send(&mut socket, Message::Text(frame.into())).await {
+        close(socket, close_code::NORMAL).await;
+    }
+}
+
+/// Sends one frame; false when the client is gone or too slow.
+async fn send(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Sends a close frame and waits briefly for the client's, so that frames
+/// sent just before reach it rather than being cut by a reset.
+async fn close(mut socket: WebSocket, code: u16) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(""),
+    };
+    if !send(&mut socket, Message::Close(Some(frame))).await {
+        return;
+    }
+    let deadline = Instant::now() + CLOSE_LINGER;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.recv()).await {
+        if matches!(message, Message::Close(_)) {
+            break;
+        }
+    }
+}
+
+/// What the loop does after handling an event.
+enum Flow {
+    Continue,
+    /// Close the socket with this close code (after the frames already sent).
+    Close(u16),
+    /// The socket is unusable: just drop it.
+    Drop,
+}
+
+/// One signaling connection.
+struct Connection {
+    socket: WebSocket,
+    state: Arc<AppState>,
+    room: RoomToken,
+    id: ConnectionId,
+    outbox: Outbox,
+    _slot: ConnectionSlot,
+    started: Instant,
+    last_seen: Instant,
+    /// True once the client sent `join` (whatever the answer).
+    joined: bool,
+    bucket: TokenBucket,
+    /// Frames refused in a row by the rate limit.
+    refused: u32,
+}
+
+impl Connection {
+    fn new(socket: WebSocket, state: Arc<AppState>, room: RoomToken, slot: ConnectionSlot) -> Self {
+        let (id, outbox) = state.hub.register();
+        let now = Instant::now();
+        let bucket = TokenBucket::new(
+            f64::from(state.config.message_rate_per_second),
+            state.config.message_burst,
+            now.into_std(),
+        );
+        Self {
+            socket,
+            state,
+            room,
+            id,
+            outbox,
+            _slot: slot,
+            started: now,
+            last_seen: now,
+            joined: false,
+            bucket,
+            refused: 0,
+        }
+    }
+
+    async fn run(mut self) {
+        tracing::debug!(conn = self.id.0, room = ?self.room, "connected");
+        let config = &self.state.config;
+        let (ping_every, join_timeout) = (config.ping_interval, config.join_timeout);
+        let mut ping = tokio::time::interval_at(self.started + ping_every, ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let deadline = sleep_until(self.started + join_timeout);
+        tokio::pin!(deadline);
+        let shutdown = shutting_down(self.state.shutdown.subscribe());
+        tokio::pin!(shutdown);
+
+        let flow = loop {
+            let flow = tokio::select! {
+                incoming = self.socket.recv() => self.on_incoming(incoming).await,
+                outgoing = self.outbox.recv() => match outgoing {
+                    Some(frame) => self.send(Message::Text(frame.into())).await,
+                    // Removed from the hub: the room closed this connection.
+                    None => Flow::Close(close_code::NORMAL),
+                },
+                _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
+                _ = &mut deadline => match self.next_deadline() {
+                    Some(next) => {
+                        deadline.as_mut().reset(next);
+                        Flow::Continue
+                    }
+                    None => self.fatal(ErrorMessage::new(ErrorCode::Timeout)).await,
+                },
+                _ = &mut shutdown => self.fatal(ErrorMessage::new(ErrorCode::Unavailable)).await,
+            };
+            if !matches!(flow, Flow::Continue) {
+                break flow;
+            }
+        };
+
+        self.state.hub.remove(self.id);
+        if self.joined {
+            let outputs = self.state.store.disconnect(&self.room, self.id);
+            self.state.hub.deliver(outputs);
+        }
+        tracing::debug!(conn = self.id.0, "disconnected");
+        if let Flow::Close(code) = flow {
+            close(self.socket, code).await;
+        }
+    }
+
+    /// When to look again at the join and idle limits; `None` when one
+    /// has passed.
+    fn next_deadline(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let config = &self.state.config;
+        let idle_until = self.last_seen + config.idle_timeout;
+        let join_until = self.started + config.join_timeout;
+        if now >= idle_until || (!self.joined && now >= join_until) {
+            return None;
+        }
+        Some(if self.joined {
+            idle_until
+        } else {
+            idle_until.min(join_until)
+        })
+    }
+
+    async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Flow {
+        let message = match incoming {
+            None | Some(Ok(Message::Close(_))) => return Flow::Drop,
+            Some(Err(e)) if is_too_large(&e) => {
+                return self
+                    .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
+                    .await;
+            }
+            Some(Err(e)) => {
+                tracing::debug!(conn = self.id.0, "connection failed: {e}");
+                return Flow::Drop;
+            }
+            Some(Ok(message)) => message,
+        };
+        self.last_seen = Instant::now();
+
+        if !self.bucket.try_take(self.last_seen.into_std()) {
+            self.refused += 1;
+            if self.refused == 1 {
+                return self
+                    .send_error(ErrorMessage::new(ErrorCode::RateLimited))
+                    .await;
+            }
+            if self.refused > self.state.config.message_burst {
+                tracing::info!(
+                    conn = self.id.0,
+                    "closing a connection that ignores the rate limit"
+                );
+                let error = ErrorMessage {
+                    fatal: true,
+                    ..ErrorMessage::new(ErrorCode::RateLimited)
+                };
+                return self.fatal(error).await;
+            }
+            return Flow::Continue;
+        }
+        self.refused = 0;
+
+        match message {
+            Message::Text(text) => self.on_text(text.as_str()).await,
+            Message::Binary(_) => {
+                self.send_error(ErrorMessage::with_detail(
+                    ErrorCode::BadMessage,
+                    "binary frames are not used; send JSON text",
+                ))
+                .await
+            }
+            // Pings are answered by the library; both only show liveness.
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Flow::Continue,
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        let message = match ClientMessage::decode(text) {
+            Ok(message) => message,
+            Err(ProtocolError::TooLarge { .. }) => {
+                return self
+                    .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
+                    .await;
+            }
+            Err(ProtocolError::Malformed(detail)) => {
+                let detail: String = detail.chars().take(MAX_DETAIL).collect();
+                return self
+                    .send_error(ErrorMessage::with_detail(ErrorCode::BadMessage, detail))
+                    .await;
+            }
+        };
+        let now = Timestamp::now();
+        let outputs = match message {
+            ClientMessage::Join { .. } if self.joined => {
+                return self
+                    .send_error(ErrorMessage::new(ErrorCode::AlreadyJoined))
+                    .await;
+            }
+            ClientMessage::Join { version, resume } => {
+                self.joined = true;
+                let ice = self.state.ice.ice_config(&self.room, self.id);
+                self.state
+                    .store
+                    .join(&self.room, now, self.id, version, resume.as_ref(), ice)
+            }
+            _ if !self.joined => {
+                return self
+                    .send_error(ErrorMessage::new(ErrorCode::NotJoined))
+                    .await;
+            }
+            message => self.state.store.handle(&self.room, now, self.id, message),
+        };
+        self.state.hub.deliver(outputs);
+        Flow::Continue
+    }
+
+    async fn send(&mut self, message: Message) -> Flow {
+        if send(&mut self.socket, message).await {
+            Flow::Continue
+        } else {
+            Flow::Drop
+        }
+    }
+
+    async fn send_error(&mut self, error: ErrorMessage) -> Flow {
+        self.send(Message::Text(ServerMessage::Error(error).encode().into()))
+            .await
+    }
+
+    /// Sends a fatal error; the connection then closes.
+    async fn fatal(&mut self, error: ErrorMessage) -> Flow {
+        let code = match error.code {
+            ErrorCode::MessageTooLarge => close_code::SIZE,
+            ErrorCode::Unavailable => close_code::AWAY,
+            ErrorCode::RateLimited => close_code::POLICY,
+            _ => close_code::NORMAL,
+        };
+        match self.send_error(error).await {
+            Flow::Continue => Flow::Close(code),
+            other => other,
+        }
+    }
+}
+
+/// Completes when the server starts shutting down.
+async fn shutting_down(mut down: tokio::sync::watch::Receiver<bool>) {
+    // An error means the state is gone, which is a shutdown too.
+    let _ = down.wait_for(|down| *down).await;
+}
+
+/// True when the library refused a frame over the size limit. Its error
+/// type is not re-exported, so this reads its message ("Space limit
+/// exceeded: Message too long: ...").
+fn is_too_large(error: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("Space limit exceeded") || text.contains("Message too long") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}

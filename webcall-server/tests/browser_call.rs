@@ -1,0 +1,403 @@
+//! End-to-end tests of the browser client: the real server on loopback and
+//! real headless Chromium (fake camera and microphone) placing real WebRTC
+//! calls. Needs chromium and chromium-driver.
+//!
+//! At most two Chromiums run at once: the tests take one lock in turn.
+//! Run them on loopback only with:
+//! `cargo test -p webcall-server --test browser_call --no-run` and then
+//! `unshare -n -- sh -c 'ip link set lo up && cargo test --offline -p webcall-server --test browser_call'`.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use webcall_testkit::{Browser, BrowserOptions, TestServer};
+
+/// Serializes the tests of this file: each runs up to two browsers.
+static HEAVY: Mutex<()> = Mutex::const_new(());
+
+/// Bound for ordinary page states.
+const STATE: Duration = Duration::from_secs(30);
+/// Bound for media to flow (two browsers encode and decode on 2 cores).
+const MEDIA: Duration = Duration::from_secs(60);
+
+const STATUS: &str = "document.body.dataset.status";
+
+fn status_is(status: &str) -> String {
+    format!("{STATUS} === '{status}'")
+}
+
+/// Both kinds of remote media decoded: video frames and audio bytes.
+const MEDIA_FLOWING: &str = "(async () => { const s = await window.webcall.stats(); \
+     return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
+
+async fn wait_media(browser: &Browser, who: &str) -> Result<()> {
+    browser
+        .wait_until(
+            &format!("await {MEDIA_FLOWING}"),
+            MEDIA,
+            &format!("{who} to decode video and audio"),
+        )
+        .await
+}
+
+async fn frames_decoded(browser: &Browser) -> Result<f64> {
+    let stats = browser.stats().await?;
+    stats["videoFramesDecoded"]
+        .as_f64()
+        .context("videoFramesDecoded is not a number")
+}
+
+/// Waits until the video frames decoded by `browser` grow past their present count.
+async fn wait_frames_grow(browser: &Browser, who: &str) -> Result<()> {
+    let before = frames_decoded(browser).await?;
+    browser
+        .wait_until(
+            &format!("(await window.webcall.stats()).videoFramesDecoded > {before}"),
+            MEDIA,
+            &format!("{who}'s decoded frames to grow past {before}"),
+        )
+        .await
+}
+
+fn screenshot_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("webcall-{name}.png"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_call_reload_hang_up_and_leave() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let room = server.create_room().await?;
+
+    let alice = Browser::launch().await?;
+    alice.goto(&room.url).await?;
+    alice
+        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
+        .await?;
+    let share = alice
+        .eval("return document.getElementById('room-link').value;")
+        .await?;
+    assert_eq!(
+        share.as_str(),
+        Some(room.url.as_str()),
+        "the waiting page shows the room's link"
+    );
+
+    let bob = Browser::launch_with(BrowserOptions {
+        window_size: (390, 844),
+        ..Default::default()
+    })
+    .await?;
+    bob.goto(&room.url).await?;
+    bob.wait_until(&status_is("connected"), MEDIA, "bob connected")
+        .await?;
+    alice
+        .wait_until(&status_is("connected"), MEDIA, "alice connected")
+        .await?;
+    wait_media(&alice, "alice").await?;
+    wait_media(&bob, "bob").await?;
+
+    let stats = alice.stats().await?;
+    println!("alice's stats in the call: {stats}");
+    for key in [
+        "videoBytesSent",
+        "audioBytesSent",
+        "audioPacketsReceived",
+        "videoHeight",
+    ] {
+        assert!(
+            stats[key].as_f64().unwrap_or(0.0) > 0.0,
+            "alice's {key} is above zero: {stats}"
+        );
+    }
+    assert_eq!(stats["connectionState"], Value::from("connected"));
+    // The remote video element plays the stream with its sound on.
+    alice
+        .wait_until(
+            "(() => { const v = document.getElementById('remote-video'); \
+               return v.videoWidth > 0 && !v.paused && !v.muted; })()",
+            STATE,
+            "alice's remote video playing with sound",
+        )
+        .await?;
+    alice.screenshot(screenshot_path("call-desktop")).await?;
+    bob.screenshot(screenshot_path("call-phone")).await?;
+
+    // A reload takes the seat back and the call resumes.
+    bob.reload().await?;
+    bob.wait_until(
+        &status_is("connected"),
+        MEDIA,
+        "bob connected again after the reload",
+    )
+    .await?;
+    alice
+        .wait_until(
+            &status_is("connected"),
+            MEDIA,
+            "alice connected again after bob's reload",
+        )
+        .await?;
+    wait_media(&bob, "bob after the reload").await?;
+    wait_media(&alice, "alice after bob's reload").await?;
+    wait_frames_grow(&alice, "alice").await?;
+    wait_frames_grow(&bob, "bob").await?;
+
+    // Hanging up with the button: bob's page goes home, alice sees him leave.
+    bob.click("#hangup").await?;
+    bob.wait_until(
+        &status_is("ended"),
+        STATE,
+        "bob's page to show the call ended",
+    )
+    .await?;
+    alice
+        .wait_until(&status_is("peer_left"), STATE, "alice to see bob leave")
+        .await?;
+    let path = bob.eval("return location.pathname;").await?;
+    assert_eq!(
+        path.as_str(),
+        Some("/"),
+        "hanging up goes back to the home page"
+    );
+    let hint = alice
+        .eval("return document.getElementById('status').textContent;")
+        .await?;
+    assert!(
+        hint.as_str().unwrap_or("").contains("left"),
+        "alice reads that the other person left: {hint}"
+    );
+
+    // He comes back with the same link; then closes his browser.
+    bob.goto(&room.url).await?;
+    alice
+        .wait_until(
+            &status_is("connected"),
+            MEDIA,
+            "alice connected when bob came back",
+        )
+        .await?;
+    wait_media(&alice, "alice after bob came back").await?;
+    bob.close().await?;
+    alice
+        .wait_until(
+            &status_is("peer_left"),
+            STATE,
+            "alice to see bob's browser close",
+        )
+        .await?;
+    let after = alice.stats().await?;
+    assert_eq!(
+        after["videoFramesDecoded"],
+        Value::from(0),
+        "no call, no stats: {after}"
+    );
+    alice.close().await?;
+    Ok(())
+}
+
+/// Takes a seat in `token`'s room over a plain WebSocket and returns the socket.
+async fn hold_seat(
+    server: &TestServer,
+    token: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(server.ws_url(token)).await?;
+    ws.send(Message::Text(r#"{"type":"join","version":1}"#.into()))
+        .await?;
+    let reply = tokio::time::timeout(STATE, ws.next())
+        .await?
+        .context("socket closed before joined")??;
+    let reply: Value = serde_json::from_str(reply.to_text()?)?;
+    ensure!(reply["type"] == "joined", "expected joined, got {reply}");
+    Ok(ws)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_person_finds_the_room_full() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let room = server.create_room().await?;
+    let token = room.token.as_str();
+    let _first = hold_seat(&server, token).await?;
+    let _second = hold_seat(&server, token).await?;
+
+    let carol = Browser::launch().await?;
+    carol.goto(&room.url).await?;
+    carol
+        .wait_until(
+            &status_is("room_full"),
+            STATE,
+            "carol to be told the room is full",
+        )
+        .await?;
+    let text = carol
+        .eval("return document.getElementById('status').textContent;")
+        .await?;
+    assert_eq!(text.as_str(), Some("This call already has two people."));
+    let panel_visible = carol
+        .eval("return !document.getElementById('panel').hidden;")
+        .await?;
+    assert_eq!(
+        panel_visible,
+        Value::Bool(true),
+        "the explanation panel is shown"
+    );
+    carol.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_malformed_links_show_not_found() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let browser = Browser::launch().await?;
+    for path in ["/r/AAAAAAAAAAAAAAAAAAAAAA", "/r/not-a-token"] {
+        browser
+            .goto(&format!("{}{path}", server.base_url()))
+            .await?;
+        browser
+            .wait_until(
+                &status_is("not_found"),
+                STATE,
+                &format!("{path} to show not_found"),
+            )
+            .await?;
+        let text = browser
+            .eval("return document.getElementById('status').textContent;")
+            .await?;
+        assert_eq!(text.as_str(), Some("This link is unknown or has expired."));
+    }
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_page_creates_a_link_with_a_qr_code() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let browser = Browser::launch().await?;
+    browser.goto(&server.base_url()).await?;
+    browser
+        .wait_until(&status_is("idle"), STATE, "the home page")
+        .await?;
+    let lang = browser
+        .eval("return document.documentElement.lang;")
+        .await?;
+    assert_eq!(lang.as_str(), Some("en"));
+
+    browser.click("#create").await?;
+    browser
+        .wait_until(
+            "!document.getElementById('created').hidden",
+            STATE,
+            "the created link",
+        )
+        .await?;
+    browser
+        .wait_until(
+            "(() => { const q = document.getElementById('qr'); return q.complete && q.naturalWidth > 0; })()",
+            STATE,
+            "the QR code image to load",
+        )
+        .await?;
+    let link = browser
+        .eval("return document.getElementById('link').value;")
+        .await?;
+    let link = link.as_str().context("the link is text")?.to_owned();
+    let prefix = format!("{}/r/", server.base_url());
+    assert!(link.starts_with(&prefix), "{link} starts with {prefix}");
+    let token = &link[prefix.len()..];
+    let info = server
+        .request("GET", &format!("/api/rooms/{token}"), None)
+        .await?;
+    assert_eq!(info.status, 200, "the created room exists: {}", info.text());
+
+    browser.click("#copy").await?;
+    browser
+        .wait_until(
+            "document.getElementById('copy-status').textContent.length > 0",
+            STATE,
+            "copy feedback",
+        )
+        .await?;
+    browser.screenshot(screenshot_path("home-en")).await?;
+
+    browser.click("#join").await?;
+    browser
+        .wait_until(
+            &status_is("waiting"),
+            STATE,
+            "the room page after following the link",
+        )
+        .await?;
+    let path = browser.eval("return location.pathname;").await?;
+    assert_eq!(path.as_str(), Some(format!("/r/{token}").as_str()));
+    browser.screenshot(screenshot_path("waiting-en")).await?;
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn russian_browsers_get_the_russian_page() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let browser = Browser::launch_with(BrowserOptions {
+        lang: Some("ru".into()),
+        ..Default::default()
+    })
+    .await?;
+    browser.goto(&server.base_url()).await?;
+    browser
+        .wait_until(&status_is("idle"), STATE, "the home page")
+        .await?;
+    let page = browser
+        .eval(
+            "return { lang: document.documentElement.lang, languages: navigator.languages, \
+               button: document.getElementById('create').textContent, title: document.title };",
+        )
+        .await?;
+    assert_eq!(page["lang"], Value::from("ru"), "{page}");
+    assert_eq!(
+        page["button"],
+        Value::from("Создать ссылку на звонок"),
+        "{page}"
+    );
+    browser.click("#create").await?;
+    browser
+        .wait_until(
+            "!document.getElementById('created').hidden",
+            STATE,
+            "the created link",
+        )
+        .await?;
+    browser
+        .wait_until(
+            "document.getElementById('qr').naturalWidth > 0",
+            STATE,
+            "the QR code",
+        )
+        .await?;
+    browser.screenshot(screenshot_path("home-ru")).await?;
+
+    browser.click("#join").await?;
+    browser
+        .wait_until(&status_is("waiting"), STATE, "the room page")
+        .await?;
+    let text = browser
+        .eval("return document.getElementById('status').textContent;")
+        .await?;
+    assert_eq!(text.as_str(), Some("Ждём собеседника."));
+    let label = browser
+        .eval("return document.getElementById('hangup').getAttribute('aria-label');")
+        .await?;
+    assert_eq!(label.as_str(), Some("Завершить звонок"));
+    browser.screenshot(screenshot_path("waiting-ru")).await?;
+    browser.close().await?;
+    Ok(())
+}
