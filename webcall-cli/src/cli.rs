@@ -1,0 +1,185 @@
+//! The whole command-line surface of `webcall`, in one place.
+//!
+//! ```text
+//! webcall create [--server URL] [--json]
+//! webcall join <LINK> [--video test|none|camera|FILE.y4m] [--audio tone|none|mic|FILE.wav]
+//!              [--duration SECS] [--stats-json PATH] [--record-video FILE.y4m]
+//!              [--record-audio FILE.wav] [--ice-addr IP]... [--no-tui]
+//! ```
+//!
+//! The server address falls back to `WEBCALL_SERVER`, then
+//! `http://localhost:8000`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Video call by link: create a link, or join a call from the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "webcall", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log more (-v: info, -vv: debug). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a call link on a webcall server and print it (with a QR code).
+    Create(CreateArgs),
+    /// Join the call at a link.
+    Join(JoinArgs),
+}
+
+/// `webcall create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The webcall server, e.g. https://call.example.org.
+    #[arg(long, env = "WEBCALL_SERVER", default_value = "http://localhost:8000")]
+    pub server: String,
+    /// Print {"url", "token", "expires_at"} as JSON instead of text and QR code.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print a QR code.
+    #[arg(long)]
+    pub no_qr: bool,
+}
+
+/// Where outgoing video comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VideoChoice {
+    /// The moving test pattern (carries a frame number and send time).
+    Test,
+    /// No video.
+    None,
+    /// The camera.
+    Camera,
+    /// A Y4M file (4:2:0).
+    File(PathBuf),
+}
+
+/// Where outgoing audio comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioChoice {
+    /// A 440 Hz tone.
+    Tone,
+    /// No audio.
+    None,
+    /// The microphone.
+    Mic,
+    /// A WAV file.
+    File(PathBuf),
+}
+
+fn parse_video(s: &str) -> Result<VideoChoice, String> {
+    match s {
+        "test" => Ok(VideoChoice::Test),
+        "none" => Ok(VideoChoice::None),
+        "camera" => Ok(VideoChoice::Camera),
+        path if path.to_ascii_lowercase().ends_with(".y4m") => Ok(VideoChoice::File(path.into())),
+        other => Err(format!(
+            "{other:?}: expected test, none, camera or a .y4m file"
+        )),
+    }
+}
+
+fn parse_audio(s: &str) -> Result<AudioChoice, String> {
+    match s {
+        "tone" => Ok(AudioChoice::Tone),
+        "none" => Ok(AudioChoice::None),
+        "mic" => Ok(AudioChoice::Mic),
+        path if path.to_ascii_lowercase().ends_with(".wav") => Ok(AudioChoice::File(path.into())),
+        other => Err(format!(
+            "{other:?}: expected tone, none, mic or a .wav file"
+        )),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?}: expected a positive number of seconds")),
+    }
+}
+
+/// `webcall join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The call link, e.g. http://localhost:8000/r/q3V1n0cF2mXb7eYtK9aJ1w.
+    pub link: String,
+    /// Outgoing video: test, none, camera or a .y4m file.
+    #[arg(long, default_value = "test", value_parser = parse_video)]
+    pub video: VideoChoice,
+    /// Outgoing audio: tone, none, mic or a .wav file.
+    #[arg(long, default_value = "tone", value_parser = parse_audio)]
+    pub audio: AudioChoice,
+    /// Print events as lines instead of the full-screen view.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Hang up after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub duration: Option<f64>,
+    /// Write the end-of-call figures as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub stats_json: Option<PathBuf>,
+    /// Record the received video to a Y4M file.
+    #[arg(long, value_name = "FILE.y4m")]
+    pub record_video: Option<PathBuf>,
+    /// Record the received audio to a WAV file (48 kHz mono).
+    #[arg(long, value_name = "FILE.wav")]
+    pub record_audio: Option<PathBuf>,
+    /// Use only this local address for media (repeatable); 127.0.0.1 allows
+    /// calls over loopback.
+    #[arg(long = "ice-addr", value_name = "IP")]
+    pub ice_addrs: Vec<IpAddr>,
+    /// Target video bitrate in kbit/s.
+    #[arg(long, default_value_t = 1200, value_name = "KBPS")]
+    pub video_kbps: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_surface_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn media_choices_parse() {
+        assert_eq!(
+            parse_video("clip.Y4M").unwrap(),
+            VideoChoice::File("clip.Y4M".into())
+        );
+        assert!(parse_video("clip.mp4").is_err());
+        assert_eq!(parse_audio("none").unwrap(), AudioChoice::None);
+        assert!(parse_seconds("-1").is_err());
+        let cli = Cli::try_parse_from([
+            "webcall",
+            "join",
+            "http://h/r/x",
+            "--ice-addr",
+            "127.0.0.1",
+            "--ice-addr",
+            "::1",
+            "--duration",
+            "2.5",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Join(j) => {
+                assert_eq!(j.ice_addrs.len(), 2);
+                assert_eq!(j.duration, Some(2.5));
+                assert_eq!(j.video, VideoChoice::Test);
+            }
+            Command::Create(_) => panic!(),
+        }
+    }
+}

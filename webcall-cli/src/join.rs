@@ -1,0 +1,166 @@
+//! `webcall join`: builds the media sources and sinks from the flags, joins
+//! the call, and runs until hangup (Ctrl-C), `--duration`, or the other
+//! person hanging up. Events come in as a stream; [`run_events`] turns them
+//! into log lines, and a full-screen view can consume the same stream.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use webcall_core::call::sinks::{WavFileSink, Y4mFileSink};
+use webcall_core::call::sources::{TestPattern, Tone, WavFileSource, Y4mFileSource};
+use webcall_core::call::{self, Call, CallEvent, CallEvents, CallOptions, EndReason, StatsReport};
+use webcall_core::media::{AudioSink, AudioSource, VideoSink, VideoSource};
+use webcall_core::protocol::LeaveReason;
+
+use crate::cli::{AudioChoice, JoinArgs, VideoChoice};
+use crate::summary;
+
+/// How a call run ended, for the summary and the exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// `--duration` ran out.
+    Duration,
+    /// Ctrl-C.
+    Interrupted,
+    /// The other person hung up.
+    PeerLeft,
+    /// The call ended by itself (`reason`).
+    Ended(EndReason),
+}
+
+fn video_source(choice: &VideoChoice) -> Result<Option<Box<dyn VideoSource>>> {
+    Ok(match choice {
+        VideoChoice::Test => Some(Box::new(TestPattern::default())),
+        VideoChoice::None => None,
+        VideoChoice::Camera => {
+            bail!("no camera support in this build yet; use --video test or a .y4m file")
+        }
+        VideoChoice::File(path) => Some(Box::new(Y4mFileSource::open(path, true)?)),
+    })
+}
+
+fn audio_source(choice: &AudioChoice) -> Result<Option<Box<dyn AudioSource>>> {
+    Ok(match choice {
+        AudioChoice::Tone => Some(Box::new(Tone::default())),
+        AudioChoice::None => None,
+        AudioChoice::Mic => {
+            bail!("no microphone support in this build yet; use --audio tone or a .wav file")
+        }
+        AudioChoice::File(path) => Some(Box::new(WavFileSource::open(path)?)),
+    })
+}
+
+/// Turns the flags into call options. Files are opened here, so a bad file
+/// fails before anything touches the network.
+pub fn options(args: &JoinArgs) -> Result<CallOptions> {
+    let mut video_sinks: Vec<Box<dyn VideoSink>> = Vec::new();
+    let mut audio_sinks: Vec<Box<dyn AudioSink>> = Vec::new();
+    if let Some(path) = &args.record_video {
+        video_sinks.push(Box::new(Y4mFileSink::create(path)?));
+    }
+    if let Some(path) = &args.record_audio {
+        audio_sinks.push(Box::new(WavFileSink::create(path)?));
+    }
+    Ok(CallOptions {
+        video: video_source(&args.video)?,
+        audio: audio_source(&args.audio)?,
+        video_sinks,
+        audio_sinks,
+        ice_addrs: args.ice_addrs.clone(),
+        video_bitrate_bps: args.video_kbps.saturating_mul(1000).max(50_000),
+        ..CallOptions::default()
+    })
+}
+
+/// Runs `webcall join`.
+pub async fn run(args: &JoinArgs) -> Result<()> {
+    // The link first: a typo should not wait for files or the network.
+    webcall_core::client::Link::parse(&args.link)?;
+    let options = options(args)?;
+    let (call, events) = call::join(&args.link, options).await?;
+    println!("joined {}", args.link);
+    let duration = args.duration.map(Duration::from_secs_f64);
+    let finish = run_events(&call, events, duration, |line| println!("{line}")).await;
+    let stats = call.stats();
+    let report = stats.report();
+    for line in summary::lines(&report, &finish) {
+        println!("{line}");
+    }
+    if let Some(path) = &args.stats_json {
+        write_report(path, &report)?;
+    }
+    match finish {
+        Finish::Ended(EndReason::Failed(why)) => bail!("the call ended: {why}"),
+        _ => Ok(()),
+    }
+}
+
+fn write_report(path: &std::path::Path, report: &StatsReport) -> Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Drives a joined call until it should end, reporting each event through
+/// `log`. Hangs up (says bye) on Ctrl-C, when `duration` is over, or when
+/// the other person hangs up and no duration was given. Returns why it ended.
+pub async fn run_events(
+    call: &Call,
+    mut events: CallEvents,
+    duration: Option<Duration>,
+    mut log: impl FnMut(String),
+) -> Finish {
+    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+    let finish = loop {
+        let until_deadline = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = events.recv() => match ev {
+                None => break Finish::Ended(EndReason::HungUp),
+                Some(CallEvent::Ended { reason }) => break Finish::Ended(reason),
+                Some(CallEvent::PeerLeft { peer, reason }) => {
+                    log(format!("peer {peer} left ({})", match reason {
+                        LeaveReason::Bye => "hung up",
+                        LeaveReason::Disconnected => "connection lost",
+                    }));
+                    if reason == LeaveReason::Bye && deadline.is_none() {
+                        break Finish::PeerLeft;
+                    }
+                }
+                Some(ev) => {
+                    if let Some(line) = describe(&ev) {
+                        log(line);
+                    }
+                }
+            },
+            _ = until_deadline => break Finish::Duration,
+            _ = tokio::signal::ctrl_c() => break Finish::Interrupted,
+        }
+    };
+    if !matches!(finish, Finish::Ended(_)) {
+        call.hangup().await;
+    }
+    finish
+}
+
+/// One log line for an event, or `None` for events not worth a line.
+pub fn describe(ev: &CallEvent) -> Option<String> {
+    Some(match ev {
+        CallEvent::Joined { peer: Some(p), .. } => format!("in the room with {p}; connecting"),
+        CallEvent::Joined { peer: None, .. } => "waiting for the other person to join".to_owned(),
+        CallEvent::PeerJoined {
+            peer,
+            resumed: true,
+        } => format!("peer {peer} came back; reconnecting"),
+        CallEvent::PeerJoined { peer, .. } => format!("peer {peer} joined; connecting"),
+        CallEvent::PeerLeft { peer, .. } => format!("peer {peer} left"),
+        CallEvent::ConnectionState(s) => format!("connection: {s}"),
+        CallEvent::Reconnecting => "lost the server connection; reconnecting".to_owned(),
+        CallEvent::MediaError(e) => format!("media problem: {e}"),
+        CallEvent::Ended { reason } => format!("call ended: {reason:?}"),
+        _ => return None,
+    })
+}

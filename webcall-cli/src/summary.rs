@@ -1,0 +1,57 @@
+//! The few lines printed when a call ends.
+
+use webcall_core::call::StatsReport;
+
+use crate::join::Finish;
+
+fn ms(v: Option<u64>) -> String {
+    v.map_or_else(|| "never".to_owned(), |v| format!("{v} ms"))
+}
+
+/// The end-of-call summary as lines of text.
+pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
+    let why = match finish {
+        Finish::Duration => "time was up".to_owned(),
+        Finish::Interrupted => "you hung up".to_owned(),
+        Finish::PeerLeft => "the other person hung up".to_owned(),
+        Finish::Ended(reason) => format!("{reason:?}"),
+    };
+    let mut out = vec![
+        format!(
+            "call over after {:.1} s ({why})",
+            r.duration_ms as f64 / 1000.0
+        ),
+        format!(
+            "  connected after {}, first picture after {}",
+            ms(r.connected_ms),
+            ms(r.first_remote_video_ms)
+        ),
+        format!(
+            "  sent {} video frames ({} kB), {} audio frames ({} kB)",
+            r.sent.video_frames,
+            r.sent.video_bytes / 1000,
+            r.sent.audio_frames,
+            r.sent.audio_bytes / 1000
+        ),
+        format!(
+            "  received {} video frames at {}x{}, {} audio frames",
+            r.received.video_frames_decoded,
+            r.received.video_width,
+            r.received.video_height,
+            r.received.audio_frames_decoded
+        ),
+    ];
+    if let Some(l) = &r.latency {
+        out.push(format!(
+            "  one-way video latency {:.0} ms (min {:.0}, max {:.0}, {} pictures)",
+            l.mean_ms, l.min_ms, l.max_ms, l.samples
+        ));
+    }
+    if let Some(rtt) = r.rtt_ms {
+        out.push(format!(
+            "  round trip {rtt:.1} ms, {} packets lost",
+            r.packets_lost
+        ));
+    }
+    out
+}

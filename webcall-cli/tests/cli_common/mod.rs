@@ -1,0 +1,110 @@
+//! Helpers shared by the `webcall` command tests: run the binary with a
+//! time bound, read a WAV file's level.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a finished `webcall` run left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// A `webcall` command with quiet logs.
+pub fn webcall(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_webcall"));
+    c.args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("WEBCALL_SERVER");
+    c
+}
+
+/// Starts a command with its output captured.
+pub fn spawn(mut cmd: Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    cmd.spawn().expect("the webcall binary starts")
+}
+
+/// Waits for a started command, killing it after `limit`.
+pub fn finish(mut child: Child, limit: Duration) -> Run {
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let run = Run {
+                code: None,
+                stdout: out_t.join().unwrap(),
+                stderr: err_t.join().unwrap(),
+            };
+            panic!("webcall did not finish within {limit:?}: {run:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        code,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+/// Runs a command to the end, at most `limit`.
+pub fn run(cmd: Command, limit: Duration) -> Run {
+    finish(spawn(cmd), limit)
+}
+
+/// Root-mean-square level of a WAV file's 16-bit samples, 0.0 to 1.0.
+pub fn wav_rms(path: &Path) -> (f64, usize) {
+    let reader = hound::WavReader::open(path).expect("a readable WAV file");
+    let samples: Vec<i16> = reader.into_samples::<i16>().map(|s| s.unwrap()).collect();
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    let rms = if samples.is_empty() {
+        0.0
+    } else {
+        (sum / samples.len() as f64).sqrt() / 32768.0
+    };
+    (rms, samples.len())
+}
+
+/// A fresh scratch directory under the target's temp dir.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("webcall-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads the stats JSON a `--stats-json` run wrote.
+pub fn stats(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}

@@ -1,0 +1,288 @@
+//! The `webcall` binary against a real server on 127.0.0.1: creating links,
+//! clear errors for calls that cannot happen, and a real call between two
+//! `webcall join` processes over loopback (video and audio both ways,
+//! decoded, recorded, latency measured from the test pattern).
+
+mod cli_common;
+
+use std::time::Duration;
+
+use cli_common::{finish, run, scratch, spawn, stats, wav_rms, webcall};
+use webcall_testkit::TestServer;
+
+/// Calls are heavy on two cores: one at a time.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    tokio::task::spawn_blocking(f)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_json_gives_a_working_link() {
+    let server = TestServer::start().await.unwrap();
+    let base = server.base_url();
+    let b = base.clone();
+    let out = blocking(move || run(webcall(&["create", "--json", "--server", &b]), LIMIT))
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:#?}");
+    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    let token = v["token"].as_str().unwrap();
+    assert_eq!(token.len(), 22);
+    assert_eq!(v["url"].as_str().unwrap(), format!("{base}/r/{token}"));
+    assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
+    let info = server
+        .request("GET", &format!("/api/rooms/{token}"), None)
+        .await
+        .unwrap();
+    assert_eq!(info.json().unwrap()["participants"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_piped_prints_a_plain_text_qr_code_and_honours_the_env() {
+    let server = TestServer::start().await.unwrap();
+    let base = server.base_url();
+    let out = blocking(move || {
+        let mut c = webcall(&["create"]);
+        c.env("WEBCALL_SERVER", &base);
+        run(c, LIMIT)
+    })
+    .await
+    .unwrap();
+    assert!(out.success(), "{out:#?}");
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "escape codes in piped output: {:?}",
+        out.stdout
+    );
+    let first = out.stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with(&server.base_url()) && first.contains("/r/"),
+        "{first}"
+    );
+    assert!(
+        out.stdout.contains('█') || out.stdout.contains('▀'),
+        "no QR code: {}",
+        out.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_reports_a_server_that_is_down_or_not_webcall() {
+    // A port nobody listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", free.local_addr().unwrap());
+    drop(free);
+    let out = blocking(move || run(webcall(&["create", "--server", &dead]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("cannot reach the webcall server"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+
+    // Something that answers HTTP, but not as webcall does.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found")
+                .await;
+        }
+    });
+    let out = blocking(move || run(webcall(&["create", "--server", &other]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("does not look like a webcall server"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_refuses_bad_links_unknown_rooms_and_bad_files() {
+    let server = TestServer::start().await.unwrap();
+    let base = server.base_url();
+    let dir = scratch("bad-input");
+
+    let out = blocking(|| run(webcall(&["join", "not-a-link", "--no-tui"]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(out.stderr.contains("not a webcall link"), "{}", out.stderr);
+
+    let unknown = format!("{base}/r/AAAAAAAAAAAAAAAAAAAAAA");
+    let out = blocking(move || run(webcall(&["join", &unknown, "--no-tui"]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("this link is unknown or has expired"),
+        "{}",
+        out.stderr
+    );
+
+    let room = server.create_room().await.unwrap();
+    let garbage = dir.join("bad.y4m");
+    std::fs::write(&garbage, b"this is not a video").unwrap();
+    let (url, g) = (room.url.clone(), garbage.display().to_string());
+    let out = blocking(move || run(webcall(&["join", &url, "--no-tui", "--video", &g]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("not a readable Y4M file"),
+        "{}",
+        out.stderr
+    );
+
+    let wrong = dir.join("444.y4m");
+    let mut bytes = b"YUV4MPEG2 W4 H2 F30:1 C444\nFRAME\n".to_vec();
+    bytes.extend_from_slice(&[16u8; 24]);
+    std::fs::write(&wrong, bytes).unwrap();
+    let (url, w) = (room.url.clone(), wrong.display().to_string());
+    let out = blocking(move || run(webcall(&["join", &url, "--no-tui", "--video", &w]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(out.stderr.contains("only 8-bit 4:2:0"), "{}", out.stderr);
+
+    let missing = dir.join("missing.wav").display().to_string();
+    let url = room.url.clone();
+    let out = blocking(move || {
+        run(
+            webcall(&["join", &url, "--no-tui", "--audio", &missing]),
+            LIMIT,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("not a readable WAV file"),
+        "{}",
+        out.stderr
+    );
+
+    // Nothing above took a seat.
+    let info = server
+        .request("GET", &format!("/api/rooms/{}", room.token), None)
+        .await
+        .unwrap();
+    assert_eq!(info.json().unwrap()["participants"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_refuses_a_full_room() {
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let link = webcall_core::client::Link::parse(&room.url).unwrap();
+    let (a, _ea) = webcall_core::client::Signaling::connect(&link)
+        .await
+        .unwrap();
+    let (b, _eb) = webcall_core::client::Signaling::connect(&link)
+        .await
+        .unwrap();
+    let url = room.url.clone();
+    let out = blocking(move || run(webcall(&["join", &url, "--no-tui"]), LIMIT))
+        .await
+        .unwrap();
+    assert!(!out.success());
+    assert!(
+        out.stderr.contains("this call already has two people"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+    a.hangup().await.unwrap();
+    b.hangup().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_native_peers_see_and_hear_each_other() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let dir = scratch("native-call");
+    let peer = |name: &str, secs: &str| {
+        let stats = dir.join(format!("{name}.json"));
+        let wav = dir.join(format!("{name}.wav"));
+        let y4m = dir.join(format!("{name}.y4m"));
+        let cmd = webcall(&[
+            "join",
+            &room.url,
+            "--no-tui",
+            "--ice-addr",
+            "127.0.0.1",
+            "--duration",
+            secs,
+            "--stats-json",
+            stats.to_str().unwrap(),
+            "--record-audio",
+            wav.to_str().unwrap(),
+            "--record-video",
+            y4m.to_str().unwrap(),
+        ]);
+        (cmd, stats, wav, y4m)
+    };
+    let (cmd_a, stats_a, wav_a, y4m_a) = peer("a", "10");
+    let (cmd_b, stats_b, wav_b, _) = peer("b", "8");
+    let a = spawn(cmd_a);
+    let b = spawn(cmd_b);
+    let (ra, rb) = blocking(move || {
+        let rb = finish(b, LIMIT);
+        let ra = finish(a, LIMIT);
+        (ra, rb)
+    })
+    .await
+    .unwrap();
+    assert!(ra.success(), "{ra:#?}");
+    assert!(rb.success(), "{rb:#?}");
+    for (run, stats_path, wav) in [(&ra, &stats_a, &wav_a), (&rb, &stats_b, &wav_b)] {
+        assert!(
+            run.stdout.contains("connection: connected"),
+            "{}",
+            run.stdout
+        );
+        let s = stats(stats_path);
+        let r = &s["received"];
+        assert!(r["video_frames_decoded"].as_u64().unwrap() >= 60, "{s:#}");
+        assert!(r["audio_frames_decoded"].as_u64().unwrap() >= 150, "{s:#}");
+        assert_eq!(
+            (r["video_width"].as_u64(), r["video_height"].as_u64()),
+            (Some(640), Some(480)),
+            "{s:#}"
+        );
+        assert!(s["sent"]["video_frames"].as_u64().unwrap() >= 60, "{s:#}");
+        assert!(s["sent"]["audio_frames"].as_u64().unwrap() >= 150, "{s:#}");
+        assert!(s["connected_ms"].as_u64().is_some(), "{s:#}");
+        assert!(s["first_remote_video_ms"].as_u64().is_some(), "{s:#}");
+        let latency = s["latency_ms"]
+            .as_f64()
+            .expect("latency measured from the test pattern");
+        assert!(latency > 0.0 && latency < 1000.0, "{s:#}");
+        assert!(s["latency"]["samples"].as_u64().unwrap() >= 30, "{s:#}");
+        let (rms, n) = wav_rms(wav);
+        assert!(n >= 48_000, "{n} samples in {}", wav.display());
+        assert!(rms > 0.02, "recorded audio is silence (rms {rms})");
+    }
+    // B left first (its duration was shorter): A saw it go.
+    assert!(ra.stdout.contains("left"), "{}", ra.stdout);
+    // The recorded video is a Y4M file with whole 640x480 frames.
+    let len = std::fs::metadata(&y4m_a).unwrap().len();
+    assert!(len > 60 * 640 * 480 * 3 / 2, "{len} bytes");
+    let _ = std::fs::remove_dir_all(&dir);
+}
