@@ -1,1 +1,40 @@
-//! Shared helpers for end-to-end tests.
+//! # webcall-testkit
+//!
+//! Helpers shared by webcall's end-to-end tests. Everything here is real:
+//!
+//! - [`TestServer`]: the webcall server from `webcall_server::run`, on a free
+//!   port of 127.0.0.1, with a configuration fit for tests (no STUN server
+//!   off the machine, no rate limit on room creation).
+//! - [`Browser`]: one headless Chromium, driven over WebDriver through its
+//!   own `chromedriver`, with fake camera and microphone devices.
+//! - [`http`]: a minimal HTTP/1.1 client for loopback requests.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::time::Duration;
+//! use webcall_testkit::{Browser, TestServer};
+//!
+//! let server = TestServer::start().await?;
+//! let room = server.create_room().await?;
+//! let browser = Browser::launch().await?;
+//! browser.goto(&room.url).await?;
+//! browser
+//!     .wait_until("document.body.dataset.status === 'waiting'", Duration::from_secs(30), "alone in the room")
+//!     .await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Chromium and chromedriver must be installed (`apt-get install chromium
+//! chromium-driver`); `WEBCALL_CHROMIUM` and `WEBCALL_CHROMEDRIVER` override
+//! their paths.
+
+mod browser;
+pub mod http;
+mod server;
+
+pub use browser::{Browser, BrowserOptions};
+/// The WebDriver client crate, for tests that need more than [`Browser`] offers.
+pub use fantoccini;
+pub use server::TestServer;
+pub use webcall_core::protocol::CreatedRoom;

@@ -1,0 +1,115 @@
+//! [`TestServer`]: the real webcall server on a free loopback port, for the
+//! duration of one test.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use webcall_core::protocol::CreatedRoom;
+use webcall_server::Config;
+
+use crate::http;
+
+/// A webcall server listening on `127.0.0.1:<free port>`, stopped on drop.
+#[derive(Debug)]
+pub struct TestServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// The configuration tests use: no ICE servers (nothing leaves the
+    /// machine) and no limit on room creation.
+    pub fn test_config() -> Config {
+        Config { ice_servers: vec![], create_rate_per_minute: 0, ..Config::default() }
+    }
+
+    /// Starts a server with [`TestServer::test_config`].
+    pub async fn start() -> Result<Self> {
+        Self::start_with(Self::test_config()).await
+    }
+
+    /// Starts a server with `config` (its `listen` is replaced by the bound
+    /// loopback address) and waits until `/healthz` answers.
+    pub async fn start_with(mut config: Config) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("cannot bind a loopback port for the test server")?;
+        let addr = listener.local_addr()?;
+        config.listen = addr;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            if let Err(err) = webcall_server::run(listener, config, shutdown).await {
+                eprintln!("test server on {addr} stopped with an error: {err}");
+            }
+        });
+        let server = Self { addr, shutdown: Some(tx), task: Some(task) };
+        server.wait_healthy(Duration::from_secs(15)).await?;
+        Ok(server)
+    }
+
+    async fn wait_healthy(&self, bound: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            match http::request(self.addr, "GET", "/healthz", None).await {
+                Ok(r) if r.status == 200 => return Ok(()),
+                Ok(r) if start.elapsed() > bound => bail!("/healthz answered {} after {bound:?}", r.status),
+                Err(e) if start.elapsed() > bound => return Err(e.context("the test server never became healthy")),
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The room page for `token`: `http://127.0.0.1:PORT/r/{token}`.
+    pub fn room_url(&self, token: &str) -> String {
+        format!("{}/r/{token}", self.base_url())
+    }
+
+    /// The signaling WebSocket for `token`: `ws://127.0.0.1:PORT/ws/rooms/{token}`.
+    pub fn ws_url(&self, token: &str) -> String {
+        format!("ws://{}/ws/rooms/{token}", self.addr)
+    }
+
+    /// Sends one HTTP request to the server (see [`http::request`]).
+    pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> Result<http::Response> {
+        http::request(self.addr, method, path, body).await
+    }
+
+    /// Creates a room with `POST /api/rooms`.
+    pub async fn create_room(&self) -> Result<CreatedRoom> {
+        let response = self.request("POST", "/api/rooms", None).await?;
+        if response.status != 201 {
+            bail!("POST /api/rooms answered {} {}", response.status, response.text());
+        }
+        serde_json::from_slice(&response.body)
+            .with_context(|| format!("POST /api/rooms answered an unexpected body: {}", response.text()))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Open WebSockets could hold a graceful shutdown open; a test is over.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
