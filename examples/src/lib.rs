@@ -1,1 +1,0 @@
-//! Embedding examples live in `examples/examples/`.
