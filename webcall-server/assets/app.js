@@ -92,7 +92,11 @@ async function copyFrom(input, label, statusEl) {
       label.textContent = t('copy');
     }, 2000);
   }
-  if (statusEl) statusEl.textContent = message;
+  if (statusEl) {
+    // When the button already says "Copied", the status line is for screen readers only.
+    statusEl.textContent = message;
+    statusEl.classList.toggle('visually-hidden', copied && !!label);
+  }
   if (!copied) {
     input.focus();
     input.select();
@@ -184,6 +188,7 @@ class RoomPage {
     $('room-link').value = link;
     $('room-qr').src = `/api/rooms/${encodeURIComponent(this.token)}/qr.svg`;
     this.bindControls();
+    this.updateControls();
     this.render();
 
     if (!TOKEN_PATTERN.test(this.token)) {

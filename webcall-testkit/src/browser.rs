@@ -37,13 +37,16 @@ pub struct BrowserOptions {
     pub lang: Option<String>,
     /// The window size in CSS pixels.
     pub window_size: (u32, u32),
+    /// When true, camera and microphone requests are refused, as when a
+    /// person clicks "Block" (the fake devices stay in place).
+    pub deny_media: bool,
     /// More command-line flags for Chromium.
     pub extra_args: Vec<String>,
 }
 
 impl Default for BrowserOptions {
     fn default() -> Self {
-        Self { lang: None, window_size: (1280, 800), extra_args: Vec::new() }
+        Self { lang: None, window_size: (1280, 800), deny_media: false, extra_args: Vec::new() }
     }
 }
 
@@ -106,11 +109,15 @@ impl Browser {
             "--disable-dev-shm-usage".to_owned(),
             format!("--user-data-dir={}", browser.profile.display()),
             "--use-fake-device-for-media-stream".to_owned(),
-            "--use-fake-ui-for-media-stream".to_owned(),
             "--allow-loopback-in-peer-connection".to_owned(),
             "--autoplay-policy=no-user-gesture-required".to_owned(),
             format!("--window-size={},{}", options.window_size.0, options.window_size.1),
         ];
+        if options.deny_media {
+            args.push("--deny-permission-prompts".to_owned());
+        } else {
+            args.push("--use-fake-ui-for-media-stream".to_owned());
+        }
         let mut chrome_options = json!({ "binary": chromium.display().to_string() });
         if let Some(lang) = &options.lang {
             args.push(format!("--lang={lang}"));
