@@ -6,6 +6,8 @@
 //! (or `cargo bench -p webcall-cli --bench draw` for optimised figures).
 
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ratatui::Terminal;
@@ -46,11 +48,11 @@ fn pattern(width: u32, height: u32, t: u32) -> VideoFrame {
 }
 
 /// Counts bytes written, like a terminal would receive them.
-struct Counter(u64);
+struct Counter(Arc<AtomicU64>);
 
 impl Write for Counter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len() as u64;
+        self.0.fetch_add(buf.len() as u64, Ordering::Relaxed);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -91,7 +93,8 @@ fn main() {
         let per_buffer = start.elapsed() / iterations as u32;
 
         // The whole terminal path: buffer, diff against the last frame, escapes.
-        let backend = CrosstermBackend::new(Counter(0));
+        let written = Arc::new(AtomicU64::new(0));
+        let backend = CrosstermBackend::new(Counter(written.clone()));
         let mut terminal = Terminal::with_options(
             backend,
             ratatui::TerminalOptions {
@@ -105,7 +108,7 @@ fn main() {
             terminal.draw(|f| render(f, &s)).unwrap();
         }
         let per_frame = start.elapsed() / iterations as u32;
-        let bytes = terminal.backend().writer().0 / iterations as u64;
+        let bytes = written.load(Ordering::Relaxed) / iterations as u64;
         println!(
             "  {label:<12} buffer only {:>6.2} ms   whole terminal path {:>6.2} ms   {:>4} KiB of output per frame",
             per_buffer.as_secs_f64() * 1e3,

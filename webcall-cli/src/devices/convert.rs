@@ -38,8 +38,8 @@ pub fn yuyv_to_i420(width: u32, height: u32, src: &[u8]) -> Option<VideoFrame> {
         let b = &src[(2 * cy + 1) * stride..];
         for cx in 0..cw {
             let i = cx * 4;
-            u_plane[cy * cw + cx] = ((u16::from(a[i + 1]) + u16::from(b[i + 1]) + 1) / 2) as u8;
-            v_plane[cy * cw + cx] = ((u16::from(a[i + 3]) + u16::from(b[i + 3]) + 1) / 2) as u8;
+            u_plane[cy * cw + cx] = (u16::from(a[i + 1]) + u16::from(b[i + 1])).div_ceil(2) as u8;
+            v_plane[cy * cw + cx] = (u16::from(a[i + 3]) + u16::from(b[i + 3])).div_ceil(2) as u8;
         }
     }
     frame(w, h, data)

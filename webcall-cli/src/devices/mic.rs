@@ -112,7 +112,7 @@ where
     let on_error = shared.clone();
     device
         .build_input_stream::<T, _, _>(
-            config.clone(),
+            *config,
             move |data: &[T], _| {
                 let (lock, ready) = &*shared;
                 let mut c = lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -134,7 +134,7 @@ where
     let on_error = shared.clone();
     device
         .build_output_stream::<T, _, _>(
-            config.clone(),
+            *config,
             move |data: &mut [T], _| {
                 let mut p = shared.lock().unwrap_or_else(|e| e.into_inner());
                 for frame in data.chunks_mut(channels) {

@@ -3,9 +3,10 @@
 //! Each cell shows two pixels stacked: the upper half block `▀` in the
 //! foreground colour of the top pixel over the background colour of the
 //! bottom one. A cell is about twice as tall as wide, so a half-block pixel
-//! is square. The picture is scaled straight from I420 to cells with a box
-//! filter (the average of the source pixels each cell pixel covers), and only
-//! the pixels drawn are converted to RGB: the whole frame never is.
+//! is square. The picture is scaled straight from I420 to cells with a
+//! small box filter (four luma taps spread over the source pixels each cell
+//! pixel covers, chroma from its middle), and only the pixels drawn are
+//! converted to RGB: the whole frame never is.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -40,48 +41,54 @@ pub fn fit(area: Rect, width: u32, height: u32) -> Rect {
     )
 }
 
-/// Source spans for each output pixel along one axis: `[start, end)` in
-/// source pixels, at least one pixel wide.
-fn spans(out: usize, src: usize) -> Vec<(u32, u32)> {
+/// Where one output pixel reads the source along one axis: two luma taps
+/// at a quarter and three quarters of the source span it covers (the same
+/// tap twice when the span is one pixel), and the chroma sample at its middle.
+#[derive(Debug, Clone, Copy)]
+struct Taps {
+    a: usize,
+    b: usize,
+    chroma: usize,
+}
+
+/// Taps for each of `out` output pixels over `src` source pixels.
+fn taps(out: usize, src: usize) -> Vec<Taps> {
     (0..out)
         .map(|i| {
             let start = i * src / out;
             let end = ((i + 1) * src / out).max(start + 1).min(src);
-            (start as u32, end as u32)
+            let span = end - start;
+            Taps {
+                a: start + span / 4,
+                b: start + (3 * span) / 4,
+                chroma: (start + span / 2) / 2,
+            }
         })
         .collect()
 }
 
-/// Samples the picture for one output pixel: the mean luma of its source box
-/// and the mean chroma of the matching chroma box, converted to RGB.
+/// The colour of one output pixel: the mean of four luma taps (a 2x2
+/// sample of its source box) with the chroma at the box's middle.
 #[inline]
-fn sample(frame: &VideoFrame, xs: (u32, u32), ys: (u32, u32)) -> [u8; 3] {
-    let w = frame.width() as usize;
-    let cw = w / 2;
-    let (y_plane, u_plane, v_plane) = (frame.y(), frame.u(), frame.v());
-    let (x0, x1) = (xs.0 as usize, xs.1 as usize);
-    let (y0, y1) = (ys.0 as usize, ys.1 as usize);
-    let mut sum = 0u32;
-    for row in y0..y1 {
-        let line = &y_plane[row * w + x0..row * w + x1];
-        for &l in line {
-            sum += u32::from(l);
-        }
-    }
-    let count = ((x1 - x0) * (y1 - y0)) as u32;
-    let luma = (sum / count) as u8;
-    let (cx0, cx1) = (x0 / 2, (x1 - 1) / 2 + 1);
-    let (cy0, cy1) = (y0 / 2, (y1 - 1) / 2 + 1);
-    let (mut su, mut sv) = (0u32, 0u32);
-    for row in cy0..cy1 {
-        let start = row * cw;
-        for i in start + cx0..start + cx1 {
-            su += u32::from(u_plane[i]);
-            sv += u32::from(v_plane[i]);
-        }
-    }
-    let ccount = ((cx1 - cx0) * (cy1 - cy0)) as u32;
-    yuv_to_rgb(luma, (su / ccount) as u8, (sv / ccount) as u8)
+fn sample(planes: &Planes<'_>, xs: Taps, ys: Taps) -> [u8; 3] {
+    let (ra, rb) = (ys.a * planes.width, ys.b * planes.width);
+    let y = planes.y;
+    let luma = (u32::from(y[ra + xs.a])
+        + u32::from(y[ra + xs.b])
+        + u32::from(y[rb + xs.a])
+        + u32::from(y[rb + xs.b])
+        + 2)
+        / 4;
+    let ci = ys.chroma * planes.chroma_width + xs.chroma;
+    yuv_to_rgb(luma as u8, planes.u[ci], planes.v[ci])
+}
+
+struct Planes<'a> {
+    y: &'a [u8],
+    u: &'a [u8],
+    v: &'a [u8],
+    width: usize,
+    chroma_width: usize,
 }
 
 /// Draws `frame` into `buf`, fitted into `area` with its aspect ratio kept.
@@ -94,16 +101,23 @@ pub fn draw_frame(buf: &mut Buffer, area: Rect, frame: &VideoFrame, mode: ColorM
         return target;
     }
     let (cols, rows) = (usize::from(target.width), usize::from(target.height));
-    let xspans = spans(cols, frame.width() as usize);
-    let yspans = spans(rows * 2, frame.height() as usize);
-    for (row, pair) in yspans.chunks(2).enumerate() {
-        let top_span = pair[0];
-        let bottom_span = pair.get(1).copied();
+    let planes = Planes {
+        y: frame.y(),
+        u: frame.u(),
+        v: frame.v(),
+        width: frame.width() as usize,
+        chroma_width: frame.width() as usize / 2,
+    };
+    let xtaps = taps(cols, frame.width() as usize);
+    let ytaps = taps(rows * 2, frame.height() as usize);
+    for (row, pair) in ytaps.chunks(2).enumerate() {
+        let top_taps = pair[0];
+        let bottom_taps = pair.get(1).copied();
         let y = target.y + row as u16;
-        for (col, &xs) in xspans.iter().enumerate() {
-            let top = sample(frame, xs, top_span);
-            let bottom = match bottom_span {
-                Some(span) => mode.color(sample(frame, xs, span)),
+        for (col, &xs) in xtaps.iter().enumerate() {
+            let top = sample(&planes, xs, top_taps);
+            let bottom = match bottom_taps {
+                Some(ys) => mode.color(sample(&planes, xs, ys)),
                 None => ratatui::style::Color::Reset,
             };
             let cell = &mut buf[(target.x + col as u16, y)];
