@@ -5,6 +5,8 @@
 //! webcall join <LINK> [--video test|none|camera|FILE.y4m] [--audio tone|none|mic|FILE.wav]
 //!              [--duration SECS] [--stats-json PATH] [--record-video FILE.y4m]
 //!              [--record-audio FILE.wav] [--ice-addr IP]... [--no-tui]
+//!              [--camera INDEX|NAME] [--mic NAME] [--speaker NAME|none]
+//! webcall devices [--json]
 //! ```
 //!
 //! The server address falls back to `WEBCALL_SERVER`, then
@@ -34,6 +36,16 @@ pub enum Command {
     Create(CreateArgs),
     /// Join the call at a link.
     Join(JoinArgs),
+    /// List cameras, microphones and speakers.
+    Devices(DevicesArgs),
+}
+
+/// `webcall devices`.
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    /// Print {"cameras", "microphones", "speakers", "problems"} as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `webcall create`.
@@ -140,6 +152,19 @@ pub struct JoinArgs {
     /// Target video bitrate in kbit/s.
     #[arg(long, default_value_t = 1200, value_name = "KBPS")]
     pub video_kbps: u32,
+    /// The camera for `--video camera`: its number or part of its name
+    /// (see `webcall devices`). Default: the first one.
+    #[arg(long, value_name = "INDEX|NAME")]
+    pub camera: Option<String>,
+    /// The microphone for `--audio mic`: part of its name. Default: the
+    /// system's default.
+    #[arg(long, value_name = "NAME")]
+    pub mic: Option<String>,
+    /// Play the other side on this speaker (part of its name), or `none`.
+    /// Default: the system's default speaker with the full-screen view,
+    /// none with --no-tui.
+    #[arg(long, value_name = "NAME")]
+    pub speaker: Option<String>,
 }
 
 #[cfg(test)]
@@ -179,7 +204,7 @@ mod tests {
                 assert_eq!(j.duration, Some(2.5));
                 assert_eq!(j.video, VideoChoice::Test);
             }
-            Command::Create(_) => panic!(),
+            _ => panic!(),
         }
     }
 }

@@ -12,6 +12,9 @@ use webcall_core::call::{self, Call, CallEvent, CallEvents, CallOptions, EndReas
 use webcall_core::media::{AudioSink, AudioSource, VideoSink, VideoSource};
 use webcall_core::protocol::LeaveReason;
 
+use webcall_cli::devices::{CameraChoice, CameraSource, MicSource, SpeakerSink};
+use webcall_cli::screen::{CallScreen, Outcome};
+
 use crate::cli::{AudioChoice, JoinArgs, VideoChoice};
 use crate::summary;
 
@@ -28,24 +31,26 @@ pub enum Finish {
     Ended(EndReason),
 }
 
-fn video_source(choice: &VideoChoice) -> Result<Option<Box<dyn VideoSource>>> {
+fn video_source(
+    choice: &VideoChoice,
+    camera: Option<&str>,
+) -> Result<Option<Box<dyn VideoSource>>> {
     Ok(match choice {
         VideoChoice::Test => Some(Box::new(TestPattern::default())),
         VideoChoice::None => None,
         VideoChoice::Camera => {
-            bail!("no camera support in this build yet; use --video test or a .y4m file")
+            let choice = camera.map_or(CameraChoice::Default, CameraChoice::parse);
+            Some(Box::new(CameraSource::open(&choice)?))
         }
         VideoChoice::File(path) => Some(Box::new(Y4mFileSource::open(path, true)?)),
     })
 }
 
-fn audio_source(choice: &AudioChoice) -> Result<Option<Box<dyn AudioSource>>> {
+fn audio_source(choice: &AudioChoice, mic: Option<&str>) -> Result<Option<Box<dyn AudioSource>>> {
     Ok(match choice {
         AudioChoice::Tone => Some(Box::new(Tone::default())),
         AudioChoice::None => None,
-        AudioChoice::Mic => {
-            bail!("no microphone support in this build yet; use --audio tone or a .wav file")
-        }
+        AudioChoice::Mic => Some(Box::new(MicSource::open(mic)?)),
         AudioChoice::File(path) => Some(Box::new(WavFileSource::open(path)?)),
     })
 }
@@ -62,8 +67,8 @@ pub fn options(args: &JoinArgs) -> Result<CallOptions> {
         audio_sinks.push(Box::new(WavFileSink::create(path)?));
     }
     Ok(CallOptions {
-        video: video_source(&args.video)?,
-        audio: audio_source(&args.audio)?,
+        video: video_source(&args.video, args.camera.as_deref())?,
+        audio: audio_source(&args.audio, args.mic.as_deref())?,
         video_sinks,
         audio_sinks,
         ice_addrs: args.ice_addrs.clone(),
@@ -76,11 +81,26 @@ pub fn options(args: &JoinArgs) -> Result<CallOptions> {
 pub async fn run(args: &JoinArgs) -> Result<()> {
     // The link first: a typo should not wait for files or the network.
     webcall_core::client::Link::parse(&args.link)?;
-    let options = options(args)?;
+    let mut options = options(args)?;
+    let screen = (!args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .then(CallScreen::new);
+    add_speaker(args, screen.is_some(), &mut options)?;
+    if let Some(screen) = &screen {
+        screen.attach(&mut options);
+    }
     let (call, events) = call::join(&args.link, options).await?;
-    println!("joined {}", args.link);
     let duration = args.duration.map(Duration::from_secs_f64);
-    let finish = run_events(&call, events, duration, |line| println!("{line}")).await;
+    let finish = match screen {
+        Some(screen) => match screen.run(call.clone(), events, duration).await? {
+            Outcome::HungUp => Finish::Interrupted,
+            Outcome::TimeUp => Finish::Duration,
+            Outcome::Ended(reason) => Finish::Ended(reason),
+        },
+        None => {
+            println!("joined {}", args.link);
+            run_events(&call, events, duration, |line| println!("{line}")).await
+        }
+    };
     let stats = call.stats();
     let report = stats.report();
     for line in summary::lines(&report, &finish) {
@@ -93,6 +113,24 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
         Finish::Ended(EndReason::Failed(why)) => bail!("the call ended: {why}"),
         _ => Ok(()),
     }
+}
+
+/// Plays the other side on a speaker: the one `--speaker` names, else the
+/// default one when the full-screen view is on. A missing default speaker
+/// is only a warning; a named one that cannot be opened is an error.
+fn add_speaker(args: &JoinArgs, screen: bool, options: &mut CallOptions) -> Result<()> {
+    match args.speaker.as_deref() {
+        Some("none") => {}
+        Some(name) => options
+            .audio_sinks
+            .push(Box::new(SpeakerSink::open(Some(name))?)),
+        None if screen => match SpeakerSink::open(None) {
+            Ok(speaker) => options.audio_sinks.push(Box::new(speaker)),
+            Err(e) => eprintln!("webcall: {e}"),
+        },
+        None => {}
+    }
+    Ok(())
 }
 
 fn write_report(path: &std::path::Path, report: &StatsReport) -> Result<()> {

@@ -44,6 +44,15 @@ fn main() -> ExitCode {
         match &cli.command {
             cli::Command::Create(args) => create::run(args).await,
             cli::Command::Join(args) => join::run(args).await,
+            cli::Command::Devices(args) => {
+                let list = webcall_cli::devices::DeviceList::probe();
+                if args.json {
+                    println!("{}", list.to_json());
+                } else {
+                    print!("{}", list.to_text());
+                }
+                Ok(())
+            }
         }
     });
     // Background tasks (a peer connection's driver) must not hold the exit.

@@ -16,6 +16,7 @@ use webcall_cli::screen::{
     CallControl, ColorMode, Connection, FrameSlot, Input, Lang, Outcome, ScreenEvent, ScreenState,
     run,
 };
+use webcall_core::call::EndReason;
 use webcall_core::media::VideoFrame;
 
 /// Records what the screen asked of the call.
@@ -71,6 +72,7 @@ fn rig() -> Rig {
             input: input_rx,
             remote: remote.clone(),
             self_view: FrameSlot::new(),
+            duration: None,
         },
         events,
         keys,
@@ -156,7 +158,7 @@ async fn the_loop_ends_when_the_call_ends_and_follows_the_peer() {
             .send(ScreenEvent::Notice("the other side hung up".into()))
             .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        events.send(ScreenEvent::Ended("hung up".into())).unwrap();
+        events.send(ScreenEvent::Ended(EndReason::HungUp)).unwrap();
         // Keep the key channel open until the loop has ended.
         tokio::time::sleep(Duration::from_secs(5)).await;
         drop(keys);
@@ -165,7 +167,7 @@ async fn the_loop_ends_when_the_call_ends_and_follows_the_peer() {
         o = run(&mut terminal, &mut state, &mut inputs, &call) => o.unwrap(),
         () = driver => panic!("the loop did not end with the call"),
     };
-    assert_eq!(outcome, Outcome::Ended("hung up".into()));
+    assert_eq!(outcome, Outcome::Ended(EndReason::HungUp));
     assert!(
         call.0.lock().unwrap().is_empty(),
         "the call was not touched"
@@ -174,4 +176,26 @@ async fn the_loop_ends_when_the_call_ends_and_follows_the_peer() {
     assert_eq!(state.notice.as_deref(), Some("the other side hung up"));
     let text = screen_text(&terminal);
     assert!(text.contains("call ended"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_screen_hangs_up_when_the_time_is_up() {
+    let Rig {
+        mut terminal,
+        mut state,
+        mut inputs,
+        events,
+        keys,
+        ..
+    } = rig();
+    inputs.duration = Some(Duration::from_secs(3));
+    let call = Recorder::default();
+    let start = tokio::time::Instant::now();
+    let outcome = run(&mut terminal, &mut state, &mut inputs, &call)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Outcome::TimeUp);
+    assert!(start.elapsed() >= Duration::from_secs(3));
+    assert_eq!(*call.0.lock().unwrap(), ["hang up"]);
+    drop((events, keys));
 }

@@ -64,6 +64,11 @@ impl DeviceList {
         }
     }
 
+    /// The list as JSON (`webcall devices --json`).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
     /// The list as people read it, with advice for what is missing.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;

@@ -3,6 +3,7 @@
 //! [`CallScreen`], which plugs the screen into [`CallOptions`] and runs it.
 
 use std::io;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
@@ -63,11 +64,14 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             packet_loss: Some(s.packet_loss),
         })],
         CallEvent::MediaError(m) => vec![S::Notice(m)],
-        CallEvent::Ended { reason } => vec![S::Ended(match reason {
-            EndReason::HungUp => "hung up".into(),
-            EndReason::Failed(why) => why,
-            other => format!("{other:?}"),
-        })],
+        CallEvent::Ended { reason } => {
+            let mut out = Vec::new();
+            if let EndReason::Failed(why) = &reason {
+                out.push(S::Notice(why.clone()));
+            }
+            out.push(S::Ended(reason));
+            out
+        }
         _ => vec![],
     }
 }
@@ -101,9 +105,16 @@ impl CallScreen {
         }
     }
 
-    /// Takes over the terminal and shows the call until the user hangs up
-    /// or the call ends; the terminal is restored on every way out.
-    pub async fn run(self, call: Call, mut events: CallEvents) -> io::Result<Outcome> {
+    /// Takes over the terminal and shows the call until the user hangs up,
+    /// `duration` runs out or the call ends; the terminal is restored on
+    /// every way out. When the other side leaves the screen stays, saying
+    /// so, until the user hangs up (they may come back).
+    pub async fn run(
+        self,
+        call: Call,
+        mut events: CallEvents,
+        duration: Option<Duration>,
+    ) -> io::Result<Outcome> {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let forward = tokio::spawn(async move {
             while let Some(event) = events.recv().await {
@@ -123,6 +134,7 @@ impl CallScreen {
             input: input_rx,
             remote: self.remote,
             self_view: self.self_view,
+            duration,
         };
         let outcome = run(session.terminal(), &mut state, &mut inputs, &call).await;
         forward.abort();

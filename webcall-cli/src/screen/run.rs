@@ -14,6 +14,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
+use webcall_core::call::EndReason;
 use webcall_core::media::{VideoFrame, VideoSink, VideoSource};
 
 use super::keys::{Action, handle_key};
@@ -36,8 +37,8 @@ pub enum ScreenEvent {
     Stats(Figures),
     /// A one-line message for the status line.
     Notice(String),
-    /// The call is over; the text says why.
-    Ended(String),
+    /// The call is over.
+    Ended(EndReason),
 }
 
 /// Call figures for the status line.
@@ -70,8 +71,10 @@ pub trait CallControl {
 pub enum Outcome {
     /// The user hung up (key or Ctrl-C).
     HungUp,
-    /// The call ended on its own; the text says why.
-    Ended(String),
+    /// The time given for the call ran out; the screen hung up.
+    TimeUp,
+    /// The call ended on its own.
+    Ended(EndReason),
 }
 
 /// The newest picture, shared between a media thread and the screen. The
@@ -154,11 +157,13 @@ pub struct ScreenInputs {
     pub remote: FrameSlot,
     /// Pictures this side sends.
     pub self_view: FrameSlot,
+    /// Hang up after this long, if set.
+    pub duration: Option<Duration>,
 }
 
 /// Applies one call event to the state. Returns the end reason for
 /// [`ScreenEvent::Ended`].
-pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<String> {
+pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
     match event {
         ScreenEvent::Connection(c) => {
             state.connection = c;
@@ -226,7 +231,14 @@ where
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut dirty = true;
     let mut events_open = true;
+    let deadline = inputs.duration.map(|d| tokio::time::Instant::now() + d);
     loop {
+        let time_up = async {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
         // Call events first, then keys, then redraws: a key acts on the
         // newest state, and a busy call cannot starve the keys.
         tokio::select! {
@@ -275,6 +287,12 @@ where
                     draw(terminal, state)?;
                     dirty = false;
                 }
+            }
+            () = time_up => {
+                call.hang_up().await;
+                state.connection = Connection::Ended;
+                draw(terminal, state)?;
+                return Ok(Outcome::TimeUp);
             }
             _ = tokio::signal::ctrl_c() => {
                 act(state, call, Action::HangUp).await;
