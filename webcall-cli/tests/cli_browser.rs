@@ -14,7 +14,12 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(45);
 
-fn native(url: &str, secs: &str, stats: &std::path::Path, wav: &std::path::Path) -> std::process::Child {
+fn native(
+    url: &str,
+    secs: &str,
+    stats: &std::path::Path,
+    wav: &std::path::Path,
+) -> std::process::Child {
     spawn(webcall(&[
         "join",
         url,
@@ -41,7 +46,11 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
     let browser = Browser::launch().await.unwrap();
     browser.goto(&room.url).await.unwrap();
     browser
-        .wait_until("document.body.dataset.status === 'waiting'", WAIT, "the browser waiting alone")
+        .wait_until(
+            "document.body.dataset.status === 'waiting'",
+            WAIT,
+            "the browser waiting alone",
+        )
         .await
         .unwrap();
     let child = native(&room.url, "30", &stats_path, &wav);
@@ -49,27 +58,45 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
     let decoding = "(async () => { const s = await window.webcall.stats(); \
         return s.videoFramesDecoded > 30 && s.videoWidth === 640 && s.audioPacketsReceived > 50; })()";
     browser
-        .wait_until(&format!("await {decoding}"), WAIT, "the browser decoding native video and audio")
+        .wait_until(
+            &format!("await {decoding}"),
+            WAIT,
+            "the browser decoding native video and audio",
+        )
         .await
         .unwrap();
 
     // A reload takes the seat back; the native side renegotiates.
     browser.reload().await.unwrap();
     browser
-        .wait_until(&format!("await {decoding}"), WAIT, "the call resumed after a reload")
+        .wait_until(
+            &format!("await {decoding}"),
+            WAIT,
+            "the call resumed after a reload",
+        )
         .await
         .unwrap();
 
     // The native peer's duration ends: it says bye, the browser sees it go.
     browser
-        .wait_until("document.body.dataset.status === 'peer_left'", WAIT, "the browser seeing the native peer leave")
+        .wait_until(
+            "document.body.dataset.status === 'peer_left'",
+            WAIT,
+            "the browser seeing the native peer leave",
+        )
         .await
         .unwrap();
-    let run = tokio::task::spawn_blocking(move || finish(child, WAIT)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
+        .await
+        .unwrap();
     assert!(run.success(), "{run:#?}");
     // Connected before the reload and again after it (the page comes back
     // either on its old seat or as a new participant).
-    assert!(run.stdout.matches("connection: connected").count() >= 2, "{}", run.stdout);
+    assert!(
+        run.stdout.matches("connection: connected").count() >= 2,
+        "{}",
+        run.stdout
+    );
     let s = stats(&stats_path);
     let r = &s["received"];
     assert!(r["video_frames_decoded"].as_u64().unwrap() >= 30, "{s:#}");
@@ -77,7 +104,10 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
     assert!(r["video_width"].as_u64().unwrap() > 0, "{s:#}");
     let (rms, n) = wav_rms(&wav);
     assert!(n >= 48_000, "{n} samples");
-    assert!(rms > 0.001, "the browser's audio recorded as silence (rms {rms})");
+    assert!(
+        rms > 0.001,
+        "the browser's audio recorded as silence (rms {rms})"
+    );
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -93,7 +123,11 @@ async fn browser_hangs_up_and_native_reports_it() {
     let browser = Browser::launch().await.unwrap();
     browser.goto(&room.url).await.unwrap();
     browser
-        .wait_until("document.body.dataset.status === 'waiting'", WAIT, "the browser waiting alone")
+        .wait_until(
+            "document.body.dataset.status === 'waiting'",
+            WAIT,
+            "the browser waiting alone",
+        )
         .await
         .unwrap();
     let child = native(&room.url, "15", &stats_path, &wav);
@@ -107,14 +141,23 @@ async fn browser_hangs_up_and_native_reports_it() {
         .unwrap();
     browser.eval("window.webcall.hangup();").await.unwrap();
     browser
-        .wait_until("document.body.dataset.status === 'ended'", WAIT, "the browser hung up")
+        .wait_until(
+            "document.body.dataset.status === 'ended'",
+            WAIT,
+            "the browser hung up",
+        )
         .await
         .unwrap();
-    let run = tokio::task::spawn_blocking(move || finish(child, WAIT)).await.unwrap();
+    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
+        .await
+        .unwrap();
     assert!(run.success(), "{run:#?}");
     assert!(run.stdout.contains("left (hung up)"), "{}", run.stdout);
     let s = stats(&stats_path);
-    assert!(s["received"]["video_frames_decoded"].as_u64().unwrap() > 0, "{s:#}");
+    assert!(
+        s["received"]["video_frames_decoded"].as_u64().unwrap() > 0,
+        "{s:#}"
+    );
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

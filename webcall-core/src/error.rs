@@ -34,7 +34,9 @@ pub enum Error {
     #[error("this call already has two people")]
     RoomFull,
     /// The server could not be reached at all.
-    #[error("cannot reach the webcall server at {server}: {detail}; check the address and that the server is running")]
+    #[error(
+        "cannot reach the webcall server at {server}: {detail}; check the address and that the server is running"
+    )]
     Unreachable {
         /// The server's base URL.
         server: String,

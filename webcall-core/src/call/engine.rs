@@ -15,7 +15,9 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector};
+use webrtc::peer_connection::{
+    RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector,
+};
 
 use super::media::{self, Encoded, Outgoing, SendControl};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
@@ -62,7 +64,8 @@ pub(super) fn start(
     }
     if let Some(source) = options.audio.take() {
         let (tx, rx) = mpsc::channel::<Encoded>(8);
-        media::spawn_audio_sender(source, audio_ctl.clone(), tx, events.clone()).map_err(spawn_err)?;
+        media::spawn_audio_sender(source, audio_ctl.clone(), tx, events.clone())
+            .map_err(spawn_err)?;
         tokio::spawn(media::write_loop(rx, audio_out_rx, counters.clone(), false));
     }
 
@@ -73,13 +76,18 @@ pub(super) fn start(
         video_in_rx,
         std::mem::take(&mut options.video_sinks),
         counters.clone(),
-        options.remote_frame_events.map(|every| (events.clone(), every)),
+        options
+            .remote_frame_events
+            .map(|every| (events.clone(), every)),
         pli_tx.clone(),
     )
     .map_err(spawn_err)?;
-    let audio_thread =
-        media::spawn_audio_receiver(audio_in_rx, std::mem::take(&mut options.audio_sinks), counters.clone())
-            .map_err(spawn_err)?;
+    let audio_thread = media::spawn_audio_receiver(
+        audio_in_rx,
+        std::mem::take(&mut options.audio_sinks),
+        counters.clone(),
+    )
+    .map_err(spawn_err)?;
 
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (done_tx, done_rx) = watch::channel(false);
@@ -209,7 +217,7 @@ impl Engine {
                     if last_stats.elapsed() >= self.stats_interval {
                         last_stats = Instant::now();
                         self.update_stats().await;
-                        self.events.send(CallEvent::Stats(self.counters.snapshot()));
+                        self.events.send(CallEvent::Stats(Box::new(self.counters.snapshot())));
                     }
                 }
             }
@@ -260,8 +268,13 @@ impl Engine {
 
     async fn make_offer(&mut self) -> Result<()> {
         let Some(p) = &self.peer else { return Ok(()) };
-        let offer = p.pc.create_offer(None).await.map_err(rtc_err("creating an offer"))?;
-        p.pc.set_local_description(offer).await.map_err(rtc_err("applying our offer"))?;
+        let offer =
+            p.pc.create_offer(None)
+                .await
+                .map_err(rtc_err("creating an offer"))?;
+        p.pc.set_local_description(offer)
+            .await
+            .map_err(rtc_err("applying our offer"))?;
         if let Some(local) = p.pc.local_description().await {
             self.signaling.send(ClientMessage::Offer { sdp: local.sdp });
         }
@@ -308,8 +321,11 @@ impl Engine {
                     tracing::debug!("ignoring an answer without an offer of ours");
                     return Ok(());
                 }
-                let desc = RTCSessionDescription::answer(sdp).map_err(rtc_err("reading the answer"))?;
-                p.pc.set_remote_description(desc).await.map_err(rtc_err("applying the answer"))?;
+                let desc =
+                    RTCSessionDescription::answer(sdp).map_err(rtc_err("reading the answer"))?;
+                p.pc.set_remote_description(desc)
+                    .await
+                    .map_err(rtc_err("applying the answer"))?;
                 self.flush_candidates().await;
             }
             SignalEvent::Candidate(Some(c)) => {
@@ -355,11 +371,19 @@ impl Engine {
             }
         }
         let Some(p) = &self.peer else { return Ok(()) };
-        p.pc.set_remote_description(offer).await.map_err(rtc_err("applying the offer"))?;
-        let answer = p.pc.create_answer(None).await.map_err(rtc_err("creating an answer"))?;
-        p.pc.set_local_description(answer).await.map_err(rtc_err("applying our answer"))?;
+        p.pc.set_remote_description(offer)
+            .await
+            .map_err(rtc_err("applying the offer"))?;
+        let answer =
+            p.pc.create_answer(None)
+                .await
+                .map_err(rtc_err("creating an answer"))?;
+        p.pc.set_local_description(answer)
+            .await
+            .map_err(rtc_err("applying our answer"))?;
         if let Some(local) = p.pc.local_description().await {
-            self.signaling.send(ClientMessage::Answer { sdp: local.sdp });
+            self.signaling
+                .send(ClientMessage::Answer { sdp: local.sdp });
         }
         if self.state == ConnectionState::New {
             self.set_state(ConnectionState::Connecting);
@@ -454,7 +478,11 @@ impl Engine {
             self.last_pli = None;
             self.request_key_frame().await;
         } else {
-            tokio::spawn(read_audio(track, self.audio_in.clone(), self.counters.clone()));
+            tokio::spawn(read_audio(
+                track,
+                self.audio_in.clone(),
+                self.counters.clone(),
+            ));
         }
     }
 
@@ -462,7 +490,9 @@ impl Engine {
         if self.last_pli.is_some_and(|t| t.elapsed() < PLI_SPACING) {
             return;
         }
-        let Some((track, ssrc)) = &self.remote_video else { return };
+        let Some((track, ssrc)) = &self.remote_video else {
+            return;
+        };
         self.last_pli = Some(Instant::now());
         let pli = PictureLossIndication {
             sender_ssrc: 0,
@@ -479,12 +509,18 @@ impl Engine {
         if self.polite || since.elapsed() < self.ice_restart_after {
             return;
         }
-        if self.last_restart.is_some_and(|t| t.elapsed() < self.ice_restart_after * 2) {
+        if self
+            .last_restart
+            .is_some_and(|t| t.elapsed() < self.ice_restart_after * 2)
+        {
             return;
         }
         self.last_restart = Some(Instant::now());
         let Some(p) = &self.peer else { return };
-        tracing::info!("media connection down for {:?}: restarting ICE", since.elapsed());
+        tracing::info!(
+            "media connection down for {:?}: restarting ICE",
+            since.elapsed()
+        );
         if let Err(e) = p.pc.restart_ice().await {
             tracing::warn!("ICE restart: {e}");
             return;
@@ -514,15 +550,28 @@ impl Engine {
         }
         live.packets_lost = lost;
         let expected = received as i64 + lost.max(0);
-        live.packet_loss = if expected > 0 { lost.max(0) as f64 / expected as f64 } else { 0.0 };
+        live.packet_loss = if expected > 0 {
+            lost.max(0) as f64 / expected as f64
+        } else {
+            0.0
+        };
     }
 }
 
 /// Marks a key frame as wanted whenever the far side asks for one.
-async fn watch_key_frame_requests(track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>, ctl: Arc<SendControl>, counters: Arc<Counters>) {
+async fn watch_key_frame_requests(
+    track: Arc<webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample>,
+    ctl: Arc<SendControl>,
+    counters: Arc<Counters>,
+) {
     while let Some(ev) = track.poll().await {
-        let TrackLocalEvent::OnRtcpPacket(packets) = ev else { continue };
-        if packets.iter().any(|p| peer::is_key_frame_request(p.as_ref())) {
+        let TrackLocalEvent::OnRtcpPacket(packets) = ev else {
+            continue;
+        };
+        if packets
+            .iter()
+            .any(|p| peer::is_key_frame_request(p.as_ref()))
+        {
             ctl.requests_seen.store(true, Ordering::Relaxed);
             ctl.key_frame.store(true, Ordering::Relaxed);
             Counters::add(&counters.key_frame_requests_in, 1);
@@ -542,7 +591,9 @@ async fn read_video(
     let mut last_seq: Option<u16> = None;
     let mut broken = false;
     while let Some(ev) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else { continue };
+        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
+            continue;
+        };
         Counters::add(&counters.recv_video_packets, 1);
         Counters::add(&counters.recv_video_bytes, pkt.payload.len() as u64);
         let seq = pkt.header.sequence_number;
@@ -575,9 +626,15 @@ async fn read_video(
 }
 
 /// Hands Opus packets to the decoder.
-async fn read_audio(track: Arc<dyn TrackRemote>, out: std_mpsc::Sender<Vec<u8>>, counters: Arc<Counters>) {
+async fn read_audio(
+    track: Arc<dyn TrackRemote>,
+    out: std_mpsc::Sender<Vec<u8>>,
+    counters: Arc<Counters>,
+) {
     while let Some(ev) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else { continue };
+        let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
+            continue;
+        };
         Counters::add(&counters.recv_audio_packets, 1);
         Counters::add(&counters.recv_audio_bytes, pkt.payload.len() as u64);
         if pkt.payload.is_empty() {

@@ -10,16 +10,21 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use openh264::encoder::{BitRate, EncoderConfig, FrameRate, FrameType, Level, Profile, RateControlMode, UsageType};
-use openh264::formats::{YUVSlices, YUVSource};
 use openh264::OpenH264API;
+use openh264::encoder::{
+    BitRate, EncoderConfig, FrameRate, FrameType, Level, Profile, RateControlMode, UsageType,
+};
+use openh264::formats::{YUVSlices, YUVSource};
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 use super::pattern;
 use super::stats::Counters;
 use super::{CallEvent, EventSender};
-use crate::media::{AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame, AudioSink, AudioSource, VideoFrame, VideoSink, VideoSource};
+use crate::media::{
+    AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame, AudioSink, AudioSource, VideoFrame,
+    VideoSink, VideoSource,
+};
 
 /// Switches shared between the engine and one sending thread.
 #[derive(Debug, Default)]
@@ -65,7 +70,9 @@ pub(crate) const PERIODIC_KEY_FRAME: Duration = Duration::from_secs(2);
 const SAFETY_KEY_FRAME: Duration = Duration::from_secs(10);
 
 fn unix_ms_f64() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 fn encoder_config(bitrate_bps: u32) -> EncoderConfig {
@@ -88,83 +95,103 @@ pub(crate) fn spawn_video_sender(
     bitrate_bps: u32,
     events: EventSender,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("webcall-video-out".into()).spawn(move || {
-        let mut encoder: Option<(openh264::encoder::Encoder, (u32, u32))> = None;
-        let mut last_key = Instant::now();
-        let mut prev_ts: Option<Duration> = None;
-        let mut black: Option<VideoFrame> = None;
-        while !ctl.stop.load(Ordering::Relaxed) {
-            let frame = match source.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => {
-                    tracing::info!("video source {} ended", source.describe());
-                    break;
-                }
-                Err(e) => {
-                    events.send(CallEvent::MediaError(format!("video source: {e}")));
-                    break;
-                }
-            };
-            let duration = prev_ts
-                .and_then(|p| frame.timestamp.checked_sub(p))
-                .filter(|d| !d.is_zero() && *d < Duration::from_secs(1))
-                .unwrap_or(Duration::from_millis(33));
-            prev_ts = Some(frame.timestamp);
-            if !ctl.live.load(Ordering::Relaxed) {
-                continue;
-            }
-            let size = (frame.width(), frame.height());
-            let picture = if ctl.enabled.load(Ordering::Relaxed) {
-                &frame
-            } else {
-                if black.as_ref().is_none_or(|b| (b.width(), b.height()) != size) {
-                    black = VideoFrame::black(size.0, size.1).ok();
-                }
-                black.as_ref().unwrap_or(&frame)
-            };
-            if encoder.as_ref().is_none_or(|(_, s)| *s != size) {
-                match openh264::encoder::Encoder::with_api_config(OpenH264API::from_source(), encoder_config(bitrate_bps)) {
-                    Ok(e) => encoder = Some((e, size)),
-                    Err(e) => {
-                        events.send(CallEvent::MediaError(format!("H.264 encoder: {e}")));
+    std::thread::Builder::new()
+        .name("webcall-video-out".into())
+        .spawn(move || {
+            let mut encoder: Option<(openh264::encoder::Encoder, (u32, u32))> = None;
+            let mut last_key = Instant::now();
+            let mut prev_ts: Option<Duration> = None;
+            let mut black: Option<VideoFrame> = None;
+            while !ctl.stop.load(Ordering::Relaxed) {
+                let frame = match source.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => {
+                        tracing::info!("video source {} ended", source.describe());
                         break;
                     }
-                }
-            }
-            let Some((enc, _)) = encoder.as_mut() else { break };
-            let every = if ctl.requests_seen.load(Ordering::Relaxed) {
-                SAFETY_KEY_FRAME
-            } else {
-                PERIODIC_KEY_FRAME
-            };
-            if ctl.key_frame.swap(false, Ordering::Relaxed) || last_key.elapsed() >= every {
-                enc.force_intra_frame();
-            }
-            let (w, h) = (size.0 as usize, size.1 as usize);
-            let yuv = YUVSlices::new((picture.y(), picture.u(), picture.v()), (w, h), (w, w / 2, w / 2));
-            let bitstream = match enc.encode(&yuv) {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!("H.264 encoding failed: {e}");
+                    Err(e) => {
+                        events.send(CallEvent::MediaError(format!("video source: {e}")));
+                        break;
+                    }
+                };
+                let duration = prev_ts
+                    .and_then(|p| frame.timestamp.checked_sub(p))
+                    .filter(|d| !d.is_zero() && *d < Duration::from_secs(1))
+                    .unwrap_or(Duration::from_millis(33));
+                prev_ts = Some(frame.timestamp);
+                if !ctl.live.load(Ordering::Relaxed) {
                     continue;
                 }
-            };
-            let key = matches!(bitstream.frame_type(), FrameType::IDR | FrameType::I);
-            let data = bitstream.to_vec();
-            if data.is_empty() {
-                continue;
+                let size = (frame.width(), frame.height());
+                let picture = if ctl.enabled.load(Ordering::Relaxed) {
+                    &frame
+                } else {
+                    if black
+                        .as_ref()
+                        .is_none_or(|b| (b.width(), b.height()) != size)
+                    {
+                        black = VideoFrame::black(size.0, size.1).ok();
+                    }
+                    black.as_ref().unwrap_or(&frame)
+                };
+                if encoder.as_ref().is_none_or(|(_, s)| *s != size) {
+                    match openh264::encoder::Encoder::with_api_config(
+                        OpenH264API::from_source(),
+                        encoder_config(bitrate_bps),
+                    ) {
+                        Ok(e) => encoder = Some((e, size)),
+                        Err(e) => {
+                            events.send(CallEvent::MediaError(format!("H.264 encoder: {e}")));
+                            break;
+                        }
+                    }
+                }
+                let Some((enc, _)) = encoder.as_mut() else {
+                    break;
+                };
+                let every = if ctl.requests_seen.load(Ordering::Relaxed) {
+                    SAFETY_KEY_FRAME
+                } else {
+                    PERIODIC_KEY_FRAME
+                };
+                if ctl.key_frame.swap(false, Ordering::Relaxed) || last_key.elapsed() >= every {
+                    enc.force_intra_frame();
+                }
+                let (w, h) = (size.0 as usize, size.1 as usize);
+                let yuv = YUVSlices::new(
+                    (picture.y(), picture.u(), picture.v()),
+                    (w, h),
+                    (w, w / 2, w / 2),
+                );
+                let bitstream = match enc.encode(&yuv) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!("H.264 encoding failed: {e}");
+                        continue;
+                    }
+                };
+                let key = matches!(bitstream.frame_type(), FrameType::IDR | FrameType::I);
+                let data = bitstream.to_vec();
+                if data.is_empty() {
+                    continue;
+                }
+                if key {
+                    last_key = Instant::now();
+                    Counters::add(&counters.sent_key_frames, 1);
+                }
+                if out
+                    .try_send(Encoded {
+                        data: Bytes::from(data),
+                        duration,
+                    })
+                    .is_err()
+                {
+                    // The network side is behind: drop this one, and make the
+                    // next picture decodable on its own.
+                    ctl.key_frame.store(true, Ordering::Relaxed);
+                }
             }
-            if key {
-                last_key = Instant::now();
-                Counters::add(&counters.sent_key_frames, 1);
-            }
-            if out.try_send(Encoded { data: Bytes::from(data), duration }).is_err() {
-                // The network side is behind: drop this one, and make the
-                // next picture decodable on its own.
-                ctl.key_frame.store(true, Ordering::Relaxed);
-            }
-        }
-    })
+        })
 }
 
 /// Runs an audio source: pulls 20 ms frames, Opus-encodes them while live.
@@ -174,48 +201,56 @@ pub(crate) fn spawn_audio_sender(
     out: mpsc::Sender<Encoded>,
     events: EventSender,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("webcall-audio-out".into()).spawn(move || {
-        let mut encoder = match opus::Encoder::new(AUDIO_SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip) {
-            Ok(e) => e,
-            Err(e) => {
-                events.send(CallEvent::MediaError(format!("Opus encoder: {e}")));
-                return;
-            }
-        };
-        let _ = encoder.set_inband_fec(true);
-        let silence = vec![0i16; AUDIO_FRAME_SAMPLES];
-        let mut buf = vec![0u8; 1500];
-        while !ctl.stop.load(Ordering::Relaxed) {
-            let frame = match source.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => {
-                    tracing::info!("audio source {} ended", source.describe());
-                    break;
-                }
+    std::thread::Builder::new()
+        .name("webcall-audio-out".into())
+        .spawn(move || {
+            let mut encoder = match opus::Encoder::new(
+                AUDIO_SAMPLE_RATE,
+                opus::Channels::Mono,
+                opus::Application::Voip,
+            ) {
+                Ok(e) => e,
                 Err(e) => {
-                    events.send(CallEvent::MediaError(format!("audio source: {e}")));
-                    break;
+                    events.send(CallEvent::MediaError(format!("Opus encoder: {e}")));
+                    return;
                 }
             };
-            if !ctl.live.load(Ordering::Relaxed) {
-                continue;
-            }
-            let pcm = if ctl.enabled.load(Ordering::Relaxed) && frame.samples.len() == AUDIO_FRAME_SAMPLES {
-                &frame.samples
-            } else {
-                &silence
-            };
-            match encoder.encode(pcm, &mut buf) {
-                Ok(n) => {
-                    let _ = out.try_send(Encoded {
-                        data: Bytes::copy_from_slice(&buf[..n]),
-                        duration: Duration::from_millis(20),
-                    });
+            let _ = encoder.set_inband_fec(true);
+            let silence = vec![0i16; AUDIO_FRAME_SAMPLES];
+            let mut buf = vec![0u8; 1500];
+            while !ctl.stop.load(Ordering::Relaxed) {
+                let frame = match source.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => {
+                        tracing::info!("audio source {} ended", source.describe());
+                        break;
+                    }
+                    Err(e) => {
+                        events.send(CallEvent::MediaError(format!("audio source: {e}")));
+                        break;
+                    }
+                };
+                if !ctl.live.load(Ordering::Relaxed) {
+                    continue;
                 }
-                Err(e) => tracing::warn!("Opus encoding failed: {e}"),
+                let pcm = if ctl.enabled.load(Ordering::Relaxed)
+                    && frame.samples.len() == AUDIO_FRAME_SAMPLES
+                {
+                    &frame.samples
+                } else {
+                    &silence
+                };
+                match encoder.encode(pcm, &mut buf) {
+                    Ok(n) => {
+                        let _ = out.try_send(Encoded {
+                            data: Bytes::copy_from_slice(&buf[..n]),
+                            duration: Duration::from_millis(20),
+                        });
+                    }
+                    Err(e) => tracing::warn!("Opus encoding failed: {e}"),
+                }
             }
-        }
-    })
+        })
 }
 
 /// Writes encoded frames to the current local track, counting what went out.
@@ -226,14 +261,21 @@ pub(crate) async fn write_loop(
     video: bool,
 ) {
     while let Some(enc) = rx.recv().await {
-        let Some(out) = current.borrow().clone() else { continue };
+        let Some(out) = current.borrow().clone() else {
+            continue;
+        };
         let len = enc.data.len() as u64;
         let sample = rtc::media::Sample {
             data: enc.data,
             duration: enc.duration,
             ..rtc::media::Sample::new(Instant::now())
         };
-        match out.track.sample_writer(out.ssrc, out.payload_type).write_sample(&sample).await {
+        match out
+            .track
+            .sample_writer(out.ssrc, out.payload_type)
+            .write_sample(&sample)
+            .await
+        {
             Ok(()) => {
                 if video {
                     Counters::add(&counters.sent_video_frames, 1);
@@ -275,58 +317,62 @@ pub(crate) fn spawn_video_receiver(
     frame_events: Option<(EventSender, Duration)>,
     pli: mpsc::UnboundedSender<()>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("webcall-video-in".into()).spawn(move || {
-        let mut decoder = match openh264::decoder::Decoder::new() {
-            Ok(d) => Some(d),
-            Err(e) => {
-                tracing::error!("H.264 decoder: {e}");
-                None
-            }
-        };
-        let mut last_event: Option<Instant> = None;
-        while let Ok(au) = rx.recv() {
-            let Some(dec) = decoder.as_mut() else { continue };
-            let frame = match dec.decode(&au) {
-                Ok(Some(yuv)) => to_video_frame(&yuv, counters.start.elapsed()),
-                Ok(None) => None,
+    std::thread::Builder::new()
+        .name("webcall-video-in".into())
+        .spawn(move || {
+            let mut decoder = match openh264::decoder::Decoder::new() {
+                Ok(d) => Some(d),
                 Err(e) => {
-                    tracing::debug!("H.264 decoding failed: {e}");
-                    Counters::add(&counters.decode_errors, 1);
-                    let _ = pli.send(());
+                    tracing::error!("H.264 decoder: {e}");
                     None
                 }
             };
-            let Some(frame) = frame else { continue };
-            counters.mark_once(&counters.first_video_ms);
-            Counters::add(&counters.recv_video_frames, 1);
-            counters.video_size.store(
-                (u64::from(frame.width()) << 32) | u64::from(frame.height()),
-                Ordering::Relaxed,
-            );
-            if let Some(code) = pattern::read(&frame) {
-                let latency = unix_ms_f64() - code.sent_unix_ms as f64;
-                if (0.0..60_000.0).contains(&latency) {
-                    counters.record_latency(latency);
+            let mut last_event: Option<Instant> = None;
+            while let Ok(au) = rx.recv() {
+                let Some(dec) = decoder.as_mut() else {
+                    continue;
+                };
+                let frame = match dec.decode(&au) {
+                    Ok(Some(yuv)) => to_video_frame(&yuv, counters.start.elapsed()),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::debug!("H.264 decoding failed: {e}");
+                        Counters::add(&counters.decode_errors, 1);
+                        let _ = pli.send(());
+                        None
+                    }
+                };
+                let Some(frame) = frame else { continue };
+                counters.mark_once(&counters.first_video_ms);
+                Counters::add(&counters.recv_video_frames, 1);
+                counters.video_size.store(
+                    (u64::from(frame.width()) << 32) | u64::from(frame.height()),
+                    Ordering::Relaxed,
+                );
+                if let Some(code) = pattern::read(&frame) {
+                    let latency = unix_ms_f64() - code.sent_unix_ms as f64;
+                    if (0.0..60_000.0).contains(&latency) {
+                        counters.record_latency(latency);
+                    }
+                }
+                for sink in &mut sinks {
+                    if let Err(e) = sink.write_frame(&frame) {
+                        tracing::warn!("video sink: {e}");
+                    }
+                }
+                if let Some((events, every)) = &frame_events
+                    && last_event.is_none_or(|t| t.elapsed() >= *every)
+                {
+                    last_event = Some(Instant::now());
+                    events.send(CallEvent::RemoteVideoFrame(frame));
                 }
             }
             for sink in &mut sinks {
-                if let Err(e) = sink.write_frame(&frame) {
-                    tracing::warn!("video sink: {e}");
+                if let Err(e) = sink.finish() {
+                    tracing::warn!("closing a video sink: {e}");
                 }
             }
-            if let Some((events, every)) = &frame_events
-                && last_event.is_none_or(|t| t.elapsed() >= *every)
-            {
-                last_event = Some(Instant::now());
-                events.send(CallEvent::RemoteVideoFrame(frame));
-            }
-        }
-        for sink in &mut sinks {
-            if let Err(e) = sink.finish() {
-                tracing::warn!("closing a video sink: {e}");
-            }
-        }
-    })
+        })
 }
 
 /// Decodes incoming Opus packets into 20 ms mono frames for the sinks.
@@ -335,48 +381,52 @@ pub(crate) fn spawn_audio_receiver(
     mut sinks: Vec<Box<dyn AudioSink>>,
     counters: Arc<Counters>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name("webcall-audio-in".into()).spawn(move || {
-        let mut decoder = match opus::Decoder::new(AUDIO_SAMPLE_RATE, opus::Channels::Mono) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                tracing::error!("Opus decoder: {e}");
-                None
-            }
-        };
-        // Up to 120 ms per packet.
-        let mut pcm = vec![0i16; AUDIO_SAMPLE_RATE as usize * 120 / 1000];
-        let mut pending: Vec<i16> = Vec::with_capacity(AUDIO_FRAME_SAMPLES * 2);
-        while let Ok(packet) = rx.recv() {
-            let Some(dec) = decoder.as_mut() else { continue };
-            let n = match dec.decode(&packet, &mut pcm, false) {
-                Ok(n) => n,
+    std::thread::Builder::new()
+        .name("webcall-audio-in".into())
+        .spawn(move || {
+            let mut decoder = match opus::Decoder::new(AUDIO_SAMPLE_RATE, opus::Channels::Mono) {
+                Ok(d) => Some(d),
                 Err(e) => {
-                    tracing::debug!("Opus decoding failed: {e}");
-                    continue;
+                    tracing::error!("Opus decoder: {e}");
+                    None
                 }
             };
-            pending.extend_from_slice(&pcm[..n]);
-            while pending.len() >= AUDIO_FRAME_SAMPLES {
-                let samples: Vec<i16> = pending.drain(..AUDIO_FRAME_SAMPLES).collect();
-                let frame = AudioFrame {
-                    samples,
-                    timestamp: counters.start.elapsed(),
+            // Up to 120 ms per packet.
+            let mut pcm = vec![0i16; AUDIO_SAMPLE_RATE as usize * 120 / 1000];
+            let mut pending: Vec<i16> = Vec::with_capacity(AUDIO_FRAME_SAMPLES * 2);
+            while let Ok(packet) = rx.recv() {
+                let Some(dec) = decoder.as_mut() else {
+                    continue;
                 };
-                Counters::add(&counters.recv_audio_frames, 1);
-                if frame.rms() > 0.003 {
-                    Counters::add(&counters.recv_audio_loud, 1);
-                }
-                for sink in &mut sinks {
-                    if let Err(e) = sink.write_frame(&frame) {
-                        tracing::warn!("audio sink: {e}");
+                let n = match dec.decode(&packet, &mut pcm, false) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::debug!("Opus decoding failed: {e}");
+                        continue;
+                    }
+                };
+                pending.extend_from_slice(&pcm[..n]);
+                while pending.len() >= AUDIO_FRAME_SAMPLES {
+                    let samples: Vec<i16> = pending.drain(..AUDIO_FRAME_SAMPLES).collect();
+                    let frame = AudioFrame {
+                        samples,
+                        timestamp: counters.start.elapsed(),
+                    };
+                    Counters::add(&counters.recv_audio_frames, 1);
+                    if frame.rms() > 0.003 {
+                        Counters::add(&counters.recv_audio_loud, 1);
+                    }
+                    for sink in &mut sinks {
+                        if let Err(e) = sink.write_frame(&frame) {
+                            tracing::warn!("audio sink: {e}");
+                        }
                     }
                 }
             }
-        }
-        for sink in &mut sinks {
-            if let Err(e) = sink.finish() {
-                tracing::warn!("closing an audio sink: {e}");
+            for sink in &mut sinks {
+                if let Err(e) = sink.finish() {
+                    tracing::warn!("closing an audio sink: {e}");
+                }
             }
-        }
-    })
+        })
 }

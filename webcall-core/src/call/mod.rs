@@ -51,7 +51,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
-pub use stats::{CallStats, ConnectionState, LatencyStats, ReceivedCounters, SentCounters, StatsReport};
+pub use stats::{
+    CallStats, ConnectionState, LatencyStats, ReceivedCounters, SentCounters, StatsReport,
+};
 
 use crate::error::Result;
 use crate::media::{AudioSink, AudioSource, VideoFrame, VideoSink, VideoSource};
@@ -160,7 +162,7 @@ pub enum CallEvent {
     /// The signaling WebSocket dropped; reconnecting.
     Reconnecting,
     /// Figures, every [`CallOptions::stats_interval`].
-    Stats(CallStats),
+    Stats(Box<CallStats>),
     /// A decoded remote picture, rate-limited by [`CallOptions::remote_frame_events`].
     RemoteVideoFrame(VideoFrame),
     /// A media source or codec failed; the call goes on without it.

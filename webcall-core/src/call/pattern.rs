@@ -35,7 +35,9 @@ fn check(frame: u32, ms: u64) -> u16 {
         (ms >> 16) as u16,
         (ms >> 32) as u16,
     ];
-    words.iter().fold(0x5A5Au16, |acc, w| acc.rotate_left(3) ^ w)
+    words
+        .iter()
+        .fold(0x5A5Au16, |acc, w| acc.rotate_left(3) ^ w)
 }
 
 fn bits(code: PictureCode) -> [bool; 128] {
@@ -110,7 +112,11 @@ pub fn read(frame: &VideoFrame) -> Option<PictureCode> {
         }
         *bit = sum / 4 > u32::from(LUMA_ONE / 2 + LUMA_ZERO / 2);
     }
-    let get = |offset: usize, n: usize| b[offset..offset + n].iter().fold(0u64, |acc, &x| (acc << 1) | u64::from(x));
+    let get = |offset: usize, n: usize| {
+        b[offset..offset + n]
+            .iter()
+            .fold(0u64, |acc, &x| (acc << 1) | u64::from(x))
+    };
     if get(0, 32) != u64::from(MARKER) {
         return None;
     }

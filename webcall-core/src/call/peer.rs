@@ -15,7 +15,8 @@ use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
@@ -24,9 +25,9 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
-    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState, Registry,
-    SettingEngineBuilder, register_default_interceptors,
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, Registry, SettingEngineBuilder, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -117,7 +118,8 @@ pub(crate) fn h264_codec() -> RTCRtpCodec {
         mime_type: MIME_TYPE_H264.to_owned(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".to_owned(),
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .to_owned(),
         rtcp_feedback: vec![
             feedback("goog-remb", ""),
             feedback("ccm", "fir"),
@@ -144,9 +146,16 @@ fn random_ssrc() -> u32 {
     u32::from_le_bytes(b) | 1
 }
 
-fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
+fn local_track(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<(Arc<TrackLocalStaticSample>, u32)> {
     let ssrc = random_ssrc();
-    let name = if kind == RtpCodecKind::Video { "video" } else { "audio" };
+    let name = if kind == RtpCodecKind::Video {
+        "video"
+    } else {
+        "audio"
+    };
     let track = MediaStreamTrack::new(
         "webcall".to_owned(),
         format!("webcall-{name}"),
@@ -161,7 +170,8 @@ fn local_track(kind: RtpCodecKind, codec: RTCRtpCodec) -> Result<(Arc<TrackLocal
             ..Default::default()
         }],
     );
-    let t = TrackLocalStaticSample::new(Instant::now(), track).map_err(rtc_err("creating a local track"))?;
+    let t = TrackLocalStaticSample::new(Instant::now(), track)
+        .map_err(rtc_err("creating a local track"))?;
     Ok((Arc::new(t), ssrc))
 }
 
@@ -190,7 +200,8 @@ pub(crate) async fn build(
             RtpCodecKind::Audio,
         )
         .map_err(rtc_err("registering Opus"))?;
-    let registry = register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err("interceptors"))?;
+    let registry = register_default_interceptors(Registry::new(), &mut media)
+        .map_err(rtc_err("interceptors"))?;
     // Last in the chain, so the stock interceptors have seen everything first.
     let registry = registry.with(Slot::from(14_000), KeyFrameRequests::default());
 
@@ -226,7 +237,11 @@ pub(crate) async fn build(
     let udp_addrs: Vec<SocketAddr> = if settings.ice_addrs.is_empty() {
         vec![SocketAddr::from(([0, 0, 0, 0], 0))]
     } else {
-        settings.ice_addrs.iter().map(|ip| SocketAddr::new(*ip, 0)).collect()
+        settings
+            .ice_addrs
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, 0))
+            .collect()
     };
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -250,13 +265,21 @@ pub(crate) async fn build(
         (RtpCodecKind::Audio, settings.send_audio),
     ] {
         if send {
-            let codec = if kind == RtpCodecKind::Video { h264_codec() } else { opus_codec() };
+            let codec = if kind == RtpCodecKind::Video {
+                h264_codec()
+            } else {
+                opus_codec()
+            };
             let (track, ssrc) = local_track(kind, codec)?;
             let sender = pc
                 .add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .map_err(rtc_err("adding a track"))?;
-            let local = LocalTrack { track, sender, ssrc };
+            let local = LocalTrack {
+                track,
+                sender,
+                ssrc,
+            };
             if kind == RtpCodecKind::Video {
                 peer.video = Some(local);
             } else {
@@ -312,7 +335,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyFrameRequests {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> std::result::Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            let wanted: Vec<_> = packets.iter().filter(|p| is_key_frame_request(p.as_ref())).cloned().collect();
+            let wanted: Vec<_> = packets
+                .iter()
+                .filter(|p| is_key_frame_request(p.as_ref()))
+                .cloned()
+                .collect();
             if wanted.is_empty() {
                 return Ok(());
             }

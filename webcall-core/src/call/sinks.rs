@@ -76,8 +76,9 @@ impl Y4mFileSink {
     /// Creates (truncates) `path` now, so an unwritable path fails before the call.
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
-        let file = File::create(&path)
-            .map_err(|e| Error::Media(format!("cannot create video file {}: {e}", path.display())))?;
+        let file = File::create(&path).map_err(|e| {
+            Error::Media(format!("cannot create video file {}: {e}", path.display()))
+        })?;
         Ok(Self {
             path,
             encoder: None,
@@ -92,7 +93,9 @@ impl VideoSink for Y4mFileSink {
     fn write_frame(&mut self, frame: &VideoFrame) -> Result<()> {
         let size = (frame.width(), frame.height());
         if self.encoder.is_none() {
-            let Some(file) = self.file.take() else { return Ok(()) };
+            let Some(file) = self.file.take() else {
+                return Ok(());
+            };
             let enc = y4m::encode(size.0 as usize, size.1 as usize, y4m::Ratio::new(30, 1))
                 .with_colorspace(y4m::Colorspace::C420jpeg)
                 .write_header(BufWriter::new(file))
@@ -127,7 +130,9 @@ pub struct WavFileSink {
 
 impl std::fmt::Debug for WavFileSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WavFileSink").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("WavFileSink")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -141,8 +146,9 @@ impl WavFileSink {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(&path, spec)
-            .map_err(|e| Error::Media(format!("cannot create audio file {}: {e}", path.display())))?;
+        let writer = hound::WavWriter::create(&path, spec).map_err(|e| {
+            Error::Media(format!("cannot create audio file {}: {e}", path.display()))
+        })?;
         Ok(Self {
             path,
             writer: Some(writer),

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::pattern::{self, PictureCode};
 use crate::error::{Error, Result};
 use crate::media::{
-    AUDIO_FRAME_DURATION, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame, AudioSource, VideoFrame, VideoSource,
-    rgb_to_yuv,
+    AUDIO_FRAME_DURATION, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame, AudioSource,
+    VideoFrame, VideoSource, rgb_to_yuv,
 };
 
 /// Sleeps until frame `n` of a fixed-rate stream is due.
@@ -52,7 +52,9 @@ impl Pacer {
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Moving colour bars with a picture code (frame number and send time) in
@@ -76,7 +78,13 @@ impl Default for TestPattern {
 impl TestPattern {
     /// A pattern of the given even size and frame rate.
     pub fn new(width: u32, height: u32, fps: u32) -> Result<Self> {
-        if width < 2 || height < 2 || width % 2 != 0 || height % 2 != 0 || fps == 0 || fps > 120 {
+        if width < 2
+            || height < 2
+            || !width.is_multiple_of(2)
+            || !height.is_multiple_of(2)
+            || fps == 0
+            || fps > 120
+        {
             return Err(Error::Media(format!(
                 "a {width}x{height} test pattern at {fps} fps is not possible: use an even size and 1 to 120 fps"
             )));
@@ -96,7 +104,10 @@ impl TestPattern {
             height,
             pacer: Pacer::new(Duration::from_secs(1) / fps),
             frame: 0,
-            bars: colours.iter().map(|&[r, g, b]| rgb_to_yuv(r, g, b)).collect(),
+            bars: colours
+                .iter()
+                .map(|&[r, g, b]| rgb_to_yuv(r, g, b))
+                .collect(),
         })
     }
 
@@ -137,7 +148,8 @@ impl TestPattern {
                 v[y * cw + x] = c[2];
             }
         }
-        let mut f = VideoFrame::from_i420(self.width, self.height, data, timestamp).expect("sizes are consistent");
+        let mut f = VideoFrame::from_i420(self.width, self.height, data, timestamp)
+            .expect("sizes are consistent");
         pattern::write(
             &mut f,
             PictureCode {
@@ -236,21 +248,30 @@ impl std::fmt::Debug for Y4mFileSource {
 
 fn open_y4m(path: &Path) -> Result<(y4m::Decoder<BufReader<File>>, u32, u32, Duration)> {
     let shown = path.display();
-    let file = File::open(path).map_err(|e| Error::Media(format!("cannot open video file {shown}: {e}")))?;
-    let decoder = y4m::decode(BufReader::new(file))
-        .map_err(|e| Error::Media(format!("{shown} is not a readable Y4M file ({e:?}); give a .y4m video")))?;
+    let file = File::open(path)
+        .map_err(|e| Error::Media(format!("cannot open video file {shown}: {e}")))?;
+    let decoder = y4m::decode(BufReader::new(file)).map_err(|e| {
+        Error::Media(format!(
+            "{shown} is not a readable Y4M file ({e:?}); give a .y4m video"
+        ))
+    })?;
     let cs = decoder.get_colorspace();
     if !matches!(
         cs,
-        y4m::Colorspace::C420 | y4m::Colorspace::C420jpeg | y4m::Colorspace::C420paldv | y4m::Colorspace::C420mpeg2
+        y4m::Colorspace::C420
+            | y4m::Colorspace::C420jpeg
+            | y4m::Colorspace::C420paldv
+            | y4m::Colorspace::C420mpeg2
     ) {
         return Err(Error::Media(format!(
             "{shown} uses colour format {cs:?}; only 8-bit 4:2:0 Y4M is supported (convert with: ffmpeg -i IN -pix_fmt yuv420p OUT.y4m)"
         )));
     }
     let (w, h) = (decoder.get_width() as u32, decoder.get_height() as u32);
-    if w == 0 || h == 0 || w % 2 != 0 || h % 2 != 0 {
-        return Err(Error::Media(format!("{shown} is {w}x{h}; width and height must be even")));
+    if w == 0 || h == 0 || !w.is_multiple_of(2) || !h.is_multiple_of(2) {
+        return Err(Error::Media(format!(
+            "{shown} is {w}x{h}; width and height must be even"
+        )));
     }
     let rate = decoder.get_framerate();
     let period = if rate.num > 0 && rate.den > 0 && rate.num / rate.den <= 120 {
@@ -289,7 +310,8 @@ impl VideoSource for Y4mFileSource {
         loop {
             match self.decoder.read_frame() {
                 Ok(frame) => {
-                    let mut data = Vec::with_capacity(crate::media::i420_len(self.width, self.height));
+                    let mut data =
+                        Vec::with_capacity(crate::media::i420_len(self.width, self.height));
                     data.extend_from_slice(frame.get_y_plane());
                     data.extend_from_slice(frame.get_u_plane());
                     data.extend_from_slice(frame.get_v_plane());
@@ -302,7 +324,10 @@ impl VideoSource for Y4mFileSource {
                 }
                 Err(y4m::Error::EOF) => return Ok(None),
                 Err(e) => {
-                    return Err(Error::Media(format!("reading {}: {e:?}", self.path.display())));
+                    return Err(Error::Media(format!(
+                        "reading {}: {e:?}",
+                        self.path.display()
+                    )));
                 }
             }
         }
@@ -322,7 +347,9 @@ pub struct WavFileSource {
 
 impl std::fmt::Debug for WavFileSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WavFileSource").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("WavFileSource")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -335,8 +362,11 @@ impl WavFileSource {
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let shown = path.display().to_string();
-        let reader = hound::WavReader::open(&path)
-            .map_err(|e| Error::Media(format!("{shown} is not a readable WAV file ({e}); give a PCM .wav file")))?;
+        let reader = hound::WavReader::open(&path).map_err(|e| {
+            Error::Media(format!(
+                "{shown} is not a readable WAV file ({e}); give a PCM .wav file"
+            ))
+        })?;
         let spec = reader.spec();
         if spec.channels == 0 || spec.sample_rate < 1000 || spec.sample_rate > 384_000 {
             return Err(Error::Media(format!(
@@ -345,7 +375,9 @@ impl WavFileSource {
             )));
         }
         if reader.duration() as u64 / u64::from(spec.sample_rate) > MAX_WAV_SECONDS {
-            return Err(Error::Media(format!("{shown} is longer than an hour; cut it shorter")));
+            return Err(Error::Media(format!(
+                "{shown} is longer than an hour; cut it shorter"
+            )));
         }
         let interleaved: Vec<f32> = match spec.sample_format {
             hound::SampleFormat::Float if spec.bits_per_sample == 32 => {
@@ -411,7 +443,10 @@ impl AudioSource for WavFileSource {
         }
         samples.resize(AUDIO_FRAME_SAMPLES, 0);
         let at = self.pacer.wait();
-        Ok(Some(AudioFrame { samples, timestamp: at }))
+        Ok(Some(AudioFrame {
+            samples,
+            timestamp: at,
+        }))
     }
 
     fn describe(&self) -> String {

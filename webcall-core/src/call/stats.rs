@@ -249,7 +249,12 @@ impl Counters {
 
     /// Records the first time something happened (ms since start).
     pub fn mark_once(&self, which: &AtomicU64) {
-        let _ = which.compare_exchange(UNSET, self.since_start(), Ordering::Relaxed, Ordering::Relaxed);
+        let _ = which.compare_exchange(
+            UNSET,
+            self.since_start(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     pub fn add(which: &AtomicU64, n: u64) {
@@ -276,8 +281,10 @@ impl Counters {
     /// Works out the per-second rates; call about once a second.
     pub fn tick(&self, now: Instant) {
         let totals = [
-            self.sent_video_bytes.load(Ordering::Relaxed) + self.sent_audio_bytes.load(Ordering::Relaxed),
-            self.recv_video_bytes.load(Ordering::Relaxed) + self.recv_audio_bytes.load(Ordering::Relaxed),
+            self.sent_video_bytes.load(Ordering::Relaxed)
+                + self.sent_audio_bytes.load(Ordering::Relaxed),
+            self.recv_video_bytes.load(Ordering::Relaxed)
+                + self.recv_audio_bytes.load(Ordering::Relaxed),
             self.sent_video_frames.load(Ordering::Relaxed),
             self.recv_video_frames.load(Ordering::Relaxed),
         ];
@@ -359,8 +366,11 @@ mod tests {
         let s = c.snapshot();
         assert_eq!(s.send_bitrate_bps, 1_000_000);
         assert!((s.receive_frame_rate - 30.0).abs() < 1e-9);
-        let l = s.latency.unwrap();
-        assert_eq!((l.samples, l.mean_ms, l.min_ms, l.max_ms), (2, 50.0, 40.0, 60.0));
+        let l = s.latency.clone().unwrap();
+        assert_eq!(
+            (l.samples, l.mean_ms, l.min_ms, l.max_ms),
+            (2, 50.0, 40.0, 60.0)
+        );
         assert!(s.connected_ms.is_some() && s.first_remote_video_ms.is_none());
         let json = serde_json::to_value(s.report()).unwrap();
         assert_eq!(json["sent"]["video_frames"], 0);

@@ -27,20 +27,27 @@ impl Link {
     /// Parses a link such as `http://localhost:8000/r/q3V1n0cF2mXb7eYtK9aJ1w`.
     pub fn parse(link: &str) -> Result<Self> {
         let trimmed = link.trim();
-        let url = url::Url::parse(trimmed).map_err(|e| Error::InvalidLink(format!("{trimmed:?} ({e})")))?;
+        let url = url::Url::parse(trimmed)
+            .map_err(|e| Error::InvalidLink(format!("{trimmed:?} ({e})")))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::InvalidLink(format!("{trimmed:?} does not start with http:// or https://")));
+            return Err(Error::InvalidLink(format!(
+                "{trimmed:?} does not start with http:// or https://"
+            )));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(Error::InvalidLink(format!("{trimmed:?} has no host")));
         }
         let path = url.path().trim_end_matches('/');
         let Some((prefix, token)) = path.rsplit_once("/r/") else {
-            return Err(Error::InvalidLink(format!("{trimmed:?} has no /r/<token> part")));
+            return Err(Error::InvalidLink(format!(
+                "{trimmed:?} has no /r/<token> part"
+            )));
         };
-        let token: RoomToken = token
-            .parse()
-            .map_err(|_| Error::InvalidLink(format!("{trimmed:?}: the room token must be 22 URL-safe characters")))?;
+        let token: RoomToken = token.parse().map_err(|_| {
+            Error::InvalidLink(format!(
+                "{trimmed:?}: the room token must be 22 URL-safe characters"
+            ))
+        })?;
         let mut base = url.clone();
         base.set_path(if prefix.is_empty() { "/" } else { prefix });
         base.set_query(None);
@@ -92,11 +99,17 @@ impl fmt::Display for Link {
 /// when no scheme is given and drops a trailing slash.
 pub fn normalize_server(server: &str) -> Result<String> {
     let s = server.trim();
-    let with_scheme = if s.contains("://") { s.to_owned() } else { format!("http://{s}") };
+    let with_scheme = if s.contains("://") {
+        s.to_owned()
+    } else {
+        format!("http://{s}")
+    };
     let url = url::Url::parse(&with_scheme)
         .map_err(|e| Error::InvalidLink(format!("server address {s:?} ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
-        return Err(Error::InvalidLink(format!("server address {s:?} must be http(s)://host[:port]")));
+        return Err(Error::InvalidLink(format!(
+            "server address {s:?} must be http(s)://host[:port]"
+        )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -115,7 +128,10 @@ mod tests {
         assert_eq!(l.ws_url(), format!("ws://localhost:8000/ws/rooms/{T}"));
         let l = Link::parse(&format!(" https://call.example.org/webcall/r/{T}/?x=1#f ")).unwrap();
         assert_eq!(l.server(), "https://call.example.org/webcall");
-        assert_eq!(l.ws_url(), format!("wss://call.example.org/webcall/ws/rooms/{T}"));
+        assert_eq!(
+            l.ws_url(),
+            format!("wss://call.example.org/webcall/ws/rooms/{T}")
+        );
         assert_eq!(l.url(), format!("https://call.example.org/webcall/r/{T}"));
     }
 
@@ -137,7 +153,10 @@ mod tests {
 
     #[test]
     fn server_addresses_are_normalised() {
-        assert_eq!(normalize_server("localhost:8000").unwrap(), "http://localhost:8000");
+        assert_eq!(
+            normalize_server("localhost:8000").unwrap(),
+            "http://localhost:8000"
+        );
         assert_eq!(normalize_server("https://x.org/").unwrap(), "https://x.org");
         assert!(normalize_server("ftp://x").is_err());
     }

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::Error;
 use crate::protocol::{
-    ClientMessage, ErrorCode, ErrorMessage, IceCandidate, Joined, LeaveReason, PROTOCOL_VERSION, ServerMessage,
+    ClientMessage, ErrorCode, ErrorMessage, IceCandidate, Joined, LeaveReason, PROTOCOL_VERSION,
+    ServerMessage,
 };
 use crate::token::{ParticipantId, ResumeToken};
 
@@ -167,7 +168,9 @@ impl Session {
                 SignalEvent::Closed(Some(fatal_error(&e)))
             }
             ServerMessage::Error(e) => SignalEvent::ServerError(e),
-            ServerMessage::PeerJoined { peer, resumed } => SignalEvent::PeerJoined { peer, resumed },
+            ServerMessage::PeerJoined { peer, resumed } => {
+                SignalEvent::PeerJoined { peer, resumed }
+            }
             ServerMessage::PeerLeft { peer, reason } => SignalEvent::PeerLeft { peer, reason },
             ServerMessage::Offer { sdp, .. } => SignalEvent::Offer(sdp),
             ServerMessage::Answer { sdp, .. } => SignalEvent::Answer(sdp),
@@ -185,17 +188,24 @@ impl Session {
                 self.phase = Phase::Closed;
                 vec![Output::Event(SignalEvent::Closed(Some(Error::Server {
                     code: None,
-                    message: format!("the server closed the connection before the call started ({detail})"),
+                    message: format!(
+                        "the server closed the connection before the call started ({detail})"
+                    ),
                 })))]
             }
             _ => {
                 let since = *self.down_since.get_or_insert(now);
                 if now.duration_since(since) >= RECONNECT_GIVE_UP {
                     self.phase = Phase::Closed;
-                    return vec![Output::Event(SignalEvent::Closed(Some(Error::Unreachable {
-                        server: "the signaling server".into(),
-                        detail: format!("no connection for {} s ({detail})", RECONNECT_GIVE_UP.as_secs()),
-                    })))];
+                    return vec![Output::Event(SignalEvent::Closed(Some(
+                        Error::Unreachable {
+                            server: "the signaling server".into(),
+                            detail: format!(
+                                "no connection for {} s ({detail})",
+                                RECONNECT_GIVE_UP.as_secs()
+                            ),
+                        },
+                    )))];
                 }
                 let first = self.phase != Phase::Down;
                 self.phase = Phase::Down;
@@ -267,14 +277,24 @@ mod tests {
         assert!(s.is_joined());
 
         let out = s.disconnected(t0, "reset");
-        assert!(matches!(&out[..], [Output::Event(SignalEvent::Reconnecting), Output::Reconnect { after }] if after.as_millis() == 200));
+        assert!(
+            matches!(&out[..], [Output::Event(SignalEvent::Reconnecting), Output::Reconnect { after }] if after.as_millis() == 200)
+        );
         let out = s.disconnected(t0 + Duration::from_secs(1), "refused");
         assert!(matches!(&out[..], [Output::Reconnect { after }] if after.as_millis() == 400));
-        assert!(s.send(ClientMessage::Bye).is_empty(), "nothing is sent while down");
+        assert!(
+            s.send(ClientMessage::Bye).is_empty(),
+            "nothing is sent while down"
+        );
 
         let out = s.connected(t0 + Duration::from_secs(2));
         match &out[..] {
-            [Output::Send(ClientMessage::Join { resume: Some(r), version: 1 })] => assert_eq!(r, &j.resume),
+            [
+                Output::Send(ClientMessage::Join {
+                    resume: Some(r),
+                    version: 1,
+                }),
+            ] => assert_eq!(r, &j.resume),
             other => panic!("{other:?}"),
         }
         s.message(t0, ServerMessage::Joined(j));
@@ -289,7 +309,12 @@ mod tests {
         s.message(t0, ServerMessage::Joined(joined()));
         s.disconnected(t0, "x");
         let out = s.disconnected(t0 + RECONNECT_GIVE_UP, "x");
-        assert!(matches!(&out[..], [Output::Event(SignalEvent::Closed(Some(Error::Unreachable { .. })))]));
+        assert!(matches!(
+            &out[..],
+            [Output::Event(SignalEvent::Closed(Some(
+                Error::Unreachable { .. }
+            )))]
+        ));
         assert!(s.is_closed());
     }
 
@@ -297,14 +322,19 @@ mod tests {
     fn fatal_errors_end_the_session_with_clear_errors() {
         let t0 = Instant::now();
         for (code, text) in [
-            (ErrorCode::RoomNotFound, "this link is unknown or has expired"),
+            (
+                ErrorCode::RoomNotFound,
+                "this link is unknown or has expired",
+            ),
             (ErrorCode::RoomFull, "this call already has two people"),
         ] {
             let mut s = Session::new();
             s.connected(t0);
             let out = s.message(t0, ServerMessage::error(code));
             match &out[..] {
-                [Output::Event(SignalEvent::Closed(Some(e)))] => assert!(e.to_string().contains(text), "{e}"),
+                [Output::Event(SignalEvent::Closed(Some(e)))] => {
+                    assert!(e.to_string().contains(text), "{e}")
+                }
                 other => panic!("{other:?}"),
             }
             assert!(s.is_closed());
@@ -319,7 +349,13 @@ mod tests {
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         let out = s.hangup();
-        assert!(matches!(&out[..], [Output::Send(ClientMessage::Bye), Output::Event(SignalEvent::Closed(None))]));
+        assert!(matches!(
+            &out[..],
+            [
+                Output::Send(ClientMessage::Bye),
+                Output::Event(SignalEvent::Closed(None))
+            ]
+        ));
         assert!(s.hangup().is_empty());
     }
 }

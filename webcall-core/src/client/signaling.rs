@@ -9,9 +9,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
+use super::link::Link;
 pub use super::session::SignalEvent;
 use super::session::{Output, Session};
-use super::link::Link;
 use crate::error::{Error, Result};
 use crate::protocol::{ClientMessage, ServerMessage};
 
@@ -32,7 +32,8 @@ pub struct Signaling {
     commands: mpsc::UnboundedSender<Command>,
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Signaling {
     /// Joins the room named by `link`: checks the room over HTTP, opens the
