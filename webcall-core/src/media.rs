@@ -47,7 +47,7 @@ impl VideoFrame {
     /// Wraps I420 data. Width and height must be even and non-zero, and
     /// `data` exactly `width * height * 3 / 2` bytes long.
     pub fn from_i420(width: u32, height: u32, data: Vec<u8>, timestamp: Duration) -> Result<Self> {
-        if width == 0 || height == 0 || width % 2 != 0 || height % 2 != 0 {
+        if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(Error::Media(format!(
                 "a {width}x{height} picture cannot be I420: width and height must be even and non-zero"
             )));
