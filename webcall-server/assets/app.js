@@ -513,6 +513,7 @@ class RoomPage {
       connectionState: pc ? pc.connectionState : null,
       iceConnectionState: pc ? pc.iceConnectionState : null,
       signalingState: pc ? pc.signalingState : null,
+      directions: pc ? pc.getTransceivers().map((tr) => tr.currentDirection) : [],
       localTracks: this.localStream ? this.localStream.getTracks().map((tr) => `${tr.kind}:${tr.readyState}`) : [],
       fatal: this.fatalCode,
     };

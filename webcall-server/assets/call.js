@@ -89,6 +89,7 @@ export class Call extends EventTarget {
     pc.addEventListener('negotiationneeded', () => this.negotiate(pc));
     pc.addEventListener('icecandidate', ({ candidate }) => {
       if (pc !== this.pc) return;
+      console.info(`webcall: local candidate ${candidate ? candidate.candidate : 'end'}`);
       this.send({ type: 'candidate', candidate: candidate ? candidate.toJSON() : null });
     });
     pc.addEventListener('track', ({ track, streams }) => {

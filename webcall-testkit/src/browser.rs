@@ -46,7 +46,12 @@ pub struct BrowserOptions {
 
 impl Default for BrowserOptions {
     fn default() -> Self {
-        Self { lang: None, window_size: (1280, 800), deny_media: false, extra_args: Vec::new() }
+        Self {
+            lang: None,
+            window_size: (1280, 800),
+            deny_media: false,
+            extra_args: Vec::new(),
+        }
     }
 }
 
@@ -94,7 +99,13 @@ impl Browser {
             .spawn()
             .with_context(|| format!("cannot start {}", chromedriver.display()))?;
         // From here on, Drop cleans up the driver and the profile.
-        let mut browser = Self { client: None, session_id: None, driver, driver_addr, profile };
+        let mut browser = Self {
+            client: None,
+            session_id: None,
+            driver,
+            driver_addr,
+            profile,
+        };
         browser.wait_for_driver().await?;
 
         let mut args = vec![
@@ -111,7 +122,10 @@ impl Browser {
             "--use-fake-device-for-media-stream".to_owned(),
             "--allow-loopback-in-peer-connection".to_owned(),
             "--autoplay-policy=no-user-gesture-required".to_owned(),
-            format!("--window-size={},{}", options.window_size.0, options.window_size.1),
+            format!(
+                "--window-size={},{}",
+                options.window_size.0, options.window_size.1
+            ),
         ];
         if options.deny_media {
             args.push("--deny-permission-prompts".to_owned());
@@ -131,14 +145,20 @@ impl Browser {
         capabilities.insert("browserName".into(), json!("chrome"));
         capabilities.insert("goog:chromeOptions".into(), chrome_options);
         capabilities.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
-        capabilities.insert("timeouts".into(), json!({ "script": 90_000, "pageLoad": 60_000 }));
+        capabilities.insert(
+            "timeouts".into(),
+            json!({ "script": 90_000, "pageLoad": 60_000 }),
+        );
 
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(capabilities)
             .connect(&format!("http://{driver_addr}"))
             .await
             .with_context(|| {
-                format!("chromedriver could not start {} (is the chromium package installed?)", chromium.display())
+                format!(
+                    "chromedriver could not start {} (is the chromium package installed?)",
+                    chromium.display()
+                )
             })?;
         browser.session_id = client.session_id().await.ok().flatten();
         browser.client = Some(client);
@@ -149,7 +169,9 @@ impl Browser {
         let start = Instant::now();
         loop {
             if let Some(status) = self.driver.try_wait()? {
-                bail!("chromedriver exited at start with {status}; try running `chromedriver --port=9515` by hand");
+                bail!(
+                    "chromedriver exited at start with {status}; try running `chromedriver --port=9515` by hand"
+                );
             }
             if let Ok(r) = http::request(self.driver_addr, "GET", "/status", None).await
                 && r.status == 200
@@ -158,7 +180,10 @@ impl Browser {
                 return Ok(());
             }
             if start.elapsed() > DRIVER_START_BOUND {
-                bail!("chromedriver did not answer on {} within {DRIVER_START_BOUND:?}", self.driver_addr);
+                bail!(
+                    "chromedriver did not answer on {} within {DRIVER_START_BOUND:?}",
+                    self.driver_addr
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -167,12 +192,17 @@ impl Browser {
     /// The WebDriver client, for anything the helpers here do not cover
     /// (finding and clicking elements, sending keys).
     pub fn client(&self) -> &Client {
-        self.client.as_ref().expect("the session is open until close()")
+        self.client
+            .as_ref()
+            .expect("the session is open until close()")
     }
 
     /// Opens `url` and waits for the page to load.
     pub async fn goto(&self, url: &str) -> Result<()> {
-        self.client().goto(url).await.with_context(|| format!("cannot open {url}"))
+        self.client()
+            .goto(url)
+            .await
+            .with_context(|| format!("cannot open {url}"))
     }
 
     /// Clicks the first element matching the CSS `selector`, as a user
@@ -183,13 +213,19 @@ impl Browser {
             .find(fantoccini::Locator::Css(selector))
             .await
             .with_context(|| format!("no element matches {selector}"))?;
-        element.click().await.with_context(|| format!("cannot click {selector}"))?;
+        element
+            .click()
+            .await
+            .with_context(|| format!("cannot click {selector}"))?;
         Ok(())
     }
 
     /// Reloads the current page and waits for it to load.
     pub async fn reload(&self) -> Result<()> {
-        self.client().refresh().await.context("reloading the page failed")
+        self.client()
+            .refresh()
+            .await
+            .context("reloading the page failed")
     }
 
     /// Runs `js` as the body of an async function in the page and returns
@@ -208,7 +244,11 @@ impl Browser {
             .await
             .with_context(|| format!("running script failed: {}", shorten(js)))?;
         if let Some(err) = result.get("err") {
-            bail!("script threw: {}\nscript: {}", err.as_str().unwrap_or_default(), shorten(js));
+            bail!(
+                "script threw: {}\nscript: {}",
+                err.as_str().unwrap_or_default(),
+                shorten(js)
+            );
         }
         Ok(result.get("ok").cloned().unwrap_or(Value::Null))
     }
@@ -227,7 +267,9 @@ impl Browser {
                 Err(e) => Some(e),
             };
             if start.elapsed() > timeout {
-                let detail = last_error.map(|e| format!("\nlast evaluation error: {e:#}")).unwrap_or_default();
+                let detail = last_error
+                    .map(|e| format!("\nlast evaluation error: {e:#}"))
+                    .unwrap_or_default();
                 bail!(
                     "timed out after {timeout:?} waiting for {what} ({condition}){detail}\n{}",
                     self.diagnostics().await
@@ -254,7 +296,10 @@ impl Browser {
     /// The browser's console log collected by chromedriver since the last
     /// call (CSP violations and load errors included), one line per entry.
     pub async fn console_log(&self) -> Result<Vec<String>> {
-        let session = self.session_id.as_deref().ok_or_else(|| anyhow!("no session id"))?;
+        let session = self
+            .session_id
+            .as_deref()
+            .ok_or_else(|| anyhow!("no session id"))?;
         let response = http::request(
             self.driver_addr,
             "POST",
@@ -266,7 +311,13 @@ impl Browser {
         let entries = value["value"].as_array().cloned().unwrap_or_default();
         Ok(entries
             .iter()
-            .map(|e| format!("{} {}", e["level"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{} {}",
+                    e["level"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
             .collect())
     }
 
@@ -282,7 +333,7 @@ impl Browser {
                 "return { status: document.body && document.body.dataset.status, \
                  state: window.webcall && window.webcall.state ? window.webcall.state() : null, \
                  stats: window.webcall ? await window.webcall.stats() : null, \
-                 log: window.webcall ? window.webcall.log.slice(-60) : [] };",
+                 log: window.webcall && window.webcall.log ? Array.from(window.webcall.log).slice(-60) : [] };",
             )
             .await
         {
@@ -312,14 +363,22 @@ impl Browser {
 
     /// Takes a PNG screenshot of the viewport and writes it to `path`.
     pub async fn screenshot(&self, path: impl AsRef<Path>) -> Result<()> {
-        let png = self.client().screenshot().await.context("taking a screenshot failed")?;
-        std::fs::write(path.as_ref(), png).with_context(|| format!("cannot write {}", path.as_ref().display()))
+        let png = self
+            .client()
+            .screenshot()
+            .await
+            .context("taking a screenshot failed")?;
+        std::fs::write(path.as_ref(), png)
+            .with_context(|| format!("cannot write {}", path.as_ref().display()))
     }
 
     /// Ends the session (Chromium quits), then stops chromedriver.
     pub async fn close(mut self) -> Result<()> {
         if let Some(client) = self.client.take() {
-            client.close().await.context("ending the WebDriver session failed")?;
+            client
+                .close()
+                .await
+                .context("ending the WebDriver session failed")?;
             self.session_id = None;
         }
         Ok(())
@@ -342,7 +401,9 @@ impl Drop for Browser {
 }
 
 fn binary(env: &str, default: &str) -> Result<PathBuf> {
-    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
+    let path = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default));
     if !path.exists() {
         bail!(
             "{} not found: install chromium and chromium-driver (`apt-get install chromium chromium-driver`) \
@@ -354,15 +415,22 @@ fn binary(env: &str, default: &str) -> Result<PathBuf> {
 }
 
 fn fresh_profile_dir() -> Result<PathBuf> {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let n = PROFILE_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("webcall-chromium-{}-{n}-{nanos}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "webcall-chromium-{}-{n}-{nanos}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
 
 fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
     Ok(listener.local_addr()?.port())
 }
 
@@ -370,7 +438,10 @@ fn blocking_delete(addr: SocketAddr, path: &str) -> std::io::Result<()> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(15)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    write!(stream, "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")?;
+    write!(
+        stream,
+        "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    )?;
     // chromedriver keeps the connection open: read until the answer is whole.
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
@@ -391,12 +462,21 @@ fn blocking_delete(addr: SocketAddr, path: &str) -> std::io::Result<()> {
 /// command line (Chromium's helpers, should the session end abnormally).
 fn kill_processes_using(profile: &Path) {
     let marker = format!("--user-data-dir={}", profile.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
-        if cmdline.split(|b| *b == 0).any(|arg| arg == marker.as_bytes()) {
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == marker.as_bytes())
+        {
             let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
         }
     }

@@ -27,7 +27,10 @@ impl Response {
     /// The first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The body as UTF-8 text (lossy).
@@ -45,19 +48,33 @@ impl Response {
 /// Sends one request to `addr` and reads the whole response.
 ///
 /// `body`, when given, is sent as `application/json`.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Result<Response> {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Response> {
     tokio::time::timeout(REQUEST_TIMEOUT, request_inner(addr, method, path, body))
         .await
         .map_err(|_| anyhow!("{method} http://{addr}{path} took longer than {REQUEST_TIMEOUT:?}"))?
 }
 
-async fn request_inner(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Result<Response> {
+async fn request_inner(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Response> {
     let mut stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n");
     if let Some(body) = body {
-        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     } else if method == "POST" || method == "PUT" {
         head.push_str("Content-Length: 0\r\n");
     }
@@ -89,7 +106,9 @@ async fn request_inner(addr: SocketAddr, method: &str, path: &str, body: Option<
 /// True when `raw` holds a whole response: headers plus `Content-Length`
 /// bytes, or a chunked body up to its last chunk.
 pub(crate) fn is_complete(raw: &[u8]) -> bool {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
     let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
     let body = &raw[end + 4..];
     for line in head.split("\r\n") {
@@ -128,8 +147,16 @@ fn parse(raw: &[u8]) -> Result<Response> {
     let chunked = headers
         .iter()
         .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-    Ok(Response { status, headers, body })
+    let body = if chunked {
+        dechunk(rest)?
+    } else {
+        rest.to_vec()
+    };
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
@@ -160,7 +187,8 @@ mod tests {
 
     #[test]
     fn parses_plain_and_chunked_bodies() {
-        let plain = parse(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok").unwrap();
+        let plain =
+            parse(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok").unwrap();
         assert_eq!(plain.status, 201);
         assert_eq!(plain.header("x-a"), Some("b"));
         assert_eq!(plain.text(), "ok");
@@ -172,11 +200,21 @@ mod tests {
 
     #[test]
     fn knows_when_a_response_is_complete() {
-        assert!(!is_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"));
-        assert!(is_complete(b"HTTP/1.1 200 OK\r\nContent-Length:4\r\n\r\nabcd"));
-        assert!(!is_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"));
-        assert!(is_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
-        assert!(!is_complete(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc"));
+        assert!(!is_complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"
+        ));
+        assert!(is_complete(
+            b"HTTP/1.1 200 OK\r\nContent-Length:4\r\n\r\nabcd"
+        ));
+        assert!(!is_complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+        ));
+        assert!(is_complete(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        ));
+        assert!(!is_complete(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc"
+        ));
     }
 
     #[test]

@@ -24,7 +24,11 @@ impl TestServer {
     /// The configuration tests use: no ICE servers (nothing leaves the
     /// machine) and no limit on room creation.
     pub fn test_config() -> Config {
-        Config { ice_servers: vec![], create_rate_per_minute: 0, ..Config::default() }
+        Config {
+            ice_servers: vec![],
+            create_rate_per_minute: 0,
+            ..Config::default()
+        }
     }
 
     /// Starts a server with [`TestServer::test_config`].
@@ -49,7 +53,11 @@ impl TestServer {
                 eprintln!("test server on {addr} stopped with an error: {err}");
             }
         });
-        let server = Self { addr, shutdown: Some(tx), task: Some(task) };
+        let server = Self {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        };
         server.wait_healthy(Duration::from_secs(15)).await?;
         Ok(server)
     }
@@ -59,8 +67,12 @@ impl TestServer {
         loop {
             match http::request(self.addr, "GET", "/healthz", None).await {
                 Ok(r) if r.status == 200 => return Ok(()),
-                Ok(r) if start.elapsed() > bound => bail!("/healthz answered {} after {bound:?}", r.status),
-                Err(e) if start.elapsed() > bound => return Err(e.context("the test server never became healthy")),
+                Ok(r) if start.elapsed() > bound => {
+                    bail!("/healthz answered {} after {bound:?}", r.status)
+                }
+                Err(e) if start.elapsed() > bound => {
+                    return Err(e.context("the test server never became healthy"));
+                }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
@@ -87,7 +99,12 @@ impl TestServer {
     }
 
     /// Sends one HTTP request to the server (see [`http::request`]).
-    pub async fn request(&self, method: &str, path: &str, body: Option<&str>) -> Result<http::Response> {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<http::Response> {
         http::request(self.addr, method, path, body).await
     }
 
@@ -95,10 +112,18 @@ impl TestServer {
     pub async fn create_room(&self) -> Result<CreatedRoom> {
         let response = self.request("POST", "/api/rooms", None).await?;
         if response.status != 201 {
-            bail!("POST /api/rooms answered {} {}", response.status, response.text());
+            bail!(
+                "POST /api/rooms answered {} {}",
+                response.status,
+                response.text()
+            );
         }
-        serde_json::from_slice(&response.body)
-            .with_context(|| format!("POST /api/rooms answered an unexpected body: {}", response.text()))
+        serde_json::from_slice(&response.body).with_context(|| {
+            format!(
+                "POST /api/rooms answered an unexpected body: {}",
+                response.text()
+            )
+        })
     }
 }
 
