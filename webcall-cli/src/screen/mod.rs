@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod i18n;
 pub mod keys;
+pub mod logs;
 pub mod palette;
 pub mod render;
 pub mod run;

@@ -1,6 +1,7 @@
 //! Owning the terminal: raw mode and the alternate screen while the call
 //! screen is up, and the terminal given back on every way out: a normal
 //! return, an error, a panic (a hook restores before the message prints).
+//! Log lines are held meanwhile (see [`super::logs`]).
 
 use std::io;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ impl TerminalSession {
     pub fn enter() -> io::Result<Self> {
         // try_init installs the restoring panic hook before touching the terminal.
         let terminal = ratatui::try_init()?;
+        super::logs::hold();
         Ok(Self { terminal })
     }
 
@@ -37,6 +39,7 @@ impl Drop for TerminalSession {
     fn drop(&mut self) {
         let _ = self.terminal.show_cursor();
         ratatui::restore();
+        super::logs::release();
     }
 }
 

@@ -1,0 +1,193 @@
+//! The call screen for real: `webcall join` in a tmux pane (120x40) against
+//! the browser client in headless Chromium, both on 127.0.0.1. The pane
+//! must show "connected" and the browser's picture in coloured half blocks;
+//! `q` hangs up and the browser sees the other side leave. While the call
+//! runs, the CPU the `webcall` process uses is measured and printed.
+//!
+//! Run alone (it fills both cores):
+//! `cargo test -p webcall-cli --test screen_tmux -- --nocapture`
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use webcall_testkit::{Browser, TestServer};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A tmux server of our own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        Self {
+            socket: format!("webcall-screen-test-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    /// The pane's contents with colour escapes.
+    fn capture(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-e", "-t", "call"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pid of the process the pane runs.
+    fn pane_pid(&self) -> u32 {
+        let out = self.run(&["list-panes", "-t", "call", "-F", "#{pane_pid}"]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a pane pid")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// Cells drawn as picture: upper half blocks carrying a colour escape.
+fn picture_cells(pane: &str) -> usize {
+    pane.matches("▀").count()
+}
+
+fn has_colour_escapes(pane: &str) -> bool {
+    pane.contains("\u{1b}[38;2;") || pane.contains("\u{1b}[38;5;")
+}
+
+/// CPU time (user + system) of a process, from /proc.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // Linux reports these in clock ticks, 100 per second on every common build.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The `webcall` process: the child of the pane's shell.
+fn webcall_pid(shell: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let browser = Browser::launch().await.unwrap();
+    browser.goto(&room.url).await.unwrap();
+    browser
+        .wait_until(
+            "document.body.dataset.status === 'waiting'",
+            WAIT,
+            "the browser waiting alone",
+        )
+        .await
+        .unwrap();
+
+    let tmux = Tmux::new();
+    // The shell stays after webcall exits, so its last words can be read.
+    let command = format!(
+        "env LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor RUST_LOG=warn {} join {} \
+         --video test --audio tone --ice-addr 127.0.0.1 --speaker none; \
+         echo \"webcall exited with $?\"; sleep 600",
+        env!("CARGO_BIN_EXE_webcall"),
+        room.url
+    );
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "call",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The screen shows the call connected and the browser's picture.
+    let start = Instant::now();
+    let pane = loop {
+        let pane = tmux.capture();
+        if pane.contains("connected") && picture_cells(&pane) > 1000 && has_colour_escapes(&pane) {
+            break pane;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the screen never showed the call; last pane:\n{pane}\nbrowser: {}",
+            browser.diagnostics().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(pane.contains("hang up"), "the keys are shown:\n{pane}");
+    // The browser gets our picture too.
+    browser
+        .wait_until(
+            "(async () => (await window.webcall.stats()).videoFramesDecoded > 30)()",
+            WAIT,
+            "the browser decoding the native video",
+        )
+        .await
+        .unwrap();
+
+    // The cost of the whole call with the screen on, over a few seconds.
+    let shell = tmux.pane_pid();
+    if let Some(pid) = webcall_pid(shell) {
+        let (t0, c0) = (Instant::now(), cpu_time(pid));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        if let (Some(c0), Some(c1)) = (c0, cpu_time(pid)) {
+            let share = (c1 - c0).as_secs_f64() / t0.elapsed().as_secs_f64();
+            eprintln!(
+                "webcall join with the screen on (120x40, 640x480 both ways): {:.0} % of a core",
+                share * 100.0
+            );
+        }
+    }
+    let pane = tmux.capture();
+    assert!(pane.contains("connected"), "still connected:\n{pane}");
+
+    // q hangs up: the browser sees the other side leave, webcall exits cleanly.
+    let out = tmux.run(&["send-keys", "-t", "call", "q"]);
+    assert!(out.status.success());
+    browser
+        .wait_until(
+            "document.body.dataset.status === 'peer_left'",
+            WAIT,
+            "the browser seeing the native side leave",
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let pane = tmux.capture();
+        if pane.contains("webcall exited with") {
+            assert!(pane.contains("webcall exited with 0"), "{pane}");
+            assert!(pane.contains("you hung up"), "the summary follows:\n{pane}");
+            assert!(!pane.contains("▀"), "the terminal was restored:\n{pane}");
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "webcall did not exit after q:\n{pane}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser.close().await.unwrap();
+}
