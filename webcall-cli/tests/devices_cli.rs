@@ -18,14 +18,21 @@ fn webcall(args: &[&str]) -> std::process::Output {
 #[test]
 fn devices_json_lists_cameras_microphones_and_speakers() {
     let out = webcall(&["devices", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("`webcall devices --json` prints JSON");
     for key in ["cameras", "microphones", "speakers", "problems"] {
         assert!(json[key].is_array(), "{key} missing: {json}");
     }
     // The binary sees the same cameras as the library.
-    assert_eq!(json["cameras"].as_array().unwrap().len(), list_cameras().unwrap().len());
+    assert_eq!(
+        json["cameras"].as_array().unwrap().len(),
+        list_cameras().unwrap().len()
+    );
     for mic in json["microphones"].as_array().unwrap() {
         assert!(mic["name"].is_string() && mic["sample_rate"].as_u64().unwrap() > 0);
     }
@@ -54,7 +61,9 @@ async fn joining_with_the_camera_where_there_is_none_fails_clearly() {
     let room = server.create_room().await.unwrap();
     let url = room.url.clone();
     let out = tokio::task::spawn_blocking(move || {
-        webcall(&["join", &url, "--video", "camera", "--audio", "none", "--no-tui"])
+        webcall(&[
+            "join", &url, "--video", "camera", "--audio", "none", "--no-tui",
+        ])
     })
     .await
     .unwrap();
