@@ -2,8 +2,11 @@
 //! terminal, in true colour and in 256 colours, both into ratatui's buffer
 //! alone and through the whole terminal path (diff and escape codes).
 //!
-//! Run with: cargo test -p webcall-cli --bench draw -- --nocapture
-//! (or `cargo bench -p webcall-cli --bench draw` for optimised figures).
+//! Run with: cargo test -p webcall-cli --bench draw
+//! The dev profile leaves this crate (and ratatui code generic over its
+//! backend) unoptimised; for optimised figures without a release build add
+//! `--config 'profile.dev.package.webcall-cli.opt-level=2'`, or run
+//! `cargo bench -p webcall-cli --bench draw`.
 
 use std::io::{self, Write};
 use std::sync::Arc;
