@@ -301,13 +301,17 @@ impl Engine {
                     // Whatever we had belongs to an earlier negotiation.
                     self.reset_peer().await?;
                     self.make_offer().await?;
+                } else {
+                    // Ready before the offer arrives: building takes a while.
+                    self.ensure_peer().await?;
                 }
             }
             SignalEvent::PeerJoined { peer, resumed } => {
                 self.polite = true;
                 self.events.send(CallEvent::PeerJoined { peer, resumed });
-                self.close_peer().await;
                 self.set_state(ConnectionState::New);
+                // A fresh connection, built now so the offer finds it ready.
+                self.reset_peer().await?;
             }
             SignalEvent::PeerLeft { peer, reason } => {
                 self.events.send(CallEvent::PeerLeft { peer, reason });

@@ -83,7 +83,7 @@ fn encoder_config(bitrate_bps: u32) -> EncoderConfig {
         .rate_control_mode(RateControlMode::Bitrate)
         .profile(Profile::Baseline)
         .level(Level::Level_3_1)
-        .skip_frames(false)
+        .skip_frames(true)
 }
 
 /// Runs a video source: pulls frames, encodes them while live, passes them on.
