@@ -115,7 +115,10 @@ impl VideoFrame {
     /// The colour of one pixel as 8-bit RGB (BT.601, limited range).
     pub fn rgb_at(&self, x: u32, y: u32) -> [u8; 3] {
         let w = self.width as usize;
-        let (x, y) = (x.min(self.width - 1) as usize, y.min(self.height - 1) as usize);
+        let (x, y) = (
+            x.min(self.width - 1) as usize,
+            y.min(self.height - 1) as usize,
+        );
         let luma = self.y()[y * w + x];
         let ci = (y / 2) * (w / 2) + x / 2;
         yuv_to_rgb(luma, self.u()[ci], self.v()[ci])
@@ -155,7 +158,11 @@ pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> [u8; 3] {
     let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
     let u = ((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128;
     let v = ((112 * r - 94 * g - 18 * b + 128) >> 8) + 128;
-    [y.clamp(0, 255) as u8, u.clamp(0, 255) as u8, v.clamp(0, 255) as u8]
+    [
+        y.clamp(0, 255) as u8,
+        u.clamp(0, 255) as u8,
+        v.clamp(0, 255) as u8,
+    ]
 }
 
 /// 20 ms of 48 kHz mono audio: [`AUDIO_FRAME_SAMPLES`] signed 16-bit samples.
@@ -190,7 +197,11 @@ impl AudioFrame {
         if self.samples.is_empty() {
             return 0.0;
         }
-        let sum: f64 = self.samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+        let sum: f64 = self
+            .samples
+            .iter()
+            .map(|&s| f64::from(s) * f64::from(s))
+            .sum();
         ((sum / self.samples.len() as f64).sqrt() / f64::from(i16::MAX)) as f32
     }
 }
@@ -256,11 +267,20 @@ mod tests {
 
     #[test]
     fn colour_conversion_round_trips_closely() {
-        for rgb in [[255u8, 0, 0], [0, 255, 0], [0, 0, 255], [200, 120, 40], [255, 255, 255]] {
+        for rgb in [
+            [255u8, 0, 0],
+            [0, 255, 0],
+            [0, 0, 255],
+            [200, 120, 40],
+            [255, 255, 255],
+        ] {
             let [y, u, v] = rgb_to_yuv(rgb[0], rgb[1], rgb[2]);
             let back = yuv_to_rgb(y, u, v);
             for i in 0..3 {
-                assert!((i32::from(back[i]) - i32::from(rgb[i])).abs() <= 4, "{rgb:?} -> {back:?}");
+                assert!(
+                    (i32::from(back[i]) - i32::from(rgb[i])).abs() <= 4,
+                    "{rgb:?} -> {back:?}"
+                );
             }
         }
     }

@@ -302,7 +302,11 @@ impl ErrorCode {
     pub fn is_fatal(self) -> bool {
         !matches!(
             self,
-            Self::BadMessage | Self::NotJoined | Self::AlreadyJoined | Self::NoPeer | Self::RateLimited
+            Self::BadMessage
+                | Self::NotJoined
+                | Self::AlreadyJoined
+                | Self::NoPeer
+                | Self::RateLimited
         )
     }
 
@@ -314,7 +318,9 @@ impl ErrorCode {
             Self::AlreadyJoined => "this connection has already joined",
             Self::NoPeer => "nobody else is in the call yet",
             Self::RateLimited => "too many messages; slow down",
-            Self::UnsupportedVersion => "unsupported protocol version; reload the page or update webcall",
+            Self::UnsupportedVersion => {
+                "unsupported protocol version; reload the page or update webcall"
+            }
             Self::RoomNotFound => "this link is unknown or has expired",
             Self::RoomFull => "this call already has two people",
             Self::RoomExpired => "this link has expired; create a new one",
@@ -442,10 +448,20 @@ mod tests {
     fn client_messages_from_protocol_md_parse() {
         assert_eq!(
             roundtrip_client(r#"{"type":"join","version":1}"#),
-            ClientMessage::Join { version: 1, resume: None }
+            ClientMessage::Join {
+                version: 1,
+                resume: None
+            }
         );
-        let m = roundtrip_client(r#"{"type":"join","version":1,"resume":"mG8yq2cLw1Jx0bX9sTdh3A"}"#);
-        assert!(matches!(m, ClientMessage::Join { resume: Some(_), .. }));
+        let m =
+            roundtrip_client(r#"{"type":"join","version":1,"resume":"mG8yq2cLw1Jx0bX9sTdh3A"}"#);
+        assert!(matches!(
+            m,
+            ClientMessage::Join {
+                resume: Some(_),
+                ..
+            }
+        ));
         roundtrip_client(r#"{"type":"offer","sdp":"v=0\r\n"}"#);
         roundtrip_client(r#"{"type":"answer","sdp":"v=0\r\n"}"#);
         let c = roundtrip_client(
@@ -482,20 +498,34 @@ mod tests {
             let err = ClientMessage::decode(bad).unwrap_err();
             assert_eq!(err.code(), ErrorCode::BadMessage, "{bad}");
         }
-        let big = format!(r#"{{"type":"offer","sdp":"{}"}}"#, "a".repeat(MAX_MESSAGE_BYTES));
-        assert_eq!(ClientMessage::decode(&big).unwrap_err().code(), ErrorCode::MessageTooLarge);
+        let big = format!(
+            r#"{{"type":"offer","sdp":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert_eq!(
+            ClientMessage::decode(&big).unwrap_err().code(),
+            ErrorCode::MessageTooLarge
+        );
     }
 
     #[test]
     fn server_messages_have_the_documented_shape() {
         let peer: ParticipantId = "7c2e91b0d4a8f613".parse().unwrap();
         let v: serde_json::Value = serde_json::from_str(
-            &ServerMessage::PeerLeft { peer: peer.clone(), reason: LeaveReason::Bye }.encode(),
+            &ServerMessage::PeerLeft {
+                peer: peer.clone(),
+                reason: LeaveReason::Bye,
+            }
+            .encode(),
         )
         .unwrap();
-        assert_eq!(v, serde_json::json!({"type":"peer_left","peer":"7c2e91b0d4a8f613","reason":"bye"}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"peer_left","peer":"7c2e91b0d4a8f613","reason":"bye"})
+        );
 
-        let v: serde_json::Value = serde_json::from_str(&ServerMessage::error(ErrorCode::RoomFull).encode()).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&ServerMessage::error(ErrorCode::RoomFull).encode()).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"type":"error","code":"room_full","message":"this call already has two people","fatal":true})
@@ -504,7 +534,10 @@ mod tests {
         let joined = r#"{"type":"joined","version":1,"you":"d1f0a2c49e7b3a55","resume":"mG8yq2cLw1Jx0bX9sTdh3A","peer":null,"initiator":false,"polite":true,"ice_servers":[{"urls":["stun:stun.l.google.com:19302"]}],"ice_transport_policy":"all","capacity":2,"expires_at":"2026-12-02T11:20:00Z"}"#;
         let msg = ServerMessage::decode(joined).unwrap();
         let again: serde_json::Value = serde_json::from_str(&msg.encode()).unwrap();
-        assert_eq!(again, serde_json::from_str::<serde_json::Value>(joined).unwrap());
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(joined).unwrap()
+        );
     }
 
     #[test]
@@ -530,7 +563,10 @@ mod tests {
             ErrorCode::Timeout,
             ErrorCode::Unavailable,
         ] {
-            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
         }
     }
 }

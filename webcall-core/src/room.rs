@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    ClientMessage, ErrorCode, ErrorMessage, IceServer, IceTransportPolicy, Joined, LeaveReason, PROTOCOL_VERSION,
-    RoomInfo, ServerMessage,
+    ClientMessage, ErrorCode, ErrorMessage, IceServer, IceTransportPolicy, Joined, LeaveReason,
+    PROTOCOL_VERSION, RoomInfo, ServerMessage,
 };
 use crate::time::Timestamp;
 use crate::token::{ParticipantId, ResumeToken, RoomToken};
@@ -211,14 +211,30 @@ impl Room {
             }),
         ));
         if let Some((_, other_conn)) = other {
-            out.push(send(other_conn, ServerMessage::PeerJoined { peer: me.id, resumed }));
+            out.push(send(
+                other_conn,
+                ServerMessage::PeerJoined {
+                    peer: me.id,
+                    resumed,
+                },
+            ));
         }
         out
     }
 
     /// A message other than `join` arrived on `conn`.
-    pub fn handle(&mut self, now: Timestamp, conn: ConnectionId, message: ClientMessage) -> Vec<Output> {
-        let Some(me) = self.seats.iter().find(|s| s.conn == conn).map(|s| s.id.clone()) else {
+    pub fn handle(
+        &mut self,
+        now: Timestamp,
+        conn: ConnectionId,
+        message: ClientMessage,
+    ) -> Vec<Output> {
+        let Some(me) = self
+            .seats
+            .iter()
+            .find(|s| s.conn == conn)
+            .map(|s| s.id.clone())
+        else {
             return vec![send(conn, ServerMessage::error(ErrorCode::NotJoined))];
         };
         if self.is_expired(now) {
@@ -231,7 +247,10 @@ impl Room {
             ClientMessage::Bye => return self.leave(conn, LeaveReason::Bye),
             ClientMessage::Offer { sdp } => ServerMessage::Offer { from: me, sdp },
             ClientMessage::Answer { sdp } => ServerMessage::Answer { from: me, sdp },
-            ClientMessage::Candidate { candidate } => ServerMessage::Candidate { from: me, candidate },
+            ClientMessage::Candidate { candidate } => ServerMessage::Candidate {
+                from: me,
+                candidate,
+            },
         };
         match self.other_than(conn) {
             Some(other) => vec![send(other.conn, relayed)],
@@ -267,7 +286,15 @@ impl Room {
         let mut out: Vec<Output> = self
             .seats
             .iter()
-            .map(|s| send(s.conn, ServerMessage::PeerLeft { peer: gone.id.clone(), reason }))
+            .map(|s| {
+                send(
+                    s.conn,
+                    ServerMessage::PeerLeft {
+                        peer: gone.id.clone(),
+                        reason,
+                    },
+                )
+            })
             .collect();
         out.push(Output::Close(conn));
         out
@@ -316,7 +343,9 @@ impl Rooms {
         if self.rooms.len() >= self.config.max_rooms {
             self.sweep(now);
             if self.rooms.len() >= self.config.max_rooms {
-                return Err(Error::TooManyRooms { limit: self.config.max_rooms });
+                return Err(Error::TooManyRooms {
+                    limit: self.config.max_rooms,
+                });
             }
         }
         let token = RoomToken::generate()?;
@@ -424,7 +453,10 @@ mod tests {
         assert!(!b.polite);
         assert_eq!(
             sent_to(&out, A),
-            vec![ServerMessage::PeerJoined { peer: b.you.clone(), resumed: false }]
+            vec![ServerMessage::PeerJoined {
+                peer: b.you.clone(),
+                resumed: false
+            }]
         );
         assert_eq!(r.participants(), 2);
     }
@@ -448,11 +480,41 @@ mod tests {
         let a = joined(&join(&mut r, A, None), A);
         let b = joined(&join(&mut r, B, None), B);
 
-        let out = r.handle(T0, B, ClientMessage::Offer { sdp: "offer".into() });
-        assert_eq!(out, vec![send(A, ServerMessage::Offer { from: b.you.clone(), sdp: "offer".into() })]);
+        let out = r.handle(
+            T0,
+            B,
+            ClientMessage::Offer {
+                sdp: "offer".into(),
+            },
+        );
+        assert_eq!(
+            out,
+            vec![send(
+                A,
+                ServerMessage::Offer {
+                    from: b.you.clone(),
+                    sdp: "offer".into()
+                }
+            )]
+        );
 
-        let out = r.handle(T0, A, ClientMessage::Answer { sdp: "answer".into() });
-        assert_eq!(out, vec![send(B, ServerMessage::Answer { from: a.you.clone(), sdp: "answer".into() })]);
+        let out = r.handle(
+            T0,
+            A,
+            ClientMessage::Answer {
+                sdp: "answer".into(),
+            },
+        );
+        assert_eq!(
+            out,
+            vec![send(
+                B,
+                ServerMessage::Answer {
+                    from: a.you.clone(),
+                    sdp: "answer".into()
+                }
+            )]
+        );
 
         let cand = IceCandidate {
             candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
@@ -460,10 +522,22 @@ mod tests {
             sdp_m_line_index: Some(0),
             username_fragment: None,
         };
-        let out = r.handle(T0, A, ClientMessage::Candidate { candidate: Some(cand.clone()) });
+        let out = r.handle(
+            T0,
+            A,
+            ClientMessage::Candidate {
+                candidate: Some(cand.clone()),
+            },
+        );
         assert_eq!(
             out,
-            vec![send(B, ServerMessage::Candidate { from: a.you, candidate: Some(cand) })]
+            vec![send(
+                B,
+                ServerMessage::Candidate {
+                    from: a.you,
+                    candidate: Some(cand)
+                }
+            )]
         );
     }
 
@@ -488,8 +562,18 @@ mod tests {
     fn joining_twice_on_one_connection_is_refused() {
         let mut r = room();
         join(&mut r, A, None);
-        assert_eq!(error_code(&join(&mut r, A, None), A), ErrorCode::AlreadyJoined);
-        let out = r.handle(T0, A, ClientMessage::Join { version: 1, resume: None });
+        assert_eq!(
+            error_code(&join(&mut r, A, None), A),
+            ErrorCode::AlreadyJoined
+        );
+        let out = r.handle(
+            T0,
+            A,
+            ClientMessage::Join {
+                version: 1,
+                resume: None,
+            },
+        );
         assert_eq!(error_code(&out, A), ErrorCode::AlreadyJoined);
         assert_eq!(r.participants(), 1);
     }
@@ -511,7 +595,10 @@ mod tests {
         let out = r.handle(T0, A, ClientMessage::Bye);
         assert_eq!(
             sent_to(&out, B),
-            vec![ServerMessage::PeerLeft { peer: a.you, reason: LeaveReason::Bye }]
+            vec![ServerMessage::PeerLeft {
+                peer: a.you,
+                reason: LeaveReason::Bye
+            }]
         );
         assert!(out.contains(&Output::Close(A)));
         assert_eq!(r.participants(), 1);
@@ -528,7 +615,13 @@ mod tests {
         let out = r.disconnect(B);
         assert_eq!(
             out,
-            vec![send(A, ServerMessage::PeerLeft { peer: b.you, reason: LeaveReason::Disconnected })]
+            vec![send(
+                A,
+                ServerMessage::PeerLeft {
+                    peer: b.you,
+                    reason: LeaveReason::Disconnected
+                }
+            )]
         );
         assert!(r.disconnect(B).is_empty(), "a second disconnect is a no-op");
         assert_eq!(r.participants(), 1);
@@ -551,7 +644,10 @@ mod tests {
         assert!(out.contains(&Output::Close(B)));
         assert_eq!(
             sent_to(&out, A),
-            vec![ServerMessage::PeerJoined { peer: b.you.clone(), resumed: true }]
+            vec![ServerMessage::PeerJoined {
+                peer: b.you.clone(),
+                resumed: true
+            }]
         );
         assert_eq!(r.participants(), 2);
 
@@ -589,9 +685,15 @@ mod tests {
 
     #[test]
     fn rooms_registry_hides_and_sweeps_expired_rooms() {
-        let mut rooms = Rooms::new(RoomConfig { ttl: Duration::from_secs(60), ..RoomConfig::default() });
+        let mut rooms = Rooms::new(RoomConfig {
+            ttl: Duration::from_secs(60),
+            ..RoomConfig::default()
+        });
         let token = rooms.create(T0).unwrap().token().clone();
-        rooms.get_mut(&token, T0).unwrap().join(T0, A, PROTOCOL_VERSION, None, ice());
+        rooms
+            .get_mut(&token, T0)
+            .unwrap()
+            .join(T0, A, PROTOCOL_VERSION, None, ice());
         let later = T0.saturating_add(Duration::from_secs(61));
         assert!(rooms.get(&token, T0).is_some());
         assert!(rooms.get(&token, later).is_none());
@@ -602,10 +704,16 @@ mod tests {
 
     #[test]
     fn rooms_registry_enforces_its_limit() {
-        let mut rooms = Rooms::new(RoomConfig { max_rooms: 2, ..RoomConfig::default() });
+        let mut rooms = Rooms::new(RoomConfig {
+            max_rooms: 2,
+            ..RoomConfig::default()
+        });
         rooms.create(T0).unwrap();
         rooms.create(T0).unwrap();
-        assert!(matches!(rooms.create(T0), Err(Error::TooManyRooms { limit: 2 })));
+        assert!(matches!(
+            rooms.create(T0),
+            Err(Error::TooManyRooms { limit: 2 })
+        ));
     }
 
     #[test]
@@ -613,11 +721,23 @@ mod tests {
         let mut rooms = Rooms::new(RoomConfig::default());
         let t1 = rooms.create(T0).unwrap().token().clone();
         let t2 = rooms.create(T0).unwrap().token().clone();
-        rooms.get_mut(&t1, T0).unwrap().join(T0, A, PROTOCOL_VERSION, None, ice());
-        rooms.get_mut(&t1, T0).unwrap().join(T0, B, PROTOCOL_VERSION, None, ice());
-        let out = rooms.get_mut(&t2, T0).unwrap().join(T0, C, PROTOCOL_VERSION, None, ice());
+        rooms
+            .get_mut(&t1, T0)
+            .unwrap()
+            .join(T0, A, PROTOCOL_VERSION, None, ice());
+        rooms
+            .get_mut(&t1, T0)
+            .unwrap()
+            .join(T0, B, PROTOCOL_VERSION, None, ice());
+        let out = rooms
+            .get_mut(&t2, T0)
+            .unwrap()
+            .join(T0, C, PROTOCOL_VERSION, None, ice());
         assert!(!joined(&out, C).initiator);
-        let out = rooms.get_mut(&t2, T0).unwrap().handle(T0, C, ClientMessage::Bye);
+        let out = rooms
+            .get_mut(&t2, T0)
+            .unwrap()
+            .handle(T0, C, ClientMessage::Bye);
         assert!(sent_to(&out, A).is_empty() && sent_to(&out, B).is_empty());
         assert_eq!(rooms.get(&t1, T0).unwrap().participants(), 2);
     }

@@ -31,7 +31,10 @@ impl Timestamp {
 
     /// Converts a `SystemTime`; instants before 1970 become the epoch.
     pub fn from_system_time(t: SystemTime) -> Self {
-        Self(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64))
+        Self(
+            t.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        )
     }
 
     /// The same instant as a `SystemTime`.
@@ -52,7 +55,11 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_rfc3339_seconds(self.to_system_time()))
+        write!(
+            f,
+            "{}",
+            humantime::format_rfc3339_seconds(self.to_system_time())
+        )
     }
 }
 
@@ -92,6 +99,9 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Timestamp::from_unix_millis(1000);
         assert_eq!(t.saturating_add(Duration::from_secs(1)).unix_millis(), 2000);
-        assert_eq!(t.saturating_duration_since(Timestamp::from_unix_millis(5000)), Duration::ZERO);
+        assert_eq!(
+            t.saturating_duration_since(Timestamp::from_unix_millis(5000)),
+            Duration::ZERO
+        );
     }
 }

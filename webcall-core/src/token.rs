@@ -21,7 +21,8 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 
 fn is_secret(s: &str) -> bool {
     s.len() == SECRET_CHARS
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && URL_SAFE_NO_PAD.decode(s).is_ok_and(|b| b.len() == 16)
 }
 
@@ -124,10 +125,15 @@ impl ParticipantId {
 impl FromStr for ParticipantId {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        if s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             Ok(Self(s.to_owned()))
         } else {
-            Err(Error::InvalidToken { what: "participant id" })
+            Err(Error::InvalidToken {
+                what: "participant id",
+            })
         }
     }
 }
@@ -169,7 +175,14 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_rejected() {
-        for bad in ["", "abc", "../../etc/passwd", "q3V1n0cF2mXb7eYtK9aJ1w=", "q3V1n0cF2mXb7eYtK9aJ1!", "q3V1n0cF2mXb7eYtK9aJ1wq"] {
+        for bad in [
+            "",
+            "abc",
+            "../../etc/passwd",
+            "q3V1n0cF2mXb7eYtK9aJ1w=",
+            "q3V1n0cF2mXb7eYtK9aJ1!",
+            "q3V1n0cF2mXb7eYtK9aJ1wq",
+        ] {
             assert!(bad.parse::<RoomToken>().is_err(), "{bad}");
         }
         assert!("q3V1n0cF2mXb7eYtK9aJ1w".parse::<RoomToken>().is_ok());
