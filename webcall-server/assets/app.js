@@ -3,7 +3,7 @@
 // the signaling session (protocol.js) to the peer connection (call.js).
 //
 // Test hooks (see the repository's contracts): document.body.dataset.status,
-// and window.webcall = { stats(), hangup(), state(), log }.
+// and window.webcall = { stats(), hangup(), restartIce(), state(), log }.
 
 import { t, lang, translatePage } from './i18n.js';
 import { Signaling, TOKEN_PATTERN, createRoom, roomInfo } from './protocol.js';
@@ -111,6 +111,9 @@ const emptyStats = () => ({
   audioPacketsReceived: 0,
   videoBytesSent: 0,
   audioBytesSent: 0,
+  videoFramesEncoded: 0,
+  audioEnergyReceived: 0,
+  audioLevelReceived: 0,
   connectionState: 'new',
 });
 
@@ -515,6 +518,10 @@ class RoomPage {
       signalingState: pc ? pc.signalingState : null,
       directions: pc ? pc.getTransceivers().map((tr) => tr.currentDirection) : [],
       localTracks: this.localStream ? this.localStream.getTracks().map((tr) => `${tr.kind}:${tr.readyState}`) : [],
+      localEnabled: this.localStream
+        ? Object.fromEntries(this.localStream.getTracks().map((tr) => [tr.kind, tr.enabled]))
+        : {},
+      ufrags: this.call.iceUfrags(),
       fatal: this.fatalCode,
     };
   }
@@ -531,6 +538,8 @@ window.webcall = {
   hangup: () => {
     if (room) room.hangup();
   },
+  /** Restarts ICE now, as the automatic restart does; false without a connection. */
+  restartIce: () => (room ? room.call.restartIceNow() : false),
   /** Internal state, for diagnostics. */
   state: () => (room ? room.state() : { status: document.body.dataset.status }),
   /** The last console lines. */

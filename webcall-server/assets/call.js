@@ -163,6 +163,7 @@ export class Call extends EventTarget {
       return;
     }
     // On a collision the polite side rolls back its own offer implicitly.
+    if (collision) console.info('webcall: colliding offer; rolling back our own (polite side)');
     await pc.setRemoteDescription(description);
     if (pc !== this.pc) return;
     await this.flushCandidates(pc);
@@ -222,7 +223,9 @@ export class Call extends EventTarget {
     } else if (ice === 'disconnected') {
       this.restartTimer = setTimeout(() => {
         this.restartTimer = null;
-        if (pc === this.pc && generation === this.generation && pc.iceConnectionState === 'disconnected') {
+        // Still down: disconnected, or failed meanwhile (that change found the timer set).
+        const down = ['disconnected', 'failed'].includes(pc.iceConnectionState) || pc.connectionState === 'failed';
+        if (pc === this.pc && generation === this.generation && down) {
           this.restartIce(pc, generation);
         }
       }, DISCONNECTED_RESTART_MS);
@@ -240,6 +243,27 @@ export class Call extends EventTarget {
     }, RESTART_RETRY_MS);
   }
 
+  /**
+   * Restarts ICE now, by the same path as the automatic restart; works on
+   * either side (the polite side's offer goes through perfect negotiation).
+   * Returns whether there was a connection to restart.
+   */
+  restartIceNow() {
+    if (!this.pc) return false;
+    this.restartIce(this.pc, this.generation);
+    return true;
+  }
+
+  /** The ICE usernames of the current local and remote descriptions (null when absent). */
+  iceUfrags() {
+    const ufrag = (description) => {
+      const match = description && description.sdp ? description.sdp.match(/^a=ice-ufrag:(\S+)/m) : null;
+      return match ? match[1] : null;
+    };
+    const pc = this.pc;
+    return { local: ufrag(pc && pc.localDescription), remote: ufrag(pc && pc.remoteDescription) };
+  }
+
   /** Enables or disables the local tracks of one kind (the connection keeps running). */
   setEnabled(kind, enabled) {
     if (!this.localStream) return;
@@ -249,7 +273,8 @@ export class Call extends EventTarget {
   }
 
   /**
-   * A summary of getStats: decoded video, received audio, bytes sent.
+   * A summary of getStats: decoded video, received audio (bytes, packets,
+   * total energy, present level), bytes sent and video frames encoded.
    * Numbers are 0 when absent.
    */
   async stats() {
@@ -261,6 +286,9 @@ export class Call extends EventTarget {
       audioPacketsReceived: 0,
       videoBytesSent: 0,
       audioBytesSent: 0,
+      videoFramesEncoded: 0,
+      audioEnergyReceived: 0,
+      audioLevelReceived: 0,
       connectionState: this.connectionState,
     };
     const pc = this.pc;
@@ -275,8 +303,11 @@ export class Call extends EventTarget {
       } else if (s.type === 'inbound-rtp' && kind === 'audio') {
         summary.audioBytesReceived += s.bytesReceived || 0;
         summary.audioPacketsReceived += s.packetsReceived || 0;
+        summary.audioEnergyReceived += s.totalAudioEnergy || 0;
+        summary.audioLevelReceived = Math.max(summary.audioLevelReceived, s.audioLevel || 0);
       } else if (s.type === 'outbound-rtp' && kind === 'video') {
         summary.videoBytesSent += s.bytesSent || 0;
+        summary.videoFramesEncoded += s.framesEncoded || 0;
       } else if (s.type === 'outbound-rtp' && kind === 'audio') {
         summary.audioBytesSent += s.bytesSent || 0;
       }

@@ -372,6 +372,44 @@ impl Browser {
             .with_context(|| format!("cannot write {}", path.as_ref().display()))
     }
 
+    /// The process ids of this browser's Chromium (every descendant of its
+    /// chromedriver: the browser, its renderers and utility processes).
+    pub fn chromium_pids(&self) -> Vec<u32> {
+        descendants_of(self.driver.id())
+    }
+
+    /// Freezes this browser's Chromium processes with `SIGSTOP`, as a
+    /// machine that stops answering would: its peer connections, sockets and
+    /// page scripts halt. Returns how many processes were stopped. Do not
+    /// drive the page again before [`Browser::resume`].
+    pub fn suspend(&self) -> Result<usize> {
+        self.signal_chromium("-STOP")
+    }
+
+    /// Lets processes frozen by [`Browser::suspend`] run again (`SIGCONT`).
+    pub fn resume(&self) -> Result<usize> {
+        self.signal_chromium("-CONT")
+    }
+
+    fn signal_chromium(&self, signal: &str) -> Result<usize> {
+        let pids = self.chromium_pids();
+        if pids.is_empty() {
+            bail!(
+                "no Chromium process found under chromedriver {}",
+                self.driver.id()
+            );
+        }
+        let status = Command::new("kill")
+            .arg(signal)
+            .args(pids.iter().map(u32::to_string))
+            .status()
+            .context("cannot run kill")?;
+        if !status.success() {
+            bail!("kill {signal} {pids:?} failed with {status}");
+        }
+        Ok(pids.len())
+    }
+
     /// Ends the session (Chromium quits), then stops chromedriver.
     pub async fn close(mut self) -> Result<()> {
         if let Some(client) = self.client.take() {
@@ -456,6 +494,47 @@ fn blocking_delete(addr: SocketAddr, path: &str) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every process whose chain of parents leads to `root` (not `root` itself).
+fn descendants_of(root: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut parents = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so split after ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        for &(pid, ppid) in &parents {
+            if ppid == parent && !found.contains(&pid) {
+                found.push(pid);
+            }
+        }
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Kills any process still running with our profile directory on its
