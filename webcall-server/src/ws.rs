@@ -26,7 +26,7 @@ use webcall_core::token::RoomToken;
 use crate::api::api_error;
 use crate::app::AppState;
 use crate::hub::Outbox;
-use crate::limits::TokenBucket;
+use crate::limits::{MAX_CLIENT_MESSAGE_BYTES, TokenBucket};
 use crate::request::{RequestFacts, origin_allowed};
 
 /// Socket read and write buffer sizes. Signaling frames are small; the
@@ -203,7 +203,8 @@ impl Connection {
         let (ping_every, join_timeout) = (config.ping_interval, config.join_timeout);
         let mut ping = tokio::time::interval_at(self.started + ping_every, ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let deadline = sleep_until(self.started + join_timeout);
+        // Never later than the earliest limit; rechecked when it fires.
+        let deadline = sleep_until(self.started + join_timeout.min(config.idle_timeout));
         tokio::pin!(deadline);
         let shutdown = shutting_down(self.state.shutdown.subscribe());
         tokio::pin!(shutdown);
@@ -312,6 +313,11 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
+        if text.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return self
+                .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
+                .await;
+        }
         let message = match ClientMessage::decode(text) {
             Ok(message) => message,
             Err(ProtocolError::TooLarge { .. }) => {

@@ -166,8 +166,9 @@ impl Peer {
 
     /// The next server message, or why there is none.
     pub async fn next(&mut self) -> Result<ServerMessage, Ended> {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let frame = tokio::time::timeout(WAIT, self.ws.next())
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
                 .await
                 .expect("a frame arrives in time");
             match frame {
@@ -212,8 +213,9 @@ impl Peer {
     /// Expects nothing to arrive for a short while (a negative check used
     /// only after a positive one proved delivery works).
     pub async fn expect_quiet(&mut self, for_: Duration) {
+        let deadline = tokio::time::Instant::now() + for_;
         loop {
-            match tokio::time::timeout(for_, self.ws.next()).await {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => return,
                 Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
                 Ok(other) => panic!("expected nothing, got {other:?}"),
