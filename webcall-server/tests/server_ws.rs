@@ -273,24 +273,23 @@ async fn an_abrupt_disconnect_frees_the_seat_and_a_later_resume_is_an_ordinary_j
 #[tokio::test]
 async fn bye_tells_the_other_peer_and_closes() {
     let server = Server::start(config()).await;
-    let (mut a, mut b, token) = pair(&server).await;
-    let ja_id = match {
-        b.send(ClientMessage::Offer { sdp: "o".into() }).await;
-        a.recv().await
-    } {
-        ServerMessage::Offer { from, .. } => from,
-        other => panic!("{other:?}"),
-    };
-    let _ = ja_id;
+    let room = server.create_room().await;
+    let token = room.token.to_string();
+    let mut a = Peer::connect(&server.ws_url(&token)).await;
+    let ja = a.join(None).await;
+    let mut b = Peer::connect(&server.ws_url(&token)).await;
+    b.join(None).await;
+    a.recv().await;
+
     a.send(ClientMessage::Bye).await;
     a.expect_closed().await;
-    assert!(matches!(
+    assert_eq!(
         b.recv().await,
         ServerMessage::PeerLeft {
-            reason: LeaveReason::Bye,
-            ..
+            peer: ja.you,
+            reason: LeaveReason::Bye
         }
-    ));
+    );
     assert_eq!(room_participants(&server, &token).await, 1);
 }
 
