@@ -1,2 +1,347 @@
-//! Server figures (written next).
-fn main() {}
+//! Server figures, printed (not a timed test):
+//!
+//! - rooms created per second, through the store alone and over HTTP;
+//! - signaling relay latency between two real WebSocket clients over
+//!   loopback, p50 and p99 over thousands of messages;
+//! - server memory per idle connected participant at 1,000 and 10,000
+//!   WebSocket connections (resident set of a separate server process).
+//!
+//! Run with: `cargo bench -p webcall-server --bench server --profile dev`
+//! (the dev profile keeps the shared build cache; dependencies are
+//! optimised there, this crate is not, so figures are conservative).
+//! 10,000 connections need about 10,100 open files in each process:
+//! raise the limit first if `ulimit -n` is lower (`ulimit -n 20000`).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use webcall_core::protocol::{ClientMessage, CreatedRoom, PROTOCOL_VERSION, ServerMessage};
+use webcall_core::room::RoomConfig;
+use webcall_core::time::Timestamp;
+use webcall_server::Config;
+use webcall_server::store::{MemoryStore, RoomStore};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const CHILD_FLAG: &str = "--serve-child";
+
+fn main() {
+    if std::env::args().any(|a| a == CHILD_FLAG) {
+        serve_child();
+        return;
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        println!(
+            "webcall-server figures ({} cores)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        store_create_rate();
+        let server = ChildServer::start();
+        http_create_rate(server.addr).await;
+        relay_latency(server.addr).await;
+        drop(server);
+        for n in [1_000, 10_000] {
+            let server = ChildServer::start();
+            memory_per_participant(&server, n).await;
+        }
+    });
+}
+
+/// The server process measured: the same `run` as production, on loopback.
+fn serve_child() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("LISTENING {}", listener.local_addr().expect("address"));
+        let config = Config {
+            ice_servers: vec![],
+            create_rate_per_minute: 0,
+            max_connections: 50_000,
+            room: RoomConfig {
+                max_rooms: 1_000_000,
+                ..RoomConfig::default()
+            },
+            // The per-connection message limit is policy, not cost: lift it
+            // so the latency loop can run back to back.
+            message_rate_per_second: 1_000_000,
+            message_burst: 1_000_000,
+            ..Config::default()
+        };
+        // Stop when the parent closes our standard input.
+        let stop = tokio::task::spawn_blocking(|| {
+            let mut sink = String::new();
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
+        });
+        webcall_server::run(listener, config, async {
+            let _ = stop.await;
+        })
+        .await
+        .expect("server runs");
+    });
+}
+
+struct ChildServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    fn start() -> Self {
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = Command::new(exe)
+            .arg(CHILD_FLAG)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("server prints its address");
+        let addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .expect("LISTENING line")
+            .parse()
+            .expect("address");
+        Self { child, addr }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("/proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS line")
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn store_create_rate() {
+    let n = 200_000;
+    let store = MemoryStore::new(RoomConfig {
+        max_rooms: n,
+        ..RoomConfig::default()
+    });
+    let now = Timestamp::now();
+    let start = Instant::now();
+    for _ in 0..n {
+        store.create(now).expect("room");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "rooms created, store only:      {:>9.0} /s  ({n} rooms in {secs:.2} s)",
+        n as f64 / secs
+    );
+}
+
+async fn http_create_rate(addr: SocketAddr) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/api/rooms");
+    let n = 5_000;
+    let start = Instant::now();
+    for _ in 0..n {
+        let r = client.post(&url).send().await.expect("POST");
+        assert_eq!(r.status(), 201);
+        r.bytes().await.expect("body");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "rooms created, HTTP sequential: {:>9.0} /s  ({n} requests, one keep-alive connection)",
+        n as f64 / secs
+    );
+
+    let tasks = 16;
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (client, url) = (client.clone(), url.clone());
+        handles.push(tokio::spawn(async move {
+            for _ in 0..n / tasks {
+                let r = client.post(&url).send().await.expect("POST");
+                assert_eq!(r.status(), 201);
+                r.bytes().await.expect("body");
+            }
+        }));
+    }
+    for h in handles {
+        h.await.expect("task");
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "rooms created, HTTP {tasks} at once: {:>9.0} /s",
+        n as f64 / secs
+    );
+}
+
+async fn create_room(client: &reqwest::Client, addr: SocketAddr) -> CreatedRoom {
+    client
+        .post(format!("http://{addr}/api/rooms"))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("room")
+}
+
+async fn connect(addr: SocketAddr, token: &str) -> Ws {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let url = format!("ws://{addr}/ws/rooms/{token}");
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .expect("connect");
+    ws
+}
+
+async fn recv(ws: &mut Ws) -> ServerMessage {
+    loop {
+        match ws.next().await.expect("open").expect("frame") {
+            Message::Text(t) => return ServerMessage::decode(t.as_str()).expect("decodes"),
+            Message::Close(_) => panic!("closed"),
+            _ => continue,
+        }
+    }
+}
+
+async fn join(ws: &mut Ws) {
+    let join = ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        resume: None,
+    };
+    ws.send(Message::text(join.encode()))
+        .await
+        .expect("send join");
+    match recv(ws).await {
+        ServerMessage::Joined(_) => {}
+        other => panic!("expected joined, got {other:?}"),
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn relay_latency(addr: SocketAddr) {
+    let client = reqwest::Client::new();
+    let room = create_room(&client, addr).await;
+    let mut a = connect(addr, room.token.as_str()).await;
+    join(&mut a).await;
+    let mut b = connect(addr, room.token.as_str()).await;
+    join(&mut b).await;
+    recv(&mut a).await; // peer_joined
+
+    // A typical trickled candidate.
+    let candidate = r#"{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#;
+    let rounds = 10_000;
+    let mut one_way = Vec::with_capacity(rounds * 2);
+    let start = Instant::now();
+    for i in 0..rounds {
+        let (from, to) = if i % 2 == 0 {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let sent = Instant::now();
+        from.send(Message::text(candidate)).await.expect("send");
+        match recv(to).await {
+            ServerMessage::Candidate { .. } => one_way.push(sent.elapsed()),
+            ServerMessage::Error(e) => panic!("relay refused: {e:?}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let total = start.elapsed();
+    one_way.sort_unstable();
+    println!(
+        "relay latency, one hop (client send -> other client receive, loopback, {} messages over {:.1} s): p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        one_way.len(),
+        total.as_secs_f64(),
+        percentile(&one_way, 0.50).as_secs_f64() * 1e6,
+        percentile(&one_way, 0.99).as_secs_f64() * 1e6,
+        one_way.last().expect("samples").as_secs_f64() * 1e6,
+    );
+}
+
+async fn memory_per_participant(server: &ChildServer, n: usize) {
+    let addr = server.addr;
+    let client = reqwest::Client::new();
+    // Warm the server up (first requests allocate pools), then measure.
+    for _ in 0..10 {
+        create_room(&client, addr).await;
+    }
+    let mut warm = connect(addr, create_room(&client, addr).await.token.as_str()).await;
+    join(&mut warm).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib();
+
+    let mut tokens = Vec::with_capacity(n / 2);
+    for _ in 0..n / 2 {
+        tokens.push(create_room(&client, addr).await.token.to_string());
+    }
+    let start = Instant::now();
+    let clients: Vec<Ws> = futures_util::stream::iter((0..n).map(|i| {
+        let token = tokens[i / 2].clone();
+        async move {
+            let mut ws = connect(addr, &token).await;
+            join(&mut ws).await;
+            ws
+        }
+    }))
+    .buffer_unordered(64)
+    .collect()
+    .await;
+    let connect_secs = start.elapsed().as_secs_f64();
+    // Idle clients keep reading, so they answer pings like browsers do.
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut ws| tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} }))
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib();
+    let per = (after.saturating_sub(before)) as f64 * 1024.0 / n as f64;
+    println!(
+        "memory, {n:>6} idle participants ({} rooms, joined in {connect_secs:.1} s): server RSS {before} KiB -> {after} KiB, {:.1} KiB per participant",
+        n / 2,
+        per / 1024.0
+    );
+    for r in readers {
+        r.abort();
+    }
+    drop(warm);
+}

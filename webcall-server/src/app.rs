@@ -133,11 +133,12 @@ async fn sweep(state: Weak<AppState>) {
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
-        let outputs = state.store.sweep(Timestamp::now());
-        if !outputs.is_empty() {
-            tracing::debug!(outputs = outputs.len(), "expired rooms swept");
-        }
-        state.hub.deliver(outputs);
+        state.store.sweep(Timestamp::now(), &|outputs| {
+            if !outputs.is_empty() {
+                tracing::debug!(outputs = outputs.len(), "expired rooms swept");
+            }
+            state.hub.deliver(outputs);
+        });
         state.create_limit.forget_idle(Instant::now());
     }
 }

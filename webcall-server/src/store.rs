@@ -12,8 +12,29 @@ use webcall_core::token::{ResumeToken, RoomToken};
 
 use crate::error::Result;
 
+/// A `join` as the store needs it.
+#[derive(Debug)]
+pub struct Join<'a> {
+    /// The connection that sent it.
+    pub conn: ConnectionId,
+    /// The protocol version the client speaks.
+    pub version: u32,
+    /// The secret from an earlier `joined`, if any.
+    pub resume: Option<&'a ResumeToken>,
+    /// The ICE configuration computed for this participant.
+    pub ice: IceConfig,
+}
+
+/// Carries out a room's outputs (the server passes its hub's delivery).
+pub type Deliver<'a> = &'a (dyn Fn(Vec<Output>) + Sync);
+
 /// Room storage: every method is one input to one room (or to all, for
-/// [`sweep`](RoomStore::sweep)) and returns what to deliver.
+/// [`sweep`](RoomStore::sweep)).
+///
+/// Outputs go to `deliver` *before* the room accepts its next input, so
+/// every connection sees a room's messages in the order the room made them
+/// (a `joined` is never overtaken by the `peer_joined` that follows it).
+/// `deliver` must not block or call back into the store.
 pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates a room. The `url` of the answer is left empty for the caller.
     fn create(&self, now: Timestamp) -> Result<CreatedRoom>;
@@ -21,16 +42,9 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     /// The summary of a live room, `None` when unknown or expired.
     fn info(&self, token: &RoomToken, now: Timestamp) -> Option<RoomInfo>;
 
-    /// `conn` sent `join`. An unknown or expired room answers `room_not_found`.
-    fn join(
-        &self,
-        token: &RoomToken,
-        now: Timestamp,
-        conn: ConnectionId,
-        version: u32,
-        resume: Option<&ResumeToken>,
-        ice: IceConfig,
-    ) -> Vec<Output>;
+    /// A connection sent `join`. An unknown or expired room answers
+    /// `room_not_found`.
+    fn join(&self, token: &RoomToken, now: Timestamp, join: Join<'_>, deliver: Deliver<'_>);
 
     /// `conn` sent a message other than `join`.
     fn handle(
@@ -39,13 +53,14 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
         conn: ConnectionId,
         message: ClientMessage,
-    ) -> Vec<Output>;
+        deliver: Deliver<'_>,
+    );
 
     /// `conn` closed or went silent.
-    fn disconnect(&self, token: &RoomToken, conn: ConnectionId) -> Vec<Output>;
+    fn disconnect(&self, token: &RoomToken, conn: ConnectionId, deliver: Deliver<'_>);
 
-    /// Removes expired rooms; returns what to tell their participants.
-    fn sweep(&self, now: Timestamp) -> Vec<Output>;
+    /// Removes expired rooms and tells their participants.
+    fn sweep(&self, now: Timestamp, deliver: Deliver<'_>);
 
     /// How many rooms are stored.
     fn len(&self) -> usize;
@@ -105,19 +120,12 @@ impl RoomStore for MemoryStore {
         self.lock().get(token, now).map(|r| r.info())
     }
 
-    fn join(
-        &self,
-        token: &RoomToken,
-        now: Timestamp,
-        conn: ConnectionId,
-        version: u32,
-        resume: Option<&ResumeToken>,
-        ice: IceConfig,
-    ) -> Vec<Output> {
-        match self.lock().get_mut(token, now) {
-            Some(room) => room.join(now, conn, version, resume, ice),
-            None => not_found(conn),
-        }
+    fn join(&self, token: &RoomToken, now: Timestamp, join: Join<'_>, deliver: Deliver<'_>) {
+        let mut rooms = self.lock();
+        deliver(match rooms.get_mut(token, now) {
+            Some(room) => room.join(now, join.conn, join.version, join.resume, join.ice),
+            None => not_found(join.conn),
+        });
     }
 
     fn handle(
@@ -126,25 +134,26 @@ impl RoomStore for MemoryStore {
         now: Timestamp,
         conn: ConnectionId,
         message: ClientMessage,
-    ) -> Vec<Output> {
+        deliver: Deliver<'_>,
+    ) {
         let mut rooms = self.lock();
         // An expired room still answers (with `room_expired`) until swept.
-        match rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
+        deliver(match rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
             Some(room) => room.handle(now, conn, message),
             None => not_found(conn),
-        }
+        });
     }
 
-    fn disconnect(&self, token: &RoomToken, conn: ConnectionId) -> Vec<Output> {
+    fn disconnect(&self, token: &RoomToken, conn: ConnectionId, deliver: Deliver<'_>) {
         let mut rooms = self.lock();
-        match rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
-            Some(room) => room.disconnect(conn),
-            None => Vec::new(),
+        if let Some(room) = rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
+            deliver(room.disconnect(conn));
         }
     }
 
-    fn sweep(&self, now: Timestamp) -> Vec<Output> {
-        self.lock().sweep(now)
+    fn sweep(&self, now: Timestamp, deliver: Deliver<'_>) {
+        let mut rooms = self.lock();
+        deliver(rooms.sweep(now));
     }
 
     fn len(&self) -> usize {

@@ -28,6 +28,7 @@ use crate::app::AppState;
 use crate::hub::Outbox;
 use crate::limits::{MAX_CLIENT_MESSAGE_BYTES, TokenBucket};
 use crate::request::{RequestFacts, origin_allowed};
+use crate::store::Join;
 
 /// Socket read and write buffer sizes. Signaling frames are small; the
 /// library default (128 KiB each) would cost over a gigabyte at 10,000
@@ -234,8 +235,10 @@ impl Connection {
 
         self.state.hub.remove(self.id);
         if self.joined {
-            let outputs = self.state.store.disconnect(&self.room, self.id);
-            self.state.hub.deliver(outputs);
+            let hub = &self.state.hub;
+            self.state
+                .store
+                .disconnect(&self.room, self.id, &|out| hub.deliver(out));
         }
         tracing::debug!(conn = self.id.0, "disconnected");
         if let Flow::Close(code) = flow {
@@ -333,27 +336,37 @@ impl Connection {
             }
         };
         let now = Timestamp::now();
-        let outputs = match message {
+        let (state, room, id) = (&self.state, &self.room, self.id);
+        let deliver = |outputs| state.hub.deliver(outputs);
+        match message {
             ClientMessage::Join { .. } if self.joined => {
                 return self
                     .send_error(ErrorMessage::new(ErrorCode::AlreadyJoined))
                     .await;
             }
             ClientMessage::Join { version, resume } => {
+                let ice = state.ice.ice_config(room, id);
+                let resume = resume.as_ref();
+                state.store.join(
+                    room,
+                    now,
+                    Join {
+                        conn: id,
+                        version,
+                        resume,
+                        ice,
+                    },
+                    &deliver,
+                );
                 self.joined = true;
-                let ice = self.state.ice.ice_config(&self.room, self.id);
-                self.state
-                    .store
-                    .join(&self.room, now, self.id, version, resume.as_ref(), ice)
             }
             _ if !self.joined => {
                 return self
                     .send_error(ErrorMessage::new(ErrorCode::NotJoined))
                     .await;
             }
-            message => self.state.store.handle(&self.room, now, self.id, message),
-        };
-        self.state.hub.deliver(outputs);
+            message => state.store.handle(room, now, id, message, &deliver),
+        }
         Flow::Continue
     }
 

@@ -656,3 +656,32 @@ async fn shutdown_closes_signaling_connections_with_unavailable() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joined_always_comes_before_peer_joined_under_concurrent_joins() {
+    let server = Server::start(config()).await;
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let token = server.create_room().await.token.to_string();
+        for _ in 0..2 {
+            let url = server.ws_url(&token);
+            tasks.push(tokio::spawn(async move {
+                let mut p = Peer::connect(&url).await;
+                p.send(ClientMessage::Join {
+                    version: PROTOCOL_VERSION,
+                    resume: None,
+                })
+                .await;
+                let first = p.recv().await;
+                assert!(
+                    matches!(first, ServerMessage::Joined(_)),
+                    "first message {first:?}"
+                );
+                p
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
