@@ -14,7 +14,7 @@ use webcall_server::config::{DEFAULT_STUN, IpNet};
 /// Self-hosted one-to-one video calls by link: serves the room API, the
 /// signaling WebSocket and the browser client on one port.
 #[derive(Debug, Parser)]
-#[command(name = "webcall-server", version, about)]
+#[command(name = "webcall-server", version)]
 struct Flags {
     /// Address and port to listen on.
     #[arg(long, env = "WEBCALL_LISTEN", default_value = "0.0.0.0:8000")]
@@ -176,4 +176,80 @@ async fn main() -> anyhow::Result<()> {
     webcall_server::run(listener, config, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_fill_the_config() {
+        let flags = Flags::try_parse_from([
+            "webcall-server",
+            "--listen",
+            "127.0.0.1:9000",
+            "--public-url",
+            "https://call.example.org",
+            "--ice-servers",
+            r#"[{"urls":"turn:turn.example.org","username":"u","credential":"p"}]"#,
+            "--ice-transport-policy",
+            "relay",
+            "--room-ttl",
+            "12h",
+            "--max-rooms",
+            "50",
+            "--create-rate",
+            "0",
+            "--max-connections",
+            "7",
+            "--allowed-origins",
+            "https://a.example.org, https://b.example.org",
+            "--trusted-proxies",
+            "10.0.0.0/8,127.0.0.1",
+        ])
+        .unwrap();
+        let c = config(flags);
+        c.validate().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(
+            c.ice_servers[0].urls,
+            vec!["turn:turn.example.org".to_owned()]
+        );
+        assert_eq!(c.ice_servers[0].credential.as_deref(), Some("p"));
+        assert_eq!(c.ice_transport_policy, IceTransportPolicy::Relay);
+        assert_eq!(c.room.ttl, Duration::from_secs(12 * 3600));
+        assert_eq!(
+            (
+                c.room.max_rooms,
+                c.create_rate_per_minute,
+                c.max_connections
+            ),
+            (50, 0, 7)
+        );
+        assert_eq!(
+            c.allowed_origins,
+            Some(vec![
+                "https://a.example.org".to_owned(),
+                "https://b.example.org".to_owned()
+            ])
+        );
+        assert_eq!(c.trusted_proxies.len(), 2);
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        let c = config(Flags::try_parse_from(["webcall-server"]).unwrap());
+        assert_eq!(c.room.ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.ice_servers, vec![IceServer::new(DEFAULT_STUN)]);
+        for bad in [
+            &["--ice-servers", "stun:x"][..],
+            &["--room-ttl", "forever"],
+            &["--ice-transport-policy", "some"],
+            &["--trusted-proxies", "proxy.example.org"],
+            &["--listen", "8000"],
+        ] {
+            let args = std::iter::once("webcall-server").chain(bad.iter().copied());
+            assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");
+        }
+    }
 }
