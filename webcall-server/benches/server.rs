@@ -7,6 +7,7 @@
 //!   WebSocket connections (resident set of a separate server process).
 //!
 //! Run with: `cargo bench -p webcall-server --bench server --profile dev`
+//! (append `-- latency`, `-- create` or `-- memory` for one section)
 //! (the dev profile keeps the shared build cache; dependencies are
 //! optimised there, this crate is not, so figures are conservative).
 //! 10,000 connections need about 10,100 open files in each process:
@@ -42,19 +43,31 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // Optional filters: `create`, `latency`, `memory` (default: all).
+    let sections: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| ["create", "latency", "memory"].contains(&a.as_str()))
+        .collect();
+    let wanted = |s: &str| sections.is_empty() || sections.iter().any(|a| a == s);
     runtime.block_on(async {
         println!(
             "webcall-server figures ({} cores)",
             std::thread::available_parallelism().map_or(1, |n| n.get())
         );
-        store_create_rate();
         let server = ChildServer::start();
-        http_create_rate(server.addr).await;
-        relay_latency(server.addr).await;
+        if wanted("create") {
+            store_create_rate();
+            http_create_rate(server.addr).await;
+        }
+        if wanted("latency") {
+            relay_latency(server.addr).await;
+        }
         drop(server);
-        for n in [1_000, 10_000] {
-            let server = ChildServer::start();
-            memory_per_participant(&server, n).await;
+        if wanted("memory") {
+            for n in [1_000, 10_000] {
+                let server = ChildServer::start();
+                memory_per_participant(&server, n).await;
+            }
         }
     });
 }
