@@ -62,6 +62,7 @@ fn main() {
         }
         if wanted("latency") {
             relay_latency(server.addr).await;
+            echo_floor(server.floor).await;
         }
         drop(server);
         if wanted("memory") {
@@ -84,6 +85,28 @@ fn serve_child() {
             .await
             .expect("bind");
         println!("LISTENING {}", listener.local_addr().expect("address"));
+        // The floor: a bare WebSocket echo with the same buffers, no rooms.
+        let floor = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("FLOOR {}", floor.local_addr().expect("address"));
+        let echo = axum::Router::new().route(
+            "/echo",
+            axum::routing::get(|ws: axum::extract::ws::WebSocketUpgrade| async move {
+                ws.read_buffer_size(4096)
+                    .write_buffer_size(0)
+                    .on_upgrade(|mut socket| async move {
+                        while let Some(Ok(m)) = socket.recv().await {
+                            if matches!(m, axum::extract::ws::Message::Text(_))
+                                && socket.send(m).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    })
+            }),
+        );
+        tokio::spawn(async move { axum::serve(floor, echo).await });
         let config = Config {
             ice_servers: vec![],
             create_rate_per_minute: 0,
@@ -113,7 +136,10 @@ fn serve_child() {
 
 struct ChildServer {
     child: Child,
+    /// The webcall server.
     addr: SocketAddr,
+    /// A bare WebSocket echo in the same process, for comparison.
+    floor: SocketAddr,
 }
 
 impl ChildServer {
@@ -125,17 +151,20 @@ impl ChildServer {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the server process");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("server prints its address");
-        let addr = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .expect("LISTENING line")
-            .parse()
-            .expect("address");
-        Self { child, addr }
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = |prefix: &str| -> SocketAddr {
+            let mut line = String::new();
+            out.read_line(&mut line)
+                .expect("server prints its addresses");
+            line.trim()
+                .strip_prefix(prefix)
+                .expect("address line")
+                .parse()
+                .expect("address")
+        };
+        let addr = line("LISTENING ");
+        let floor = line("FLOOR ");
+        Self { child, addr, floor }
     }
 
     /// Resident memory of the server process, in KiB.
@@ -309,6 +338,41 @@ async fn relay_latency(addr: SocketAddr) {
         percentile(&one_way, 0.50).as_secs_f64() * 1e6,
         percentile(&one_way, 0.99).as_secs_f64() * 1e6,
         one_way.last().expect("samples").as_secs_f64() * 1e6,
+    );
+}
+
+/// The same message through a bare echo endpoint (one client write, one
+/// server read and write, one client read: the syscalls and wake-ups of
+/// one relay hop without any room logic).
+async fn echo_floor(addr: SocketAddr) {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+        format!("ws://{addr}/echo"),
+        Some(config),
+        true,
+    )
+    .await
+    .expect("connect");
+    let candidate = r#"{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}}"#;
+    let mut times = Vec::with_capacity(20_000);
+    for _ in 0..20_000 {
+        let sent = Instant::now();
+        ws.send(Message::text(candidate)).await.expect("send");
+        loop {
+            if let Message::Text(_) = ws.next().await.expect("open").expect("frame") {
+                break;
+            }
+        }
+        times.push(sent.elapsed());
+    }
+    times.sort_unstable();
+    println!(
+        "floor, bare WebSocket echo in the same server process ({} messages): p50 {:.0} µs, p99 {:.0} µs",
+        times.len(),
+        percentile(&times, 0.50).as_secs_f64() * 1e6,
+        percentile(&times, 0.99).as_secs_f64() * 1e6,
     );
 }
 
