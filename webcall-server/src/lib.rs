@@ -44,6 +44,6 @@ mod request;
 pub mod store;
 mod ws;
 
-pub use app::{AppState, app, app_with, run};
+pub use app::{app, app_with, run};
 pub use config::Config;
 pub use error::{Error, Result};
