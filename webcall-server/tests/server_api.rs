@@ -199,7 +199,7 @@ async fn public_url_is_the_base_of_links() {
 async fn expired_rooms_are_gone() {
     let server = Server::start(Config {
         room: RoomConfig {
-            ttl: Duration::from_secs(1),
+            ttl: Duration::from_secs(2),
             ..RoomConfig::default()
         },
         ..config()

@@ -329,7 +329,7 @@ async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
 async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
     let server = Server::start(Config {
         room: RoomConfig {
-            ttl: Duration::from_secs(2),
+            ttl: Duration::from_secs(3),
             ..RoomConfig::default()
         },
         sweep_interval: Duration::from_millis(200),
@@ -583,8 +583,8 @@ async fn no_join_in_time_is_a_timeout() {
 #[tokio::test]
 async fn silent_connections_are_dropped_and_answering_ones_kept() {
     let server = Server::start(Config {
-        ping_interval: Duration::from_millis(200),
-        idle_timeout: Duration::from_millis(1000),
+        ping_interval: Duration::from_millis(250),
+        idle_timeout: Duration::from_secs(2),
         ..config()
     })
     .await;
@@ -603,7 +603,7 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
         "{left:?}"
     );
     drop(b);
-    a.expect_quiet(Duration::from_millis(2500)).await;
+    a.expect_quiet(Duration::from_millis(4500)).await;
     a.send(ClientMessage::Offer { sdp: "x".into() }).await;
     assert_eq!(a.recv_error().await.code, ErrorCode::NoPeer);
 }
