@@ -210,7 +210,7 @@ mod tests {
         .unwrap();
         let c = config(flags);
         c.validate().unwrap();
-        assert_eq!(c.listen, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(c.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
         assert_eq!(
             c.ice_servers[0].urls,
             vec!["turn:turn.example.org".to_owned()]
