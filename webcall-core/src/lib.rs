@@ -31,6 +31,8 @@
 //! # Ok::<(), webcall_core::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod media;
 pub mod protocol;
