@@ -168,6 +168,13 @@ pub async fn run_events(
                         break Finish::PeerLeft;
                     }
                 }
+                Some(ev @ CallEvent::ServerLost { .. }) => {
+                    // Worth a line on stderr too: nothing can reconnect now.
+                    if let Some(line) = describe(&ev) {
+                        eprintln!("webcall: {line}");
+                        log(line);
+                    }
+                }
                 Some(ev) => {
                     if let Some(line) = describe(&ev) {
                         log(line);
@@ -197,6 +204,10 @@ pub fn describe(ev: &CallEvent) -> Option<String> {
         CallEvent::PeerLeft { peer, .. } => format!("peer {peer} left"),
         CallEvent::ConnectionState(s) => format!("connection: {s}"),
         CallEvent::Reconnecting => "lost the server connection; reconnecting".to_owned(),
+        CallEvent::ServerLost { reason } => format!(
+            "lost the webcall server ({reason}); the call goes on without it, \
+             but cannot recover if the media connection drops"
+        ),
         CallEvent::MediaError(e) => format!("media problem: {e}"),
         CallEvent::Ended { reason } => format!("call ended: {reason:?}"),
         _ => return None,

@@ -22,10 +22,13 @@ use webrtc::peer_connection::{
 use super::media::{self, Encoded, Outgoing, SendControl};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
 use super::stats::{ConnectionState, Counters};
-use super::{Call, CallEvent, CallEvents, CallOptions, Command, EndReason, EventSender, Shared};
+use super::{
+    Call, CallEvent, CallEvents, CallOptions, Command, EndReason, EventSender,
+    SERVER_LOST_MEDIA_GRACE, Shared,
+};
 use crate::client::{SignalEvent, Signaling};
 use crate::error::{Error, Result};
-use crate::protocol::{ClientMessage, IceCandidate};
+use crate::protocol::{ClientMessage, ErrorCode, IceCandidate, LeaveReason};
 
 /// Candidates kept while waiting for a remote description.
 const MAX_PENDING_CANDIDATES: usize = 200;
@@ -124,6 +127,7 @@ pub(super) fn start(
         state: ConnectionState::New,
         ice_restart_after: options.ice_restart_after,
         stats_interval: options.stats_interval,
+        server_lost: None,
     };
     tokio::spawn(async move {
         let reason = engine
@@ -176,6 +180,8 @@ struct Engine {
     state: ConnectionState,
     ice_restart_after: Duration,
     stats_interval: Duration,
+    /// Set once the signaling server is gone for good: what happened.
+    server_lost: Option<String>,
 }
 
 impl Engine {
@@ -191,9 +197,22 @@ impl Engine {
         let mut last_stats = Instant::now();
         let reason = loop {
             tokio::select! {
-                ev = signal.recv() => match ev {
+                // Once the server is gone for good, nothing more comes here.
+                ev = signal.recv(), if self.server_lost.is_none() => match ev {
                     Some(SignalEvent::Closed(None)) | None => break EndReason::HungUp,
-                    Some(SignalEvent::Closed(Some(e))) => break EndReason::Failed(e.to_string()),
+                    Some(SignalEvent::Closed(Some(e))) => {
+                        let Some(reason) = server_gone(&e) else {
+                            break EndReason::Failed(e.to_string());
+                        };
+                        if self.state != ConnectionState::Connected {
+                            break EndReason::Failed(format!("lost the webcall server ({reason})"));
+                        }
+                        // Media does not pass through the server: a
+                        // one-to-one call can go on without it.
+                        tracing::warn!("lost the webcall server ({reason}); the call goes on without it");
+                        self.events.send(CallEvent::ServerLost { reason: reason.clone() });
+                        self.server_lost = Some(reason);
+                    }
                     Some(ev) => {
                         if let Err(e) = self.on_signal(ev).await {
                             tracing::warn!("{e}");
@@ -213,6 +232,9 @@ impl Engine {
                 },
                 Some(()) = plis.recv() => self.request_key_frame().await,
                 _ = tick.tick() => {
+                    if let Some(reason) = self.media_gone_without_server() {
+                        break EndReason::Failed(reason);
+                    }
                     self.on_tick().await;
                     if last_stats.elapsed() >= self.stats_interval {
                         last_stats = Instant::now();
@@ -227,6 +249,22 @@ impl Engine {
         self.video_ctl.stop.store(true, Ordering::Relaxed);
         self.audio_ctl.stop.store(true, Ordering::Relaxed);
         reason
+    }
+
+    /// Without the server nothing can be renegotiated: once the media
+    /// connection has been down for [`SERVER_LOST_MEDIA_GRACE`] (or is
+    /// closed), the call is over. Returns why.
+    fn media_gone_without_server(&self) -> Option<String> {
+        let reason = self.server_lost.as_ref()?;
+        let down_for = self.down_since.map(|t| t.elapsed()).unwrap_or_default();
+        let gone = matches!(self.state, ConnectionState::Closed | ConnectionState::New)
+            || down_for >= SERVER_LOST_MEDIA_GRACE;
+        gone.then(|| {
+            format!(
+                "lost the webcall server ({reason}), then the media connection ({})",
+                self.state
+            )
+        })
     }
 
     fn set_state(&mut self, state: ConnectionState) {
@@ -315,6 +353,13 @@ impl Engine {
             }
             SignalEvent::PeerLeft { peer, reason } => {
                 self.events.send(CallEvent::PeerLeft { peer, reason });
+                if reason == LeaveReason::Disconnected && self.state == ConnectionState::Connected {
+                    // They lost the server (or the server is going away),
+                    // not necessarily the call: media is peer-to-peer and
+                    // may go on. If they come back, `peer_joined` starts
+                    // afresh.
+                    return Ok(());
+                }
                 self.close_peer().await;
                 self.set_state(ConnectionState::New);
             }
@@ -559,6 +604,20 @@ impl Engine {
         } else {
             0.0
         };
+    }
+}
+
+/// When `e` means the signaling server itself went away (it shut down, or
+/// stayed unreachable), what happened in words. Other fatal errors (the
+/// room expired, the seat was taken over) end the call.
+fn server_gone(e: &Error) -> Option<String> {
+    match e {
+        Error::Server {
+            code: Some(ErrorCode::Unavailable),
+            ..
+        } => Some("the server shut down".to_owned()),
+        Error::Unreachable { .. } => Some(e.to_string()),
+        _ => None,
     }
 }
 

@@ -161,6 +161,15 @@ pub enum CallEvent {
     ConnectionState(ConnectionState),
     /// The signaling WebSocket dropped; reconnecting.
     Reconnecting,
+    /// The signaling server is gone for good (it shut down, or could not be
+    /// reached again within [`crate::client::session::RECONNECT_GIVE_UP`])
+    /// while media was flowing. The call goes on peer-to-peer, but nothing
+    /// can be renegotiated: it ends with [`EndReason::Failed`] if the media
+    /// connection then stays down for [`SERVER_LOST_MEDIA_GRACE`].
+    ServerLost {
+        /// What happened to the server, in words.
+        reason: String,
+    },
     /// Figures, every [`CallOptions::stats_interval`].
     Stats(Box<CallStats>),
     /// A decoded remote picture, rate-limited by [`CallOptions::remote_frame_events`].
@@ -173,6 +182,10 @@ pub enum CallEvent {
         reason: EndReason,
     },
 }
+
+/// Once the signaling server is gone ([`CallEvent::ServerLost`]), how long
+/// the media connection may stay down before the call ends.
+pub const SERVER_LOST_MEDIA_GRACE: Duration = Duration::from_secs(10);
 
 /// Sends events to the application, ignoring a receiver that went away.
 #[derive(Debug, Clone)]

@@ -90,6 +90,8 @@ impl Signaling {
 
 struct Runner {
     session: Session,
+    /// The server's base URL, for error messages.
+    server: String,
     events: mpsc::UnboundedSender<SignalEvent>,
     first: Option<oneshot::Sender<Result<()>>>,
 }
@@ -112,14 +114,16 @@ impl Runner {
                     }
                     let _ = self.events.send(SignalEvent::Joined(j));
                 }
-                Output::Event(SignalEvent::Closed(err)) => match (self.first.take(), err) {
-                    (Some(first), Some(e)) => {
-                        let _ = first.send(Err(e));
+                Output::Event(SignalEvent::Closed(err)) => {
+                    match (self.first.take(), err.map(|e| self.name_server(e))) {
+                        (Some(first), Some(e)) => {
+                            let _ = first.send(Err(e));
+                        }
+                        (_, err) => {
+                            let _ = self.events.send(SignalEvent::Closed(err));
+                        }
                     }
-                    (_, err) => {
-                        let _ = self.events.send(SignalEvent::Closed(err));
-                    }
-                },
+                }
                 Output::Event(e) => {
                     let _ = self.events.send(e);
                 }
@@ -127,6 +131,19 @@ impl Runner {
             }
         }
         reconnect
+    }
+}
+
+impl Runner {
+    /// The session does not know the server's address: put it in.
+    fn name_server(&self, e: Error) -> Error {
+        match e {
+            Error::Unreachable { detail, .. } => Error::Unreachable {
+                server: self.server.clone(),
+                detail,
+            },
+            e => e,
+        }
     }
 }
 
@@ -147,6 +164,7 @@ async fn run(
 ) {
     let mut r = Runner {
         session: Session::new(),
+        server: link.server(),
         events,
         first: Some(first),
     };
