@@ -236,9 +236,15 @@ impl Connection {
         self.state.hub.remove(self.id);
         if self.joined {
             let hub = &self.state.hub;
-            self.state
-                .store
-                .disconnect(&self.room, self.id, &|out| hub.deliver(out));
+            // On shutdown every participant is told `unavailable`; telling the
+            // other one that this peer left as well would be untrue (both still
+            // hold a working media connection) and races with their own notice.
+            let shutting_down = *self.state.shutdown.borrow();
+            self.state.store.disconnect(&self.room, self.id, &|out| {
+                if !shutting_down {
+                    hub.deliver(out)
+                }
+            });
         }
         tracing::debug!(conn = self.id.0, "disconnected");
         if let Flow::Close(code) = flow {

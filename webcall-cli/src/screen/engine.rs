@@ -64,6 +64,9 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             packet_loss: Some(s.packet_loss),
         })],
         CallEvent::MediaError(m) => vec![S::Notice(m)],
+        CallEvent::ServerLost { reason } => vec![S::Notice(format!(
+            "lost the webcall server ({reason}); the call goes on while the media connection holds"
+        ))],
         CallEvent::Ended { reason } => {
             let mut out = Vec::new();
             if let EndReason::Failed(why) = &reason {
