@@ -49,40 +49,36 @@ async fn error_from_response(server: &str, resp: reqwest::Response) -> Error {
     }
 }
 
+/// Sends one API request and decodes a successful JSON answer; `what`
+/// names the endpoint in the error when the answer is not webcall's.
+async fn call_api<T: serde::de::DeserializeOwned>(
+    server: &str,
+    request: reqwest::RequestBuilder,
+    what: &str,
+) -> Result<T> {
+    let resp = request.send().await.map_err(|e| unreachable(server, &e))?;
+    if !resp.status().is_success() {
+        return Err(error_from_response(server, resp).await);
+    }
+    let body = resp.text().await.map_err(|e| unreachable(server, &e))?;
+    serde_json::from_str(&body).map_err(|e| Error::NotWebcall {
+        server: server.to_owned(),
+        detail: format!("{what} answered something else ({e})"),
+    })
+}
+
 /// Creates a room on the server at `server` (e.g. `http://localhost:8000`;
 /// `http://` is assumed when no scheme is given) and returns its link.
 pub async fn create_room(server: &str) -> Result<CreatedRoom> {
     let server = super::link::normalize_server(server)?;
-    let resp = client()?
-        .post(format!("{server}/api/rooms"))
-        .send()
-        .await
-        .map_err(|e| unreachable(&server, &e))?;
-    if !resp.status().is_success() {
-        return Err(error_from_response(&server, resp).await);
-    }
-    let body = resp.text().await.map_err(|e| unreachable(&server, &e))?;
-    serde_json::from_str(&body).map_err(|e| Error::NotWebcall {
-        server: server.clone(),
-        detail: format!("POST /api/rooms answered something else ({e})"),
-    })
+    let request = client()?.post(format!("{server}/api/rooms"));
+    call_api(&server, request, "POST /api/rooms").await
 }
 
 /// Looks a room up: how many participants it has and when it expires.
 /// An unknown or expired room is [`Error::RoomNotFound`].
 pub async fn room_info(server: &str, token: &RoomToken) -> Result<RoomInfo> {
     let server = super::link::normalize_server(server)?;
-    let resp = client()?
-        .get(format!("{server}/api/rooms/{token}"))
-        .send()
-        .await
-        .map_err(|e| unreachable(&server, &e))?;
-    if !resp.status().is_success() {
-        return Err(error_from_response(&server, resp).await);
-    }
-    let body = resp.text().await.map_err(|e| unreachable(&server, &e))?;
-    serde_json::from_str(&body).map_err(|e| Error::NotWebcall {
-        server: server.clone(),
-        detail: format!("GET /api/rooms/{{token}} answered something else ({e})"),
-    })
+    let request = client()?.get(format!("{server}/api/rooms/{token}"));
+    call_api(&server, request, "GET /api/rooms/{token}").await
 }
