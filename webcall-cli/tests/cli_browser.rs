@@ -7,7 +7,7 @@ mod cli_common;
 use std::time::Duration;
 
 use cli_common::{finish, scratch, spawn, stats, wav_rms, webcall};
-use webcall_testkit::{Browser, TestServer};
+use webcall_testkit::{Browser, TestServer, status_is};
 
 /// A browser and a native peer fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -46,11 +46,7 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
     let browser = Browser::launch().await.unwrap();
     browser.goto(&room.url).await.unwrap();
     browser
-        .wait_until(
-            "document.body.dataset.status === 'waiting'",
-            WAIT,
-            "the browser waiting alone",
-        )
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
         .unwrap();
     let child = native(&room.url, "30", &stats_path, &wav);
@@ -80,7 +76,7 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
     // The native peer's duration ends: it says bye, the browser sees it go.
     browser
         .wait_until(
-            "document.body.dataset.status === 'peer_left'",
+            &status_is("peer_left"),
             WAIT,
             "the browser seeing the native peer leave",
         )
@@ -123,11 +119,7 @@ async fn browser_hangs_up_and_native_reports_it() {
     let browser = Browser::launch().await.unwrap();
     browser.goto(&room.url).await.unwrap();
     browser
-        .wait_until(
-            "document.body.dataset.status === 'waiting'",
-            WAIT,
-            "the browser waiting alone",
-        )
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
         .unwrap();
     let child = native(&room.url, "15", &stats_path, &wav);
@@ -141,11 +133,7 @@ async fn browser_hangs_up_and_native_reports_it() {
         .unwrap();
     browser.eval("window.webcall.hangup();").await.unwrap();
     browser
-        .wait_until(
-            "document.body.dataset.status === 'ended'",
-            WAIT,
-            "the browser hung up",
-        )
+        .wait_until(&status_is("ended"), WAIT, "the browser hung up")
         .await
         .unwrap();
     let run = tokio::task::spawn_blocking(move || finish(child, WAIT))

@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use webcall_testkit::{Browser, TestServer};
+use webcall_testkit::{Browser, TestServer, status_is};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -88,11 +88,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     let browser = Browser::launch().await.unwrap();
     browser.goto(&room.url).await.unwrap();
     browser
-        .wait_until(
-            "document.body.dataset.status === 'waiting'",
-            WAIT,
-            "the browser waiting alone",
-        )
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
         .unwrap();
 
@@ -168,7 +164,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     assert!(out.status.success());
     browser
         .wait_until(
-            "document.body.dataset.status === 'peer_left'",
+            &status_is("peer_left"),
             WAIT,
             "the browser seeing the native side leave",
         )

@@ -7,7 +7,7 @@
 
 import { t, lang, translatePage } from './i18n.js';
 import { Signaling, TOKEN_PATTERN, createRoom, roomInfo } from './protocol.js';
-import { Call } from './call.js';
+import { Call, emptyStats } from './call.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -102,20 +102,6 @@ async function copyFrom(input, label, statusEl) {
     input.select();
   }
 }
-
-const emptyStats = () => ({
-  videoFramesDecoded: 0,
-  videoWidth: 0,
-  videoHeight: 0,
-  audioBytesReceived: 0,
-  audioPacketsReceived: 0,
-  videoBytesSent: 0,
-  audioBytesSent: 0,
-  videoFramesEncoded: 0,
-  audioEnergyReceived: 0,
-  audioLevelReceived: 0,
-  connectionState: 'new',
-});
 
 // ---------------------------------------------------------------- home page
 

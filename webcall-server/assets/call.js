@@ -14,6 +14,21 @@ const DISCONNECTED_RESTART_MS = 4000;
 /** A restart that has not connected after this long is tried again. */
 const RESTART_RETRY_MS = 8000;
 
+/** The stats summary with every figure at 0, as for a call not yet connected. */
+export const emptyStats = (connectionState = 'new') => ({
+  videoFramesDecoded: 0,
+  videoWidth: 0,
+  videoHeight: 0,
+  audioBytesReceived: 0,
+  audioPacketsReceived: 0,
+  videoBytesSent: 0,
+  audioBytesSent: 0,
+  videoFramesEncoded: 0,
+  audioEnergyReceived: 0,
+  audioLevelReceived: 0,
+  connectionState,
+});
+
 export class Call extends EventTarget {
   /**
    * @param {(message: object) => boolean} send sends one signaling message
@@ -278,19 +293,7 @@ export class Call extends EventTarget {
    * Numbers are 0 when absent.
    */
   async stats() {
-    const summary = {
-      videoFramesDecoded: 0,
-      videoWidth: 0,
-      videoHeight: 0,
-      audioBytesReceived: 0,
-      audioPacketsReceived: 0,
-      videoBytesSent: 0,
-      audioBytesSent: 0,
-      videoFramesEncoded: 0,
-      audioEnergyReceived: 0,
-      audioLevelReceived: 0,
-      connectionState: this.connectionState,
-    };
+    const summary = emptyStats(this.connectionState);
     const pc = this.pc;
     if (!pc) return summary;
     const report = await pc.getStats();

@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
-use webcall_testkit::{Browser, BrowserOptions, TestServer};
+use webcall_testkit::{Browser, BrowserOptions, TestServer, status_is};
 
 /// Serializes the tests of this file: each runs up to two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -23,12 +23,6 @@ static HEAVY: Mutex<()> = Mutex::const_new(());
 const STATE: Duration = Duration::from_secs(30);
 /// Bound for media to flow (two browsers encode and decode on 2 cores).
 const MEDIA: Duration = Duration::from_secs(60);
-
-const STATUS: &str = "document.body.dataset.status";
-
-fn status_is(status: &str) -> String {
-    format!("{STATUS} === '{status}'")
-}
 
 /// Both kinds of remote media decoded: video frames and audio bytes.
 const MEDIA_FLOWING: &str = "(async () => { const s = await window.webcall.stats(); \

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
-use webcall_testkit::{Browser, TestServer};
+use webcall_testkit::{Browser, TestServer, status_is};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -30,8 +30,6 @@ static HEAVY: Mutex<()> = Mutex::const_new(());
 const STATE: Duration = Duration::from_secs(30);
 /// Bound for media to flow or change (two browsers share 2 cores).
 const MEDIA: Duration = Duration::from_secs(45);
-
-const CONNECTED: &str = "document.body.dataset.status === 'connected'";
 
 /// Mean brightness (0-255) of what the remote video element shows now,
 /// drawn onto a small canvas; -1 before it has a picture.
@@ -66,7 +64,7 @@ async fn connected_pair(server: &TestServer) -> Result<Pair> {
     first.goto(&room.url).await?;
     first
         .wait_until(
-            "document.body.dataset.status === 'waiting'",
+            &status_is("waiting"),
             STATE,
             "the first person alone in the room",
         )
@@ -75,7 +73,11 @@ async fn connected_pair(server: &TestServer) -> Result<Pair> {
     second.goto(&room.url).await?;
     for (browser, who) in [(&first, "first"), (&second, "second")] {
         browser
-            .wait_until(CONNECTED, MEDIA, &format!("the {who} person connected"))
+            .wait_until(
+                &status_is("connected"),
+                MEDIA,
+                &format!("the {who} person connected"),
+            )
             .await?;
         browser
             .wait_until(
@@ -163,8 +165,10 @@ async fn wait_new_ice(browser: &Browser, before: &(String, String), who: &str) -
                    return s.ufrags.local && s.ufrags.local !== '{}' \
                      && s.ufrags.remote && s.ufrags.remote !== '{}' \
                      && s.signalingState === 'stable' && s.connectionState === 'connected' \
-                     && {CONNECTED}; }})()",
-                before.0, before.1
+                     && {}; }})()",
+                before.0,
+                before.1,
+                status_is("connected")
             ),
             MEDIA,
             &format!("{who} side to connect again with new ICE credentials"),
@@ -417,7 +421,7 @@ async fn a_far_side_that_stops_answering_brings_an_automatic_ice_restart() -> Re
          connected again {:?} after the thaw",
         t0.elapsed() - restarted
     );
-    far.wait_until(CONNECTED, MEDIA, "the thawed side connected")
+    far.wait_until(&status_is("connected"), MEDIA, "the thawed side connected")
         .await?;
     let (mine, theirs) = (ufrags(me).await?, ufrags(far).await?);
     assert_eq!(mine.0, theirs.1, "{mine:?} {theirs:?}");

@@ -29,6 +29,13 @@ const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 static PROFILE_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// A JavaScript condition for [`Browser::wait_until`]: the page shows
+/// `status` (`document.body.dataset.status`, one of the states the browser
+/// client sets: `waiting`, `connected`, `peer_left`, ...).
+pub fn status_is(status: &str) -> String {
+    format!("document.body.dataset.status === '{status}'")
+}
+
 /// How to start a [`Browser`].
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {

@@ -33,7 +33,7 @@ mod browser;
 pub mod http;
 mod server;
 
-pub use browser::{Browser, BrowserOptions};
+pub use browser::{Browser, BrowserOptions, status_is};
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
 pub use server::TestServer;
