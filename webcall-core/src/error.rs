@@ -20,6 +20,12 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// The creator (its address or network) already holds as many rooms
+    /// as one creator may.
+    #[error(
+        "too many open links from this client or its network; use one already made, or wait until unused ones lapse"
+    )]
+    TooManyRoomsFromClient,
     /// A media frame, file or device could not be used; the message says
     /// which and what to do.
     #[error("{0}")]

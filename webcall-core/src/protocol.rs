@@ -295,6 +295,11 @@ pub enum ErrorCode {
     Timeout,
     /// The server is shutting down or hit an internal limit.
     Unavailable,
+    /// This client (or its network) already holds as many open links as
+    /// one client may.
+    TooManyRooms,
+    /// The connection stopped reading the messages sent to it.
+    TooSlow,
 }
 
 impl ErrorCode {
@@ -328,6 +333,10 @@ impl ErrorCode {
             Self::Replaced => "you joined this call from another connection",
             Self::Timeout => "the connection timed out",
             Self::Unavailable => "the server is unavailable; try again shortly",
+            Self::TooManyRooms => {
+                "too many open links from your network; use one you already made, or wait until unused ones lapse"
+            }
+            Self::TooSlow => "the connection stopped reading its messages",
         }
     }
 
@@ -347,6 +356,8 @@ impl ErrorCode {
             Self::Replaced => "replaced",
             Self::Timeout => "timeout",
             Self::Unavailable => "unavailable",
+            Self::TooManyRooms => "too_many_rooms",
+            Self::TooSlow => "too_slow",
         }
     }
 }
@@ -390,6 +401,10 @@ pub struct CreatedRoom {
     pub url: String,
     /// When the link stops working.
     pub expires_at: Timestamp,
+    /// A link nobody joins lapses at this time, before `expires_at`; once
+    /// someone has joined, only `expires_at` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_by: Option<Timestamp>,
 }
 
 /// `GET /api/rooms/{token}` answer.
@@ -403,6 +418,9 @@ pub struct RoomInfo {
     pub capacity: u8,
     /// When the link stops working.
     pub expires_at: Timestamp,
+    /// Until somebody joins, the link lapses at this earlier time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_by: Option<Timestamp>,
 }
 
 /// The body of every HTTP error: `{"error": {"code", "message"}}`.
@@ -428,6 +446,16 @@ impl ApiError {
             error: ApiErrorBody {
                 code,
                 message: code.describe().to_owned(),
+            },
+        }
+    }
+
+    /// The standard body for `code` with a detail appended.
+    pub fn with_detail(code: ErrorCode, detail: impl std::fmt::Display) -> Self {
+        Self {
+            error: ApiErrorBody {
+                code,
+                message: format!("{}: {detail}", code.describe()),
             },
         }
     }
@@ -562,6 +590,8 @@ mod tests {
             ErrorCode::Replaced,
             ErrorCode::Timeout,
             ErrorCode::Unavailable,
+            ErrorCode::TooManyRooms,
+            ErrorCode::TooSlow,
         ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),

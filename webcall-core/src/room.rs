@@ -24,6 +24,11 @@ use crate::token::{ParticipantId, ResumeToken, RoomToken};
 /// How long a room's link works unless configured otherwise: 7 days.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
+/// How long a link nobody has joined works unless configured otherwise:
+/// one day. Links made and never used (or made by a script filling the
+/// server) lapse long before the week that a used link keeps.
+pub const DEFAULT_UNUSED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// A WebSocket connection, named by the server that holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnectionId(pub u64);
@@ -58,8 +63,18 @@ pub struct RoomConfig {
     pub capacity: u8,
     /// How long a room's link works after creation.
     pub ttl: Duration,
-    /// How many live rooms one store holds before refusing new ones.
+    /// How long a room's link works after creation while nobody has
+    /// joined it (capped at `ttl`).
+    pub unused_ttl: Duration,
+    /// How many live rooms one store holds before refusing new ones: the
+    /// last resort behind the per-creator limits.
     pub max_rooms: usize,
+    /// How many live rooms one client (see [`Creator`]) may hold; 0: no
+    /// limit.
+    pub rooms_per_client: usize,
+    /// How many live rooms one network (see [`Creator`]) may hold; 0: no
+    /// limit.
+    pub rooms_per_network: usize,
 }
 
 impl Default for RoomConfig {
@@ -67,9 +82,24 @@ impl Default for RoomConfig {
         Self {
             capacity: 2,
             ttl: DEFAULT_TTL,
+            unused_ttl: DEFAULT_UNUSED_TTL,
             max_rooms: 100_000,
+            rooms_per_client: 100,
+            rooms_per_network: 1_000,
         }
     }
+}
+
+/// Who created a room, as keys the creation limits count by. The server
+/// derives them from the client's address (one IPv4 address or IPv6 /64
+/// is a client; an IPv4 /24 or IPv6 /48 is a network), so that no single
+/// network can fill the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Creator {
+    /// The client's key, such as `198.51.100.7` or `2001:db8:1:2::/64`.
+    pub client: String,
+    /// The client's network's key, such as `198.51.100.0/24`.
+    pub network: String,
 }
 
 /// One participant's seat.
@@ -86,19 +116,38 @@ pub struct Room {
     token: RoomToken,
     created_at: Timestamp,
     expires_at: Timestamp,
+    /// Until somebody joins, the room lapses at this earlier time.
+    join_by: Timestamp,
+    /// True once somebody has taken a seat.
+    used: bool,
     capacity: u8,
     seats: Vec<Seat>,
+    /// Who created the room, for the creation limits.
+    creator: Creator,
 }
 
 impl Room {
     /// A new empty room.
     pub fn new(token: RoomToken, now: Timestamp, config: &RoomConfig) -> Self {
+        Self::created_by(token, now, config, Creator::default())
+    }
+
+    /// A new empty room made by `creator`.
+    pub fn created_by(
+        token: RoomToken,
+        now: Timestamp,
+        config: &RoomConfig,
+        creator: Creator,
+    ) -> Self {
         Self {
             token,
             created_at: now,
             expires_at: now.saturating_add(config.ttl),
+            join_by: now.saturating_add(config.unused_ttl.min(config.ttl)),
+            used: false,
             capacity: config.capacity,
             seats: Vec::new(),
+            creator,
         }
     }
 
@@ -117,9 +166,20 @@ impl Room {
         self.expires_at
     }
 
-    /// True once the room's lifetime is over.
+    /// Until somebody joins, the time the link lapses; `None` once used.
+    pub fn join_by(&self) -> Option<Timestamp> {
+        (!self.used).then_some(self.join_by)
+    }
+
+    /// Who created the room.
+    pub fn creator(&self) -> &Creator {
+        &self.creator
+    }
+
+    /// True once the room's lifetime is over: its full lifetime, or the
+    /// shorter one of a link nobody joined.
     pub fn is_expired(&self, now: Timestamp) -> bool {
-        now >= self.expires_at
+        now >= self.expires_at || (!self.used && now >= self.join_by)
     }
 
     /// How many seats are taken.
@@ -134,6 +194,7 @@ impl Room {
             participants: self.seats.len() as u8,
             capacity: self.capacity,
             expires_at: self.expires_at,
+            join_by: self.join_by(),
         }
     }
 
@@ -189,6 +250,7 @@ impl Room {
                     _ => return fatal(conn, ErrorCode::Unavailable),
                 };
                 self.seats.push(seat);
+                self.used = true;
                 (self.seats.len() - 1, false)
             }
         };
@@ -322,6 +384,10 @@ fn fatal_with(conn: ConnectionId, error: ErrorMessage) -> Vec<Output> {
 pub struct Rooms {
     config: RoomConfig,
     rooms: HashMap<RoomToken, Room>,
+    /// Live rooms per [`Creator::client`].
+    per_client: HashMap<String, usize>,
+    /// Live rooms per [`Creator::network`].
+    per_network: HashMap<String, usize>,
 }
 
 impl Rooms {
@@ -329,7 +395,7 @@ impl Rooms {
     pub fn new(config: RoomConfig) -> Self {
         Self {
             config,
-            rooms: HashMap::new(),
+            ..Self::default()
         }
     }
 
@@ -338,19 +404,72 @@ impl Rooms {
         &self.config
     }
 
-    /// Creates a room with a fresh token.
+    /// Creates a room with a fresh token for an anonymous creator (only
+    /// the store's total limit applies).
     pub fn create(&mut self, now: Timestamp) -> Result<&Room> {
-        if self.rooms.len() >= self.config.max_rooms {
+        self.create_for(now, Creator::default())
+    }
+
+    /// Creates a room with a fresh token for `creator`, within the limits
+    /// per client, per network and in all.
+    pub fn create_for(&mut self, now: Timestamp, creator: Creator) -> Result<&Room> {
+        if !self.within_limits(&creator) || self.rooms.len() >= self.config.max_rooms {
+            // Expired rooms still count until swept: sweep, then look again.
             self.sweep(now);
-            if self.rooms.len() >= self.config.max_rooms {
-                return Err(Error::TooManyRooms {
-                    limit: self.config.max_rooms,
-                });
-            }
+        }
+        if !self.within_limits(&creator) {
+            return Err(Error::TooManyRoomsFromClient);
+        }
+        if self.rooms.len() >= self.config.max_rooms {
+            return Err(Error::TooManyRooms {
+                limit: self.config.max_rooms,
+            });
         }
         let token = RoomToken::generate()?;
-        let room = Room::new(token.clone(), now, &self.config);
+        let room = Room::created_by(token.clone(), now, &self.config, creator);
+        self.count(&room.creator, true);
         Ok(self.rooms.entry(token).or_insert(room))
+    }
+
+    /// True when `creator` may create one more room.
+    fn within_limits(&self, creator: &Creator) -> bool {
+        let under = |limit: usize, map: &HashMap<String, usize>, key: &String| {
+            limit == 0 || key.is_empty() || map.get(key).copied().unwrap_or(0) < limit
+        };
+        under(
+            self.config.rooms_per_client,
+            &self.per_client,
+            &creator.client,
+        ) && under(
+            self.config.rooms_per_network,
+            &self.per_network,
+            &creator.network,
+        )
+    }
+
+    /// Counts a room in (`add`) or out of its creator's totals.
+    fn count(&mut self, creator: &Creator, add: bool) {
+        for (map, key) in [
+            (&mut self.per_client, &creator.client),
+            (&mut self.per_network, &creator.network),
+        ] {
+            if key.is_empty() {
+                continue;
+            }
+            if add {
+                *map.entry(key.clone()).or_default() += 1;
+            } else if let Some(n) = map.get_mut(key) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(key);
+                }
+            }
+        }
+    }
+
+    /// How many live rooms `client` holds (expired ones until swept).
+    pub fn held_by_client(&self, client: &str) -> usize {
+        self.per_client.get(client).copied().unwrap_or(0)
     }
 
     /// The live room named `token`; `None` when unknown or expired.
@@ -366,14 +485,19 @@ impl Rooms {
     /// Removes expired rooms and returns what to tell their participants.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<Output> {
         let mut out = Vec::new();
+        let mut gone = Vec::new();
         self.rooms.retain(|_, room| {
             if room.is_expired(now) {
                 out.extend(room.expire());
+                gone.push(std::mem::take(&mut room.creator));
                 false
             } else {
                 true
             }
         });
+        for creator in gone {
+            self.count(&creator, false);
+        }
         out
     }
 
@@ -749,5 +873,92 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         let back: Room = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
+    }
+
+    fn creator(client: &str, network: &str) -> Creator {
+        Creator {
+            client: client.into(),
+            network: network.into(),
+        }
+    }
+
+    #[test]
+    fn a_link_nobody_joins_lapses_after_the_unused_lifetime() {
+        let config = RoomConfig {
+            unused_ttl: Duration::from_secs(3600),
+            ..RoomConfig::default()
+        };
+        let mut rooms = Rooms::new(config);
+        let unused = rooms.create(T0).unwrap().token().clone();
+        let used = rooms.create(T0).unwrap().token().clone();
+        let info = rooms.get(&unused, T0).unwrap().info();
+        assert_eq!(
+            info.join_by,
+            Some(T0.saturating_add(Duration::from_secs(3600)))
+        );
+        assert_eq!(info.expires_at, T0.saturating_add(DEFAULT_TTL));
+        let out = rooms
+            .get_mut(&used, T0)
+            .unwrap()
+            .join(T0, A, PROTOCOL_VERSION, None, ice());
+        assert!(joined(&out, A).peer.is_none());
+        assert_eq!(rooms.get(&used, T0).unwrap().info().join_by, None);
+
+        let later = T0.saturating_add(Duration::from_secs(3600));
+        assert!(rooms.get(&unused, later).is_none(), "unused link lapsed");
+        assert!(
+            rooms.get(&used, later).is_some(),
+            "a used link keeps its week"
+        );
+        rooms.sweep(later);
+        assert_eq!(rooms.len(), 1);
+        let end = T0.saturating_add(DEFAULT_TTL);
+        assert!(rooms.get(&used, end).is_none());
+    }
+
+    #[test]
+    fn one_client_or_network_cannot_fill_the_store() {
+        let config = RoomConfig {
+            rooms_per_client: 2,
+            rooms_per_network: 3,
+            max_rooms: 100,
+            ..RoomConfig::default()
+        };
+        let mut rooms = Rooms::new(config);
+        let a = creator("10.0.0.1", "10.0.0.0/24");
+        let b = creator("10.0.0.2", "10.0.0.0/24");
+        let other = creator("192.0.2.1", "192.0.2.0/24");
+        rooms.create_for(T0, a.clone()).unwrap();
+        rooms.create_for(T0, a.clone()).unwrap();
+        assert!(matches!(
+            rooms.create_for(T0, a.clone()),
+            Err(Error::TooManyRoomsFromClient)
+        ));
+        rooms.create_for(T0, b.clone()).unwrap();
+        assert!(
+            matches!(
+                rooms.create_for(T0, b.clone()),
+                Err(Error::TooManyRoomsFromClient)
+            ),
+            "the network is full though this client made one"
+        );
+        rooms.create_for(T0, other.clone()).unwrap();
+        assert_eq!(rooms.held_by_client("10.0.0.1"), 2);
+
+        // Unused links lapse after a day, and their creators may make more.
+        let next_day = T0.saturating_add(DEFAULT_UNUSED_TTL);
+        rooms.create_for(next_day, a.clone()).unwrap();
+        assert_eq!(rooms.held_by_client("10.0.0.1"), 1);
+        assert_eq!(rooms.len(), 1, "the lapsed rooms were swept");
+
+        let unlimited = RoomConfig {
+            rooms_per_client: 0,
+            rooms_per_network: 0,
+            ..RoomConfig::default()
+        };
+        let mut rooms = Rooms::new(unlimited);
+        for _ in 0..5 {
+            rooms.create_for(T0, a.clone()).unwrap();
+        }
     }
 }

@@ -131,7 +131,8 @@ function showHome({ ended = false, token = null } = {}) {
       $('copy').focus();
     } catch (err) {
       console.warn('webcall: creating a room failed:', err);
-      $('create-error').textContent = err.code === 'rate_limited' ? t('create_rate_limited') : t('create_failed');
+      const messages = { rate_limited: 'create_rate_limited', too_many_rooms: 'create_too_many' };
+      $('create-error').textContent = t(messages[err.code] || 'create_failed');
       show($('create-error'), true);
     } finally {
       button.disabled = false;

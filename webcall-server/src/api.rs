@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ use webcall_core::token::RoomToken;
 use crate::app::AppState;
 use crate::assets;
 use crate::limits::retry_after;
-use crate::request::RequestFacts;
+use crate::request::{RequestFacts, client_key, creator};
 
 const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
 
@@ -33,12 +34,65 @@ fn room_not_found() -> Response {
     api_error(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound)
 }
 
+/// The largest body `POST /api/rooms` reads. Today no field is defined;
+/// the body is read (so the connection can be kept alive) and checked.
+pub(crate) const MAX_CREATE_BODY: usize = 4 * 1024;
+
+/// Reads and checks the body of `POST /api/rooms`: empty, or a JSON object
+/// whose fields are ignored. The answer to anything else.
+async fn read_create_body(body: Body, timeout: std::time::Duration) -> Result<(), Response> {
+    let bytes =
+        match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_CREATE_BODY)).await {
+            Err(_) => {
+                return Err(api_error_with(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ApiError::with_detail(
+                        ErrorCode::Timeout,
+                        "the request body did not arrive in time",
+                    ),
+                ));
+            }
+            Ok(Err(_)) => {
+                return Err(api_error_with(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ApiError::with_detail(
+                        ErrorCode::MessageTooLarge,
+                        format_args!("the request body may be at most {MAX_CREATE_BODY} bytes"),
+                    ),
+                ));
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(api_error_with(
+            StatusCode::BAD_REQUEST,
+            ApiError::with_detail(
+                ErrorCode::BadMessage,
+                "the body must be empty or a JSON object such as {}",
+            ),
+        )),
+    }
+}
+
+fn api_error_with(status: StatusCode, error: ApiError) -> Response {
+    (status, [(header::CACHE_CONTROL, NO_STORE)], Json(error)).into_response()
+}
+
 /// `POST /api/rooms`.
 pub(crate) async fn create_room(
     State(state): State<Arc<AppState>>,
     facts: RequestFacts,
+    body: Body,
 ) -> Response {
-    if !state.create_limit.check(facts.client, Instant::now()) {
+    if let Err(answer) = read_create_body(body, state.config.request_timeout).await {
+        return answer;
+    }
+    let client = client_key(facts.client, state.config.client_ipv6_prefix);
+    if !state.create_limit.check(client, Instant::now()) {
         tracing::info!(client = %facts.client, "room creation rate limited");
         let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited);
         let wait = retry_after(state.config.create_rate_per_minute).as_secs();
@@ -47,7 +101,8 @@ pub(crate) async fn create_room(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return response;
     }
-    match state.store.create(Timestamp::now()) {
+    let creator = creator(facts.client, state.config.client_ipv6_prefix);
+    match state.store.create(Timestamp::now(), creator) {
         Ok(mut created) => {
             created.url = format!("{}/r/{}", facts.base_url(&state.config), created.token);
             tracing::debug!(token = ?created.token, "room created");
@@ -57,6 +112,10 @@ pub(crate) async fn create_room(
                 Json(created),
             )
                 .into_response()
+        }
+        Err(crate::Error::Room(webcall_core::Error::TooManyRoomsFromClient)) => {
+            tracing::info!(client = %facts.client, "room creation refused: too many open links from this client or network");
+            api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRooms)
         }
         Err(e) => {
             tracing::warn!("cannot create a room: {e}");

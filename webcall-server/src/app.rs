@@ -2,28 +2,29 @@
 //! the expiry sweep, and serving with graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
 use webcall_core::time::Timestamp;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::hosts::AllowedHosts;
 use crate::hub::Hub;
 use crate::ice::{IceProvider, StaticIce};
 use crate::limits::PerAddressLimit;
-use crate::request::is_plausible_host;
+use crate::request::{RequestFacts, is_plausible_host};
+use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
-use crate::{api, ws};
+use crate::{api, serve, ws};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -33,8 +34,14 @@ pub struct AppState {
     pub(crate) hub: Hub,
     pub(crate) ice: Arc<dyn IceProvider>,
     pub(crate) create_limit: PerAddressLimit,
+    /// Signaling WebSockets open now (a router embedded elsewhere has only
+    /// this limit; [`run`] also counts every connection in `gate`).
     pub(crate) connections: AtomicUsize,
-    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) hosts: AllowedHosts,
+    /// `Some(deadline)` once the server is shutting down: every connection
+    /// is told and closed by then.
+    pub(crate) shutdown: watch::Sender<Option<tokio::time::Instant>>,
 }
 
 /// The whole server as a router, with an in-memory store and the
@@ -54,27 +61,32 @@ pub fn app_with(config: Config, store: Arc<dyn RoomStore>, ice: Arc<dyn IceProvi
     build(config, Some(store), Some(ice)).0
 }
 
-/// Serves the app on `listener` until `shutdown` completes, then closes
-/// every signaling connection (with the error `unavailable`) and waits for
-/// requests in flight.
+/// Serves the app on `listener` until `shutdown` completes, then tells
+/// every signaling connection `unavailable`, closes idle HTTP connections,
+/// lets requests in flight finish, and returns within
+/// [`Config::shutdown_timeout`] whatever the clients do.
+///
+/// Connections are limited as [`Config`] says (all of them, per client,
+/// time to send a request); the listening address is taken as the
+/// machine's own for the allowed hosts.
 pub async fn run(
     listener: tokio::net::TcpListener,
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     config.validate()?;
+    config.listen = listener.local_addr()?;
+    config.max_connections = serve::connection_limit(config.max_connections);
     let (router, state) = build(config, None, None);
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: closing signaling connections");
-        state.shutdown.send_replace(true);
-    };
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .await?;
+    tracing::info!(
+        "room links use {}; requests are answered for {}",
+        match state.config.public_base() {
+            Some(base) => base.to_owned(),
+            None => "the Host of each request".to_owned(),
+        },
+        state.hosts.describe()
+    );
+    serve::serve(listener, router, state, shutdown).await;
     Ok(())
 }
 
@@ -92,12 +104,17 @@ fn build(
     });
     let state = Arc::new(AppState {
         create_limit: PerAddressLimit::new(config.create_rate_per_minute),
+        hub: Hub::with_limits(config.queue_limits()),
+        gate: Arc::new(Gate::new(
+            config.max_connections,
+            config.max_connections_per_client,
+        )),
+        hosts: AllowedHosts::new(&config, config.listen),
         config,
         store,
-        hub: Hub::new(),
         ice,
         connections: AtomicUsize::new(0),
-        shutdown: watch::Sender::new(false),
+        shutdown: watch::Sender::new(None),
     });
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(sweep(Arc::downgrade(&state)));
@@ -113,6 +130,7 @@ fn build(
         .route("/ws/rooms/{token}", get(ws::upgrade))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,
@@ -140,6 +158,41 @@ async fn sweep(state: Weak<AppState>) {
             state.hub.deliver(outputs);
         });
         state.create_limit.forget_idle(Instant::now());
+    }
+}
+
+/// Answers only requests for a host the server is configured or started
+/// for (see [`AllowedHosts`]); `/healthz` answers whatever the host, for
+/// load balancers that probe by address.
+async fn check_host(
+    State(state): State<Arc<AppState>>,
+    facts: RequestFacts,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.uri().path() == "/healthz" {
+        return next.run(request).await;
+    }
+    if request.headers().get_all(header::HOST).iter().count() > 1 {
+        return (StatusCode::BAD_REQUEST, "one Host header, please\n").into_response();
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()));
+    match host {
+        Some(host) if state.hosts.allows(&host) => next.run(request).await,
+        Some(host) => {
+            tracing::debug!(client = %facts.client, host = %host.escape_debug(), "request for a host this server does not serve");
+            (
+                StatusCode::MISDIRECTED_REQUEST,
+                "this server does not answer to that host name; its operator can add it with --allowed-hosts or --public-url\n",
+            )
+                .into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, "a Host header is required\n").into_response(),
     }
 }
 

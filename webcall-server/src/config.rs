@@ -30,8 +30,13 @@ pub struct Config {
     pub ice_transport_policy: IceTransportPolicy,
     /// Room lifetime, capacity and how many rooms may exist at once.
     pub room: RoomConfig,
-    /// Rooms one client address may create per minute (0 = no limit).
+    /// Rooms one client may create per minute (0 = no limit). A client is
+    /// one IPv4 address or one IPv6 prefix of `client_ipv6_prefix` bits.
     pub create_rate_per_minute: u32,
+    /// How many leading bits of an IPv6 address name one client (64: one
+    /// household or host, as ISPs hand out /64s). IPv4 clients are single
+    /// addresses.
+    pub client_ipv6_prefix: u8,
     /// Origins allowed to open the signaling WebSocket, such as
     /// `https://call.example.org`. `None`: only the request's own host.
     /// A connection without an `Origin` header (a native client) is always
@@ -40,8 +45,26 @@ pub struct Config {
     /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto`
     /// headers are believed. Empty: the headers are ignored.
     pub trusted_proxies: Vec<IpNet>,
-    /// How many signaling WebSocket connections may be open at once.
+    /// Names clients may reach the server by (`call.example.org`, or with a
+    /// port, `call.example.org:8443`), besides the machine's own names and
+    /// addresses and the public URL's host. A request for any other `Host`
+    /// gets `421`, so that links are never built from a name an attacker
+    /// chose. `["*"]` accepts any host.
+    pub allowed_hosts: Vec<String>,
+    /// TCP connections of every kind open at once (page loads, API calls
+    /// and signaling WebSockets); [`crate::run`] refuses more at accept
+    /// with `503`. A router embedded elsewhere applies it to signaling
+    /// WebSockets only.
     pub max_connections: usize,
+    /// TCP connections one client may hold at once (0 = no limit).
+    /// Trusted proxies are exempt.
+    pub max_connections_per_client: usize,
+    /// How long a client may take to send a request's head or body, and how
+    /// long an idle keep-alive connection stays open.
+    pub request_timeout: Duration,
+    /// After the shutdown signal: how long to wait for connections to close
+    /// before the server stops anyway.
+    pub shutdown_timeout: Duration,
     /// How long a new connection may take to send `join`.
     pub join_timeout: Duration,
     /// How often the server pings each connection.
@@ -55,6 +78,15 @@ pub struct Config {
     pub message_rate_per_second: u32,
     /// Messages one connection may send in a burst above that rate.
     pub message_burst: u32,
+    /// Sustained bytes per second one connection may send.
+    pub message_bytes_per_second: u32,
+    /// Bytes one connection may send in a burst above that rate. What the
+    /// rate limits let a sender send, the receiver's queue must hold:
+    /// see [`Config::queue_limits`].
+    pub message_bytes_burst: u32,
+    /// Bytes queued for all connections together before the slowest
+    /// receivers are cut off.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for Config {
@@ -66,15 +98,23 @@ impl Default for Config {
             ice_transport_policy: IceTransportPolicy::All,
             room: RoomConfig::default(),
             create_rate_per_minute: 20,
+            client_ipv6_prefix: 64,
             allowed_origins: None,
             trusted_proxies: Vec::new(),
+            allowed_hosts: Vec::new(),
             max_connections: 10_000,
+            max_connections_per_client: 100,
+            request_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
             join_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
             sweep_interval: Duration::from_secs(30),
             message_rate_per_second: 50,
             message_burst: 200,
+            message_bytes_per_second: 64 * 1024,
+            message_bytes_burst: 256 * 1024,
+            max_queued_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -120,7 +160,47 @@ impl Config {
                 "the message rate and burst must be at least 1".into(),
             ));
         }
+        if (self.message_bytes_burst as usize) < webcall_core::protocol::MAX_MESSAGE_BYTES
+            || self.message_bytes_per_second == 0
+        {
+            return Err(Error::Config(format!(
+                "the byte burst must be at least one largest message ({} bytes) and the byte rate above zero",
+                webcall_core::protocol::MAX_MESSAGE_BYTES
+            )));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::Config("max connections must be at least 1".into()));
+        }
+        if !(1..=128).contains(&self.client_ipv6_prefix) {
+            return Err(Error::Config(
+                "the client IPv6 prefix must be 1 to 128 bits".into(),
+            ));
+        }
+        if self.request_timeout.is_zero() || self.shutdown_timeout.is_zero() {
+            return Err(Error::Config(
+                "the request and shutdown timeouts must be above zero".into(),
+            ));
+        }
+        for host in &self.allowed_hosts {
+            if host != "*" && !crate::request::is_plausible_host(host) {
+                return Err(Error::Config(format!(
+                    "allowed host {host:?} must be a host name or address, optionally with :port"
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// What one connection's outgoing queue must hold: every message and
+    /// byte the rate limits let the other participant send in a burst, plus
+    /// room for the server's own messages. A receiver over either bound is
+    /// not reading and is cut off.
+    pub fn queue_limits(&self) -> crate::hub::QueueLimits {
+        crate::hub::QueueLimits {
+            messages: self.message_burst as usize + 64,
+            bytes: self.message_bytes_burst as usize + webcall_core::protocol::MAX_MESSAGE_BYTES,
+            total_bytes: self.max_queued_bytes,
+        }
     }
 
     /// The public URL without a trailing slash.

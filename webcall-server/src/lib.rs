@@ -14,6 +14,8 @@
 //! | `app` | shared state, routes, security headers, the expiry sweep, [`run`] |
 //! | `api` | `POST /api/rooms`, `GET /api/rooms/{token}`, the QR code, pages, `/healthz` |
 //! | `ws` | `GET /ws/rooms/{token}`: one task per signaling connection |
+//! | `serve` | the accept loop: connection limits, request time limits, shutdown |
+//! | [`hosts`] | the `Host` values the server answers to |
 //! | [`store`] | [`store::RoomStore`], where rooms live (in memory now) |
 //! | [`hub`] | delivery of room outputs to connections by id |
 //! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
@@ -37,13 +39,17 @@ mod app;
 pub mod assets;
 pub mod config;
 mod error;
+pub mod hosts;
 pub mod hub;
 pub mod ice;
 pub mod limits;
 mod request;
+mod serve;
 pub mod store;
+mod upgrade;
 mod ws;
 
 pub use app::{app, app_with, run};
 pub use config::Config;
 pub use error::{Error, Result};
+pub use serve::raise_open_file_limit;

@@ -39,9 +39,14 @@ impl TokenBucket {
 
     /// Takes one token if there is one.
     pub fn try_take(&mut self, now: Instant) -> bool {
+        self.try_take_n(1.0, now)
+    }
+
+    /// Takes `n` tokens if there are that many (a byte count, say).
+    pub fn try_take_n(&mut self, n: f64, now: Instant) -> bool {
         self.refill(now);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false

@@ -21,12 +21,15 @@ struct Flags {
     listen: SocketAddr,
 
     /// Base URL of room links, as users reach the server (e.g.
-    /// https://call.example.org). Default: taken from each request's Host.
+    /// https://call.example.org). Default: taken from each request's Host,
+    /// among those the server answers for (see --allowed-hosts).
     #[arg(long, env = "PUBLIC_BASE_URL")]
     public_url: Option<String>,
 
     /// STUN/TURN servers handed to clients: a JSON array of RTCIceServer
     /// objects, e.g. '[{"urls":"turn:turn.example.org","username":"u","credential":"p"}]'.
+    /// '[]' hands out no servers at all (calls then connect only where the
+    /// two sides reach each other directly, as on one LAN).
     #[arg(long, env = "WEBCALL_ICE_SERVERS", default_value_t = default_ice(), value_parser = parse_ice)]
     ice_servers: IceServers,
 
@@ -39,17 +42,63 @@ struct Flags {
     #[arg(long, env = "WEBCALL_ROOM_TTL", default_value = "7d", value_parser = humantime::parse_duration)]
     room_ttl: Duration,
 
-    /// How many rooms may exist at once.
+    /// How long a link nobody has joined works (e.g. 24h); once someone
+    /// joins, the link works for the whole --room-ttl.
+    #[arg(long, env = "WEBCALL_UNUSED_ROOM_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    unused_room_ttl: Duration,
+
+    /// How many rooms may exist at once, from everyone together: the last
+    /// resort behind --rooms-per-client and --rooms-per-network.
     #[arg(long, env = "WEBCALL_MAX_ROOMS", default_value_t = RoomConfig::default().max_rooms)]
     max_rooms: usize,
 
-    /// Rooms one client address may create per minute (0 = no limit).
+    /// Live rooms one client may hold (0 = no limit). A client is one IPv4
+    /// address or one IPv6 prefix (see --client-ipv6-prefix).
+    #[arg(long, env = "WEBCALL_ROOMS_PER_CLIENT", default_value_t = RoomConfig::default().rooms_per_client)]
+    rooms_per_client: usize,
+
+    /// Live rooms one network may hold (0 = no limit). A network is an IPv4
+    /// /24 or an IPv6 /48.
+    #[arg(long, env = "WEBCALL_ROOMS_PER_NETWORK", default_value_t = RoomConfig::default().rooms_per_network)]
+    rooms_per_network: usize,
+
+    /// Rooms one client may create per minute (0 = no limit).
     #[arg(long, env = "WEBCALL_CREATE_RATE", default_value_t = Config::default().create_rate_per_minute)]
     create_rate: u32,
 
-    /// How many signaling WebSocket connections may be open at once.
+    /// How many leading bits of an IPv6 address name one client in the
+    /// per-client limits.
+    #[arg(long, env = "WEBCALL_CLIENT_IPV6_PREFIX", default_value_t = Config::default().client_ipv6_prefix, value_parser = clap::value_parser!(u8).range(1..=128))]
+    client_ipv6_prefix: u8,
+
+    /// TCP connections of every kind open at once: page loads, API calls
+    /// and signaling WebSockets. More are answered 503 and closed at once.
+    /// Lowered at start to fit the open-file limit, which is raised as far
+    /// as the system allows.
     #[arg(long, env = "WEBCALL_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
     max_connections: usize,
+
+    /// TCP connections one client may hold open at once (0 = no limit);
+    /// trusted proxies are exempt.
+    #[arg(long, env = "WEBCALL_MAX_CONNECTIONS_PER_CLIENT", default_value_t = Config::default().max_connections_per_client)]
+    max_connections_per_client: usize,
+
+    /// How long a client may take to send a request (head and body), and
+    /// how long an idle keep-alive connection stays open.
+    #[arg(long, env = "WEBCALL_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+
+    /// On SIGTERM or Ctrl-C: how long to wait for connections to be told
+    /// and closed before stopping anyway.
+    #[arg(long, env = "WEBCALL_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_timeout: Duration,
+
+    /// Comma-separated host names (optionally with :port) clients may
+    /// reach the server by, besides the machine's own names and addresses
+    /// and the --public-url host; other Host headers get 421. '*' accepts
+    /// any host.
+    #[arg(long, env = "WEBCALL_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
 
     /// Comma-separated origins whose pages may open signaling connections
     /// (e.g. https://call.example.org). Default: the request's own host.
@@ -100,10 +149,23 @@ fn config(flags: Flags) -> Config {
         },
         room: RoomConfig {
             ttl: flags.room_ttl,
+            unused_ttl: flags.unused_room_ttl,
             max_rooms: flags.max_rooms,
+            rooms_per_client: flags.rooms_per_client,
+            rooms_per_network: flags.rooms_per_network,
             ..RoomConfig::default()
         },
         create_rate_per_minute: flags.create_rate,
+        client_ipv6_prefix: flags.client_ipv6_prefix,
+        max_connections_per_client: flags.max_connections_per_client,
+        request_timeout: flags.request_timeout,
+        shutdown_timeout: flags.shutdown_timeout,
+        allowed_hosts: flags
+            .allowed_hosts
+            .into_iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect(),
         allowed_origins: flags.allowed_origins.map(|list| {
             list.into_iter()
                 .map(|o| o.trim().to_owned())
@@ -153,6 +215,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = config(Flags::parse());
     config.validate()?;
+    if let Some(limit) = webcall_server::raise_open_file_limit() {
+        tracing::info!(open_file_limit = limit, "open files");
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -206,6 +271,22 @@ mod tests {
             "https://a.example.org, https://b.example.org",
             "--trusted-proxies",
             "10.0.0.0/8,127.0.0.1",
+            "--unused-room-ttl",
+            "2h",
+            "--rooms-per-client",
+            "5",
+            "--rooms-per-network",
+            "0",
+            "--client-ipv6-prefix",
+            "56",
+            "--max-connections-per-client",
+            "9",
+            "--request-timeout",
+            "3s",
+            "--shutdown-timeout",
+            "4s",
+            "--allowed-hosts",
+            "call.example.org,alias.example.org:8443",
         ])
         .unwrap();
         let c = config(flags);
@@ -234,6 +315,23 @@ mod tests {
             ])
         );
         assert_eq!(c.trusted_proxies.len(), 2);
+        assert_eq!(c.room.unused_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!((c.room.rooms_per_client, c.room.rooms_per_network), (5, 0));
+        assert_eq!(
+            (c.client_ipv6_prefix, c.max_connections_per_client),
+            (56, 9)
+        );
+        assert_eq!(
+            (c.request_timeout, c.shutdown_timeout),
+            (Duration::from_secs(3), Duration::from_secs(4))
+        );
+        assert_eq!(
+            c.allowed_hosts,
+            vec![
+                "call.example.org".to_owned(),
+                "alias.example.org:8443".to_owned()
+            ]
+        );
     }
 
     #[test]
@@ -247,6 +345,8 @@ mod tests {
             &["--ice-transport-policy", "some"],
             &["--trusted-proxies", "proxy.example.org"],
             &["--listen", "8000"],
+            &["--client-ipv6-prefix", "129"],
+            &["--unused-room-ttl", "soon"],
         ] {
             let args = std::iter::once("webcall-server").chain(bad.iter().copied());
             assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");

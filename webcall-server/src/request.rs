@@ -12,6 +12,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 
+use webcall_core::room::Creator;
+
 use crate::app::AppState;
 use crate::config::{Config, IpNet, canonical};
 
@@ -111,6 +113,44 @@ impl FromRequestParts<Arc<AppState>> for RequestFacts {
     }
 }
 
+/// The address that stands for one client in per-client limits: an IPv4
+/// address as it is, an IPv6 address cut to its first `v6_prefix` bits
+/// (one household or host usually holds a whole /64).
+pub fn client_key(ip: IpAddr, v6_prefix: u8) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpAddr::V6(mask_v6(v6, v6_prefix)),
+        v4 => v4,
+    }
+}
+
+/// The keys room-creation limits count by: the client (as
+/// [`client_key`]) and its network (an IPv4 /24 or an IPv6 /48).
+pub fn creator(ip: IpAddr, v6_prefix: u8) -> Creator {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            let net = std::net::Ipv4Addr::from(u32::from(v4) & 0xffff_ff00);
+            Creator {
+                client: v4.to_string(),
+                network: format!("{net}/24"),
+            }
+        }
+        IpAddr::V6(v6) => {
+            let network_bits = v6_prefix.min(48);
+            Creator {
+                client: format!("{}/{v6_prefix}", mask_v6(v6, v6_prefix)),
+                network: format!("{}/{network_bits}", mask_v6(v6, network_bits)),
+            }
+        }
+    }
+}
+
+fn mask_v6(ip: std::net::Ipv6Addr, prefix: u8) -> std::net::Ipv6Addr {
+    let mask = u128::MAX
+        .checked_shl(128 - u32::from(prefix.min(128)))
+        .unwrap_or(0);
+    std::net::Ipv6Addr::from(u128::from(ip) & mask)
+}
+
 /// A host name or address with an optional port, and nothing else.
 pub fn is_plausible_host(host: &str) -> bool {
     !host.is_empty()
@@ -123,9 +163,10 @@ pub fn is_plausible_host(host: &str) -> bool {
 /// True when a page from `origin` may open a WebSocket to this server.
 ///
 /// No `Origin` header (a native client) is allowed. With an allow-list,
-/// the origin must be on it; otherwise it must name the request's own
-/// host (or the public URL's).
-pub fn origin_allowed(origin: Option<&HeaderValue>, host: Option<&str>, config: &Config) -> bool {
+/// the origin must be on it; otherwise it must be the public URL's origin,
+/// or name the request's own scheme, host and port (the host having passed
+/// the allowed-hosts check, so a rebound DNS name does not get here).
+pub fn origin_allowed(origin: Option<&HeaderValue>, facts: &RequestFacts, config: &Config) -> bool {
     let Some(origin) = origin else { return true };
     let Some(origin) = origin.to_str().ok().and_then(normalise_origin) else {
         return false;
@@ -143,9 +184,10 @@ pub fn origin_allowed(origin: Option<&HeaderValue>, host: Option<&str>, config: 
     {
         return true;
     }
-    let Some(host) = host else { return false };
-    let origin_authority = origin.split_once("://").map_or("", |(_, a)| a);
-    origin_authority == strip_default_port(&host.to_ascii_lowercase(), None)
+    let Some(host) = facts.host.as_deref() else {
+        return false;
+    };
+    normalise_origin(&format!("{}://{host}", facts.scheme)).is_some_and(|own| own == origin)
 }
 
 /// `scheme://host[:port]` in lower case without a default port or a path;
@@ -218,34 +260,54 @@ mod tests {
         assert_eq!(facts.host, None);
     }
 
+    fn facts(scheme: &'static str, host: &str) -> RequestFacts {
+        RequestFacts {
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            scheme,
+            host: Some(host.to_owned()),
+        }
+    }
+
     #[test]
-    fn origins_must_match_the_host_or_the_allow_list() {
+    fn origins_must_match_scheme_host_and_port_or_the_allow_list() {
         let c = Config::default();
         let o = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert!(origin_allowed(None, Some("x.org"), &c));
+        assert!(origin_allowed(None, &facts("http", "x.org"), &c));
         assert!(origin_allowed(
             Some(&o("http://127.0.0.1:8000")),
-            Some("127.0.0.1:8000"),
+            &facts("http", "127.0.0.1:8000"),
             &c
         ));
         assert!(origin_allowed(
             Some(&o("https://x.org")),
-            Some("x.org:443"),
+            &facts("https", "x.org:443"),
             &c
         ));
+        assert!(
+            !origin_allowed(
+                Some(&o("https://127.0.0.1:8000")),
+                &facts("http", "127.0.0.1:8000"),
+                &c
+            ),
+            "the scheme counts"
+        );
+        assert!(
+            !origin_allowed(Some(&o("http://x.org")), &facts("https", "x.org"), &c),
+            "a plain-http page may not talk to the https site"
+        );
         assert!(!origin_allowed(
             Some(&o("http://evil.org")),
-            Some("127.0.0.1:8000"),
+            &facts("http", "127.0.0.1:8000"),
             &c
         ));
         assert!(!origin_allowed(
             Some(&o("null")),
-            Some("127.0.0.1:8000"),
+            &facts("http", "127.0.0.1:8000"),
             &c
         ));
         assert!(!origin_allowed(
             Some(&o("http://127.0.0.1:8001")),
-            Some("127.0.0.1:8000"),
+            &facts("http", "127.0.0.1:8000"),
             &c
         ));
 
@@ -255,10 +317,14 @@ mod tests {
         };
         assert!(origin_allowed(
             Some(&o("https://app.example.org")),
-            Some("x"),
+            &facts("http", "x"),
             &listed
         ));
-        assert!(!origin_allowed(Some(&o("http://x")), Some("x"), &listed));
+        assert!(!origin_allowed(
+            Some(&o("http://x")),
+            &facts("http", "x"),
+            &listed
+        ));
 
         let public = Config {
             public_url: Some("https://call.example.org".into()),
@@ -266,8 +332,32 @@ mod tests {
         };
         assert!(origin_allowed(
             Some(&o("https://call.example.org")),
-            Some("10.0.0.1:8000"),
+            &facts("http", "10.0.0.1:8000"),
             &public
         ));
+    }
+
+    #[test]
+    fn clients_are_addresses_or_ipv6_prefixes() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_key(ip("192.0.2.7"), 64), ip("192.0.2.7"));
+        assert_eq!(client_key(ip("::ffff:192.0.2.7"), 64), ip("192.0.2.7"));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:aaaa::1"), 64),
+            client_key(ip("2001:db8:1:2:bbbb::9"), 64),
+            "one /64 is one client"
+        );
+        assert_ne!(
+            client_key(ip("2001:db8:1:2::1"), 64),
+            client_key(ip("2001:db8:1:3::1"), 64)
+        );
+        let c = creator(ip("2001:db8:1:2:aaaa::1"), 64);
+        assert_eq!(c.client, "2001:db8:1:2::/64");
+        assert_eq!(c.network, "2001:db8:1::/48");
+        let c = creator(ip("198.51.100.7"), 64);
+        assert_eq!(
+            (c.client.as_str(), c.network.as_str()),
+            ("198.51.100.7", "198.51.100.0/24")
+        );
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use webcall_core::protocol::{ClientMessage, CreatedRoom, ErrorCode, RoomInfo, ServerMessage};
-use webcall_core::room::{ConnectionId, IceConfig, Output, RoomConfig, Rooms};
+use webcall_core::room::{ConnectionId, Creator, IceConfig, Output, RoomConfig, Rooms};
 use webcall_core::time::Timestamp;
 use webcall_core::token::{ResumeToken, RoomToken};
 
@@ -36,8 +36,10 @@ pub type Deliver<'a> = &'a (dyn Fn(Vec<Output>) + Sync);
 /// (a `joined` is never overtaken by the `peer_joined` that follows it).
 /// `deliver` must not block or call back into the store.
 pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Creates a room. The `url` of the answer is left empty for the caller.
-    fn create(&self, now: Timestamp) -> Result<CreatedRoom>;
+    /// Creates a room for `creator`, within the limits per client, per
+    /// network and in all. The `url` of the answer is left empty for the
+    /// caller.
+    fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom>;
 
     /// The summary of a live room, `None` when unknown or expired.
     fn info(&self, token: &RoomToken, now: Timestamp) -> Option<RoomInfo>;
@@ -106,13 +108,14 @@ fn not_found(conn: ConnectionId) -> Vec<Output> {
 }
 
 impl RoomStore for MemoryStore {
-    fn create(&self, now: Timestamp) -> Result<CreatedRoom> {
+    fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom> {
         let mut rooms = self.lock();
-        let room = rooms.create(now)?;
+        let room = rooms.create_for(now, creator)?;
         Ok(CreatedRoom {
             token: room.token().clone(),
             url: String::new(),
             expires_at: room.expires_at(),
+            join_by: room.join_by(),
         })
     }
 

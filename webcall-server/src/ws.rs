@@ -11,11 +11,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use webcall_core::protocol::{
     ClientMessage, ErrorCode, ErrorMessage, MAX_MESSAGE_BYTES, ProtocolError, ServerMessage,
 };
@@ -28,7 +34,9 @@ use crate::app::AppState;
 use crate::hub::Outbox;
 use crate::limits::{MAX_CLIENT_MESSAGE_BYTES, TokenBucket};
 use crate::request::{RequestFacts, origin_allowed};
+use crate::serve::ConnectionTicket;
 use crate::store::Join;
+use crate::upgrade::{Handshake, Socket};
 
 /// Socket read and write buffer sizes. Signaling frames are small; the
 /// library default (128 KiB each) would cost over a gigabyte at 10,000
@@ -40,6 +48,11 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait for the client's close after the server closed.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// After refusing an oversized frame: how much of the rest of it is read
+/// and thrown away, and how long a pause ends that.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const DRAIN_QUIET: Duration = Duration::from_millis(300);
 
 /// Longest error detail echoed back to a client.
 const MAX_DETAIL: usize = 200;
@@ -54,13 +67,10 @@ pub(crate) async fn upgrade(
     Path(token): Path<String>,
     facts: RequestFacts,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    ticket: Option<Extension<ConnectionTicket>>,
+    ws: Handshake,
 ) -> Response {
-    if !origin_allowed(
-        headers.get(header::ORIGIN),
-        facts.host.as_deref(),
-        &state.config,
-    ) {
+    if !origin_allowed(headers.get(header::ORIGIN), &facts, &state.config) {
         tracing::info!(origin = ?headers.get(header::ORIGIN), "cross-origin WebSocket refused");
         return (
             StatusCode::FORBIDDEN,
@@ -79,17 +89,21 @@ pub(crate) async fn upgrade(
         .parse::<RoomToken>()
         .ok()
         .filter(|t| state.store.info(t, Timestamp::now()).is_some());
-    ws.read_buffer_size(BUFFER_BYTES)
+    let limits = WebSocketConfig::default()
+        .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_MESSAGE_BYTES * 4)
-        .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| async move {
-            match room {
-                Some(room) => Connection::new(socket, state, room, slot).run().await,
-                None => refuse(socket, ErrorCode::RoomNotFound).await,
-            }
-        })
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    ws.accept(limits, move |socket| async move {
+        // The socket stays counted (and shutdown waits for it) until
+        // this task ends.
+        let _ticket = ticket;
+        match room {
+            Some(room) => Connection::new(socket, state, room, slot).run().await,
+            None => refuse(socket, ErrorCode::RoomNotFound).await,
+        }
+    })
 }
 
 /// One counted place under `max_connections`, given back on drop.
@@ -115,15 +129,15 @@ impl Drop for ConnectionSlot {
     }
 }
 
-async fn refuse(mut socket: WebSocket, code: ErrorCode) {
+async fn refuse(mut socket: Socket, code: ErrorCode) {
     let frame = ServerMessage::error(code).encode();
-    if send(&mut socket, Message::Text(frame.into())).await {
-        close(socket, close_code::NORMAL).await;
+    if send(&mut socket, Message::text(frame)).await {
+        close(socket, CloseCode::Normal).await;
     }
 }
 
 /// Sends one frame; false when the client is gone or too slow.
-async fn send(socket: &mut WebSocket, message: Message) -> bool {
+async fn send(socket: &mut Socket, message: Message) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
         Ok(Ok(()))
@@ -132,16 +146,34 @@ async fn send(socket: &mut WebSocket, message: Message) -> bool {
 
 /// Sends a close frame and waits briefly for the client's, so that frames
 /// sent just before reach it rather than being cut by a reset.
-async fn close(mut socket: WebSocket, code: u16) {
+///
+/// After an oversized frame the stream is mid-frame and cannot be read as
+/// WebSocket any more: the rest is read raw and discarded (bounded in bytes
+/// and time) before the socket is shut, for the same reason.
+async fn close(mut socket: Socket, code: CloseCode) {
     let frame = CloseFrame {
         code,
-        reason: Utf8Bytes::from_static(""),
+        reason: "".into(),
     };
     if !send(&mut socket, Message::Close(Some(frame))).await {
         return;
     }
     let deadline = Instant::now() + CLOSE_LINGER;
-    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.recv()).await {
+    if code == CloseCode::Size {
+        let io = socket.get_mut();
+        let mut scratch = vec![0u8; 8 * 1024];
+        let mut drained = 0;
+        while drained < MAX_DRAIN_BYTES {
+            let pause = deadline.min(Instant::now() + DRAIN_QUIET);
+            match tokio::time::timeout_at(pause, io.read(&mut scratch)).await {
+                Ok(Ok(n)) if n > 0 => drained += n,
+                _ => break,
+            }
+        }
+        let _ = tokio::time::timeout_at(deadline, io.shutdown()).await;
+        return;
+    }
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(deadline, socket.next()).await {
         if matches!(message, Message::Close(_)) {
             break;
         }
@@ -152,14 +184,16 @@ async fn close(mut socket: WebSocket, code: u16) {
 enum Flow {
     Continue,
     /// Close the socket with this close code (after the frames already sent).
-    Close(u16),
+    Close(CloseCode),
+    /// The same, by a deadline (the server is shutting down).
+    Closing(CloseCode, Instant),
     /// The socket is unusable: just drop it.
     Drop,
 }
 
 /// One signaling connection.
 struct Connection {
-    socket: WebSocket,
+    socket: Socket,
     state: Arc<AppState>,
     room: RoomToken,
     id: ConnectionId,
@@ -170,17 +204,25 @@ struct Connection {
     /// True once the client sent `join` (whatever the answer).
     joined: bool,
     bucket: TokenBucket,
+    /// Bytes the client may send: what it sends, the other side's queue
+    /// must hold.
+    byte_bucket: TokenBucket,
     /// Frames refused in a row by the rate limit.
     refused: u32,
 }
 
 impl Connection {
-    fn new(socket: WebSocket, state: Arc<AppState>, room: RoomToken, slot: ConnectionSlot) -> Self {
+    fn new(socket: Socket, state: Arc<AppState>, room: RoomToken, slot: ConnectionSlot) -> Self {
         let (id, outbox) = state.hub.register();
         let now = Instant::now();
         let bucket = TokenBucket::new(
             f64::from(state.config.message_rate_per_second),
             state.config.message_burst,
+            now.into_std(),
+        );
+        let byte_bucket = TokenBucket::new(
+            f64::from(state.config.message_bytes_per_second),
+            state.config.message_bytes_burst,
             now.into_std(),
         );
         Self {
@@ -194,6 +236,7 @@ impl Connection {
             last_seen: now,
             joined: false,
             bucket,
+            byte_bucket,
             refused: 0,
         }
     }
@@ -212,11 +255,13 @@ impl Connection {
 
         let flow = loop {
             let flow = tokio::select! {
-                incoming = self.socket.recv() => self.on_incoming(incoming).await,
+                incoming = self.socket.next() => self.on_incoming(incoming).await,
                 outgoing = self.outbox.recv() => match outgoing {
-                    Some(frame) => self.send(Message::Text(frame.into())).await,
+                    Some(frame) => self.send(Message::text(frame)).await,
+                    // Cut off by the hub: it stopped reading.
+                    None if self.outbox.cut_off() => self.fatal(ErrorMessage::new(ErrorCode::TooSlow)).await,
                     // Removed from the hub: the room closed this connection.
-                    None => Flow::Close(close_code::NORMAL),
+                    None => Flow::Close(CloseCode::Normal),
                 },
                 _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
                 _ = &mut deadline => match self.next_deadline() {
@@ -226,7 +271,14 @@ impl Connection {
                     }
                     None => self.fatal(ErrorMessage::new(ErrorCode::Timeout)).await,
                 },
-                _ = &mut shutdown => self.fatal(ErrorMessage::new(ErrorCode::Unavailable)).await,
+                deadline = &mut shutdown => {
+                    // Told and closed by the shutdown deadline, whatever the client does.
+                    let error = ErrorMessage::new(ErrorCode::Unavailable);
+                    match tokio::time::timeout_at(deadline, self.fatal(error)).await {
+                        Ok(Flow::Close(code)) => Flow::Closing(code, deadline),
+                        _ => Flow::Drop,
+                    }
+                }
             };
             if !matches!(flow, Flow::Continue) {
                 break flow;
@@ -239,7 +291,7 @@ impl Connection {
             // On shutdown every participant is told `unavailable`; telling the
             // other one that this peer left as well would be untrue (both still
             // hold a working media connection) and races with their own notice.
-            let shutting_down = *self.state.shutdown.borrow();
+            let shutting_down = self.state.shutdown.borrow().is_some();
             self.state.store.disconnect(&self.room, self.id, &|out| {
                 if !shutting_down {
                     hub.deliver(out)
@@ -247,8 +299,12 @@ impl Connection {
             });
         }
         tracing::debug!(conn = self.id.0, "disconnected");
-        if let Flow::Close(code) = flow {
-            close(self.socket, code).await;
+        match flow {
+            Flow::Close(code) => close(self.socket, code).await,
+            Flow::Closing(code, deadline) => {
+                let _ = tokio::time::timeout_at(deadline, close(self.socket, code)).await;
+            }
+            Flow::Continue | Flow::Drop => {}
         }
     }
 
@@ -269,10 +325,10 @@ impl Connection {
         })
     }
 
-    async fn on_incoming(&mut self, incoming: Option<Result<Message, axum::Error>>) -> Flow {
+    async fn on_incoming(&mut self, incoming: Option<Result<Message, WsError>>) -> Flow {
         let message = match incoming {
             None | Some(Ok(Message::Close(_))) => return Flow::Drop,
-            Some(Err(e)) if is_too_large(&e) => {
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
                 return self
                     .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
                     .await;
@@ -285,7 +341,13 @@ impl Connection {
         };
         self.last_seen = Instant::now();
 
-        if !self.bucket.try_take(self.last_seen.into_std()) {
+        let now = self.last_seen.into_std();
+        let bytes = match &message {
+            Message::Text(text) => text.len(),
+            Message::Binary(data) => data.len(),
+            _ => 0,
+        };
+        if !(self.bucket.try_take(now) && self.byte_bucket.try_take_n(bytes as f64, now)) {
             self.refused += 1;
             if self.refused == 1 {
                 return self
@@ -317,7 +379,9 @@ impl Connection {
                 .await
             }
             // Pings are answered by the library; both only show liveness.
-            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => Flow::Continue,
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {
+                Flow::Continue
+            }
         }
     }
 
@@ -385,17 +449,17 @@ impl Connection {
     }
 
     async fn send_error(&mut self, error: ErrorMessage) -> Flow {
-        self.send(Message::Text(ServerMessage::Error(error).encode().into()))
+        self.send(Message::text(ServerMessage::Error(error).encode()))
             .await
     }
 
     /// Sends a fatal error; the connection then closes.
     async fn fatal(&mut self, error: ErrorMessage) -> Flow {
         let code = match error.code {
-            ErrorCode::MessageTooLarge => close_code::SIZE,
-            ErrorCode::Unavailable => close_code::AWAY,
-            ErrorCode::RateLimited => close_code::POLICY,
-            _ => close_code::NORMAL,
+            ErrorCode::MessageTooLarge => CloseCode::Size,
+            ErrorCode::Unavailable => CloseCode::Away,
+            ErrorCode::RateLimited | ErrorCode::TooSlow => CloseCode::Policy,
+            _ => CloseCode::Normal,
         };
         match self.send_error(error).await {
             Flow::Continue => Flow::Close(code),
@@ -404,23 +468,12 @@ impl Connection {
     }
 }
 
-/// Completes when the server starts shutting down.
-async fn shutting_down(mut down: tokio::sync::watch::Receiver<bool>) {
-    // An error means the state is gone, which is a shutdown too.
-    let _ = down.wait_for(|down| *down).await;
-}
-
-/// True when the library refused a frame over the size limit. Its error
-/// type is not re-exported, so this reads its message ("Space limit
-/// exceeded: Message too long: ...").
-fn is_too_large(error: &axum::Error) -> bool {
-    let mut source: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = source {
-        let text = e.to_string();
-        if text.contains("Space limit exceeded") || text.contains("Message too long") {
-            return true;
-        }
-        source = e.source();
+/// Completes with the shutdown deadline when the server starts shutting
+/// down.
+async fn shutting_down(mut down: tokio::sync::watch::Receiver<Option<Instant>>) -> Instant {
+    match down.wait_for(Option::is_some).await {
+        Ok(deadline) => deadline.unwrap_or_else(Instant::now),
+        // The state is gone, which is a shutdown too.
+        Err(_) => Instant::now(),
     }
-    false
 }

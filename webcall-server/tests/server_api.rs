@@ -57,9 +57,15 @@ async fn create_then_look_up_a_room() {
             token: created.token.clone(),
             participants: 0,
             capacity: 2,
-            expires_at: created.expires_at
+            expires_at: created.expires_at,
+            join_by: created.join_by,
         }
     );
+    // An unused room must be joined within a day, well before its week is up.
+    let join_by = created
+        .join_by
+        .expect("a new room says when it must be joined");
+    assert!(join_by < created.expires_at, "{join_by:?}");
 
     // Two rooms never share a token.
     let other = server.create_room().await;

@@ -6,11 +6,11 @@ mod server_support;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use server_support::{Peer, Server, WAIT, config, eventually, http};
+use server_support::{Peer, Server, WAIT, candidate, config, eventually, http, pair};
 use tokio_tungstenite::tungstenite::Message;
 use webcall_core::protocol::{
-    ClientMessage, ErrorCode, IceCandidate, IceServer, IceTransportPolicy, LeaveReason,
-    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
+    PROTOCOL_VERSION, ServerMessage,
 };
 use webcall_core::room::RoomConfig;
 use webcall_core::token::RoomToken;
@@ -19,35 +19,6 @@ use webcall_server::limits::MAX_CLIENT_MESSAGE_BYTES;
 
 /// A short pause for negative checks, only after delivery was shown to work.
 const QUIET: Duration = Duration::from_millis(300);
-
-fn candidate(n: u16) -> ClientMessage {
-    ClientMessage::Candidate {
-        candidate: Some(IceCandidate {
-            candidate: format!(
-                "candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host",
-                50000 + n
-            ),
-            sdp_mid: Some("0".into()),
-            sdp_m_line_index: Some(0),
-            username_fragment: None,
-        }),
-    }
-}
-
-/// Two joined peers in a fresh room: (first, second).
-async fn pair(server: &Server) -> (Peer, Peer, String) {
-    let room = server.create_room().await;
-    let token = room.token.to_string();
-    let mut a = Peer::connect(&server.ws_url(&token)).await;
-    a.join(None).await;
-    let mut b = Peer::connect(&server.ws_url(&token)).await;
-    b.join(None).await;
-    assert!(matches!(
-        a.recv().await,
-        ServerMessage::PeerJoined { resumed: false, .. }
-    ));
-    (a, b, token)
-}
 
 async fn room_participants(server: &Server, token: &str) -> u8 {
     let info: webcall_core::protocol::RoomInfo = http()
@@ -610,8 +581,10 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
 
 #[tokio::test]
 async fn the_connection_limit_answers_503() {
+    // Three connections: the HTTP client's (kept alive after creating the
+    // room) and the two participants'.
     let server = Server::start(Config {
-        max_connections: 2,
+        max_connections: 3,
         ..config()
     })
     .await;

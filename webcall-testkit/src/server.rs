@@ -22,11 +22,17 @@ pub struct TestServer {
 
 impl TestServer {
     /// The configuration tests use: no ICE servers (nothing leaves the
-    /// machine) and no limit on room creation.
+    /// machine) and no per-client limits (every test client is 127.0.0.1).
     pub fn test_config() -> Config {
         Config {
             ice_servers: vec![],
             create_rate_per_minute: 0,
+            max_connections_per_client: 0,
+            room: webcall_core::room::RoomConfig {
+                rooms_per_client: 0,
+                rooms_per_network: 0,
+                ..Default::default()
+            },
             ..Config::default()
         }
     }

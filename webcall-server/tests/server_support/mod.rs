@@ -14,7 +14,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use webcall_core::protocol::{
-    ClientMessage, CreatedRoom, ErrorCode, ErrorMessage, Joined, PROTOCOL_VERSION, ServerMessage,
+    ClientMessage, CreatedRoom, ErrorCode, ErrorMessage, IceCandidate, Joined, PROTOCOL_VERSION,
+    ServerMessage,
 };
 use webcall_core::token::ResumeToken;
 use webcall_server::Config;
@@ -22,13 +23,20 @@ use webcall_server::Config;
 /// The longest any single wait in these tests may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// A test configuration: no STUN off the machine, no creation limit.
+/// A test configuration: no STUN off the machine, no per-client limits
+/// (every test client is 127.0.0.1).
 pub fn config() -> Config {
     Config {
         ice_servers: vec![webcall_core::protocol::IceServer::new(
             "stun:127.0.0.1:3478",
         )],
         create_rate_per_minute: 0,
+        max_connections_per_client: 0,
+        room: webcall_core::room::RoomConfig {
+            rooms_per_client: 0,
+            rooms_per_network: 0,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -222,4 +230,33 @@ impl Peer {
             }
         }
     }
+}
+
+pub fn candidate(n: u16) -> ClientMessage {
+    ClientMessage::Candidate {
+        candidate: Some(IceCandidate {
+            candidate: format!(
+                "candidate:{n} 1 udp 2122260223 127.0.0.1 {} typ host",
+                50000 + n
+            ),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            username_fragment: None,
+        }),
+    }
+}
+
+/// Two joined peers in a fresh room: (first, second).
+pub async fn pair(server: &Server) -> (Peer, Peer, String) {
+    let room = server.create_room().await;
+    let token = room.token.to_string();
+    let mut a = Peer::connect(&server.ws_url(&token)).await;
+    a.join(None).await;
+    let mut b = Peer::connect(&server.ws_url(&token)).await;
+    b.join(None).await;
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::PeerJoined { resumed: false, .. }
+    ));
+    (a, b, token)
 }

@@ -1,0 +1,217 @@
+//! Which `Host` values the server answers to. Links and QR codes are built
+//! from the request's host when no public URL is set, and the origin check
+//! compares against it, so a host an attacker chose (a forged header, or a
+//! DNS name rebound to this machine) must never get that far.
+//!
+//! Allowed: the public URL's host, `--allowed-hosts`, and the machine
+//! itself as reached on the listening port: `localhost`, its host name, and
+//! the addresses of its interfaces (only the listening address when that is
+//! not a wildcard).
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::Config;
+
+/// One allowed name, with the port it must come with (`None`: any port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Allowed {
+    host: String,
+    port: Option<u16>,
+}
+
+/// The set of `Host` values the server answers to.
+#[derive(Debug, Clone)]
+pub struct AllowedHosts {
+    any: bool,
+    allowed: Vec<Allowed>,
+}
+
+impl AllowedHosts {
+    /// The hosts for a server configured with `config` and listening on
+    /// `listen`.
+    pub fn new(config: &Config, listen: SocketAddr) -> Self {
+        let mut allowed = Vec::new();
+        let mut any = false;
+        for entry in &config.allowed_hosts {
+            if entry == "*" {
+                any = true;
+            } else if let Some((host, port)) = split_host(entry) {
+                allowed.push(Allowed { host, port });
+            }
+        }
+        if let Some((host, _)) = config
+            .public_base()
+            .and_then(|b| b.split_once("://"))
+            .and_then(|(_, authority)| split_host(authority))
+        {
+            // Behind a proxy the port clients used is not ours to know.
+            allowed.push(Allowed { host, port: None });
+        }
+        let port = Some(listen.port());
+        let mut own = |host: String| {
+            allowed.push(Allowed {
+                host: host.clone(),
+                port,
+            });
+            if listen.port() == 80 {
+                allowed.push(Allowed { host, port: None });
+            }
+        };
+        let ip = listen.ip();
+        if ip.is_unspecified() || ip.is_loopback() {
+            for name in ["localhost", "127.0.0.1", "[::1]"] {
+                own(name.to_owned());
+            }
+        }
+        if ip.is_unspecified() {
+            if let Some(name) = gethostname::gethostname()
+                .to_str()
+                .map(str::to_ascii_lowercase)
+            {
+                if crate::request::is_plausible_host(&name) && !name.is_empty() {
+                    own(format!("{name}.local"));
+                    own(name);
+                }
+            }
+            for interface in if_addrs::get_if_addrs().unwrap_or_default() {
+                own(host_of(interface.ip()));
+            }
+        } else {
+            own(host_of(ip));
+        }
+        allowed.dedup();
+        Self { any, allowed }
+    }
+
+    /// True when a request for `host` (a `Host` header value) is answered.
+    pub fn allows(&self, host: &str) -> bool {
+        if self.any {
+            return true;
+        }
+        let Some((name, port)) = split_host(host) else {
+            return false;
+        };
+        self.allowed
+            .iter()
+            .any(|a| a.host == name && (a.port.is_none() || a.port == port))
+    }
+
+    /// The allowed hosts, for the log at start.
+    pub fn describe(&self) -> String {
+        if self.any {
+            return "any host".to_owned();
+        }
+        let list: Vec<String> = self
+            .allowed
+            .iter()
+            .map(|a| match a.port {
+                Some(port) => format!("{}:{port}", a.host),
+                None => a.host.clone(),
+            })
+            .collect();
+        list.join(", ")
+    }
+}
+
+/// An address as it appears in a `Host` header.
+fn host_of(ip: IpAddr) -> String {
+    match crate::config::canonical(ip) {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    }
+}
+
+/// `host[:port]` in lower case without a trailing dot; `None` when it is
+/// not a plausible host.
+fn split_host(value: &str) -> Option<(String, Option<u16>)> {
+    let value = value.trim().to_ascii_lowercase();
+    if !crate::request::is_plausible_host(&value) {
+        return None;
+    }
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let rest = &value[end + 1..];
+        let port = match rest.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if rest.is_empty() => None,
+            None => return None,
+        };
+        (value[..=end].to_owned(), port)
+    } else {
+        match value.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_owned(), Some(p.parse().ok()?)),
+            Some(_) => return None,
+            None => (value.clone(), None),
+        }
+    };
+    let host = host.trim_end_matches('.').to_owned();
+    (!host.is_empty()).then_some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(config: &Config, listen: &str) -> AllowedHosts {
+        AllowedHosts::new(config, listen.parse().unwrap())
+    }
+
+    #[test]
+    fn the_machine_on_its_port_is_allowed_and_nothing_else() {
+        let h = hosts(&Config::default(), "127.0.0.1:8000");
+        for ok in [
+            "127.0.0.1:8000",
+            "localhost:8000",
+            "LOCALHOST:8000",
+            "[::1]:8000",
+        ] {
+            assert!(h.allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8000",
+            "127.0.0.1:8001",
+            "localhost",
+            "",
+            "0.0.0.0:8000",
+            "localhost:8000/x",
+        ] {
+            assert!(!h.allows(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_wildcard_listener_allows_the_machines_names_and_addresses() {
+        let h = hosts(&Config::default(), "0.0.0.0:8000");
+        assert!(h.allows("localhost:8000"));
+        assert!(h.allows("127.0.0.1:8000"), "loopback is an interface");
+        let name = gethostname::gethostname()
+            .to_string_lossy()
+            .to_ascii_lowercase();
+        if !name.is_empty() {
+            assert!(h.allows(&format!("{name}:8000")), "{name}");
+        }
+        assert!(!h.allows("evil.example:8000"));
+    }
+
+    #[test]
+    fn configured_names_are_allowed_on_any_port_unless_one_is_given() {
+        let config = Config {
+            public_url: Some("https://call.example.org".into()),
+            allowed_hosts: vec!["alias.example.org".into(), "pinned.example.org:9000".into()],
+            ..Config::default()
+        };
+        let h = hosts(&config, "127.0.0.1:8000");
+        assert!(h.allows("call.example.org"));
+        assert!(h.allows("Call.Example.org.:443"));
+        assert!(h.allows("alias.example.org:8443"));
+        assert!(h.allows("pinned.example.org:9000"));
+        assert!(!h.allows("pinned.example.org:9001"));
+        assert!(!h.allows("evil.example"));
+        let any = Config {
+            allowed_hosts: vec!["*".into()],
+            ..Config::default()
+        };
+        assert!(hosts(&any, "127.0.0.1:8000").allows("evil.example"));
+    }
+}
