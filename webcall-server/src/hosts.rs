@@ -67,11 +67,11 @@ impl AllowedHosts {
             if let Some(name) = gethostname::gethostname()
                 .to_str()
                 .map(str::to_ascii_lowercase)
+                && !name.is_empty()
+                && crate::request::is_plausible_host(&name)
             {
-                if crate::request::is_plausible_host(&name) && !name.is_empty() {
-                    own(format!("{name}.local"));
-                    own(name);
-                }
+                own(format!("{name}.local"));
+                own(name);
             }
             for interface in if_addrs::get_if_addrs().unwrap_or_default() {
                 own(host_of(interface.ip()));

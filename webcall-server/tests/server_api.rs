@@ -164,6 +164,8 @@ async fn trusted_proxies_decide_the_client_address_and_scheme() {
     let server = Server::start(Config {
         create_rate_per_minute: 1,
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        // The name the proxy serves: a Host the server is told to answer.
+        allowed_hosts: vec!["call.example.org".into()],
         ..config()
     })
     .await;
