@@ -4,9 +4,11 @@
 //! DNS name rebound to this machine) must never get that far.
 //!
 //! Allowed: the public URL's host, `--allowed-hosts`, and the machine
-//! itself as reached on the listening port: `localhost`, its host name, and
-//! the addresses of its interfaces (only the listening address when that is
-//! not a wildcard).
+//! itself: `localhost`, its host name, and the addresses of its interfaces
+//! (only the listening address when that is not a wildcard). The machine's
+//! own names are answered on any port: a rebinding attack needs a name the
+//! attacker controls, and a port forward (a container's `-p 8080:8000`, an
+//! SSH tunnel, a local relay) changes the port the browser writes.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -47,16 +49,7 @@ impl AllowedHosts {
             // Behind a proxy the port clients used is not ours to know.
             allowed.push(Allowed { host, port: None });
         }
-        let port = Some(listen.port());
-        let mut own = |host: String| {
-            allowed.push(Allowed {
-                host: host.clone(),
-                port,
-            });
-            if listen.port() == 80 {
-                allowed.push(Allowed { host, port: None });
-            }
-        };
+        let mut own = |host: String| allowed.push(Allowed { host, port: None });
         let ip = listen.ip();
         if ip.is_unspecified() || ip.is_loopback() {
             for name in ["localhost", "127.0.0.1", "[::1]"] {
@@ -157,21 +150,21 @@ mod tests {
     }
 
     #[test]
-    fn the_machine_on_its_port_is_allowed_and_nothing_else() {
+    fn the_machine_on_any_port_is_allowed_and_nothing_else() {
         let h = hosts(&Config::default(), "127.0.0.1:8000");
         for ok in [
             "127.0.0.1:8000",
             "localhost:8000",
             "LOCALHOST:8000",
             "[::1]:8000",
+            "127.0.0.1:8001",
+            "localhost",
         ] {
             assert!(h.allows(ok), "{ok}");
         }
         for bad in [
             "evil.example",
             "evil.example:8000",
-            "127.0.0.1:8001",
-            "localhost",
             "",
             "0.0.0.0:8000",
             "localhost:8000/x",
