@@ -421,6 +421,11 @@ pub struct RoomInfo {
     /// Until somebody joins, the link lapses at this earlier time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub join_by: Option<Timestamp>,
+    /// The absolute link to share, the one the room's QR code encodes. The
+    /// server's HTTP answer carries it; [`Room::info`](crate::room::Room::info)
+    /// leaves it empty, since a room does not know how it is reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The body of every HTTP error: `{"error": {"code", "message"}}`.

@@ -195,6 +195,7 @@ impl Room {
             capacity: self.capacity,
             expires_at: self.expires_at,
             join_by: self.join_by(),
+            url: None,
         }
     }
 

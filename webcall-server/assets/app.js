@@ -4,12 +4,40 @@
 //
 // Test hooks (see the repository's contracts): document.body.dataset.status,
 // and window.webcall = { stats(), hangup(), restartIce(), state(), log }.
+//
+// The page marks each step of a join on the performance timeline
+// (`webcall:app-start`, `ws-open`, `joined`, `media`, `pc-created`,
+// `offer-sent`/`offer-received`, `answer-sent`/`answer-received`,
+// `ice-connected`, `connected`, `first-frame`), relative to the navigation;
+// the browser_setup benchmark reads them.
 
 import { t, lang, translatePage } from './i18n.js';
 import { Signaling, TOKEN_PATTERN, createRoom, roomInfo } from './protocol.js';
 import { Call, emptyStats } from './call.js';
 
+performance.mark('webcall:app-start');
+
 const $ = (id) => document.getElementById(id);
+
+/**
+ * The camera starts at 640x480, whose first key frame is small enough to
+ * arrive at once at the bitrate a new connection starts with; once the
+ * connection has settled it goes up to 1280x720 (see `upgradeVideo`).
+ */
+const START_VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
+const FULL_VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 } };
+/** How long after connecting the camera goes to full resolution. */
+const UPGRADE_AFTER_MS = 1500;
+
+/** Marks the first picture of `video` decoded and shown, once per stream. */
+function markFirstFrame(video) {
+  const mark = () => performance.mark('webcall:first-frame');
+  if (typeof video.requestVideoFrameCallback === 'function') {
+    video.requestVideoFrameCallback(mark);
+  } else {
+    video.addEventListener('loadeddata', mark, { once: true });
+  }
+}
 
 // ---------------------------------------------------------------- console log
 
@@ -165,6 +193,7 @@ class RoomPage {
     this.mediaPromise = null;
     this.mediaDenied = false;
     this.mediaProblem = null;
+    this.upgraded = null;
     this.resolveChoice = null;
     this.chain = Promise.resolve();
     this.startSeq = 0;
@@ -174,9 +203,6 @@ class RoomPage {
     show($('home'), false);
     show($('room'), true);
     document.body.classList.add('in-room');
-    const link = `${window.location.origin}/r/${this.token}`;
-    $('room-link').value = link;
-    $('room-qr').src = `/api/rooms/${encodeURIComponent(this.token)}/qr.svg`;
     this.bindControls();
     this.updateControls();
     this.render();
@@ -185,16 +211,10 @@ class RoomPage {
       this.fail('room_not_found');
       return;
     }
-    try {
-      if ((await roomInfo(this.token)) === null) {
-        this.fail('room_not_found');
-        return;
-      }
-    } catch (err) {
-      // The server is unreachable right now; the signaling session retries.
-      console.warn('webcall: room lookup failed:', err);
-    }
-
+    // Nothing waits on anything it does not need: the camera starts while
+    // the socket opens, and an unknown room is reported by the join itself.
+    // The link to share comes from the server, like the QR code beside it,
+    // so both name the same address (the public URL when one is set).
     const signaling = new Signaling(this.token);
     this.signaling = signaling;
     signaling.addEventListener('state', () => this.render());
@@ -202,9 +222,26 @@ class RoomPage {
     for (const type of ['joined', 'peer_joined', 'peer_left', 'offer', 'answer', 'candidate']) {
       signaling.addEventListener(type, (e) => this.enqueue(e.detail));
     }
-    this.call.addEventListener('state', () => this.render());
+    this.call.addEventListener('state', () => {
+      if (this.call.connectionState === 'connected') this.upgradeVideo();
+      this.render();
+    });
     this.call.addEventListener('remotestream', (e) => this.setRemoteStream(e.detail.stream));
     signaling.start();
+    this.ensureMedia();
+    this.showLink();
+  }
+
+  /** Fills the share panel with the room's link and its QR code. */
+  async showLink() {
+    try {
+      const info = await roomInfo(this.token);
+      if (info === null) return; // the join reports the unknown room
+      $('room-link').value = info.url || `${window.location.origin}/r/${this.token}`;
+      $('room-qr').src = `/api/rooms/${encodeURIComponent(this.token)}/qr.svg`;
+    } catch (err) {
+      console.warn('webcall: room lookup failed:', err);
+    }
   }
 
   /** Signaling messages are handled one at a time, in arrival order. */
@@ -228,7 +265,7 @@ class RoomPage {
         } else {
           this.call.close();
           this.render();
-          await this.ensureMedia();
+          this.ensureMedia();
         }
         break;
       case 'peer_joined':
@@ -249,17 +286,33 @@ class RoomPage {
     this.render();
   }
 
+  /**
+   * Starts a connection now, with the camera and microphone if they are
+   * ready; if not, they join it when they are (see `useStream`).
+   */
   async startCall(roles) {
     this.call.close();
     this.render();
-    const stream = await this.ensureMedia();
     if (this.ended || this.fatalCode) return;
-    this.call.setLocalStream(stream);
+    this.ensureMedia();
     console.info(`webcall: starting a connection (initiator ${roles.initiator}, polite ${roles.polite})`);
     this.call.start(roles);
   }
 
   // -------------------------------------------------------------- media
+
+  /** Raises the camera to full resolution, once, soon after connecting. */
+  upgradeVideo() {
+    const track = this.localStream && this.localStream.getVideoTracks()[0];
+    if (!track || this.upgraded === track) return;
+    this.upgraded = track;
+    setTimeout(() => {
+      if (track.readyState !== 'live') return;
+      track
+        .applyConstraints(FULL_VIDEO)
+        .catch((err) => console.info(`webcall: the camera stays at its start size: ${err.message}`));
+    }, UPGRADE_AFTER_MS);
+  }
 
   ensureMedia() {
     if (!this.mediaPromise) this.mediaPromise = this.askMedia();
@@ -268,6 +321,7 @@ class RoomPage {
 
   async askMedia() {
     const stream = await this.tryMedia('full');
+    performance.mark('webcall:media');
     if (stream) return stream;
     this.mediaDenied = true;
     this.render();
@@ -287,7 +341,7 @@ class RoomPage {
         ? { audio: true, video: false }
         : {
             audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-            video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: 'user' },
+            video: { ...START_VIDEO, facingMode: 'user' },
           };
     try {
       return this.useStream(await navigator.mediaDevices.getUserMedia(constraints));
@@ -300,6 +354,7 @@ class RoomPage {
 
   useStream(stream) {
     this.localStream = stream;
+    this.call.setLocalStream(stream);
     const video = $('local-video');
     video.srcObject = stream;
     video.play().catch(() => {});
@@ -339,7 +394,10 @@ class RoomPage {
       this.render();
       return;
     }
-    if (video.srcObject !== stream) video.srcObject = stream;
+    if (video.srcObject !== stream) {
+      video.srcObject = stream;
+      markFirstFrame(video);
+    }
     this.playRemote();
     this.render();
   }

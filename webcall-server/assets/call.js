@@ -59,9 +59,33 @@ export class Call extends EventTarget {
     };
   }
 
-  /** Sets the local media (a MediaStream, possibly without tracks) sent on the next connection. */
+  /**
+   * Sets the local media (a MediaStream, possibly without tracks). A
+   * connection already running sends it at once: into the senders made
+   * for it, without renegotiating, or by renegotiating where the
+   * connection had no place for a kind of media.
+   */
   setLocalStream(stream) {
     this.localStream = stream;
+    const pc = this.pc;
+    if (!pc || !stream) return;
+    for (const kind of ['audio', 'video']) {
+      const track = stream.getTracks().find((tr) => tr.kind === kind) || null;
+      const transceiver = pc
+        .getTransceivers()
+        .find((tr) => !tr.stopped && tr.receiver.track.kind === kind && !tr.sender.track);
+      if (track && transceiver) {
+        if (transceiver.direction === 'recvonly' || transceiver.direction === 'inactive') {
+          transceiver.direction = 'sendrecv';
+        }
+        transceiver.sender.replaceTrack(track).catch((err) => console.warn(`webcall: cannot send the ${kind}:`, err));
+      } else if (track && !pc.getSenders().some((s) => s.track === track)) {
+        pc.addTrack(track, stream);
+      } else if (!track && transceiver && transceiver.direction === 'sendrecv') {
+        // Nothing to send after all (the camera was refused): receive only.
+        transceiver.direction = 'recvonly';
+      }
+    }
   }
 
   /** The peer connection's state, or "new" when there is none. */
@@ -85,6 +109,7 @@ export class Call extends EventTarget {
     const generation = this.generation;
     const pc = new RTCPeerConnection(this.config);
     this.pc = pc;
+    performance.mark('webcall:pc-created');
 
     const stream = this.localStream;
     const kinds = new Set();
@@ -96,8 +121,10 @@ export class Call extends EventTarget {
     }
     if (initiator) {
       // Always offer both kinds, so a receive-only side still gets media.
+      // While the camera and microphone are still starting, the offer goes
+      // out at once with senders that `setLocalStream` fills later.
       for (const kind of ['audio', 'video']) {
-        if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
+        if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: stream ? 'recvonly' : 'sendrecv' });
       }
     }
 
@@ -120,11 +147,13 @@ export class Call extends EventTarget {
     });
     pc.addEventListener('connectionstatechange', () => {
       if (pc !== this.pc) return;
+      if (pc.connectionState === 'connected') performance.mark('webcall:connected');
       this.watchHealth(pc, generation);
       this.emit('state', { connectionState: pc.connectionState });
     });
     pc.addEventListener('iceconnectionstatechange', () => {
       if (pc !== this.pc) return;
+      if (pc.iceConnectionState === 'connected') performance.mark('webcall:ice-connected');
       this.watchHealth(pc, generation);
     });
     this.emit('state', { connectionState: pc.connectionState });
@@ -179,6 +208,7 @@ export class Call extends EventTarget {
     }
     // On a collision the polite side rolls back its own offer implicitly.
     if (collision) console.info('webcall: colliding offer; rolling back our own (polite side)');
+    performance.mark(`webcall:${description.type}-received`);
     await pc.setRemoteDescription(description);
     if (pc !== this.pc) return;
     await this.flushCandidates(pc);
@@ -186,6 +216,7 @@ export class Call extends EventTarget {
       await pc.setLocalDescription();
       if (pc !== this.pc) return;
       this.send({ type: 'answer', sdp: pc.localDescription.sdp });
+      performance.mark('webcall:answer-sent');
       this.awaitingFirstOffer = false;
     }
   }
@@ -216,6 +247,7 @@ export class Call extends EventTarget {
       await pc.setLocalDescription();
       if (pc !== this.pc) return;
       this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+      performance.mark('webcall:offer-sent');
     } catch (err) {
       console.warn('webcall: creating an offer failed:', err);
     } finally {

@@ -149,6 +149,7 @@ export class Signaling extends EventTarget {
     let gotJoined = false;
 
     socket.addEventListener('open', () => {
+      performance.mark('webcall:ws-open');
       const join = { type: 'join', version: PROTOCOL_VERSION };
       const resume = storageGet(resumeKey(this.token));
       if (resume) join.resume = resume;
@@ -166,6 +167,7 @@ export class Signaling extends EventTarget {
       }
       if (!message || typeof message.type !== 'string' || !KNOWN.has(message.type)) return;
       if (message.type === 'joined') {
+        performance.mark('webcall:joined');
         gotJoined = true;
         this.attempt = 0;
         this.joined = message;

@@ -104,7 +104,7 @@ pub(crate) async fn create_room(
     let creator = creator(facts.client, state.config.client_ipv6_prefix);
     match state.store.create(Timestamp::now(), creator) {
         Ok(mut created) => {
-            created.url = format!("{}/r/{}", facts.base_url(&state.config), created.token);
+            created.url = room_url(&state, &facts, &created.token);
             tracing::debug!(token = ?created.token, "room created");
             (
                 StatusCode::CREATED,
@@ -128,14 +128,24 @@ pub(crate) async fn create_room(
 pub(crate) async fn room_info(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
+    facts: RequestFacts,
 ) -> Response {
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
     match state.store.info(&token, Timestamp::now()) {
-        Some(info) => ([(header::CACHE_CONTROL, NO_STORE)], Json(info)).into_response(),
+        Some(mut info) => {
+            info.url = Some(room_url(&state, &facts, &token));
+            ([(header::CACHE_CONTROL, NO_STORE)], Json(info)).into_response()
+        }
         None => room_not_found(),
     }
+}
+
+/// The link to a room as people share it: the page's link field, the QR
+/// code and the created room's `url` all come from here.
+fn room_url(state: &AppState, facts: &RequestFacts, token: &RoomToken) -> String {
+    format!("{}/r/{token}", facts.base_url(&state.config))
 }
 
 /// `GET /api/rooms/{token}/qr.svg`: the room's link as a QR code.
@@ -150,7 +160,7 @@ pub(crate) async fn room_qr(
     if state.store.info(&token, Timestamp::now()).is_none() {
         return room_not_found();
     }
-    let url = format!("{}/r/{token}", facts.base_url(&state.config));
+    let url = room_url(&state, &facts, &token);
     match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {
         Ok(code) => {
             let svg = code

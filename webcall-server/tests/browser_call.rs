@@ -118,6 +118,17 @@ async fn two_browsers_call_reload_hang_up_and_leave() -> Result<()> {
             "alice's remote video playing with sound",
         )
         .await?;
+    // The camera starts at 640x480 for a quick first picture and goes up
+    // to 1280x720 once the call is up.
+    alice
+        .wait_until(
+            "(() => { const s = document.getElementById('local-video').srcObject; \
+               const t = s && s.getVideoTracks()[0]; \
+               return !!t && t.getSettings().width === 1280 && t.getSettings().height === 720; })()",
+            STATE,
+            "alice's camera at 1280x720 after connecting",
+        )
+        .await?;
     alice.screenshot(screenshot_path("call-desktop")).await?;
     bob.screenshot(screenshot_path("call-phone")).await?;
 
@@ -272,6 +283,51 @@ async fn unknown_and_malformed_links_show_not_found() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_page_shares_the_public_link_its_qr_code_encodes() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    // The page is opened on the machine's own address; links name the
+    // public URL, as behind a reverse proxy.
+    let server = TestServer::start_with(webcall_server::Config {
+        public_url: Some("https://call.example.org".into()),
+        ..TestServer::test_config()
+    })
+    .await?;
+    let room = server.create_room().await?;
+    let public = format!("https://call.example.org/r/{}", room.token);
+    assert_eq!(room.url, public);
+    let browser = Browser::launch().await?;
+    browser
+        .goto(&format!("{}/r/{}", server.base_url(), room.token))
+        .await?;
+    browser
+        .wait_until(
+            "document.getElementById('room-link').value.length > 0",
+            STATE,
+            "the room link",
+        )
+        .await?;
+    let shown = browser
+        .eval("return document.getElementById('room-link').value;")
+        .await?;
+    assert_eq!(shown.as_str(), Some(public.as_str()));
+    // The QR code beside it is served from the same link.
+    let info = server
+        .request("GET", &format!("/api/rooms/{}", room.token), None)
+        .await?;
+    let info: Value = serde_json::from_str(&info.text())?;
+    assert_eq!(info["url"].as_str(), Some(public.as_str()));
+    browser
+        .wait_until(
+            "(() => { const q = document.getElementById('room-qr'); return q.complete && q.naturalWidth > 0; })()",
+            STATE,
+            "the room's QR code",
+        )
+        .await?;
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_page_creates_a_link_with_a_qr_code() -> Result<()> {
     let _turn = HEAVY.lock().await;
     let server = TestServer::start().await?;
@@ -320,6 +376,19 @@ async fn home_page_creates_a_link_with_a_qr_code() -> Result<()> {
             "copy feedback",
         )
         .await?;
+    // The feedback says the link was copied, in the page's language, not
+    // the fallback that asks the person to press Ctrl+C.
+    let said = browser
+        .eval("return document.getElementById('copy-status').textContent;")
+        .await?;
+    let copied = browser
+        .eval("return import('/assets/i18n.js').then((m) => m.t('copied'));")
+        .await?;
+    let manual = browser
+        .eval("return import('/assets/i18n.js').then((m) => m.t('copy_manual'));")
+        .await?;
+    assert_ne!(copied, manual);
+    assert_eq!(said, copied, "the copy button copied the link");
     browser.screenshot(screenshot_path("home-en")).await?;
 
     browser.click("#join").await?;

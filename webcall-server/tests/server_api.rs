@@ -59,6 +59,7 @@ async fn create_then_look_up_a_room() {
             capacity: 2,
             expires_at: created.expires_at,
             join_by: created.join_by,
+            url: Some(created.url.clone()),
         }
     );
     // An unused room must be joined within a day, well before its week is up.
