@@ -174,6 +174,10 @@ fn serve_child() {
         .await
         .expect("server runs");
     });
+    // The standard-input reader is blocked in a read that never ends while
+    // the parent holds the pipe: do not wait for it, as dropping the
+    // runtime would.
+    runtime.shutdown_background();
 }
 
 struct ChildServer {
@@ -519,6 +523,9 @@ async fn largest_intact_burst(server: &ChildServer) {
         let mut b = connect(addr, room.token.as_str()).await;
         join(&mut b).await;
         recv(&mut a).await; // peer_joined
+        // The sender's `join` took one frame of its burst allowance: let
+        // the bucket refill (50 a second), so the burst is the whole of it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         for i in 0..burst {
             let candidate = format!(
                 r#"{{"type":"candidate","candidate":{{"candidate":"candidate:{i} 1 udp 2122260223 127.0.0.1 50000 typ host","sdpMid":"0","sdpMLineIndex":0}}}}"#
@@ -599,6 +606,8 @@ async fn sigterm_to_exit(mut server: ChildServer, n: usize) {
                         && let Ok(ServerMessage::Error(e)) = ServerMessage::decode(t.as_str())
                         && e.code == ErrorCode::Unavailable
                     {
+                        // Read on, as a browser does, so the close is answered.
+                        while let Some(Ok(_)) = ws.next().await {}
                         return true;
                     }
                 }

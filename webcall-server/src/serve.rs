@@ -201,11 +201,23 @@ pub(crate) async fn serve(
         let http = http.clone();
         gate.tracker.spawn(async move {
             let service_ticket = ticket.clone();
+            // Requests being answered on this connection: at shutdown, one
+            // with none (idle, or a request head still arriving) closes at
+            // once instead of holding the exit until the deadline.
+            let busy = Arc::new(AtomicUsize::new(0));
+            let service_busy = busy.clone();
             let service =
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request.extensions_mut().insert(service_ticket.clone());
-                    router.clone().call(request)
+                    let answer = router.clone().call(request);
+                    let busy = service_busy.clone();
+                    busy.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        let response = answer.await;
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        response
+                    }
                 });
             let connection = http
                 .serve_connection(TokioIo::new(stream), service)
@@ -216,12 +228,15 @@ pub(crate) async fn serve(
                 _ = connection.as_mut() => None,
                 deadline = stopping.wait_for(Option::is_some) => deadline.ok().and_then(|d| *d),
             };
-            if let Some(deadline) = deadline {
-                // Idle keep-alive connections close now; a request in flight
-                // may finish until the deadline.
+            if let Some(deadline) = deadline
+                && busy.load(Ordering::SeqCst) > 0
+            {
+                // A request in flight may finish until the deadline.
                 connection.as_mut().graceful_shutdown();
                 let _ = tokio::time::timeout_at(deadline, connection).await;
             }
+            // Otherwise (idle, or a request head not yet complete) the
+            // connection is dropped here, which closes it.
             drop(ticket);
         });
     }

@@ -597,3 +597,32 @@ async fn shutdown_tells_every_client_and_ends_in_bounded_time() {
     assert!(took < Duration::from_secs(6), "took {took:?}");
     assert!(closed_by_server(&mut half, Duration::from_secs(5)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_without_a_request_do_not_hold_the_shutdown() {
+    // A long deadline, and request heads that may take as long: only
+    // connections answering a request may hold the exit.
+    let server = Server::start(Config {
+        shutdown_timeout: Duration::from_secs(120),
+        request_timeout: Duration::from_secs(120),
+        ..config()
+    })
+    .await;
+    let mut half = TcpStream::connect(server.addr).await.unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: x").await.unwrap();
+    let mut idle = TcpStream::connect(server.addr).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(read_answer(&mut idle).await.status, 200);
+
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, server.shutdown())
+        .await
+        .expect("shutdown does not wait for the deadline")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    assert!(closed_by_server(&mut half, Duration::from_secs(5)).await);
+    assert!(closed_by_server(&mut idle, Duration::from_secs(5)).await);
+}
