@@ -315,7 +315,7 @@ pub(crate) fn spawn_video_receiver(
     mut sinks: Vec<Box<dyn VideoSink>>,
     counters: Arc<Counters>,
     frame_events: Option<(EventSender, Duration)>,
-    pli: mpsc::UnboundedSender<()>,
+    pli: mpsc::Sender<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("webcall-video-in".into())
@@ -338,7 +338,7 @@ pub(crate) fn spawn_video_receiver(
                     Err(e) => {
                         tracing::debug!("H.264 decoding failed: {e}");
                         Counters::add(&counters.decode_errors, 1);
-                        let _ = pli.send(());
+                        let _ = pli.try_send(());
                         None
                     }
                 };
