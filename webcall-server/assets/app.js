@@ -340,6 +340,13 @@ class RoomPage {
       return;
     }
     if (video.srcObject !== stream) video.srcObject = stream;
+    // A remote video track is muted until pictures arrive: redraw when
+    // that changes, for the "no camera" placeholder.
+    for (const track of stream.getVideoTracks()) {
+      track.onmute = () => this.render();
+      track.onunmute = () => this.render();
+      track.onended = () => this.render();
+    }
     this.playRemote();
     this.render();
   }
@@ -359,6 +366,13 @@ class RoomPage {
       video.play().catch(() => {});
       show($('unmute'), true);
     }
+  }
+
+  /** True while pictures come from the other side (a live, unmuted video track). */
+  remoteVideoArrives() {
+    const stream = $('remote-video').srcObject;
+    if (!stream) return false;
+    return stream.getVideoTracks().some((tr) => tr.readyState === 'live' && !tr.muted);
   }
 
   // -------------------------------------------------------------- controls
@@ -490,6 +504,7 @@ class RoomPage {
     const room = $('room');
     room.classList.toggle('has-remote', !!$('remote-video').srcObject && status === 'connected');
     room.classList.toggle('call-over', ['not_found', 'room_full', 'error'].includes(status));
+    show($('remote-off'), status === 'connected' && !this.remoteVideoArrives());
   }
 
   state() {
