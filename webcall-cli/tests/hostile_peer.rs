@@ -268,7 +268,7 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
             .expect("the connection is up");
         seq = seq.wrapping_add(1);
         sent += PACKET;
-        if seq % 64 == 0 {
+        if seq.is_multiple_of(64) {
             // Let the receiver keep up (loopback drops what a full
             // socket buffer cannot take), and watch its memory.
             tokio::time::sleep(Duration::from_millis(2)).await;
