@@ -183,6 +183,8 @@ async fn no_sound_card_joins_without_audio_and_says_so() {
         "{}",
         run.stdout
     );
+    // alsa-lib's own complaints stay off the screen.
+    assert!(!run.stderr.contains("ALSA lib"), "{}", run.stderr);
     let s = stats(&stats_path);
     assert_eq!(s["sent"]["video_frames"], 0, "{s:#}");
     assert_eq!(s["sent"]["audio_frames"], 0, "{s:#}");
