@@ -7,29 +7,34 @@
 
 mod cli_common;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cli_common::{finish, scratch, spawn, stats, webcall};
+use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Payloader;
 use rtc::rtp::packetizer::Payloader;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
 use webcall_core::call::MAX_ACCESS_UNIT_BYTES;
 use webcall_core::client::{Link, SignalEvent, Signaling};
 use webcall_core::protocol::{ClientMessage, IceCandidate};
 use webcall_testkit::TestServer;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    Registry, SettingEngineBuilder, register_default_interceptors,
 };
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -94,6 +99,9 @@ async fn hostile_peer(
             RtpCodecKind::Video,
         )
         .unwrap();
+    let registry = register_default_interceptors(Registry::new(), &mut media)
+        .unwrap()
+        .with(Slot::from(14_000), DeliverPli::default());
     let settings = SettingEngineBuilder::new()
         .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
         .with_include_loopback_candidate(true)
@@ -101,6 +109,7 @@ async fn hostile_peer(
         .build();
     let pc = PeerConnectionBuilder::new()
         .with_media_engine(media)
+        .with_interceptor_registry(registry)
         .with_setting_engine(settings)
         .with_handler(Arc::new(Handler(events)))
         .with_udp_addrs(vec![std::net::SocketAddr::from(([127, 0, 0, 1], 0))])
@@ -126,6 +135,70 @@ async fn hostile_peer(
         .await
         .unwrap();
     (pc, track)
+}
+
+/// Hands inbound key frame requests (PLI) to the track, where the test
+/// counts them; webrtc-rs ends all inbound RTCP in its interceptors unless
+/// one marks it for the application.
+#[derive(Default)]
+struct DeliverPli {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for DeliverPli {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            if !packets
+                .iter()
+                .any(|p| p.as_any().is::<PictureLossIndication>())
+            {
+                return Ok(());
+            }
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for DeliverPli {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// Counts the key frame requests that reach `track`.
+async fn count_plis(track: Arc<TrackLocalStaticRTP>, plis: Arc<AtomicU32>) {
+    while let Some(ev) = track.poll().await {
+        if let TrackLocalEvent::OnRtcpPacket(packets) = ev {
+            let n = packets
+                .iter()
+                .filter(|p| p.as_any().is::<PictureLossIndication>())
+                .count();
+            plis.fetch_add(n as u32, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Resident and peak resident memory of a process, in bytes.
@@ -197,6 +270,8 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
 
     let (peer_tx, mut peer_rx) = mpsc::unbounded_channel();
     let (pc, track) = hostile_peer(peer_tx).await;
+    let plis = Arc::new(AtomicU32::new(0));
+    tokio::spawn(count_plis(track.clone(), plis.clone()));
     let mut pending: Vec<RTCIceCandidateInit> = Vec::new();
     let mut answered = false;
     let deadline = Instant::now() + WAIT;
@@ -278,6 +353,18 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
         }
     }
 
+    // The victim asked for key frames, more than the one it asks for when
+    // a track appears: they arrive here.
+    let asked = Instant::now();
+    while plis.load(Ordering::Relaxed) < 2 {
+        assert!(
+            asked.elapsed() < WAIT,
+            "{} key frame requests reached the sender",
+            plis.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Then proper pictures: the call survives and decodes again.
     let mut timestamp = 18_000u32;
     for picture in real_pictures(10) {
@@ -300,7 +387,6 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
         .await
         .unwrap();
     drain.abort();
-    let _ = pc.close().await;
     assert!(run.success(), "{run:#?}");
     let s = stats(&stats_path);
     let r = &s["received"];
@@ -311,7 +397,9 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
     );
     let growth = peak.saturating_sub(before);
     eprintln!(
-        "received {received} bytes; memory {before} before, peak {peak}; stats {}",
+        "received {received} bytes; memory {before} before, peak {peak}; \
+         {} key frame requests reached the sender; stats {}",
+        plis.load(Ordering::Relaxed),
         s["received"]
     );
     // Holding the flood would take all of it; the limit lets one picture
@@ -336,5 +424,6 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
         "the call should end with our hang-up: {}",
         run.stdout
     );
+    let _ = pc.close().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,7 +18,7 @@ use webrtc::peer_connection::{
 };
 
 use super::assemble::{Assembler, MAX_ACCESS_UNIT_BYTES};
-use super::media::{self, Encoded, Outgoing, SendControl};
+use super::media::{self, DecodeQueue, Encoded, NotQueued, Outgoing, SendControl};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
 use super::stats::{ConnectionState, Counters};
 use super::{
@@ -33,10 +33,6 @@ use crate::protocol::{ClientMessage, ErrorCode, IceCandidate, LeaveReason};
 const MAX_PENDING_CANDIDATES: usize = 200;
 /// Key frame requests we send are at least this far apart.
 const PLI_SPACING: Duration = Duration::from_millis(300);
-/// Pictures waiting for the video decoder. When it falls behind, newer
-/// pictures are skipped (and a key frame asked for) rather than queued:
-/// with [`MAX_ACCESS_UNIT_BYTES`] each, the queue holds at most 8 MiB.
-const VIDEO_DECODE_QUEUE: usize = 4;
 /// Opus packets waiting for the audio decoder: a second of 20 ms packets.
 /// Later ones are dropped while it is full (Opus conceals the gap).
 const AUDIO_DECODE_QUEUE: usize = 50;
@@ -80,7 +76,7 @@ pub(super) fn start(
 
     // One pending key frame request stands for any number of them.
     let (pli_tx, pli_rx) = mpsc::channel(1);
-    let (video_in_tx, video_in_rx) = std_mpsc::sync_channel::<Vec<u8>>(VIDEO_DECODE_QUEUE);
+    let (video_in_tx, video_in_rx) = DecodeQueue::new();
     let (audio_in_tx, audio_in_rx) = std_mpsc::sync_channel::<Vec<u8>>(AUDIO_DECODE_QUEUE);
     let video_thread = media::spawn_video_receiver(
         video_in_rx,
@@ -173,7 +169,7 @@ struct Engine {
     audio_ctl: Arc<SendControl>,
     video_out: watch::Sender<Option<Outgoing>>,
     audio_out: watch::Sender<Option<Outgoing>>,
-    video_in: std_mpsc::SyncSender<Vec<u8>>,
+    video_in: DecodeQueue,
     audio_in: std_mpsc::SyncSender<Vec<u8>>,
     pli_tx: mpsc::Sender<()>,
     peer_tx: mpsc::UnboundedSender<(u64, PeerEvent)>,
@@ -658,7 +654,7 @@ async fn watch_key_frame_requests(
 /// decoder's queue full is dropped, and a key frame is asked for.
 async fn read_video(
     track: Arc<dyn TrackRemote>,
-    out: std_mpsc::SyncSender<Vec<u8>>,
+    out: DecodeQueue,
     pli: mpsc::Sender<()>,
     counters: Arc<Counters>,
 ) {
@@ -676,15 +672,15 @@ async fn read_video(
             tracing::debug!("an incoming picture grew past {MAX_ACCESS_UNIT_BYTES} bytes: dropped");
         }
         if let Some(au) = pushed.access_unit {
-            match out.try_send(au) {
+            match out.offer(au) {
                 Ok(()) => {}
-                Err(std_mpsc::TrySendError::Full(_)) => {
+                Err(NotQueued::Full) => {
                     // The decoder is behind: skip this picture; the ones
                     // after it need a fresh key frame.
                     Counters::add(&counters.frames_skipped, 1);
                     want_key_frame = true;
                 }
-                Err(std_mpsc::TrySendError::Disconnected(_)) => break,
+                Err(NotQueued::Closed) => break,
             }
         }
         if want_key_frame {
