@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! webcall create [--server URL] [--json]
-//! webcall join <LINK> [--video test|none|camera|FILE.y4m] [--audio tone|none|mic|FILE.wav]
+//! webcall join <LINK> [--video camera|test|none|FILE.y4m] [--audio mic|tone|none|FILE.wav]
 //!              [--duration SECS] [--stats-json PATH] [--record-video FILE.y4m]
 //!              [--record-audio FILE.wav] [--ice-addr IP]... [--no-tui]
 //!              [--camera INDEX|NAME] [--mic NAME] [--speaker NAME|none]
@@ -11,6 +11,12 @@
 //!
 //! The server address falls back to `WEBCALL_SERVER`, then
 //! `http://localhost:8000`.
+//!
+//! Without `--video` and `--audio`, `join` uses the default camera and
+//! microphone, and joins without whichever is missing (saying so). Naming a
+//! device (`--video camera`, `--audio mic`, `--camera`, `--mic`) makes a
+//! missing one an error. The test pattern and tone are sent only when asked
+//! for.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -126,12 +132,14 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 pub struct JoinArgs {
     /// The call link, e.g. http://localhost:8000/r/q3V1n0cF2mXb7eYtK9aJ1w.
     pub link: String,
-    /// Outgoing video: test, none, camera or a .y4m file.
-    #[arg(long, default_value = "test", value_parser = parse_video)]
-    pub video: VideoChoice,
-    /// Outgoing audio: tone, none, mic or a .wav file.
-    #[arg(long, default_value = "tone", value_parser = parse_audio)]
-    pub audio: AudioChoice,
+    /// Outgoing video: camera, test (a moving test pattern), none or a .y4m
+    /// file. Default: the camera when there is one, else no video.
+    #[arg(long, value_parser = parse_video)]
+    pub video: Option<VideoChoice>,
+    /// Outgoing audio: mic, tone (440 Hz), none or a .wav file. Default: the
+    /// microphone when there is one, else no audio.
+    #[arg(long, value_parser = parse_audio)]
+    pub audio: Option<AudioChoice>,
     /// Print events as lines instead of the full-screen view.
     #[arg(long)]
     pub no_tui: bool,
@@ -154,12 +162,12 @@ pub struct JoinArgs {
     /// Target video bitrate in kbit/s.
     #[arg(long, default_value_t = 1200, value_name = "KBPS")]
     pub video_kbps: u32,
-    /// The camera for `--video camera`: its number or part of its name
-    /// (see `webcall devices`). Default: the first one.
+    /// The camera: its number or part of its name (see `webcall devices`).
+    /// Default: the first one. Without `--video`, means `--video camera`.
     #[arg(long, value_name = "INDEX|NAME")]
     pub camera: Option<String>,
-    /// The microphone for `--audio mic`: part of its name. Default: the
-    /// system's default.
+    /// The microphone: part of its name. Default: the system's default.
+    /// Without `--audio`, means `--audio mic`.
     #[arg(long, value_name = "NAME")]
     pub mic: Option<String>,
     /// Play the other side on this speaker (part of its name), or `none`.
@@ -204,7 +212,8 @@ mod tests {
             Command::Join(j) => {
                 assert_eq!(j.ice_addrs.len(), 2);
                 assert_eq!(j.duration, Some(2.5));
-                assert_eq!(j.video, VideoChoice::Test);
+                assert_eq!(j.video, None, "no flag: the camera when present");
+                assert_eq!(j.audio, None, "no flag: the microphone when present");
             }
             _ => panic!(),
         }

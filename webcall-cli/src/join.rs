@@ -31,33 +31,78 @@ pub enum Finish {
     Ended(EndReason),
 }
 
+/// Said when there is no camera and none was asked for.
+pub const JOINING_WITHOUT_VIDEO: &str =
+    "no camera found: joining without video (use --video test or --video FILE.y4m)";
+/// Said when there is no microphone and none was asked for.
+pub const JOINING_WITHOUT_AUDIO: &str =
+    "no microphone found: joining without audio (use --audio tone or --audio FILE.wav)";
+
+/// The outgoing video. Without `--video` (and `--camera`), the default
+/// camera if it opens, else none and a notice; a camera asked for that is
+/// missing is an error.
 fn video_source(
-    choice: &VideoChoice,
+    choice: Option<&VideoChoice>,
     camera: Option<&str>,
+    notices: &mut Vec<String>,
 ) -> Result<Option<Box<dyn VideoSource>>> {
-    Ok(match choice {
+    let asked = choice.is_some() || camera.is_some();
+    Ok(match choice.unwrap_or(&VideoChoice::Camera) {
         VideoChoice::Test => Some(Box::new(TestPattern::default())),
         VideoChoice::None => None,
         VideoChoice::Camera => {
             let choice = camera.map_or(CameraChoice::Default, CameraChoice::parse);
-            Some(Box::new(CameraSource::open(&choice)?))
+            match CameraSource::open(&choice) {
+                Ok(camera) => Some(Box::new(camera)),
+                Err(e) if asked => return Err(e.into()),
+                Err(e) => {
+                    tracing::info!("the default camera: {e}");
+                    notices.push(JOINING_WITHOUT_VIDEO.to_owned());
+                    None
+                }
+            }
         }
         VideoChoice::File(path) => Some(Box::new(Y4mFileSource::open(path, true)?)),
     })
 }
 
-fn audio_source(choice: &AudioChoice, mic: Option<&str>) -> Result<Option<Box<dyn AudioSource>>> {
-    Ok(match choice {
+/// The outgoing audio, with the same rules as [`video_source`].
+fn audio_source(
+    choice: Option<&AudioChoice>,
+    mic: Option<&str>,
+    notices: &mut Vec<String>,
+) -> Result<Option<Box<dyn AudioSource>>> {
+    let asked = choice.is_some() || mic.is_some();
+    Ok(match choice.unwrap_or(&AudioChoice::Mic) {
         AudioChoice::Tone => Some(Box::new(Tone::default())),
         AudioChoice::None => None,
-        AudioChoice::Mic => Some(Box::new(MicSource::open(mic)?)),
+        AudioChoice::Mic => match MicSource::open(mic) {
+            Ok(mic) => Some(Box::new(mic)),
+            Err(e) if asked => return Err(e.into()),
+            Err(e) => {
+                tracing::info!("the default microphone: {e}");
+                notices.push(JOINING_WITHOUT_AUDIO.to_owned());
+                None
+            }
+        },
         AudioChoice::File(path) => Some(Box::new(WavFileSource::open(path)?)),
     })
 }
 
-/// Turns the flags into call options. Files are opened here, so a bad file
-/// fails before anything touches the network.
-pub fn options(args: &JoinArgs) -> Result<CallOptions> {
+/// Call options built from the flags, and what the user should be told
+/// about them (a default device that is missing).
+#[derive(Debug)]
+pub struct Prepared {
+    /// The options for [`call::join`].
+    pub options: CallOptions,
+    /// One line each, for the screen and stderr.
+    pub notices: Vec<String>,
+}
+
+/// Turns the flags into call options. Files and devices are opened here, so
+/// a bad file or a missing device that was asked for fails before anything
+/// touches the network.
+pub fn options(args: &JoinArgs) -> Result<Prepared> {
     let mut video_sinks: Vec<Box<dyn VideoSink>> = Vec::new();
     let mut audio_sinks: Vec<Box<dyn AudioSink>> = Vec::new();
     if let Some(path) = &args.record_video {
@@ -66,38 +111,53 @@ pub fn options(args: &JoinArgs) -> Result<CallOptions> {
     if let Some(path) = &args.record_audio {
         audio_sinks.push(Box::new(WavFileSink::create(path)?));
     }
-    Ok(CallOptions {
-        video: video_source(&args.video, args.camera.as_deref())?,
-        audio: audio_source(&args.audio, args.mic.as_deref())?,
+    let mut notices = Vec::new();
+    let options = CallOptions {
+        video: video_source(args.video.as_ref(), args.camera.as_deref(), &mut notices)?,
+        audio: audio_source(args.audio.as_ref(), args.mic.as_deref(), &mut notices)?,
         video_sinks,
         audio_sinks,
         ice_addrs: args.ice_addrs.clone(),
         video_bitrate_bps: args.video_kbps.saturating_mul(1000).max(50_000),
         ..CallOptions::default()
-    })
+    };
+    Ok(Prepared { options, notices })
 }
 
 /// Runs `webcall join`.
 pub async fn run(args: &JoinArgs) -> Result<()> {
     // The link first: a typo should not wait for files or the network.
     webcall_core::client::Link::parse(&args.link)?;
-    let mut options = options(args)?;
+    let Prepared {
+        mut options,
+        mut notices,
+    } = options(args)?;
     let screen = (!args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .then(CallScreen::new);
-    add_speaker(args, screen.is_some(), &mut options)?;
+    add_speaker(args, screen.is_some(), &mut options, &mut notices)?;
     if let Some(screen) = &screen {
         screen.attach(&mut options);
     }
     let (call, events) = call::join(&args.link, options).await?;
+    // Said once the call is joined: a link that fails needs no device notes.
+    for notice in &notices {
+        eprintln!("webcall: {notice}");
+    }
     let duration = args.duration.map(Duration::from_secs_f64);
     let finish = match screen {
-        Some(screen) => match screen.run(call.clone(), events, duration).await? {
-            Outcome::HungUp => Finish::Interrupted,
-            Outcome::TimeUp => Finish::Duration,
-            Outcome::Ended(reason) => Finish::Ended(reason),
-        },
+        Some(mut screen) => {
+            screen.notice(notices.join("; "));
+            match screen.run(call.clone(), events, duration).await? {
+                Outcome::HungUp => Finish::Interrupted,
+                Outcome::TimeUp => Finish::Duration,
+                Outcome::Ended(reason) => Finish::Ended(reason),
+            }
+        }
         None => {
             println!("joined {}", args.link);
+            for notice in &notices {
+                println!("{notice}");
+            }
             run_events(&call, events, duration, |line| println!("{line}")).await
         }
     };
@@ -117,8 +177,13 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
 
 /// Plays the other side on a speaker: the one `--speaker` names, else the
 /// default one when the full-screen view is on. A missing default speaker
-/// is only a warning; a named one that cannot be opened is an error.
-fn add_speaker(args: &JoinArgs, screen: bool, options: &mut CallOptions) -> Result<()> {
+/// is only a notice; a named one that cannot be opened is an error.
+fn add_speaker(
+    args: &JoinArgs,
+    screen: bool,
+    options: &mut CallOptions,
+    notices: &mut Vec<String>,
+) -> Result<()> {
     match args.speaker.as_deref() {
         Some("none") => {}
         Some(name) => options
@@ -126,7 +191,7 @@ fn add_speaker(args: &JoinArgs, screen: bool, options: &mut CallOptions) -> Resu
             .push(Box::new(SpeakerSink::open(Some(name))?)),
         None if screen => match SpeakerSink::open(None) {
             Ok(speaker) => options.audio_sinks.push(Box::new(speaker)),
-            Err(e) => eprintln!("webcall: {e}"),
+            Err(e) => notices.push(e.to_string()),
         },
         None => {}
     }

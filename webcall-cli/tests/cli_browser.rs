@@ -24,6 +24,10 @@ fn native(
         "join",
         url,
         "--no-tui",
+        "--video",
+        "test",
+        "--audio",
+        "tone",
         "--ice-addr",
         "127.0.0.1",
         "--duration",
@@ -61,6 +65,13 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
         )
         .await
         .unwrap();
+
+    // Pictures arrive: no "no camera" placeholder over them.
+    let placeholder = browser
+        .eval("return !document.getElementById('remote-off').hidden;")
+        .await
+        .unwrap();
+    assert_eq!(placeholder, serde_json::Value::Bool(false));
 
     // A reload takes the seat back; the native side renegotiates.
     browser.reload().await.unwrap();

@@ -101,6 +101,8 @@ impl Peer {
             "127.0.0.1",
             "--video",
             clip.to_str().unwrap(),
+            "--audio",
+            "tone",
             "--duration",
             &secs.to_string(),
             "--stats-json",

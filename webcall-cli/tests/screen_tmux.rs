@@ -2,7 +2,9 @@
 //! the browser client in headless Chromium, both on 127.0.0.1. The pane
 //! must show "connected" and the browser's picture in coloured half blocks;
 //! `q` hangs up and the browser sees the other side leave. While the call
-//! runs, the CPU the `webcall` process uses is measured and printed.
+//! runs, the CPU the `webcall` process uses is measured and printed. With
+//! no media flags and no camera or sound device, the screen says what is
+//! missing.
 //!
 //! Run alone (it fills both cores):
 //! `cargo test -p webcall-cli --test screen_tmux -- --nocapture`
@@ -14,15 +16,18 @@ use webcall_testkit::{Browser, TestServer, status_is};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A browser and a native peer fill two cores: one call at a time.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A tmux server of our own (its own socket), killed on drop.
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
-    fn new() -> Self {
+    fn new(name: &str) -> Self {
         Self {
-            socket: format!("webcall-screen-test-{}", std::process::id()),
+            socket: format!("webcall-screen-{name}-{}", std::process::id()),
         }
     }
 
@@ -83,6 +88,7 @@ fn webcall_pid(shell: u32) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
+    let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let browser = Browser::launch().await.unwrap();
@@ -92,7 +98,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
         .await
         .unwrap();
 
-    let tmux = Tmux::new();
+    let tmux = Tmux::new("call");
     // The shell stays after webcall exits, so its last words can be read.
     let command = format!(
         "env LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor RUST_LOG=warn {} join {} \
@@ -186,4 +192,87 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_screen_says_there_is_no_camera_or_microphone() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let browser = Browser::launch().await.unwrap();
+    browser.goto(&room.url).await.unwrap();
+    browser
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+        .await
+        .unwrap();
+
+    // A HOME where ALSA finds no sound device (a card that is not there);
+    // this machine has no camera. No media flags.
+    let home = std::env::temp_dir().join(format!("webcall-screen-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join(".asoundrc"),
+        "pcm.!default { type hw card 57 }\nctl.!default { type hw card 57 }\n",
+    )
+    .unwrap();
+    let tmux = Tmux::new("missing");
+    let command = format!(
+        "env HOME={} LANG=C.UTF-8 LC_ALL= RUST_LOG=warn {} join {} --ice-addr 127.0.0.1; \
+         echo \"webcall exited with $?\"; sleep 600",
+        home.display(),
+        env!("CARGO_BIN_EXE_webcall"),
+        room.url
+    );
+    let out = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "call",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(out.status.success());
+    let start = Instant::now();
+    loop {
+        let pane = tmux.capture();
+        if pane.contains("connected") && pane.contains("no camera found: joining without video") {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the screen never said there is no camera; last pane:\n{pane}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser
+        .wait_until(
+            "!document.getElementById('remote-off').hidden",
+            WAIT,
+            "the browser's \"no camera\" placeholder",
+        )
+        .await
+        .unwrap();
+    let out = tmux.run(&["send-keys", "-t", "call", "q"]);
+    assert!(out.status.success());
+    let start = Instant::now();
+    loop {
+        let pane = tmux.capture();
+        if pane.contains("webcall exited with") {
+            assert!(pane.contains("webcall exited with 0"), "{pane}");
+            // The notes are on stderr too, readable after the screen closes.
+            assert!(pane.contains("webcall: no camera found"), "{pane}");
+            assert!(pane.contains("webcall: no microphone found"), "{pane}");
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "webcall did not exit after q:\n{pane}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -28,6 +28,8 @@ const START_VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
 const FULL_VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 } };
 /** How long after connecting the camera goes to full resolution. */
 const UPGRADE_AFTER_MS = 1500;
+/** How long a connected call may show no remote picture before "no camera". */
+const NO_PICTURE_AFTER_MS = 1500;
 
 /** Marks the first picture of `video` decoded and shown, once per stream. */
 function markFirstFrame(video) {
@@ -398,6 +400,13 @@ class RoomPage {
       video.srcObject = stream;
       markFirstFrame(video);
     }
+    // A remote video track is muted until pictures arrive: redraw when
+    // that changes, for the "no camera" placeholder.
+    for (const track of stream.getVideoTracks()) {
+      track.onmute = () => this.render();
+      track.onunmute = () => this.render();
+      track.onended = () => this.render();
+    }
     this.playRemote();
     this.render();
   }
@@ -417,6 +426,13 @@ class RoomPage {
       video.play().catch(() => {});
       show($('unmute'), true);
     }
+  }
+
+  /** True while pictures come from the other side (a live, unmuted video track). */
+  remoteVideoArrives() {
+    const stream = $('remote-video').srcObject;
+    if (!stream) return false;
+    return stream.getVideoTracks().some((tr) => tr.readyState === 'live' && !tr.muted);
   }
 
   // -------------------------------------------------------------- controls
@@ -548,6 +564,29 @@ class RoomPage {
     const room = $('room');
     room.classList.toggle('has-remote', !!$('remote-video').srcObject && status === 'connected');
     room.classList.toggle('call-over', ['not_found', 'room_full', 'error'].includes(status));
+    show($('remote-off'), this.noRemotePicture(status));
+  }
+
+  /**
+   * True when the call is up but no picture has come for a moment: the
+   * other side has no camera or turned it off. The first pictures of a new
+   * connection follow "connected" by a little; that gap shows nothing.
+   */
+  noRemotePicture(status) {
+    if (status !== 'connected' || this.remoteVideoArrives()) {
+      clearTimeout(this.pictureTimer);
+      this.pictureTimer = null;
+      this.pictureWaitOver = false;
+      return false;
+    }
+    if (!this.pictureTimer && !this.pictureWaitOver) {
+      this.pictureTimer = setTimeout(() => {
+        this.pictureTimer = null;
+        this.pictureWaitOver = true;
+        this.render();
+      }, NO_PICTURE_AFTER_MS);
+    }
+    return this.pictureWaitOver;
   }
 
   state() {

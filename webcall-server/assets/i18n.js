@@ -64,6 +64,7 @@ const STRINGS = {
     remote_video: 'The other person’s video',
     local_video: 'Your video',
     no_camera: 'Camera off',
+    remote_no_camera: 'No camera',
     controls: 'Call controls',
   },
   ru: {
@@ -124,6 +125,7 @@ const STRINGS = {
     remote_video: 'Видео собеседника',
     local_video: 'Ваше видео',
     no_camera: 'Камера выключена',
+    remote_no_camera: 'Нет камеры',
     controls: 'Управление звонком',
   },
 };

@@ -37,6 +37,49 @@ pub struct AudioDeviceInfo {
     pub channels: u16,
 }
 
+/// Keeps alsa-lib's own messages (such as "cannot find card '0'" on a
+/// machine without a sound card) off stderr while this is alive, on this
+/// thread; they go to the debug log instead. Elsewhere it does nothing.
+#[must_use]
+pub struct QuietAlsa {
+    #[cfg(target_os = "linux")]
+    buffer: Option<std::rc::Rc<std::cell::RefCell<alsa::Output>>>,
+}
+
+impl QuietAlsa {
+    /// Starts collecting alsa-lib's messages on this thread.
+    pub fn new() -> Self {
+        Self {
+            #[cfg(target_os = "linux")]
+            buffer: alsa::Output::local_error_handler().ok(),
+        }
+    }
+}
+
+impl Default for QuietAlsa {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for QuietAlsa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("QuietAlsa")
+    }
+}
+
+impl Drop for QuietAlsa {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(buffer) = &self.buffer {
+            let text = buffer.borrow().to_string();
+            if !text.trim().is_empty() {
+                tracing::debug!("alsa-lib: {}", text.trim());
+            }
+        }
+    }
+}
+
 /// The name cpal gives a device.
 pub fn device_name(device: &cpal::Device) -> String {
     device
@@ -59,6 +102,7 @@ fn default_config(
 /// be read is left out: with no sound card, cpal still names a "default"
 /// device that then fails here.
 pub fn list(dir: Direction) -> Vec<AudioDeviceInfo> {
+    let _quiet = QuietAlsa::new();
     let host = cpal::default_host();
     let default_name = match dir {
         Direction::Input => host.default_input_device(),
@@ -95,6 +139,7 @@ pub fn find(
     dir: Direction,
     name: Option<&str>,
 ) -> Result<(cpal::Device, cpal::SupportedStreamConfig), DeviceError> {
+    let _quiet = QuietAlsa::new();
     let host = cpal::default_host();
     let missing = || match dir {
         Direction::Input => DeviceError::Microphone(NO_MICROPHONE.into()),
@@ -166,6 +211,7 @@ impl StreamThread {
         let thread = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
+                let quiet = QuietAlsa::new();
                 let stream = match build().and_then(|s| {
                     s.play()
                         .map(|()| s)
@@ -178,6 +224,7 @@ impl StreamThread {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
+                drop(quiet);
                 // Returns when the owner drops its sender.
                 let _ = stop_rx.recv();
                 drop(stream);

@@ -3,7 +3,9 @@
 //!
 //! The device callback mixes to mono and queues samples at the device rate;
 //! [`MicSource::next_frame`] waits for them, resamples to 48 kHz and cuts
-//! 960-sample frames. The device's clock paces the call.
+//! 960-sample frames. The device's clock paces the call; a device without
+//! one (ALSA's null device delivers as fast as it is read) is held to real
+//! time, so it cannot flood the call.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,6 +22,10 @@ use super::resample::{Resampler, f32_to_i16};
 /// How long the microphone may stay silent (no callbacks) before the
 /// source gives up.
 const STALL: Duration = Duration::from_secs(3);
+
+/// How far the frames handed out may run ahead of the wall clock before
+/// [`MicSource::next_frame`] waits. A clocked device never gets there.
+const MAX_AHEAD: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Default)]
 struct Captured {
@@ -39,6 +45,8 @@ pub struct MicSource {
     pending: Vec<f32>,
     scratch: Vec<f32>,
     sent: u64,
+    /// When the first frame was handed out.
+    first: Option<Instant>,
     ended: bool,
     _stream: StreamThread,
 }
@@ -72,6 +80,7 @@ impl MicSource {
             pending: Vec::with_capacity(AUDIO_FRAME_SAMPLES * 4),
             scratch: Vec::new(),
             sent: 0,
+            first: None,
             ended: false,
             _stream: stream,
         })
@@ -178,6 +187,12 @@ impl AudioSource for MicSource {
             .collect();
         let timestamp = Duration::from_millis(20 * self.sent);
         self.sent += 1;
+        let first = *self.first.get_or_insert_with(Instant::now);
+        if let Some(ahead) = timestamp.checked_sub(first.elapsed())
+            && ahead > MAX_AHEAD
+        {
+            std::thread::sleep(ahead - MAX_AHEAD);
+        }
         Ok(Some(AudioFrame { samples, timestamp }))
     }
 

@@ -86,12 +86,19 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
 pub struct CallScreen {
     remote: FrameSlot,
     self_view: FrameSlot,
+    notice: Option<String>,
 }
 
 impl CallScreen {
     /// Fresh, empty picture slots.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A line for the status bar when the screen opens (empty: none), such
+    /// as a missing camera.
+    pub fn notice(&mut self, text: String) {
+        self.notice = Some(text).filter(|t| !t.is_empty());
     }
 
     /// Adds the screen's video sink and wraps the video source so the
@@ -119,6 +126,9 @@ impl CallScreen {
         duration: Option<Duration>,
     ) -> io::Result<Outcome> {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
+        if let Some(text) = self.notice {
+            let _ = event_tx.send(ScreenEvent::Notice(text));
+        }
         let forward = tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 for e in screen_events(event) {

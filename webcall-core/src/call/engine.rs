@@ -9,8 +9,6 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::packetizer::Depacketizer;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
@@ -19,11 +17,12 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector,
 };
 
-use super::media::{self, Encoded, Outgoing, SendControl};
+use super::assemble::{Assembler, MAX_ACCESS_UNIT_BYTES};
+use super::media::{self, DecodeQueue, Encoded, NotQueued, Outgoing, SendControl};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
 use super::stats::{ConnectionState, Counters};
 use super::{
-    Call, CallEvent, CallEvents, CallOptions, Command, EndReason, EventSender,
+    Call, CallEvent, CallEvents, CallOptions, Command, EVENT_QUEUE, EndReason, EventSender,
     SERVER_LOST_MEDIA_GRACE, Shared,
 };
 use crate::client::{SignalEvent, Signaling};
@@ -34,14 +33,17 @@ use crate::protocol::{ClientMessage, ErrorCode, IceCandidate, LeaveReason};
 const MAX_PENDING_CANDIDATES: usize = 200;
 /// Key frame requests we send are at least this far apart.
 const PLI_SPACING: Duration = Duration::from_millis(300);
+/// Opus packets waiting for the audio decoder: a second of 20 ms packets.
+/// Later ones are dropped while it is full (Opus conceals the gap).
+const AUDIO_DECODE_QUEUE: usize = 50;
 
 pub(super) fn start(
     start: Instant,
     signaling: Signaling,
-    signal_events: mpsc::UnboundedReceiver<SignalEvent>,
+    signal_events: mpsc::Receiver<SignalEvent>,
     mut options: CallOptions,
 ) -> Result<(Call, CallEvents)> {
-    let (event_tx, event_rx) = mpsc::unbounded_channel();
+    let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
     let events = EventSender(event_tx);
     let counters = Arc::new(Counters::new(start));
     let video_ctl = SendControl::new();
@@ -72,9 +74,10 @@ pub(super) fn start(
         tokio::spawn(media::write_loop(rx, audio_out_rx, counters.clone(), false));
     }
 
-    let (pli_tx, pli_rx) = mpsc::unbounded_channel();
-    let (video_in_tx, video_in_rx) = std_mpsc::channel::<Vec<u8>>();
-    let (audio_in_tx, audio_in_rx) = std_mpsc::channel::<Vec<u8>>();
+    // One pending key frame request stands for any number of them.
+    let (pli_tx, pli_rx) = mpsc::channel(1);
+    let (video_in_tx, video_in_rx) = DecodeQueue::new();
+    let (audio_in_tx, audio_in_rx) = std_mpsc::sync_channel::<Vec<u8>>(AUDIO_DECODE_QUEUE);
     let video_thread = media::spawn_video_receiver(
         video_in_rx,
         std::mem::take(&mut options.video_sinks),
@@ -92,7 +95,8 @@ pub(super) fn start(
     )
     .map_err(spawn_err)?;
 
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    // Hang-up is the only command; a second one queued adds nothing.
+    let (commands_tx, commands_rx) = mpsc::channel(1);
     let (done_tx, done_rx) = watch::channel(false);
     let (peer_tx, peer_rx) = mpsc::unbounded_channel();
     let settings = PeerSettings {
@@ -140,7 +144,7 @@ pub(super) fn start(
             let _ = audio_thread.join();
         })
         .await;
-        events.send(CallEvent::Ended { reason });
+        events.send_last(CallEvent::Ended { reason }).await;
         let _ = done_tx.send(true);
     });
     let call = Call {
@@ -165,9 +169,9 @@ struct Engine {
     audio_ctl: Arc<SendControl>,
     video_out: watch::Sender<Option<Outgoing>>,
     audio_out: watch::Sender<Option<Outgoing>>,
-    video_in: std_mpsc::Sender<Vec<u8>>,
-    audio_in: std_mpsc::Sender<Vec<u8>>,
-    pli_tx: mpsc::UnboundedSender<()>,
+    video_in: DecodeQueue,
+    audio_in: std_mpsc::SyncSender<Vec<u8>>,
+    pli_tx: mpsc::Sender<()>,
     peer_tx: mpsc::UnboundedSender<(u64, PeerEvent)>,
     peer: Option<Peer>,
     generation: u64,
@@ -187,10 +191,13 @@ struct Engine {
 impl Engine {
     async fn run(
         mut self,
-        mut signal: mpsc::UnboundedReceiver<SignalEvent>,
+        mut signal: mpsc::Receiver<SignalEvent>,
+        // Unbounded on purpose: the producer is our own peer connection,
+        // whose callbacks must not wait for this loop (candidates fire
+        // while this loop awaits `set_local_description`).
         mut peer_events: mpsc::UnboundedReceiver<(u64, PeerEvent)>,
-        mut commands: mpsc::UnboundedReceiver<Command>,
-        mut plis: mpsc::UnboundedReceiver<()>,
+        mut commands: mpsc::Receiver<Command>,
+        mut plis: mpsc::Receiver<()>,
     ) -> EndReason {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -643,55 +650,50 @@ async fn watch_key_frame_requests(
 }
 
 /// Reassembles H.264 access units from RTP and hands them to the decoder.
+/// A picture that is lost, too big ([`MAX_ACCESS_UNIT_BYTES`]) or finds the
+/// decoder's queue full is dropped, and a key frame is asked for.
 async fn read_video(
     track: Arc<dyn TrackRemote>,
-    out: std_mpsc::Sender<Vec<u8>>,
-    pli: mpsc::UnboundedSender<()>,
+    out: DecodeQueue,
+    pli: mpsc::Sender<()>,
     counters: Arc<Counters>,
 ) {
-    let mut depacketizer = H264Packet::default();
-    let mut access_unit: Vec<u8> = Vec::new();
-    let mut last_seq: Option<u16> = None;
-    let mut broken = false;
+    let mut assembler = Assembler::default();
     while let Some(ev) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(pkt) = ev else {
             continue;
         };
         Counters::add(&counters.recv_video_packets, 1);
         Counters::add(&counters.recv_video_bytes, pkt.payload.len() as u64);
-        let seq = pkt.header.sequence_number;
-        if last_seq.is_some_and(|l| seq != l.wrapping_add(1)) {
-            // A gap (or reordering): this picture is incomplete.
-            broken = true;
-            let _ = pli.send(());
+        let pushed = assembler.push(pkt.header.sequence_number, pkt.header.marker, &pkt.payload);
+        let mut want_key_frame = pushed.request_key_frame;
+        if pushed.dropped_oversized {
+            Counters::add(&counters.oversized_frames, 1);
+            tracing::debug!("an incoming picture grew past {MAX_ACCESS_UNIT_BYTES} bytes: dropped");
         }
-        last_seq = Some(seq);
-        // Padding-only packets carry no media.
-        if pkt.payload.is_empty() {
-            continue;
-        }
-        match depacketizer.depacketize(&pkt.payload) {
-            Ok(b) => access_unit.extend_from_slice(&b),
-            Err(_) => broken = true,
-        }
-        if pkt.header.marker {
-            if !broken && !access_unit.is_empty() {
-                if out.send(std::mem::take(&mut access_unit)).is_err() {
-                    break;
+        if let Some(au) = pushed.access_unit {
+            match out.offer(au) {
+                Ok(()) => {}
+                Err(NotQueued::Full) => {
+                    // The decoder is behind: skip this picture; the ones
+                    // after it need a fresh key frame.
+                    Counters::add(&counters.frames_skipped, 1);
+                    want_key_frame = true;
                 }
-            } else {
-                access_unit.clear();
-                depacketizer = H264Packet::default();
+                Err(NotQueued::Closed) => break,
             }
-            broken = false;
+        }
+        if want_key_frame {
+            // One request waiting is as good as many.
+            let _ = pli.try_send(());
         }
     }
 }
 
-/// Hands Opus packets to the decoder.
+/// Hands Opus packets to the decoder; drops them while its queue is full.
 async fn read_audio(
     track: Arc<dyn TrackRemote>,
-    out: std_mpsc::Sender<Vec<u8>>,
+    out: std_mpsc::SyncSender<Vec<u8>>,
     counters: Arc<Counters>,
 ) {
     while let Some(ev) = track.poll().await {
@@ -703,8 +705,9 @@ async fn read_audio(
         if pkt.payload.is_empty() {
             continue;
         }
-        if out.send(pkt.payload.to_vec()).is_err() {
-            break;
+        match out.try_send(pkt.payload.to_vec()) {
+            Ok(()) | Err(std_mpsc::TrySendError::Full(_)) => {}
+            Err(std_mpsc::TrySendError::Disconnected(_)) => break,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! incoming kind is decoded on its own thread and handed to the sinks.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -290,6 +290,77 @@ pub(crate) async fn write_loop(
     }
 }
 
+/// Pictures that may wait for the video decoder: a second at 30 fps, so a
+/// burst after a network hiccup fits.
+const VIDEO_DECODE_QUEUE: usize = 30;
+/// Bytes that may wait for the video decoder, whatever the count.
+const VIDEO_DECODE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why a picture was not queued for the decoder.
+pub(crate) enum NotQueued {
+    /// The decoder is behind ([`VIDEO_DECODE_QUEUE`] pictures or
+    /// [`VIDEO_DECODE_BYTES`] bytes wait): the picture is dropped.
+    Full,
+    /// The decoder has stopped.
+    Closed,
+}
+
+/// The way from reassembly to the video decoder, bounded in pictures and
+/// in bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct DecodeQueue {
+    tx: std_mpsc::SyncSender<Vec<u8>>,
+    bytes: Arc<AtomicUsize>,
+}
+
+/// The decoder's end of a [`DecodeQueue`].
+#[derive(Debug)]
+pub(crate) struct DecodeQueueRx {
+    rx: std_mpsc::Receiver<Vec<u8>>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl DecodeQueue {
+    pub fn new() -> (Self, DecodeQueueRx) {
+        let (tx, rx) = std_mpsc::sync_channel(VIDEO_DECODE_QUEUE);
+        let bytes = Arc::new(AtomicUsize::new(0));
+        (
+            Self {
+                tx,
+                bytes: bytes.clone(),
+            },
+            DecodeQueueRx { rx, bytes },
+        )
+    }
+
+    /// Queues a picture unless the decoder is that far behind.
+    pub fn offer(&self, picture: Vec<u8>) -> Result<(), NotQueued> {
+        let len = picture.len();
+        if self.bytes.load(Ordering::Relaxed) + len > VIDEO_DECODE_BYTES {
+            return Err(NotQueued::Full);
+        }
+        self.bytes.fetch_add(len, Ordering::Relaxed);
+        match self.tx.try_send(picture) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.bytes.fetch_sub(len, Ordering::Relaxed);
+                Err(match e {
+                    std_mpsc::TrySendError::Full(_) => NotQueued::Full,
+                    std_mpsc::TrySendError::Disconnected(_) => NotQueued::Closed,
+                })
+            }
+        }
+    }
+}
+
+impl DecodeQueueRx {
+    fn recv(&self) -> Option<Vec<u8>> {
+        let picture = self.rx.recv().ok()?;
+        self.bytes.fetch_sub(picture.len(), Ordering::Relaxed);
+        Some(picture)
+    }
+}
+
 /// Copies a decoded picture (with strides) into a packed I420 frame.
 fn to_video_frame(yuv: &impl YUVSource, timestamp: Duration) -> Option<VideoFrame> {
     let (w, h) = yuv.dimensions();
@@ -311,11 +382,11 @@ fn to_video_frame(yuv: &impl YUVSource, timestamp: Duration) -> Option<VideoFram
 /// Decodes incoming H.264 frames (Annex-B) and hands pictures to the sinks.
 /// A frame the decoder refuses triggers a key frame request on `pli`.
 pub(crate) fn spawn_video_receiver(
-    rx: std_mpsc::Receiver<Vec<u8>>,
+    rx: DecodeQueueRx,
     mut sinks: Vec<Box<dyn VideoSink>>,
     counters: Arc<Counters>,
     frame_events: Option<(EventSender, Duration)>,
-    pli: mpsc::UnboundedSender<()>,
+    pli: mpsc::Sender<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("webcall-video-in".into())
@@ -328,7 +399,7 @@ pub(crate) fn spawn_video_receiver(
                 }
             };
             let mut last_event: Option<Instant> = None;
-            while let Ok(au) = rx.recv() {
+            while let Some(au) = rx.recv() {
                 let Some(dec) = decoder.as_mut() else {
                     continue;
                 };
@@ -338,7 +409,7 @@ pub(crate) fn spawn_video_receiver(
                     Err(e) => {
                         tracing::debug!("H.264 decoding failed: {e}");
                         Counters::add(&counters.decode_errors, 1);
-                        let _ = pli.send(());
+                        let _ = pli.try_send(());
                         None
                     }
                 };
@@ -429,4 +500,28 @@ pub(crate) fn spawn_audio_receiver(
                 }
             }
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_decode_queue_is_bounded_in_pictures_and_bytes() {
+        let (q, rx) = DecodeQueue::new();
+        for _ in 0..VIDEO_DECODE_QUEUE {
+            assert!(q.offer(vec![0; 10]).is_ok());
+        }
+        assert!(matches!(q.offer(vec![0; 10]), Err(NotQueued::Full)));
+        while rx.bytes.load(Ordering::Relaxed) > 0 {
+            rx.recv().unwrap();
+        }
+        let big = VIDEO_DECODE_BYTES / 2 + 1;
+        assert!(q.offer(vec![0; big]).is_ok());
+        assert!(matches!(q.offer(vec![0; big]), Err(NotQueued::Full)));
+        assert_eq!(rx.recv().map(|p| p.len()), Some(big));
+        assert!(q.offer(vec![0; big]).is_ok(), "room again once decoded");
+        drop(rx);
+        assert!(matches!(q.offer(vec![0; 1]), Err(NotQueued::Closed)));
+    }
 }

@@ -15,6 +15,15 @@
 //! - `engine` (private): the negotiation state and the run loop.
 //! - `peer`, `media` (private): building a peer connection; encode, send,
 //!   receive and decode.
+//! - `assemble` (private): H.264 access units from RTP, within
+//!   [`MAX_ACCESS_UNIT_BYTES`].
+//!
+//! The other side cannot make the engine hold more and more memory: every
+//! queue is bounded. Signaling events wait for the run loop (backpressure
+//! reaches the server's socket); incoming media that finds its decoder's
+//! queue full is dropped (video then asks for a key frame); a picture that
+//! grows past [`MAX_ACCESS_UNIT_BYTES`] is thrown away and a key frame asked
+//! for; events for the application are dropped as [`CallEvents`] describes.
 //!
 //! ```no_run
 //! # async fn demo() -> webcall_core::Result<()> {
@@ -36,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+mod assemble;
 mod engine;
 mod media;
 pub mod pattern;
@@ -51,6 +61,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
+pub use assemble::MAX_ACCESS_UNIT_BYTES;
 pub use stats::{
     CallStats, ConnectionState, LatencyStats, ReceivedCounters, SentCounters, StatsReport,
 };
@@ -187,20 +198,47 @@ pub enum CallEvent {
 /// the media connection may stay down before the call ends.
 pub const SERVER_LOST_MEDIA_GRACE: Duration = Duration::from_secs(10);
 
-/// Sends events to the application, ignoring a receiver that went away.
+/// How many events [`CallEvents`] holds for an application that has not
+/// read them yet.
+pub const EVENT_QUEUE: usize = 256;
+
+/// How long [`CallEvent::Ended`] waits for room in a full event queue.
+const ENDED_WAIT: Duration = Duration::from_secs(5);
+
+/// Sends events to the application without waiting for it, ignoring a
+/// receiver that went away. The drop policy is described on [`CallEvents`].
 #[derive(Debug, Clone)]
-pub(crate) struct EventSender(mpsc::UnboundedSender<CallEvent>);
+pub(crate) struct EventSender(mpsc::Sender<CallEvent>);
 
 impl EventSender {
     pub fn send(&self, event: CallEvent) {
-        let _ = self.0.send(event);
+        let frequent = matches!(event, CallEvent::Stats(_) | CallEvent::RemoteVideoFrame(_));
+        if frequent && self.0.capacity() < self.0.max_capacity() / 2 {
+            return;
+        }
+        if let Err(mpsc::error::TrySendError::Full(ev)) = self.0.try_send(event) {
+            tracing::warn!("the application is not reading call events; dropped {ev:?}");
+        }
+    }
+
+    /// Sends the last event of a call, waiting a little for room.
+    pub async fn send_last(&self, event: CallEvent) {
+        let _ = tokio::time::timeout(ENDED_WAIT, self.0.send(event)).await;
     }
 }
 
 /// The stream of a call's events. Ends after [`CallEvent::Ended`].
+///
+/// It holds at most [`EVENT_QUEUE`] unread events; the call never waits
+/// for the application. While the application is behind, the newest
+/// [`CallEvent::Stats`] and [`CallEvent::RemoteVideoFrame`] are dropped
+/// once half the queue is taken (they are superseded by the next ones),
+/// which keeps room for the events that change the call's state; those are
+/// dropped only when the queue is full. [`CallEvent::Ended`] waits up to
+/// five seconds for room. An application that reads promptly loses nothing.
 #[derive(Debug)]
 pub struct CallEvents {
-    rx: mpsc::UnboundedReceiver<CallEvent>,
+    rx: mpsc::Receiver<CallEvent>,
 }
 
 impl CallEvents {
@@ -222,7 +260,7 @@ pub(crate) enum Command {
 
 #[derive(Debug)]
 struct Shared {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
     counters: Arc<stats::Counters>,
     video: Arc<media::SendControl>,
     audio: Arc<media::SendControl>,
@@ -260,7 +298,8 @@ impl Call {
     /// Hangs up: says `bye` to the other side, closes the connection,
     /// flushes the sinks. Returns when that is done (at most a few seconds).
     pub async fn hangup(&self) {
-        let _ = self.shared.commands.send(Command::Hangup);
+        // Full means a hang-up is already on its way.
+        let _ = self.shared.commands.try_send(Command::Hangup);
         self.ended().await;
     }
 

@@ -83,6 +83,11 @@ pub struct ReceivedCounters {
     pub decode_errors: u64,
     /// Key frame requests (PLI) sent.
     pub key_frame_requests: u64,
+    /// Incoming pictures thrown away for growing past
+    /// [`super::MAX_ACCESS_UNIT_BYTES`] (a sender that never ends them).
+    pub video_frames_oversized: u64,
+    /// Complete pictures skipped because the decoder was behind.
+    pub video_frames_skipped: u64,
 }
 
 /// One-way latency measured from the test pattern's picture code.
@@ -194,6 +199,8 @@ pub(crate) struct Counters {
     pub video_size: AtomicU64,
     pub decode_errors: AtomicU64,
     pub plis_sent: AtomicU64,
+    pub oversized_frames: AtomicU64,
+    pub frames_skipped: AtomicU64,
     pub connected_ms: AtomicU64,
     pub first_video_ms: AtomicU64,
     pub live: Mutex<Live>,
@@ -237,6 +244,8 @@ impl Counters {
             video_size: z(),
             decode_errors: z(),
             plis_sent: z(),
+            oversized_frames: z(),
+            frames_skipped: z(),
             connected_ms: AtomicU64::new(UNSET),
             first_video_ms: AtomicU64::new(UNSET),
             live: Mutex::new(Live::default()),
@@ -337,6 +346,8 @@ impl Counters {
                 video_height: size as u32,
                 decode_errors: get(&self.decode_errors),
                 key_frame_requests: get(&self.plis_sent),
+                video_frames_oversized: get(&self.oversized_frames),
+                video_frames_skipped: get(&self.frames_skipped),
             },
             latency: live.latency.clone(),
         }

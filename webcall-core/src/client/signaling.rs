@@ -2,6 +2,13 @@
 //! feeds what happens into a [`Session`] and carries out its outputs. A
 //! dropped socket is reopened with the resume secret until the session
 //! gives up.
+//!
+//! Both queues are bounded. Events wait for the reader: while the
+//! application (the call engine) is busy, this edge stops reading the
+//! socket, and the server, whose queues are bounded too, deals with a slow
+//! reader. Outgoing messages are queued without waiting, up to
+//! [`SEND_QUEUE`]; past that they are dropped, since a socket that far
+//! behind is as good as gone (a reconnect renegotiates anyway).
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +25,13 @@ use crate::protocol::{ClientMessage, ServerMessage};
 /// How long opening the socket and getting `joined` may take.
 pub const JOIN_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Signaling events read from the socket and not yet taken by the
+/// application; when full, reading the socket waits.
+pub const EVENT_QUEUE: usize = 64;
+
+/// Messages to the server not yet written to the socket; more are dropped.
+pub const SEND_QUEUE: usize = 256;
+
 #[derive(Debug)]
 enum Command {
     Send(ClientMessage),
@@ -29,7 +43,7 @@ enum Command {
 /// [`SignalEvent::Closed`] on the event receiver.
 #[derive(Debug, Clone)]
 pub struct Signaling {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
 }
 
 type Ws =
@@ -43,14 +57,16 @@ impl Signaling {
     /// Fails with [`Error::RoomNotFound`], [`Error::RoomFull`],
     /// [`Error::Unreachable`] or [`Error::NotWebcall`] when the call cannot
     /// happen.
-    pub async fn connect(link: &Link) -> Result<(Self, mpsc::UnboundedReceiver<SignalEvent>)> {
+    /// The receiver holds at most [`EVENT_QUEUE`] events; read it promptly
+    /// (the session waits for room).
+    pub async fn connect(link: &Link) -> Result<(Self, mpsc::Receiver<SignalEvent>)> {
         super::install_crypto_provider();
         // A plain HTTP look-up first: it tells "server down", "not a webcall
         // server" and "unknown room" apart far better than a failed upgrade.
         super::http::room_info(&link.server(), link.token()).await?;
 
-        let (commands, command_rx) = mpsc::unbounded_channel();
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+        let (commands, command_rx) = mpsc::channel(SEND_QUEUE);
+        let (events_tx, mut events_rx) = mpsc::channel(EVENT_QUEUE);
         let (first_tx, first_rx) = oneshot::channel();
         tokio::spawn(run(link.clone(), command_rx, events_tx, first_tx));
         let this = Self { commands };
@@ -73,17 +89,25 @@ impl Signaling {
     }
 
     /// Sends a message to the other participant (through the server).
-    /// Dropped silently while reconnecting.
+    /// Dropped silently while reconnecting, and when [`SEND_QUEUE`]
+    /// messages are already waiting for the socket.
     pub fn send(&self, message: ClientMessage) {
-        let _ = self.commands.send(Command::Send(message));
+        if let Err(mpsc::error::TrySendError::Full(_)) =
+            self.commands.try_send(Command::Send(message))
+        {
+            tracing::warn!("the signaling socket is behind; a message was dropped");
+        }
     }
 
     /// Says `bye` and closes the socket; waits at most a second for that.
     pub async fn hangup(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Hangup(tx)).is_ok() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
-        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            if self.commands.send(Command::Hangup(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+        })
+        .await;
         Ok(())
     }
 }
@@ -92,7 +116,7 @@ struct Runner {
     session: Session,
     /// The server's base URL, for error messages.
     server: String,
-    events: mpsc::UnboundedSender<SignalEvent>,
+    events: mpsc::Sender<SignalEvent>,
     first: Option<oneshot::Sender<Result<()>>>,
 }
 
@@ -112,7 +136,7 @@ impl Runner {
                     if let Some(first) = self.first.take() {
                         let _ = first.send(Ok(()));
                     }
-                    let _ = self.events.send(SignalEvent::Joined(j));
+                    let _ = self.events.send(SignalEvent::Joined(j)).await;
                 }
                 Output::Event(SignalEvent::Closed(err)) => {
                     match (self.first.take(), err.map(|e| self.name_server(e))) {
@@ -120,12 +144,12 @@ impl Runner {
                             let _ = first.send(Err(e));
                         }
                         (_, err) => {
-                            let _ = self.events.send(SignalEvent::Closed(err));
+                            let _ = self.events.send(SignalEvent::Closed(err)).await;
                         }
                     }
                 }
                 Output::Event(e) => {
-                    let _ = self.events.send(e);
+                    let _ = self.events.send(e).await;
                 }
                 Output::Reconnect { after } => reconnect = Some(after),
             }
@@ -158,8 +182,8 @@ async fn open(link: &Link) -> std::result::Result<Ws, String> {
 
 async fn run(
     link: Link,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<SignalEvent>,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<SignalEvent>,
     first: oneshot::Sender<Result<()>>,
 ) {
     let mut r = Runner {
