@@ -47,6 +47,19 @@ struct Flags {
     #[arg(long, env = "WEBCALL_UNUSED_ROOM_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     unused_room_ttl: Duration,
 
+    /// How long a participant's seat is kept for them after their
+    /// connection drops without hanging up (network change, restarted
+    /// proxy); the other side sees "reconnecting" meanwhile. 0s frees the
+    /// seat at once.
+    #[arg(long, env = "WEBCALL_SEAT_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    seat_grace: Duration,
+
+    /// How long the seat is kept when the page said it was going away
+    /// (closed or reloaded): a reload comes back within it, a closed tab is
+    /// reported gone after it. At most --seat-grace.
+    #[arg(long, env = "WEBCALL_LEAVE_GRACE", default_value = "3s", value_parser = humantime::parse_duration)]
+    leave_grace: Duration,
+
     /// How many rooms may exist at once, from everyone together: the last
     /// resort behind --rooms-per-client and --rooms-per-network.
     #[arg(long, env = "WEBCALL_MAX_ROOMS", default_value_t = RoomConfig::default().max_rooms)]
@@ -150,6 +163,8 @@ fn config(flags: Flags) -> Config {
         room: RoomConfig {
             ttl: flags.room_ttl,
             unused_ttl: flags.unused_room_ttl,
+            seat_grace: flags.seat_grace,
+            leave_grace: flags.leave_grace,
             max_rooms: flags.max_rooms,
             rooms_per_client: flags.rooms_per_client,
             rooms_per_network: flags.rooms_per_network,
