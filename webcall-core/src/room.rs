@@ -944,14 +944,14 @@ mod tests {
 
     #[test]
     fn coming_back_within_the_grace_takes_the_same_seat() {
-        let (mut r, _, b) = call();
+        let (mut r, a, b) = call();
         r.disconnect(T0, B);
         let out = r.join(secs(5), B2, PROTOCOL_VERSION, Some(&b.resume), ice());
         let b2 = joined(&out, B2);
         assert_eq!(b2.you, b.you, "same participant id");
         assert!(b2.resumed);
         assert!(b2.initiator);
-        assert_eq!(b2.peer.as_ref(), sent_peer(&out, A).as_ref());
+        assert_eq!(b2.peer.as_ref(), Some(&a.you));
         assert_eq!(
             sent_to(&out, A),
             vec![ServerMessage::PeerJoined {
@@ -966,13 +966,6 @@ mod tests {
         assert!(r.tick(secs(60)).is_empty(), "nothing is freed later");
         let out = r.handle(secs(6), A, ClientMessage::Answer { sdp: "x".into() });
         assert!(matches!(out.as_slice(), [Output::Send { to, .. }] if *to == B2));
-    }
-
-    fn sent_peer(out: &[Output], conn: ConnectionId) -> Option<ParticipantId> {
-        sent_to(out, conn).into_iter().find_map(|m| match m {
-            ServerMessage::PeerJoined { peer, .. } => Some(peer),
-            _ => None,
-        })
     }
 
     #[test]
