@@ -439,12 +439,7 @@ impl Room {
         let until = now.saturating_add(grace).min(self.expires_at);
         self.seats[i].held_until = Some(until);
         self.live_others(conn)
-            .map(|to| {
-                send(
-                    to,
-                    ServerMessage::PeerReconnecting { peer: peer.clone() },
-                )
-            })
+            .map(|to| send(to, ServerMessage::PeerReconnecting { peer: peer.clone() }))
             .collect()
     }
 
@@ -905,16 +900,27 @@ mod tests {
             out,
             vec![send(
                 A,
-                ServerMessage::PeerReconnecting { peer: b.you.clone() }
+                ServerMessage::PeerReconnecting {
+                    peer: b.you.clone()
+                }
             )]
         );
         assert_eq!(r.participants(), 2, "the seat is held, not freed");
         assert_eq!(r.held(), 1);
         assert_eq!(r.next_deadline(), Some(secs(20)));
-        assert!(r.disconnect(T0, B).is_empty(), "a second disconnect is a no-op");
-        assert!(r.tick(millis(19_999)).is_empty(), "not before the grace ends");
+        assert!(
+            r.disconnect(T0, B).is_empty(),
+            "a second disconnect is a no-op"
+        );
+        assert!(
+            r.tick(millis(19_999)).is_empty(),
+            "not before the grace ends"
+        );
         // While held, what A sends reaches nobody and is no error.
-        assert!(r.handle(T0, A, ClientMessage::Offer { sdp: "x".into() }).is_empty());
+        assert!(
+            r.handle(T0, A, ClientMessage::Offer { sdp: "x".into() })
+                .is_empty()
+        );
     }
 
     #[test]
@@ -976,7 +982,9 @@ mod tests {
         let out = r.disconnect(T0, B);
         assert_eq!(
             sent_to(&out, A),
-            vec![ServerMessage::PeerReconnecting { peer: b.you.clone() }]
+            vec![ServerMessage::PeerReconnecting {
+                peer: b.you.clone()
+            }]
         );
         assert_eq!(r.next_deadline(), Some(secs(3)));
         assert!(r.tick(millis(2_999)).is_empty());
@@ -1095,7 +1103,10 @@ mod tests {
         assert_eq!(r.next_deadline(), Some(secs(10)));
         let out = r.expire();
         assert_eq!(error_code(&out, A), ErrorCode::RoomExpired);
-        assert!(sent_to(&out, B).is_empty(), "the held seat's socket is gone");
+        assert!(
+            sent_to(&out, B).is_empty(),
+            "the held seat's socket is gone"
+        );
     }
 
     #[test]

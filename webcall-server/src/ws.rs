@@ -7,8 +7,8 @@
 //! message rate limit, and a bounded outgoing queue. Nothing a client sends
 //! reaches any room but its own.
 
-use std::sync::{Arc, Weak};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Extension;
@@ -298,7 +298,10 @@ impl Connection {
                 }
             };
             let now = Timestamp::now();
-            if let Some(deadline) = self.state.store.disconnect(&self.room, now, self.id, &deliver)
+            if let Some(deadline) = self
+                .state
+                .store
+                .disconnect(&self.room, now, self.id, &deliver)
                 && !shutting_down
             {
                 tokio::spawn(free_held_seats(
