@@ -9,90 +9,12 @@
 
 mod cli_common;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cli_common::{finish, scratch, spawn, stats, webcall};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-use webcall_testkit::{Browser, TestServer, status_is};
+use webcall_testkit::{Browser, TcpProxy, TestServer, status_is};
 
 const WAIT: Duration = Duration::from_secs(45);
-
-/// A TCP proxy in front of the server that can be "restarted": while down
-/// it has closed every connection it carried (both sides) and refuses new
-/// ones; then it accepts again.
-struct Proxy {
-    addr: SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    down: Arc<AtomicBool>,
-    kill: watch::Sender<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(server: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let down = Arc::new(AtomicBool::new(false));
-        let (kill, _) = watch::channel(0u64);
-        let task = tokio::spawn({
-            let (accepted, down, kill) = (accepted.clone(), down.clone(), kill.clone());
-            async move {
-                while let Ok((mut client, _)) = listener.accept().await {
-                    if down.load(Ordering::SeqCst) {
-                        // Refused, as by a proxy that is not running.
-                        drop(client);
-                        continue;
-                    }
-                    let Ok(mut upstream) = TcpStream::connect(server).await else {
-                        continue;
-                    };
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                    let mut kill_rx = kill.subscribe();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
-                            // Both sides dropped: the server sees the close.
-                            _ = kill_rx.changed() => {}
-                        }
-                    });
-                }
-            }
-        });
-        Self {
-            addr,
-            accepted,
-            down,
-            kill,
-            task,
-        }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Stops: closes everything carried and refuses new connections.
-    fn stop(&self) {
-        self.down.store(true, Ordering::SeqCst);
-        self.kill.send_modify(|n| *n += 1);
-    }
-
-    /// Accepts connections again.
-    fn restart(&self) {
-        self.down.store(false, Ordering::SeqCst);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 async fn frames_decoded(browser: &Browser) -> f64 {
     browser
@@ -107,7 +29,7 @@ async fn frames_decoded(browser: &Browser) -> f64 {
 async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let proxy = Proxy::start(server.addr()).await;
+    let proxy = TcpProxy::launch(server.addr()).await.unwrap();
     let dir = scratch("seats-proxy");
     let stats_path = dir.join("native.json");
 
@@ -117,7 +39,7 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
         .unwrap();
-    let proxied = format!("http://{}/r/{}", proxy.addr, room.token);
+    let proxied = format!("http://{}/r/{}", proxy.addr(), room.token);
     let child = spawn(webcall(&[
         "join",
         &proxied,
@@ -161,7 +83,7 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
     assert_eq!(browser.status().await, "peer_reconnecting");
 
     // Back after a few seconds: the native side takes its seat back.
-    proxy.restart();
+    proxy.start();
     let start = Instant::now();
     while proxy.accepted() <= accepted {
         assert!(start.elapsed() < WAIT, "webcall join never came back");

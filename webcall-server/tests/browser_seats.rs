@@ -5,6 +5,9 @@
 //!   seat back; the other page never shows the person as gone and its
 //!   media keeps being decoded.
 //! - A closed tab is shown as gone within 5 s.
+//! - A page whose signaling goes through a proxy that restarts mid-call
+//!   takes its seat back and keeps its peer connection; the other page
+//!   shows "reconnecting" at most, and media never stops.
 //!
 //! Needs chromium and chromium-driver. Run on loopback only with
 //! `unshare -n -- sh -c 'ip link set lo up && cargo test --offline -p webcall-server --test browser_seats'`.
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
-use webcall_testkit::{Browser, TestServer, status_is};
+use webcall_testkit::{Browser, TcpProxy, TestServer, status_is};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -72,20 +75,30 @@ async fn resume_secret(browser: &Browser, token: &str) -> Result<String> {
 /// Two browsers in a call with media flowing both ways.
 async fn call(server: &TestServer) -> Result<(Browser, Browser, String)> {
     let room = server.create_room().await?;
+    call_via(&room.url, &room.url, room.token.as_str()).await
+}
+
+/// The same, alice opening `alice_url` and bob `bob_url` for one room.
+async fn call_via(
+    alice_url: &str,
+    bob_url: &str,
+    token: &str,
+) -> Result<(Browser, Browser, String)> {
+    let room_url = bob_url;
     let alice = Browser::launch().await?;
-    alice.goto(&room.url).await?;
+    alice.goto(alice_url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
     let bob = Browser::launch().await?;
-    bob.goto(&room.url).await?;
+    bob.goto(room_url).await?;
     for (who, b) in [("alice", &alice), ("bob", &bob)] {
         b.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
             .await?;
         b.wait_until(MEDIA_FLOWING, MEDIA, &format!("{who} decoding media"))
             .await?;
     }
-    Ok((alice, bob, room.token.to_string()))
+    Ok((alice, bob, token.to_owned()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,5 +203,60 @@ async fn a_closed_tab_is_seen_as_gone_within_five_seconds() -> Result<()> {
     assert_eq!(info["participants"], Value::from(1), "the seat is free");
     alice.close().await?;
     drop(bob);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_proxy_in_front_of_one_page_does_not_stop_the_call() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let room = server.create_room().await?;
+    let proxy = TcpProxy::launch(server.addr()).await?;
+    let proxied = format!("http://{}/r/{}", proxy.addr(), room.token);
+    let (alice, bob, _) = call_via(&proxied, &room.url, room.token.as_str()).await?;
+
+    // Alice's proxy goes away: the server notices her socket close.
+    let accepted = proxy.accepted();
+    proxy.stop();
+    let at_stop = frames_decoded(&bob).await?;
+    bob.wait_until(
+        &status_is("peer_reconnecting"),
+        STATE,
+        "bob to see alice reconnecting",
+    )
+    .await?;
+    // Media goes on meanwhile, both ways.
+    wait_frames_past(&bob, at_stop + 30.0, "bob while alice's proxy is down").await?;
+    let alice_now = frames_decoded(&alice).await?;
+    wait_frames_past(&alice, alice_now + 30.0, "alice while her proxy is down").await?;
+
+    proxy.start();
+    for (who, b) in [("alice", &alice), ("bob", &bob)] {
+        b.wait_until(&status_is("connected"), STATE, &format!("{who} connected"))
+            .await?;
+    }
+    ensure!(
+        proxy.accepted() > accepted,
+        "alice came back through the proxy"
+    );
+    for (who, b) in [("alice", &alice), ("bob", &bob)] {
+        let now = frames_decoded(b).await?;
+        wait_frames_past(b, now + 30.0, who).await?;
+    }
+    let (alice_log, bob_log) = (page_log(&alice).await?, page_log(&bob).await?);
+    ensure!(
+        alice_log
+            .iter()
+            .any(|l| l.contains("seat resumed; keeping the connection")),
+        "alice took her seat back and kept her connection: {alice_log:#?}"
+    );
+    ensure!(
+        !bob_log
+            .iter()
+            .any(|l| l.contains("status peer_left") || l.contains("replacing ours")),
+        "bob never saw alice leave nor replaced the connection: {bob_log:#?}"
+    );
+    alice.close().await?;
+    bob.close().await?;
     Ok(())
 }
