@@ -302,6 +302,10 @@ mod tests {
             "4s",
             "--allowed-hosts",
             "call.example.org,alias.example.org:8443",
+            "--seat-grace",
+            "30s",
+            "--leave-grace",
+            "1500ms",
         ])
         .unwrap();
         let c = config(flags);
@@ -331,6 +335,10 @@ mod tests {
         );
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.room.unused_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(
+            (c.room.seat_grace, c.room.leave_grace),
+            (Duration::from_secs(30), Duration::from_millis(1500))
+        );
         assert_eq!((c.room.rooms_per_client, c.room.rooms_per_network), (5, 0));
         assert_eq!(
             (c.client_ipv6_prefix, c.max_connections_per_client),
@@ -354,6 +362,10 @@ mod tests {
         let c = config(Flags::try_parse_from(["webcall-server"]).unwrap());
         assert_eq!(c.room.ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.ice_servers, vec![IceServer::new(DEFAULT_STUN)]);
+        assert_eq!(
+            (c.room.seat_grace, c.room.leave_grace),
+            (Duration::from_secs(20), Duration::from_secs(3))
+        );
         for bad in [
             &["--ice-servers", "stun:x"][..],
             &["--room-ttl", "forever"],
@@ -362,6 +374,7 @@ mod tests {
             &["--listen", "8000"],
             &["--client-ipv6-prefix", "129"],
             &["--unused-room-ttl", "soon"],
+            &["--seat-grace", "a while"],
         ] {
             let args = std::iter::once("webcall-server").chain(bad.iter().copied());
             assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");
