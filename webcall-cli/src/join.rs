@@ -266,6 +266,9 @@ pub fn describe(ev: &CallEvent) -> Option<String> {
             resumed: true,
         } => format!("peer {peer} came back; reconnecting"),
         CallEvent::PeerJoined { peer, .. } => format!("peer {peer} joined; connecting"),
+        CallEvent::PeerReconnecting { peer } => {
+            format!("peer {peer} lost the server connection; waiting for them to reconnect")
+        }
         CallEvent::PeerLeft { peer, .. } => format!("peer {peer} left"),
         CallEvent::ConnectionState(s) => format!("connection: {s}"),
         CallEvent::Reconnecting => "lost the server connection; reconnecting".to_owned(),

@@ -97,10 +97,23 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
         .await
         .unwrap();
     assert!(run.success(), "{run:#?}");
-    // Connected before the reload and again after it (the page comes back
-    // either on its old seat or as a new participant).
+    // Connected before the reload and again after it.
     assert!(
         run.stdout.matches("connection: connected").count() >= 2,
+        "{}",
+        run.stdout
+    );
+    // The reloaded page took its own seat back (PROTOCOL.md, "Seats"): the
+    // native side saw it reconnecting and come back, never leave.
+    assert!(
+        run.stdout
+            .contains("lost the server connection; waiting for them to reconnect"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("came back"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("left (connection lost)"),
         "{}",
         run.stdout
     );

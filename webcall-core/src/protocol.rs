@@ -48,6 +48,11 @@ pub enum ClientMessage {
     },
     /// Leaving the room for good.
     Bye,
+    /// The page is going away (closed or reloaded; a browser cannot tell
+    /// which). When the connection then closes, the seat is held only for
+    /// the short leave grace instead of the seat grace, so that a closed
+    /// tab is soon seen as gone while a reload still gets its seat back.
+    Leaving,
 }
 
 impl ClientMessage {
@@ -79,6 +84,14 @@ pub enum ServerMessage {
         peer: ParticipantId,
         /// True when it is the same participant coming back (a reload).
         resumed: bool,
+    },
+    /// The other participant's connection closed without `bye`: their seat
+    /// is held for them for a grace period. Keep the peer connection and
+    /// its media; `peer_joined` with `resumed: true` follows if they come
+    /// back, `peer_left` if the grace period ends first.
+    PeerReconnecting {
+        /// The participant whose seat is held.
+        peer: ParticipantId,
     },
     /// The other participant left.
     PeerLeft {
@@ -141,6 +154,11 @@ pub struct Joined {
     pub you: ParticipantId,
     /// A secret that takes this seat back from a new connection (page reload).
     pub resume: ResumeToken,
+    /// True when this join took back the participant's own seat (the
+    /// `resume` secret matched): a client that still has a working peer
+    /// connection keeps it.
+    #[serde(default)]
+    pub resumed: bool,
     /// The other participant, when already present.
     pub peer: Option<ParticipantId>,
     /// True when this client must create the first offer now.
@@ -513,6 +531,10 @@ mod tests {
             ClientMessage::Candidate { candidate: None }
         );
         assert_eq!(roundtrip_client(r#"{"type":"bye"}"#), ClientMessage::Bye);
+        assert_eq!(
+            roundtrip_client(r#"{"type":"leaving"}"#),
+            ClientMessage::Leaving
+        );
     }
 
     #[test]
@@ -558,13 +580,21 @@ mod tests {
         );
 
         let v: serde_json::Value =
+            serde_json::from_str(&ServerMessage::PeerReconnecting { peer: peer.clone() }.encode())
+                .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"peer_reconnecting","peer":"7c2e91b0d4a8f613"})
+        );
+
+        let v: serde_json::Value =
             serde_json::from_str(&ServerMessage::error(ErrorCode::RoomFull).encode()).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"type":"error","code":"room_full","message":"this call already has two people","fatal":true})
         );
 
-        let joined = r#"{"type":"joined","version":1,"you":"d1f0a2c49e7b3a55","resume":"mG8yq2cLw1Jx0bX9sTdh3A","peer":null,"initiator":false,"polite":true,"ice_servers":[{"urls":["stun:stun.l.google.com:19302"]}],"ice_transport_policy":"all","capacity":2,"expires_at":"2026-12-02T11:20:00Z"}"#;
+        let joined = r#"{"type":"joined","version":1,"you":"d1f0a2c49e7b3a55","resume":"mG8yq2cLw1Jx0bX9sTdh3A","resumed":false,"peer":null,"initiator":false,"polite":true,"ice_servers":[{"urls":["stun:stun.l.google.com:19302"]}],"ice_transport_policy":"all","capacity":2,"expires_at":"2026-12-02T11:20:00Z"}"#;
         let msg = ServerMessage::decode(joined).unwrap();
         let again: serde_json::Value = serde_json::from_str(&msg.encode()).unwrap();
         assert_eq!(

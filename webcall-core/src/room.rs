@@ -29,6 +29,17 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// server) lapse long before the week that a used link keeps.
 pub const DEFAULT_UNUSED_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// How long a seat whose connection closed without `bye` stays held for
+/// its participant unless configured otherwise: 20 seconds, enough for a
+/// client to reconnect through a network change or a restarted proxy.
+pub const DEFAULT_SEAT_GRACE: Duration = Duration::from_secs(20);
+
+/// How long the seat stays held when the client said `leaving` before its
+/// connection closed (a page being closed or reloaded), unless configured
+/// otherwise: 3 seconds, enough for a reloaded page to come back, short
+/// enough that a closed tab is soon seen as gone.
+pub const DEFAULT_LEAVE_GRACE: Duration = Duration::from_secs(3);
+
 /// A WebSocket connection, named by the server that holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnectionId(pub u64);
@@ -75,6 +86,12 @@ pub struct RoomConfig {
     /// How many live rooms one network (see [`Creator`]) may hold; 0: no
     /// limit.
     pub rooms_per_network: usize,
+    /// How long a seat whose connection closed without `bye` is held for
+    /// its participant to come back; zero frees it at once.
+    pub seat_grace: Duration,
+    /// How long a seat is held when its client said `leaving` first (a
+    /// page closed or reloaded); capped at `seat_grace`.
+    pub leave_grace: Duration,
 }
 
 impl Default for RoomConfig {
@@ -86,6 +103,8 @@ impl Default for RoomConfig {
             max_rooms: 100_000,
             rooms_per_client: 100,
             rooms_per_network: 1_000,
+            seat_grace: DEFAULT_SEAT_GRACE,
+            leave_grace: DEFAULT_LEAVE_GRACE,
         }
     }
 }
@@ -107,7 +126,24 @@ pub struct Creator {
 struct Seat {
     id: ParticipantId,
     resume: ResumeToken,
+    /// The connection that holds the seat; while `held_until` is set, the
+    /// connection that held it last (now closed).
     conn: ConnectionId,
+    /// The client said `leaving`: when its connection closes, the seat is
+    /// held only for the leave grace.
+    #[serde(default)]
+    leaving: bool,
+    /// Set while the seat has no connection: until then its participant
+    /// may take it back with the resume secret; then it is freed.
+    #[serde(default)]
+    held_until: Option<Timestamp>,
+}
+
+impl Seat {
+    /// True while a live connection holds the seat.
+    fn is_live(&self) -> bool {
+        self.held_until.is_none()
+    }
 }
 
 /// A call room: up to `capacity` seats, a lifetime, and the relay rules.
@@ -124,6 +160,20 @@ pub struct Room {
     seats: Vec<Seat>,
     /// Who created the room, for the creation limits.
     creator: Creator,
+    /// How long a seat is held after its connection closed without `bye`.
+    #[serde(default = "default_seat_grace")]
+    seat_grace: Duration,
+    /// The same after the client said `leaving`.
+    #[serde(default = "default_leave_grace")]
+    leave_grace: Duration,
+}
+
+fn default_seat_grace() -> Duration {
+    DEFAULT_SEAT_GRACE
+}
+
+fn default_leave_grace() -> Duration {
+    DEFAULT_LEAVE_GRACE
 }
 
 impl Room {
@@ -148,6 +198,8 @@ impl Room {
             capacity: config.capacity,
             seats: Vec::new(),
             creator,
+            seat_grace: config.seat_grace,
+            leave_grace: config.leave_grace.min(config.seat_grace),
         }
     }
 
@@ -182,7 +234,7 @@ impl Room {
         now >= self.expires_at || (!self.used && now >= self.join_by)
     }
 
-    /// How many seats are taken.
+    /// How many seats are taken, held ones included.
     pub fn participants(&self) -> usize {
         self.seats.len()
     }
@@ -199,16 +251,33 @@ impl Room {
         }
     }
 
-    /// The participant seated on `conn`, if any.
+    /// The participant seated on the live connection `conn`, if any.
     pub fn participant_on(&self, conn: ConnectionId) -> Option<&ParticipantId> {
-        self.seats.iter().find(|s| s.conn == conn).map(|s| &s.id)
+        self.live_seat(conn).map(|s| &s.id)
+    }
+
+    /// How many seats are held for participants whose connection closed.
+    pub fn held(&self) -> usize {
+        self.seats.iter().filter(|s| !s.is_live()).count()
+    }
+
+    /// The earliest time a held seat is due to be freed: call
+    /// [`tick`](Self::tick) then. `None` while no seat is held.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.seats.iter().filter_map(|s| s.held_until).min()
+    }
+
+    fn live_seat(&self, conn: ConnectionId) -> Option<&Seat> {
+        self.seats.iter().find(|s| s.is_live() && s.conn == conn)
     }
 
     /// A `join` arrived on `conn`.
     ///
-    /// With a `resume` secret matching a seat, `conn` takes that seat over
-    /// and its old connection is closed with `replaced`. Otherwise a free
-    /// seat is taken, or the join is refused with `room_full`.
+    /// With a `resume` secret matching a seat, `conn` takes that seat back:
+    /// from a held seat at once, from a live one by closing its old
+    /// connection with `replaced`. The other participant gets `peer_joined`
+    /// with `resumed: true`. Otherwise a free seat is taken, or the join is
+    /// refused with `room_full` (held seats count as taken).
     pub fn join(
         &mut self,
         now: Timestamp,
@@ -237,9 +306,15 @@ impl Room {
         let resumed_seat = resume.and_then(|r| self.seats.iter().position(|s| &s.resume == r));
         let (index, resumed) = match resumed_seat {
             Some(i) => {
-                let old = std::mem::replace(&mut self.seats[i].conn, conn);
-                out.push(send(old, ServerMessage::error(ErrorCode::Replaced)));
-                out.push(Output::Close(old));
+                let seat = &mut self.seats[i];
+                let old = std::mem::replace(&mut seat.conn, conn);
+                seat.leaving = false;
+                if seat.held_until.take().is_none() {
+                    // The old connection is still open (or its close not yet
+                    // noticed): it gives way.
+                    out.push(send(old, ServerMessage::error(ErrorCode::Replaced)));
+                    out.push(Output::Close(old));
+                }
                 (i, true)
             }
             None => {
@@ -247,7 +322,13 @@ impl Room {
                     return fatal(conn, ErrorCode::RoomFull);
                 }
                 let seat = match (ParticipantId::generate(), ResumeToken::generate()) {
-                    (Ok(id), Ok(resume)) => Seat { id, resume, conn },
+                    (Ok(id), Ok(resume)) => Seat {
+                        id,
+                        resume,
+                        conn,
+                        leaving: false,
+                        held_until: None,
+                    },
                     _ => return fatal(conn, ErrorCode::Unavailable),
                 };
                 self.seats.push(seat);
@@ -257,13 +338,18 @@ impl Room {
         };
 
         let me = self.seats[index].clone();
-        let other = self.other_than(conn).map(|s| (s.id.clone(), s.conn));
+        // The other participant, and its connection if live (a held seat
+        // is told nothing: its participant learns on coming back).
+        let other = self
+            .other_than(conn)
+            .map(|s| (s.id.clone(), s.is_live().then_some(s.conn)));
         out.push(send(
             conn,
             ServerMessage::Joined(Joined {
                 version: PROTOCOL_VERSION,
                 you: me.id.clone(),
                 resume: me.resume,
+                resumed,
                 peer: other.as_ref().map(|(id, _)| id.clone()),
                 initiator: other.is_some(),
                 polite: other.is_none(),
@@ -273,7 +359,7 @@ impl Room {
                 expires_at: self.expires_at,
             }),
         ));
-        if let Some((_, other_conn)) = other {
+        if let Some((_, Some(other_conn))) = other {
             out.push(send(
                 other_conn,
                 ServerMessage::PeerJoined {
@@ -292,12 +378,7 @@ impl Room {
         conn: ConnectionId,
         message: ClientMessage,
     ) -> Vec<Output> {
-        let Some(me) = self
-            .seats
-            .iter()
-            .find(|s| s.conn == conn)
-            .map(|s| s.id.clone())
-        else {
+        let Some(me) = self.live_seat(conn).map(|s| s.id.clone()) else {
             return vec![send(conn, ServerMessage::error(ErrorCode::NotJoined))];
         };
         if self.is_expired(now) {
@@ -308,6 +389,12 @@ impl Room {
                 return vec![send(conn, ServerMessage::error(ErrorCode::AlreadyJoined))];
             }
             ClientMessage::Bye => return self.leave(conn, LeaveReason::Bye),
+            ClientMessage::Leaving => {
+                if let Some(seat) = self.seats.iter_mut().find(|s| s.conn == conn) {
+                    seat.leaving = true;
+                }
+                return Vec::new();
+            }
             ClientMessage::Offer { sdp } => ServerMessage::Offer { from: me, sdp },
             ClientMessage::Answer { sdp } => ServerMessage::Answer { from: me, sdp },
             ClientMessage::Candidate { candidate } => ServerMessage::Candidate {
@@ -316,20 +403,68 @@ impl Room {
             },
         };
         match self.other_than(conn) {
-            Some(other) => vec![send(other.conn, relayed)],
+            Some(other) if other.is_live() => vec![send(other.conn, relayed)],
+            // Held for someone reconnecting: what they missed, the one who
+            // comes back renegotiates if it needs to.
+            Some(_) => Vec::new(),
             None => vec![send(conn, ServerMessage::error(ErrorCode::NoPeer))],
         }
     }
 
-    /// The connection `conn` closed or went silent. Frees its seat, if it
-    /// still held one, and tells the other participant.
-    pub fn disconnect(&mut self, conn: ConnectionId) -> Vec<Output> {
-        if self.participant_on(conn).is_none() {
+    /// The connection `conn` closed or went silent without `bye`.
+    ///
+    /// Its seat is held for the seat grace (the leave grace if the client
+    /// said `leaving`), and the other participant gets `peer_reconnecting`.
+    /// With a grace of zero the seat is freed at once (`peer_left`).
+    pub fn disconnect(&mut self, now: Timestamp, conn: ConnectionId) -> Vec<Output> {
+        let Some(i) = self
+            .seats
+            .iter()
+            .position(|s| s.is_live() && s.conn == conn)
+        else {
             return Vec::new();
+        };
+        let seat = &self.seats[i];
+        let peer = seat.id.clone();
+        let grace = if seat.leaving {
+            self.leave_grace
+        } else {
+            self.seat_grace
+        };
+        if grace.is_zero() {
+            let mut out = self.leave(conn, LeaveReason::Disconnected);
+            // The connection is already gone: nothing to close.
+            out.retain(|o| *o != Output::Close(conn));
+            return out;
         }
-        let mut out = self.leave(conn, LeaveReason::Disconnected);
-        // The connection is already gone: nothing to close.
-        out.retain(|o| *o != Output::Close(conn));
+        let until = now.saturating_add(grace).min(self.expires_at);
+        self.seats[i].held_until = Some(until);
+        self.live_others(conn)
+            .map(|to| send(to, ServerMessage::PeerReconnecting { peer: peer.clone() }))
+            .collect()
+    }
+
+    /// The time is `now`: frees every held seat whose grace is over and
+    /// tells the other participant `peer_left` (reason `disconnected`).
+    /// Call it at [`next_deadline`](Self::next_deadline).
+    pub fn tick(&mut self, now: Timestamp) -> Vec<Output> {
+        let mut out = Vec::new();
+        while let Some(i) = self
+            .seats
+            .iter()
+            .position(|s| s.held_until.is_some_and(|t| t <= now))
+        {
+            let gone = self.seats.remove(i);
+            out.extend(self.live_others(gone.conn).map(|to| {
+                send(
+                    to,
+                    ServerMessage::PeerLeft {
+                        peer: gone.id.clone(),
+                        reason: LeaveReason::Disconnected,
+                    },
+                )
+            }));
+        }
         out
     }
 
@@ -337,6 +472,7 @@ impl Room {
     pub fn expire(&mut self) -> Vec<Output> {
         self.seats
             .drain(..)
+            .filter(Seat::is_live)
             .flat_map(|s| fatal(s.conn, ErrorCode::RoomExpired))
             .collect()
     }
@@ -347,11 +483,10 @@ impl Room {
         };
         let gone = self.seats.remove(i);
         let mut out: Vec<Output> = self
-            .seats
-            .iter()
-            .map(|s| {
+            .live_others(conn)
+            .map(|to| {
                 send(
-                    s.conn,
+                    to,
                     ServerMessage::PeerLeft {
                         peer: gone.id.clone(),
                         reason,
@@ -365,6 +500,14 @@ impl Room {
 
     fn other_than(&self, conn: ConnectionId) -> Option<&Seat> {
         self.seats.iter().find(|s| s.conn != conn)
+    }
+
+    /// The live connections of everyone but `conn`.
+    fn live_others(&self, conn: ConnectionId) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.seats
+            .iter()
+            .filter(move |s| s.is_live() && s.conn != conn)
+            .map(|s| s.conn)
     }
 }
 
@@ -732,12 +875,209 @@ mod tests {
         assert!(c.initiator);
     }
 
-    #[test]
-    fn disconnect_tells_the_other_with_reason_disconnected() {
+    fn secs(n: u64) -> Timestamp {
+        T0.saturating_add(Duration::from_secs(n))
+    }
+
+    fn millis(n: u64) -> Timestamp {
+        T0.saturating_add(Duration::from_millis(n))
+    }
+
+    const B2: ConnectionId = ConnectionId(22);
+
+    /// A and B in a call; B's participant as A learnt it.
+    fn call() -> (Room, Joined, Joined) {
         let mut r = room();
+        let a = joined(&join(&mut r, A, None), A);
+        let b = joined(&join(&mut r, B, None), B);
+        (r, a, b)
+    }
+
+    #[test]
+    fn a_closed_connection_holds_its_seat_and_the_other_hears_reconnecting() {
+        let (mut r, _, b) = call();
+        let out = r.disconnect(T0, B);
+        assert_eq!(
+            out,
+            vec![send(
+                A,
+                ServerMessage::PeerReconnecting {
+                    peer: b.you.clone()
+                }
+            )]
+        );
+        assert_eq!(r.participants(), 2, "the seat is held, not freed");
+        assert_eq!(r.held(), 1);
+        assert_eq!(r.next_deadline(), Some(secs(20)));
+        assert!(
+            r.disconnect(T0, B).is_empty(),
+            "a second disconnect is a no-op"
+        );
+        assert!(
+            r.tick(millis(19_999)).is_empty(),
+            "not before the grace ends"
+        );
+        // While held, what A sends reaches nobody and is no error.
+        assert!(
+            r.handle(T0, A, ClientMessage::Offer { sdp: "x".into() })
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_seat_grace_ends_in_peer_left() {
+        let (mut r, _, b) = call();
+        r.disconnect(T0, B);
+        let out = r.tick(secs(20));
+        assert_eq!(
+            out,
+            vec![send(
+                A,
+                ServerMessage::PeerLeft {
+                    peer: b.you.clone(),
+                    reason: LeaveReason::Disconnected
+                }
+            )]
+        );
+        assert_eq!(r.participants(), 1);
+        assert_eq!(r.next_deadline(), None);
+        assert!(r.tick(secs(30)).is_empty());
+        // The secret no longer names a seat: an ordinary join.
+        let out = join(&mut r, B2, Some(&b.resume));
+        let b2 = joined(&out, B2);
+        assert_ne!(b2.you, b.you);
+        assert!(!b2.resumed);
+    }
+
+    #[test]
+    fn coming_back_within_the_grace_takes_the_same_seat() {
+        let (mut r, a, b) = call();
+        r.disconnect(T0, B);
+        let out = r.join(secs(5), B2, PROTOCOL_VERSION, Some(&b.resume), ice());
+        let b2 = joined(&out, B2);
+        assert_eq!(b2.you, b.you, "same participant id");
+        assert!(b2.resumed);
+        assert!(b2.initiator);
+        assert_eq!(b2.peer.as_ref(), Some(&a.you));
+        assert_eq!(
+            sent_to(&out, A),
+            vec![ServerMessage::PeerJoined {
+                peer: b.you.clone(),
+                resumed: true
+            }]
+        );
+        assert!(sent_to(&out, B).is_empty(), "the old connection is gone");
+        assert!(!out.contains(&Output::Close(B)));
+        assert_eq!(r.held(), 0);
+        assert_eq!(r.next_deadline(), None);
+        assert!(r.tick(secs(60)).is_empty(), "nothing is freed later");
+        let out = r.handle(secs(6), A, ClientMessage::Answer { sdp: "x".into() });
+        assert!(matches!(out.as_slice(), [Output::Send { to, .. }] if *to == B2));
+    }
+
+    #[test]
+    fn leaving_then_closing_holds_only_for_the_leave_grace() {
+        let (mut r, _, b) = call();
+        assert!(r.handle(T0, B, ClientMessage::Leaving).is_empty());
+        assert_eq!(r.held(), 0, "leaving alone changes nothing");
+        let out = r.disconnect(T0, B);
+        assert_eq!(
+            sent_to(&out, A),
+            vec![ServerMessage::PeerReconnecting {
+                peer: b.you.clone()
+            }]
+        );
+        assert_eq!(r.next_deadline(), Some(secs(3)));
+        assert!(r.tick(millis(2_999)).is_empty());
+        let out = r.tick(secs(3));
+        assert_eq!(
+            sent_to(&out, A),
+            vec![ServerMessage::PeerLeft {
+                peer: b.you,
+                reason: LeaveReason::Disconnected
+            }]
+        );
+        assert_eq!(r.participants(), 1);
+    }
+
+    #[test]
+    fn a_reload_after_leaving_takes_the_same_seat() {
+        let (mut r, _, b) = call();
+        r.handle(T0, B, ClientMessage::Leaving);
+        r.disconnect(T0, B);
+        let out = r.join(millis(900), B2, PROTOCOL_VERSION, Some(&b.resume), ice());
+        assert_eq!(joined(&out, B2).you, b.you);
+        assert!(r.tick(secs(4)).is_empty());
+        // Leaving is forgotten on return: a later drop gets the full grace.
+        r.disconnect(secs(5), B2);
+        assert_eq!(r.next_deadline(), Some(secs(25)));
+    }
+
+    #[test]
+    fn bye_frees_the_seat_at_once_even_after_leaving() {
+        let (mut r, a, _) = call();
+        r.handle(T0, A, ClientMessage::Leaving);
+        let out = r.handle(T0, A, ClientMessage::Bye);
+        assert_eq!(
+            sent_to(&out, B),
+            vec![ServerMessage::PeerLeft {
+                peer: a.you,
+                reason: LeaveReason::Bye
+            }]
+        );
+        assert_eq!(r.held(), 0);
+        assert!(r.disconnect(T0, A).is_empty(), "its close changes nothing");
+        assert_eq!(r.participants(), 1);
+    }
+
+    #[test]
+    fn a_third_person_cannot_take_a_held_seat() {
+        let (mut r, _, b) = call();
+        r.disconnect(T0, B);
+        let out = join(&mut r, C, None);
+        assert_eq!(error_code(&out, C), ErrorCode::RoomFull);
+        assert!(sent_to(&out, A).is_empty());
+        let stranger = ResumeToken::generate().unwrap();
+        let out = join(&mut r, C, Some(&stranger));
+        assert_eq!(error_code(&out, C), ErrorCode::RoomFull);
+        // Once the grace is over, the seat is free for them.
+        r.tick(secs(20));
+        let c = joined(&join(&mut r, C, None), C);
+        assert_ne!(c.you, b.you);
+    }
+
+    #[test]
+    fn both_held_then_both_back() {
+        let (mut r, a, b) = call();
+        r.disconnect(T0, A);
+        let out = r.disconnect(millis(100), B);
+        assert!(out.is_empty(), "nobody live to tell");
+        const A2: ConnectionId = ConnectionId(11);
+        let out = r.join(secs(1), A2, PROTOCOL_VERSION, Some(&a.resume), ice());
+        let a2 = joined(&out, A2);
+        assert_eq!(a2.peer.as_ref(), Some(&b.you), "B's seat is still there");
+        assert_eq!(out.len(), 1, "a held seat is told nothing");
+        let out = r.join(secs(2), B2, PROTOCOL_VERSION, Some(&b.resume), ice());
+        assert_eq!(joined(&out, B2).you, b.you);
+        assert_eq!(
+            sent_to(&out, A2),
+            vec![ServerMessage::PeerJoined {
+                peer: b.you,
+                resumed: true
+            }]
+        );
+    }
+
+    #[test]
+    fn a_zero_grace_frees_the_seat_at_once() {
+        let config = RoomConfig {
+            seat_grace: Duration::ZERO,
+            ..RoomConfig::default()
+        };
+        let mut r = Room::new(RoomToken::generate().unwrap(), T0, &config);
         join(&mut r, A, None);
         let b = joined(&join(&mut r, B, None), B);
-        let out = r.disconnect(B);
+        let out = r.disconnect(T0, B);
         assert_eq!(
             out,
             vec![send(
@@ -748,8 +1088,26 @@ mod tests {
                 }
             )]
         );
-        assert!(r.disconnect(B).is_empty(), "a second disconnect is a no-op");
         assert_eq!(r.participants(), 1);
+    }
+
+    #[test]
+    fn a_held_seat_lapses_with_the_room() {
+        let config = RoomConfig {
+            ttl: Duration::from_secs(10),
+            ..RoomConfig::default()
+        };
+        let mut r = Room::new(RoomToken::generate().unwrap(), T0, &config);
+        join(&mut r, A, None);
+        join(&mut r, B, None);
+        r.disconnect(secs(5), B);
+        assert_eq!(r.next_deadline(), Some(secs(10)));
+        let out = r.expire();
+        assert_eq!(error_code(&out, A), ErrorCode::RoomExpired);
+        assert!(
+            sent_to(&out, B).is_empty(),
+            "the held seat's socket is gone"
+        );
     }
 
     #[test]
@@ -760,7 +1118,6 @@ mod tests {
 
         // B reloads: a new connection with the resume secret, while the
         // server still believes the old one is alive (room is full).
-        const B2: ConnectionId = ConnectionId(22);
         let out = join(&mut r, B2, Some(&b.resume));
         let b2 = joined(&out, B2);
         assert_eq!(b2.you, b.you, "same participant id");
@@ -777,7 +1134,7 @@ mod tests {
         assert_eq!(r.participants(), 2);
 
         // The old socket's close arriving later changes nothing.
-        assert!(r.disconnect(B).is_empty());
+        assert!(r.disconnect(T0, B).is_empty());
         assert_eq!(r.participants(), 2);
         // Relay now reaches the new connection.
         let out = r.handle(T0, A, ClientMessage::Answer { sdp: "x".into() });

@@ -189,6 +189,7 @@ class RoomPage {
     this.joined = false;
     this.peer = null;
     this.peerLeft = false;
+    this.peerReconnecting = false;
     this.fatalCode = null;
     this.ended = false;
     this.localStream = null;
@@ -221,7 +222,7 @@ class RoomPage {
     this.signaling = signaling;
     signaling.addEventListener('state', () => this.render());
     signaling.addEventListener('fatal', (e) => this.fail(e.detail.code, e.detail.message));
-    for (const type of ['joined', 'peer_joined', 'peer_left', 'offer', 'answer', 'candidate']) {
+    for (const type of ['joined', 'peer_joined', 'peer_reconnecting', 'peer_left', 'offer', 'answer', 'candidate']) {
       signaling.addEventListener(type, (e) => this.enqueue(e.detail));
     }
     this.call.addEventListener('state', () => {
@@ -261,7 +262,15 @@ class RoomPage {
         this.joined = true;
         this.call.configure(message);
         this.peer = message.peer;
-        if (message.peer) {
+        this.peerReconnecting = false;
+        if (message.peer && message.resumed && this.call.negotiated) {
+          // Back in our seat after a signaling hiccup: the media connection is
+          // still ours. Keep it; restart ICE only if it is down.
+          this.peerLeft = false;
+          this.call.setRoles({ initiator: message.initiator, polite: message.polite });
+          console.info(`webcall: seat resumed; keeping the connection (${this.call.connectionState})`);
+          if (['disconnected', 'failed'].includes(this.call.connectionState)) this.call.restartIceNow();
+        } else if (message.peer) {
           this.peerLeft = false;
           await this.startCall({ initiator: message.initiator, polite: message.polite });
         } else {
@@ -274,12 +283,26 @@ class RoomPage {
         console.info(`webcall: peer ${message.peer} joined (resumed ${message.resumed})`);
         this.peer = message.peer;
         this.peerLeft = false;
+        this.peerReconnecting = false;
+        if (message.resumed && this.call.negotiated) {
+          // They took their seat back. Keep the connection: if they kept
+          // theirs, media goes on; if they reloaded, their offer names a new
+          // connection and replaces ours (call.js).
+          this.call.setRoles({ initiator: false, polite: true });
+          break;
+        }
         await this.startCall({ initiator: false, polite: true });
+        break;
+      case 'peer_reconnecting':
+        // Their seat is held for them: keep the connection and its media.
+        console.info(`webcall: peer ${message.peer} is reconnecting`);
+        this.peerReconnecting = true;
         break;
       case 'peer_left':
         console.info(`webcall: peer ${message.peer} left (${message.reason})`);
         this.peer = null;
         this.peerLeft = true;
+        this.peerReconnecting = false;
         this.call.close();
         break;
       default:
@@ -516,6 +539,7 @@ class RoomPage {
     if (sig === 'reconnecting') return 'reconnecting';
     if (!this.joined) return 'connecting';
     if (!this.peer) return this.peerLeft ? 'peer_left' : 'waiting';
+    if (this.peerReconnecting) return 'peer_reconnecting';
     const cs = this.call.connectionState;
     if (cs === 'connected') return 'connected';
     if (cs === 'disconnected' || cs === 'failed') return 'reconnecting';
@@ -562,7 +586,8 @@ class RoomPage {
     show($('media-retry'), this.mediaProblem !== 'insecure');
 
     const room = $('room');
-    room.classList.toggle('has-remote', !!$('remote-video').srcObject && status === 'connected');
+    const showsRemote = status === 'connected' || status === 'peer_reconnecting';
+    room.classList.toggle('has-remote', !!$('remote-video').srcObject && showsRemote);
     room.classList.toggle('call-over', ['not_found', 'room_full', 'error'].includes(status));
     show($('remote-off'), this.noRemotePicture(status));
   }

@@ -29,6 +29,12 @@ export const emptyStats = (connectionState = 'new') => ({
   connectionState,
 });
 
+/** The DTLS fingerprint an SDP names: one per peer connection. */
+const fingerprint = (sdp) => {
+  const match = sdp ? sdp.match(/^a=fingerprint:(.+?)\s*$/m) : null;
+  return match ? match[1] : null;
+};
+
 export class Call extends EventTarget {
   /**
    * @param {(message: object) => boolean} send sends one signaling message
@@ -86,6 +92,17 @@ export class Call extends EventTarget {
         transceiver.direction = 'recvonly';
       }
     }
+  }
+
+  /** True when there is a connection that has been negotiated: one worth keeping. */
+  get negotiated() {
+    return !!this.pc && !!this.pc.remoteDescription && this.pc.connectionState !== 'closed';
+  }
+
+  /** Takes new roles for the same connection (after the other side came back). */
+  setRoles({ initiator, polite }) {
+    this.initiator = initiator;
+    this.polite = polite;
   }
 
   /** The peer connection's state, or "new" when there is none. */
@@ -185,7 +202,19 @@ export class Call extends EventTarget {
   }
 
   async handleNow(message) {
-    const pc = this.pc;
+    let pc = this.pc;
+    if (
+      pc &&
+      message.type === 'offer' &&
+      pc.remoteDescription &&
+      fingerprint(pc.remoteDescription.sdp) !== fingerprint(message.sdp)
+    ) {
+      // An offer from a new connection (the other side reloaded and took its
+      // seat back): ours belongs to the old one.
+      console.info('webcall: the other side started a new connection; replacing ours');
+      this.start({ initiator: false, polite: true });
+      pc = this.pc;
+    }
     if (!pc) {
       console.info(`webcall: ${message.type} arrived without a connection; ignored`);
       return;

@@ -6,7 +6,8 @@
 // or after `bye`. No UI and no WebRTC here: callers listen for events.
 //
 // Events (all CustomEvent, the message in `detail`):
-//   joined, peer_joined, peer_left, offer, answer, candidate  - server messages
+//   joined, peer_joined, peer_reconnecting, peer_left, offer, answer,
+//   candidate    - server messages
 //   servererror  - a non-fatal `error` message
 //   fatal        - the session is over; detail = { code, message }
 //   state        - detail = { state } with state one of
@@ -19,7 +20,16 @@ export const PROTOCOL_VERSION = 1;
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 
 /** Server messages this client understands; others are ignored. */
-const KNOWN = new Set(['joined', 'peer_joined', 'peer_left', 'offer', 'answer', 'candidate', 'error']);
+const KNOWN = new Set([
+  'joined',
+  'peer_joined',
+  'peer_reconnecting',
+  'peer_left',
+  'offer',
+  'answer',
+  'candidate',
+  'error',
+]);
 
 /** Backoff between reconnect attempts, in milliseconds. */
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
@@ -93,6 +103,13 @@ export class Signaling extends EventTarget {
   /** Opens the socket and joins; reconnects by itself until `bye()` or a fatal error. */
   start() {
     if (this.socket || this.stopped) return;
+    if (!this.onPageHide) {
+      // Closed or reloaded (a page cannot tell which): say so, and the
+      // server holds the seat only briefly, long enough for a reload to
+      // take it back with the resume secret.
+      this.onPageHide = () => this.leaving();
+      window.addEventListener('pagehide', this.onPageHide);
+    }
     this.setState(this.joined ? 'reconnecting' : 'connecting');
     this.open();
   }
@@ -111,6 +128,12 @@ export class Signaling extends EventTarget {
     }
     storageSet(resumeKey(this.token), null);
     this.stop();
+  }
+
+  /** Tells the server this page is going away; the socket closes with the page. */
+  leaving() {
+    if (this.stopped) return;
+    this.send({ type: 'leaving' });
   }
 
   /** Stops without `bye` (the server notices the closed socket). */

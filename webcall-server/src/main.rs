@@ -47,6 +47,19 @@ struct Flags {
     #[arg(long, env = "WEBCALL_UNUSED_ROOM_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     unused_room_ttl: Duration,
 
+    /// How long a participant's seat is kept for them after their
+    /// connection drops without hanging up (network change, restarted
+    /// proxy); the other side sees "reconnecting" meanwhile. 0s frees the
+    /// seat at once.
+    #[arg(long, env = "WEBCALL_SEAT_GRACE", default_value = "20s", value_parser = humantime::parse_duration)]
+    seat_grace: Duration,
+
+    /// How long the seat is kept when the page said it was going away
+    /// (closed or reloaded): a reload comes back within it, a closed tab is
+    /// reported gone after it. At most --seat-grace.
+    #[arg(long, env = "WEBCALL_LEAVE_GRACE", default_value = "3s", value_parser = humantime::parse_duration)]
+    leave_grace: Duration,
+
     /// How many rooms may exist at once, from everyone together: the last
     /// resort behind --rooms-per-client and --rooms-per-network.
     #[arg(long, env = "WEBCALL_MAX_ROOMS", default_value_t = RoomConfig::default().max_rooms)]
@@ -150,6 +163,8 @@ fn config(flags: Flags) -> Config {
         room: RoomConfig {
             ttl: flags.room_ttl,
             unused_ttl: flags.unused_room_ttl,
+            seat_grace: flags.seat_grace,
+            leave_grace: flags.leave_grace,
             max_rooms: flags.max_rooms,
             rooms_per_client: flags.rooms_per_client,
             rooms_per_network: flags.rooms_per_network,
@@ -287,6 +302,10 @@ mod tests {
             "4s",
             "--allowed-hosts",
             "call.example.org,alias.example.org:8443",
+            "--seat-grace",
+            "30s",
+            "--leave-grace",
+            "1500ms",
         ])
         .unwrap();
         let c = config(flags);
@@ -316,6 +335,10 @@ mod tests {
         );
         assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.room.unused_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(
+            (c.room.seat_grace, c.room.leave_grace),
+            (Duration::from_secs(30), Duration::from_millis(1500))
+        );
         assert_eq!((c.room.rooms_per_client, c.room.rooms_per_network), (5, 0));
         assert_eq!(
             (c.client_ipv6_prefix, c.max_connections_per_client),
@@ -339,6 +362,10 @@ mod tests {
         let c = config(Flags::try_parse_from(["webcall-server"]).unwrap());
         assert_eq!(c.room.ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.ice_servers, vec![IceServer::new(DEFAULT_STUN)]);
+        assert_eq!(
+            (c.room.seat_grace, c.room.leave_grace),
+            (Duration::from_secs(20), Duration::from_secs(3))
+        );
         for bad in [
             &["--ice-servers", "stun:x"][..],
             &["--room-ttl", "forever"],
@@ -347,6 +374,7 @@ mod tests {
             &["--listen", "8000"],
             &["--client-ipv6-prefix", "129"],
             &["--unused-room-ttl", "soon"],
+            &["--seat-grace", "a while"],
         ] {
             let args = std::iter::once("webcall-server").chain(bad.iter().copied());
             assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");

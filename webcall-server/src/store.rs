@@ -58,8 +58,19 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
         deliver: Deliver<'_>,
     );
 
-    /// `conn` closed or went silent.
-    fn disconnect(&self, token: &RoomToken, conn: ConnectionId, deliver: Deliver<'_>);
+    /// `conn` closed or went silent. Its seat is held for a grace period;
+    /// returns when to call [`tick`](RoomStore::tick) for the room next.
+    fn disconnect(
+        &self,
+        token: &RoomToken,
+        now: Timestamp,
+        conn: ConnectionId,
+        deliver: Deliver<'_>,
+    ) -> Option<Timestamp>;
+
+    /// The time is `now`: frees the room's held seats whose grace is over.
+    /// Returns when to call again, `None` when no seat is held.
+    fn tick(&self, token: &RoomToken, now: Timestamp, deliver: Deliver<'_>) -> Option<Timestamp>;
 
     /// Removes expired rooms and tells their participants.
     fn sweep(&self, now: Timestamp, deliver: Deliver<'_>);
@@ -147,11 +158,24 @@ impl RoomStore for MemoryStore {
         });
     }
 
-    fn disconnect(&self, token: &RoomToken, conn: ConnectionId, deliver: Deliver<'_>) {
+    fn disconnect(
+        &self,
+        token: &RoomToken,
+        now: Timestamp,
+        conn: ConnectionId,
+        deliver: Deliver<'_>,
+    ) -> Option<Timestamp> {
         let mut rooms = self.lock();
-        if let Some(room) = rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
-            deliver(room.disconnect(conn));
-        }
+        let room = rooms.get_mut(token, Timestamp::from_unix_millis(0))?;
+        deliver(room.disconnect(now, conn));
+        room.next_deadline()
+    }
+
+    fn tick(&self, token: &RoomToken, now: Timestamp, deliver: Deliver<'_>) -> Option<Timestamp> {
+        let mut rooms = self.lock();
+        let room = rooms.get_mut(token, Timestamp::from_unix_millis(0))?;
+        deliver(room.tick(now));
+        room.next_deadline()
     }
 
     fn sweep(&self, now: Timestamp, deliver: Deliver<'_>) {

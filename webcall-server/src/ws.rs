@@ -7,8 +7,8 @@
 //! message rate limit, and a bounded outgoing queue. Nothing a client sends
 //! reaches any room but its own.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Extension;
@@ -292,11 +292,24 @@ impl Connection {
             // other one that this peer left as well would be untrue (both still
             // hold a working media connection) and races with their own notice.
             let shutting_down = self.state.shutdown.borrow().is_some();
-            self.state.store.disconnect(&self.room, self.id, &|out| {
+            let deliver = |out| {
                 if !shutting_down {
                     hub.deliver(out)
                 }
-            });
+            };
+            let now = Timestamp::now();
+            if let Some(deadline) = self
+                .state
+                .store
+                .disconnect(&self.room, now, self.id, &deliver)
+                && !shutting_down
+            {
+                tokio::spawn(free_held_seats(
+                    Arc::downgrade(&self.state),
+                    self.room.clone(),
+                    deadline,
+                ));
+            }
         }
         tracing::debug!(conn = self.id.0, "disconnected");
         match flow {
@@ -464,6 +477,30 @@ impl Connection {
         match self.send_error(error).await {
             Flow::Continue => Flow::Close(code),
             other => other,
+        }
+    }
+}
+
+/// Frees the room's held seats as their grace periods end (the room says
+/// when), telling the other participant; ends once none is held. A seat
+/// taken back meanwhile simply is not due any more.
+async fn free_held_seats(state: Weak<AppState>, room: RoomToken, mut deadline: Timestamp) {
+    loop {
+        let wait = deadline
+            .unix_millis()
+            .saturating_sub(Timestamp::now().unix_millis());
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let Some(state) = state.upgrade() else { return };
+        if state.shutdown.borrow().is_some() {
+            return;
+        }
+        let hub = &state.hub;
+        match state
+            .store
+            .tick(&room, Timestamp::now(), &|out| hub.deliver(out))
+        {
+            Some(next) => deadline = next,
+            None => return,
         }
     }
 }

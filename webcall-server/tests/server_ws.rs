@@ -208,7 +208,8 @@ async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
 }
 
 #[tokio::test]
-async fn an_abrupt_disconnect_frees_the_seat_and_a_later_resume_is_an_ordinary_join() {
+async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_noticed_gets_it_back()
+{
     let server = Server::start(config()).await;
     let room = server.create_room().await;
     let token = room.token.to_string();
@@ -218,8 +219,66 @@ async fn an_abrupt_disconnect_frees_the_seat_and_a_later_resume_is_an_ordinary_j
     let jb = b.join(None).await;
     a.recv().await;
 
-    // The TCP connection ends without a close frame.
+    // The TCP connection ends without a close frame, and the server
+    // notices: A hears that B is reconnecting, not that B left.
     drop(b);
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::PeerReconnecting {
+            peer: jb.you.clone()
+        }
+    );
+    assert_eq!(room_participants(&server, &token).await, 2, "seat held");
+
+    // Nobody else can take the held seat.
+    let mut c = Peer::connect(&server.ws_url(&token)).await;
+    c.send(ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        resume: None,
+    })
+    .await;
+    c.expect_fatal(ErrorCode::RoomFull).await;
+
+    // B comes back with its secret: same seat, and A sees a return.
+    let mut b2 = Peer::connect(&server.ws_url(&token)).await;
+    let jb2 = b2.join(Some(jb.resume.clone())).await;
+    assert_eq!(jb2.you, jb.you, "the same participant");
+    assert!(jb2.resumed);
+    assert!(jb2.initiator);
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::PeerJoined {
+            peer: jb.you.clone(),
+            resumed: true
+        }
+    );
+    b2.send(ClientMessage::Offer { sdp: "x".into() }).await;
+    assert!(matches!(a.recv().await, ServerMessage::Offer { .. }));
+    a.expect_quiet(QUIET).await;
+    assert_eq!(room_participants(&server, &token).await, 2);
+}
+
+#[tokio::test]
+async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
+    let server = Server::start(config()).await;
+    let room = server.create_room().await;
+    let token = room.token.to_string();
+    let mut a = Peer::connect(&server.ws_url(&token)).await;
+    a.join(None).await;
+    let mut b = Peer::connect(&server.ws_url(&token)).await;
+    let jb = b.join(None).await;
+    a.recv().await;
+
+    // A tab being closed: `leaving`, then the socket goes.
+    b.send(ClientMessage::Leaving).await;
+    drop(b);
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::PeerReconnecting {
+            peer: jb.you.clone()
+        }
+    );
+    let noticed = tokio::time::Instant::now();
     assert_eq!(
         a.recv().await,
         ServerMessage::PeerLeft {
@@ -227,17 +286,50 @@ async fn an_abrupt_disconnect_frees_the_seat_and_a_later_resume_is_an_ordinary_j
             reason: LeaveReason::Disconnected
         }
     );
+    let held = noticed.elapsed();
+    assert!(
+        held >= Duration::from_millis(2_500) && held < Duration::from_secs(5),
+        "left after {held:?}, the leave grace is 3 s"
+    );
     assert_eq!(room_participants(&server, &token).await, 1);
 
+    // The seat is gone: the secret now gives an ordinary join.
     let mut b2 = Peer::connect(&server.ws_url(&token)).await;
     let jb2 = b2.join(Some(jb.resume.clone())).await;
-    assert_ne!(jb2.you, jb.you, "the seat was gone: a new participant");
-    assert_eq!(
+    assert_ne!(jb2.you, jb.you);
+    assert!(!jb2.resumed);
+}
+
+#[tokio::test]
+async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
+    let server = Server::start(Config {
+        room: RoomConfig {
+            seat_grace: Duration::from_secs(1),
+            rooms_per_client: 0,
+            rooms_per_network: 0,
+            ..RoomConfig::default()
+        },
+        ..config()
+    })
+    .await;
+    let (mut a, b, _) = pair(&server).await;
+    drop(b);
+    assert!(matches!(
         a.recv().await,
-        ServerMessage::PeerJoined {
-            peer: jb2.you.clone(),
-            resumed: false
+        ServerMessage::PeerReconnecting { .. }
+    ));
+    let noticed = tokio::time::Instant::now();
+    assert!(matches!(
+        a.recv().await,
+        ServerMessage::PeerLeft {
+            reason: LeaveReason::Disconnected,
+            ..
         }
+    ));
+    let held = noticed.elapsed();
+    assert!(
+        held >= Duration::from_millis(700) && held < Duration::from_secs(3),
+        "left after {held:?}, the seat grace is 1 s"
     );
 }
 
@@ -390,10 +482,7 @@ async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
     a.expect_fatal(ErrorCode::MessageTooLarge).await;
     assert!(matches!(
         b.recv().await,
-        ServerMessage::PeerLeft {
-            reason: LeaveReason::Disconnected,
-            ..
-        }
+        ServerMessage::PeerReconnecting { .. }
     ));
 
     // Exactly at the limit for client frames is relayed, and the relayed
@@ -443,14 +532,12 @@ async fn a_misbehaving_client_does_not_disturb_another_room() {
     }
     a.expect_quiet(QUIET).await;
     b.expect_quiet(QUIET).await;
-    // x's own peer heard what was relayed and then that x left.
+    // x's own peer heard what was relayed and then that x is gone (its
+    // seat held for the grace period).
     loop {
         match y.recv().await {
             ServerMessage::Candidate { .. } => continue,
-            ServerMessage::PeerLeft { reason, .. } => {
-                assert_eq!(reason, LeaveReason::Disconnected);
-                break;
-            }
+            ServerMessage::PeerReconnecting { .. } => break,
             other => panic!("{other:?}"),
         }
     }
@@ -556,12 +643,23 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
     let server = Server::start(Config {
         ping_interval: Duration::from_millis(250),
         idle_timeout: Duration::from_secs(2),
+        room: RoomConfig {
+            seat_grace: Duration::from_millis(500),
+            rooms_per_client: 0,
+            rooms_per_network: 0,
+            ..RoomConfig::default()
+        },
         ..config()
     })
     .await;
     let (mut a, b, _) = pair(&server).await;
     // b never reads again, so never answers a ping; a reads (and so
     // answers pings) and outlives several idle periods.
+    let held = a.recv().await;
+    assert!(
+        matches!(held, ServerMessage::PeerReconnecting { .. }),
+        "{held:?}"
+    );
     let left = a.recv().await;
     assert!(
         matches!(

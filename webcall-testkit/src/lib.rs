@@ -8,6 +8,8 @@
 //! - [`Browser`]: one headless Chromium, driven over WebDriver through its
 //!   own `chromedriver`, with fake camera and microphone devices.
 //! - [`http`]: a minimal HTTP/1.1 client for loopback requests.
+//! - [`TcpProxy`]: a loopback TCP proxy that can be stopped and started
+//!   again mid-call, as a restarted reverse proxy.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -31,10 +33,12 @@
 
 mod browser;
 pub mod http;
+mod proxy;
 mod server;
 
 pub use browser::{Browser, BrowserOptions, status_is};
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
+pub use proxy::TcpProxy;
 pub use server::TestServer;
 pub use webcall_core::protocol::CreatedRoom;

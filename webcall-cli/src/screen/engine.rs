@@ -54,6 +54,9 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             _ => vec![],
         },
         CallEvent::Reconnecting => vec![S::Connection(Connection::Reconnecting)],
+        CallEvent::PeerReconnecting { .. } => vec![S::Notice(
+            "the other side lost its server connection; waiting for it to come back".into(),
+        )],
         CallEvent::Stats(s) => vec![S::Stats(Figures {
             rtt: s
                 .rtt_ms

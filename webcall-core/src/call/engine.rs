@@ -342,7 +342,15 @@ impl Engine {
                     peer: j.peer.clone(),
                     initiator: j.initiator,
                 });
-                if j.initiator {
+                if j.resumed && j.peer.is_some() && self.has_negotiated_peer().await {
+                    // Back in our own seat after a signaling hiccup, with the
+                    // peer connection still ours: keep it. Restart ICE only
+                    // if it is not up (we are the impolite side now).
+                    self.events.send(CallEvent::ConnectionState(self.state));
+                    if self.state != ConnectionState::Connected {
+                        self.restart_ice_now().await;
+                    }
+                } else if j.initiator {
                     // Whatever we had belongs to an earlier negotiation.
                     self.reset_peer().await?;
                     self.make_offer().await?;
@@ -354,6 +362,14 @@ impl Engine {
             SignalEvent::PeerJoined { peer, resumed } => {
                 self.polite = true;
                 self.events.send(CallEvent::PeerJoined { peer, resumed });
+                if resumed && self.has_negotiated_peer().await {
+                    // They came back to their seat. If they kept their peer
+                    // connection, media goes on (they restart ICE if it is
+                    // down); if they start afresh (a reloaded page), their
+                    // offer names a new connection and `on_offer` replaces ours.
+                    self.events.send(CallEvent::ConnectionState(self.state));
+                    return Ok(());
+                }
                 self.set_state(ConnectionState::New);
                 // A fresh connection, built now so the offer finds it ready.
                 self.reset_peer().await?;
@@ -404,6 +420,10 @@ impl Engine {
             }
             SignalEvent::Candidate(None) => {}
             SignalEvent::Reconnecting => self.events.send(CallEvent::Reconnecting),
+            SignalEvent::PeerReconnecting { peer } => {
+                // Their seat is held: keep the connection and its media.
+                self.events.send(CallEvent::PeerReconnecting { peer });
+            }
             SignalEvent::ServerError(e) => tracing::debug!("server: {} ({})", e.message, e.code),
             SignalEvent::Closed(_) => {}
         }
@@ -411,6 +431,16 @@ impl Engine {
     }
 
     async fn on_offer(&mut self, sdp: String) -> Result<()> {
+        if let Some(p) = &self.peer
+            && let Some(current) = p.pc.remote_description().await
+            && fingerprint(&current.sdp) != fingerprint(&sdp)
+        {
+            // An offer from a new peer connection (the other side reloaded
+            // and came back to its seat): ours belongs to the old one.
+            tracing::info!("the other side started a new connection; replacing ours");
+            self.set_state(ConnectionState::New);
+            self.reset_peer().await?;
+        }
         self.ensure_peer().await?;
         let Some(p) = &self.peer else { return Ok(()) };
         let collision = p.pc.pending_local_description().await.is_some();
@@ -446,6 +476,28 @@ impl Engine {
         }
         self.flush_candidates().await;
         Ok(())
+    }
+
+    /// True when a peer connection exists and has been negotiated (it has
+    /// a remote description): one worth keeping across a reconnect.
+    async fn has_negotiated_peer(&self) -> bool {
+        match &self.peer {
+            Some(p) => p.pc.remote_description().await.is_some(),
+            None => false,
+        }
+    }
+
+    /// Restarts ICE on the current connection and offers.
+    async fn restart_ice_now(&mut self) {
+        self.last_restart = Some(Instant::now());
+        let Some(p) = &self.peer else { return };
+        if let Err(e) = p.pc.restart_ice().await {
+            tracing::warn!("ICE restart: {e}");
+            return;
+        }
+        if let Err(e) = self.make_offer().await {
+            tracing::warn!("ICE restart offer: {e}");
+        }
     }
 
     async fn flush_candidates(&mut self) {
@@ -571,19 +623,11 @@ impl Engine {
         {
             return;
         }
-        self.last_restart = Some(Instant::now());
-        let Some(p) = &self.peer else { return };
         tracing::info!(
             "media connection down for {:?}: restarting ICE",
             since.elapsed()
         );
-        if let Err(e) = p.pc.restart_ice().await {
-            tracing::warn!("ICE restart: {e}");
-            return;
-        }
-        if let Err(e) = self.make_offer().await {
-            tracing::warn!("ICE restart offer: {e}");
-        }
+        self.restart_ice_now().await;
     }
 
     async fn update_stats(&mut self) {
@@ -612,6 +656,13 @@ impl Engine {
             0.0
         };
     }
+}
+
+/// The DTLS certificate fingerprint an SDP names: the same for every offer
+/// of one peer connection, different for a new one.
+fn fingerprint(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end().strip_prefix("a=fingerprint:"))
 }
 
 /// When `e` means the signaling server itself went away (it shut down, or
@@ -709,5 +760,21 @@ async fn read_audio(
             Ok(()) | Err(std_mpsc::TrySendError::Full(_)) => {}
             Err(std_mpsc::TrySendError::Disconnected(_)) => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint;
+
+    #[test]
+    fn fingerprints_tell_a_new_connection_from_a_renegotiation() {
+        let first = "v=0\r\na=ice-ufrag:aaaa\r\na=fingerprint:sha-256 AB:CD\r\nm=audio 9\r\na=fingerprint:sha-256 AB:CD\r\n";
+        let restart = "v=0\r\na=ice-ufrag:bbbb\r\na=fingerprint:sha-256 AB:CD\r\n";
+        let fresh = "v=0\r\na=ice-ufrag:cccc\r\na=fingerprint:sha-256 EF:01\r\n";
+        assert_eq!(fingerprint(first), Some("sha-256 AB:CD"));
+        assert_eq!(fingerprint(first), fingerprint(restart));
+        assert_ne!(fingerprint(first), fingerprint(fresh));
+        assert_eq!(fingerprint("v=0\r\n"), None);
     }
 }

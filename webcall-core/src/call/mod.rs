@@ -161,6 +161,14 @@ pub enum CallEvent {
         /// True when the same participant came back.
         resumed: bool,
     },
+    /// The other participant's connection to the server dropped; their
+    /// seat is held for them and the media connection goes on.
+    /// [`CallEvent::PeerJoined`] (resumed) follows if they come back,
+    /// [`CallEvent::PeerLeft`] if they do not.
+    PeerReconnecting {
+        /// Their id.
+        peer: ParticipantId,
+    },
     /// The other participant left.
     PeerLeft {
         /// Their id.

@@ -40,6 +40,12 @@ pub enum SignalEvent {
         /// True when it is the same participant coming back.
         resumed: bool,
     },
+    /// The other participant's connection dropped; their seat is held for
+    /// them. The media connection, if up, goes on.
+    PeerReconnecting {
+        /// Their id.
+        peer: ParticipantId,
+    },
     /// The other participant left.
     PeerLeft {
         /// Their id.
@@ -171,6 +177,7 @@ impl Session {
             ServerMessage::PeerJoined { peer, resumed } => {
                 SignalEvent::PeerJoined { peer, resumed }
             }
+            ServerMessage::PeerReconnecting { peer } => SignalEvent::PeerReconnecting { peer },
             ServerMessage::PeerLeft { peer, reason } => SignalEvent::PeerLeft { peer, reason },
             ServerMessage::Offer { sdp, .. } => SignalEvent::Offer(sdp),
             ServerMessage::Answer { sdp, .. } => SignalEvent::Answer(sdp),
@@ -256,6 +263,7 @@ mod tests {
             version: 1,
             you: ParticipantId::generate().unwrap(),
             resume: ResumeToken::generate().unwrap(),
+            resumed: false,
             peer: None,
             initiator: false,
             polite: true,
@@ -340,6 +348,20 @@ mod tests {
             assert!(s.is_closed());
             assert!(s.disconnected(t0, "closed").is_empty());
         }
+    }
+
+    #[test]
+    fn a_peer_reconnecting_is_reported_and_the_session_goes_on() {
+        let t0 = Instant::now();
+        let mut s = Session::new();
+        s.connected(t0);
+        s.message(t0, ServerMessage::Joined(joined()));
+        let peer = ParticipantId::generate().unwrap();
+        let out = s.message(t0, ServerMessage::PeerReconnecting { peer: peer.clone() });
+        assert!(
+            matches!(&out[..], [Output::Event(SignalEvent::PeerReconnecting { peer: p })] if *p == peer)
+        );
+        assert!(s.is_joined());
     }
 
     #[test]

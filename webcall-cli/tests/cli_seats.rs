@@ -1,0 +1,147 @@
+//! A signaling hiccup never stops a running call's media (PROTOCOL.md,
+//! "Seats"): a browser (headless Chromium, straight to the server) and
+//! `webcall join` (its signaling through a TCP proxy, as behind a reverse
+//! proxy or load balancer) are in a call; the proxy goes away mid-call,
+//! closing both sides of every connection, so the server notices, and comes
+//! back a few seconds later. The browser shows the other side as
+//! reconnecting at most, never as gone, and goes on decoding its video;
+//! `webcall join` takes its seat back and does not end.
+
+mod cli_common;
+
+use std::time::{Duration, Instant};
+
+use cli_common::{finish, scratch, spawn, stats, webcall};
+use webcall_testkit::{Browser, TcpProxy, TestServer, status_is};
+
+const WAIT: Duration = Duration::from_secs(45);
+
+async fn frames_decoded(browser: &Browser) -> f64 {
+    browser
+        .stats()
+        .await
+        .ok()
+        .and_then(|s| s["videoFramesDecoded"].as_f64())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let proxy = TcpProxy::launch(server.addr()).await.unwrap();
+    let dir = scratch("seats-proxy");
+    let stats_path = dir.join("native.json");
+
+    let browser = Browser::launch().await.unwrap();
+    browser.goto(&room.url).await.unwrap();
+    browser
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+        .await
+        .unwrap();
+    let proxied = format!("http://{}/r/{}", proxy.addr(), room.token);
+    let child = spawn(webcall(&[
+        "join",
+        &proxied,
+        "--no-tui",
+        "--ice-addr",
+        "127.0.0.1",
+        "--duration",
+        "40",
+        "--stats-json",
+        stats_path.to_str().unwrap(),
+    ]));
+    let decoding = "await (async () => { const s = await window.webcall.stats(); \
+        return s.videoFramesDecoded > 30 && s.videoWidth > 0; })()";
+    browser
+        .wait_until(decoding, WAIT, "the browser decoding the native video")
+        .await
+        .unwrap();
+
+    // The proxy goes away: the server notices the close, holds the native
+    // side's seat and tells the browser it is reconnecting.
+    let accepted = proxy.accepted();
+    proxy.stop();
+    let at_stop = frames_decoded(&browser).await;
+    browser
+        .wait_until(
+            &status_is("peer_reconnecting"),
+            WAIT,
+            "the browser showing the other side reconnecting",
+        )
+        .await
+        .unwrap();
+    // Media goes on meanwhile: the peer connection does not need the server.
+    browser
+        .wait_until(
+            &format!("(await window.webcall.stats()).videoFramesDecoded > {at_stop} + 30"),
+            WAIT,
+            "the browser decoding while the proxy is down",
+        )
+        .await
+        .unwrap();
+    assert_eq!(browser.status().await, "peer_reconnecting");
+
+    // Back after a few seconds: the native side takes its seat back.
+    proxy.start();
+    let start = Instant::now();
+    while proxy.accepted() <= accepted {
+        assert!(start.elapsed() < WAIT, "webcall join never came back");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .wait_until(
+            &status_is("connected"),
+            WAIT,
+            "the browser connected, the other side back",
+        )
+        .await
+        .unwrap();
+    let after = frames_decoded(&browser).await;
+    browser
+        .wait_until(
+            &format!("(await window.webcall.stats()).videoFramesDecoded > {after} + 30"),
+            WAIT,
+            "the browser decoding after the proxy came back",
+        )
+        .await
+        .unwrap();
+    let log = browser
+        .eval("return window.webcall.log.join('\\n');")
+        .await
+        .unwrap();
+    let log = log.as_str().unwrap_or_default();
+    assert!(
+        !log.contains("status peer_left") && !log.contains("replacing ours"),
+        "the browser never saw the other side leave nor replaced the connection:\n{log}"
+    );
+
+    // The native side runs its full duration, then hangs up.
+    browser
+        .wait_until(
+            &status_is("peer_left"),
+            Duration::from_secs(60),
+            "the native side hanging up at the end of its duration",
+        )
+        .await
+        .unwrap();
+    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
+        .await
+        .unwrap();
+    assert!(run.success(), "{run:#?}");
+    assert!(!run.stderr.contains("lost the webcall server"), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("lost the server connection; reconnecting"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("call over after"), "{run:#?}");
+    let s = stats(&stats_path);
+    assert!(
+        s["received"]["video_frames_decoded"].as_u64().unwrap() > 100,
+        "{s:#}"
+    );
+    browser.close().await.unwrap();
+    drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
+}
