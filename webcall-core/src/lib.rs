@@ -4,8 +4,9 @@
 //!
 //! - [`protocol`]: every signaling message, client to server and back, and
 //!   the HTTP API's JSON bodies (see PROTOCOL.md).
-//! - [`room`]: the room state machine (seats, resume after reload, relay,
-//!   peer-left, expiry) and the [`room::Rooms`] registry. No IO, no clock:
+//! - [`room`]: the room state machine (seats, seats held through a
+//!   reconnect or reload, relay, peer-left, expiry) and the
+//!   [`room::Rooms`] registry. No IO, no clock:
 //!   the caller passes the time in and carries out the outputs.
 //! - [`token`]: room tokens and resume secrets (128 bits from the OS CSPRNG).
 //! - [`time`]: the wire form of instants.

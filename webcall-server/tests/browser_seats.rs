@@ -260,3 +260,54 @@ async fn a_restarted_proxy_in_front_of_one_page_does_not_stop_the_call() -> Resu
     bob.close().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_lost_for_longer_than_the_seat_grace_ends_in_left() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let mut config = TestServer::test_config();
+    config.room.seat_grace = Duration::from_secs(2);
+    let server = TestServer::start_with(config).await?;
+    let room = server.create_room().await?;
+    let proxy = TcpProxy::launch(server.addr()).await?;
+    let proxied = format!("http://{}/r/{}", proxy.addr(), room.token);
+    let (alice, bob, token) = call_via(&proxied, &room.url, room.token.as_str()).await?;
+    let alice_seat = resume_secret(&alice, &token).await?;
+
+    // Alice's network is gone for good (for longer than the grace).
+    proxy.stop();
+    let stopped = Instant::now();
+    bob.wait_until(&status_is("peer_left"), STATE, "bob to see alice gone")
+        .await?;
+    let took = stopped.elapsed();
+    println!("bob saw alice gone {took:?} after her network went");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "the seat was held for the grace first ({took:?})"
+    );
+    let log = page_log(&bob).await?;
+    assert!(
+        log.iter().any(|l| l.contains("is reconnecting")),
+        "{log:#?}"
+    );
+    alice
+        .wait_until(&status_is("reconnecting"), STATE, "alice reconnecting")
+        .await?;
+
+    // Her network comes back: the seat is gone, so she joins afresh, and
+    // the call is set up again.
+    proxy.start();
+    for (who, b) in [("alice", &alice), ("bob", &bob)] {
+        b.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
+            .await?;
+        b.wait_until(MEDIA_FLOWING, MEDIA, &format!("{who} decoding again"))
+            .await?;
+    }
+    assert_ne!(
+        resume_secret(&alice, &token).await?,
+        alice_seat,
+        "a new seat"
+    );
+    alice.close().await?;
+    bob.close().await?;
+    Ok(())
+}

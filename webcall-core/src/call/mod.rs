@@ -7,7 +7,9 @@
 //! becomes the polite side and starts a fresh peer connection; candidates
 //! that arrive early wait for their description; a dropped connection is
 //! restarted (ICE restart) by the impolite side; a dropped WebSocket is
-//! reopened with the resume secret.
+//! reopened with the resume secret, and a negotiated peer connection is
+//! kept across it (and while the other side's seat is held), so a
+//! signaling hiccup on either side does not stop the media.
 //!
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
