@@ -92,6 +92,11 @@ pub enum ServerMessage {
     PeerReconnecting {
         /// The participant whose seat is held.
         peer: ParticipantId,
+        /// True when their page said it was going away (`leaving`: closed
+        /// or reloading): their peer connection is gone with it, so the
+        /// receiver may drop its own now rather than when they return.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        leaving: bool,
     },
     /// The other participant left.
     PeerLeft {
@@ -579,9 +584,14 @@ mod tests {
             serde_json::json!({"type":"peer_left","peer":"7c2e91b0d4a8f613","reason":"bye"})
         );
 
-        let v: serde_json::Value =
-            serde_json::from_str(&ServerMessage::PeerReconnecting { peer: peer.clone() }.encode())
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_str(
+            &ServerMessage::PeerReconnecting {
+                peer: peer.clone(),
+                leaving: false,
+            }
+            .encode(),
+        )
+        .unwrap();
         assert_eq!(
             v,
             serde_json::json!({"type":"peer_reconnecting","peer":"7c2e91b0d4a8f613"})

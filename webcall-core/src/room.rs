@@ -437,10 +437,19 @@ impl Room {
             out.retain(|o| *o != Output::Close(conn));
             return out;
         }
+        let leaving = seat.leaving;
         let until = now.saturating_add(grace).min(self.expires_at);
         self.seats[i].held_until = Some(until);
         self.live_others(conn)
-            .map(|to| send(to, ServerMessage::PeerReconnecting { peer: peer.clone() }))
+            .map(|to| {
+                send(
+                    to,
+                    ServerMessage::PeerReconnecting {
+                        peer: peer.clone(),
+                        leaving,
+                    },
+                )
+            })
             .collect()
     }
 
@@ -902,7 +911,8 @@ mod tests {
             vec![send(
                 A,
                 ServerMessage::PeerReconnecting {
-                    peer: b.you.clone()
+                    peer: b.you.clone(),
+                    leaving: false,
                 }
             )]
         );
@@ -984,7 +994,8 @@ mod tests {
         assert_eq!(
             sent_to(&out, A),
             vec![ServerMessage::PeerReconnecting {
-                peer: b.you.clone()
+                peer: b.you.clone(),
+                leaving: true,
             }]
         );
         assert_eq!(r.next_deadline(), Some(secs(3)));

@@ -6,7 +6,7 @@
 // and window.webcall = { stats(), hangup(), restartIce(), state(), log }.
 //
 // The page marks each step of a join on the performance timeline
-// (`webcall:app-start`, `ws-open`, `joined`, `media`, `pc-created`,
+// (`webcall:app-start`, `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
 // `offer-sent`/`offer-received`, `answer-sent`/`answer-received`,
 // `ice-connected`, `connected`, `first-frame`), relative to the navigation;
 // the browser_setup benchmark reads them.
@@ -294,9 +294,12 @@ class RoomPage {
         await this.startCall({ initiator: false, polite: true });
         break;
       case 'peer_reconnecting':
-        // Their seat is held for them: keep the connection and its media.
-        console.info(`webcall: peer ${message.peer} is reconnecting`);
+        // Their seat is held for them: keep the connection and its media,
+        // unless their page went away (closed or reloading) and took its
+        // connection along; then ours goes now, not when they are back.
+        console.info(`webcall: peer ${message.peer} is reconnecting (leaving ${!!message.leaving})`);
         this.peerReconnecting = true;
+        if (message.leaving) this.call.close();
         break;
       case 'peer_left':
         console.info(`webcall: peer ${message.peer} left (${message.reason})`);

@@ -162,6 +162,7 @@ export class Signaling extends EventTarget {
   open() {
     let socket;
     try {
+      performance.mark('webcall:ws-connect');
       socket = new WebSocket(wsUrl(this.token));
     } catch (err) {
       console.warn('webcall: cannot open the signaling socket', err);

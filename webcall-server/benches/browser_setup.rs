@@ -26,11 +26,15 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use webcall_testkit::{Browser, TestServer, status_is};
 
-/// The steps printed, in the order a join goes through them. `modules` is
-/// when the last script module arrived (resource timing).
+/// The steps printed, in the order a join goes through them. `html-start`
+/// and `html` are the page's first and last byte, `modules` is when the
+/// last script module arrived (navigation and resource timing).
 const STEPS: &[&str] = &[
+    "html-start",
+    "html",
     "modules",
     "app-start",
+    "ws-connect",
     "ws-open",
     "joined",
     "media",
@@ -62,6 +66,11 @@ const TIMELINE: &str = "
         if (r.name.endsWith('.js')) modules = Math.max(modules, r.responseEnd);
     }
     if (modules > 0) out.steps.modules = modules;
+    const nav = performance.getEntriesByType('navigation')[0];
+    if (nav) {
+        out.steps['html-start'] = nav.responseStart;
+        out.steps.html = nav.responseEnd;
+    }
     return out;";
 
 /// One page's timeline.

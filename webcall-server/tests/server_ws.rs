@@ -225,7 +225,8 @@ async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_not
     assert_eq!(
         a.recv().await,
         ServerMessage::PeerReconnecting {
-            peer: jb.you.clone()
+            peer: jb.you.clone(),
+            leaving: false,
         }
     );
     assert_eq!(room_participants(&server, &token).await, 2, "seat held");
@@ -275,7 +276,8 @@ async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
     assert_eq!(
         a.recv().await,
         ServerMessage::PeerReconnecting {
-            peer: jb.you.clone()
+            peer: jb.you.clone(),
+            leaving: true,
         }
     );
     let noticed = tokio::time::Instant::now();

@@ -420,9 +420,16 @@ impl Engine {
             }
             SignalEvent::Candidate(None) => {}
             SignalEvent::Reconnecting => self.events.send(CallEvent::Reconnecting),
-            SignalEvent::PeerReconnecting { peer } => {
-                // Their seat is held: keep the connection and its media.
+            SignalEvent::PeerReconnecting { peer, leaving } => {
+                // Their seat is held: keep the connection and its media,
+                // unless they said they are going away (a page closing or
+                // reloading takes its connection with it): then their return
+                // starts a fresh one without tearing ours down first.
                 self.events.send(CallEvent::PeerReconnecting { peer });
+                if leaving {
+                    self.close_peer().await;
+                    self.set_state(ConnectionState::New);
+                }
             }
             SignalEvent::ServerError(e) => tracing::debug!("server: {} ({})", e.message, e.code),
             SignalEvent::Closed(_) => {}

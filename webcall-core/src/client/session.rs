@@ -45,6 +45,8 @@ pub enum SignalEvent {
     PeerReconnecting {
         /// Their id.
         peer: ParticipantId,
+        /// Their page said it was going away: their peer connection is gone.
+        leaving: bool,
     },
     /// The other participant left.
     PeerLeft {
@@ -177,7 +179,9 @@ impl Session {
             ServerMessage::PeerJoined { peer, resumed } => {
                 SignalEvent::PeerJoined { peer, resumed }
             }
-            ServerMessage::PeerReconnecting { peer } => SignalEvent::PeerReconnecting { peer },
+            ServerMessage::PeerReconnecting { peer, leaving } => {
+                SignalEvent::PeerReconnecting { peer, leaving }
+            }
             ServerMessage::PeerLeft { peer, reason } => SignalEvent::PeerLeft { peer, reason },
             ServerMessage::Offer { sdp, .. } => SignalEvent::Offer(sdp),
             ServerMessage::Answer { sdp, .. } => SignalEvent::Answer(sdp),
@@ -357,10 +361,17 @@ mod tests {
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         let peer = ParticipantId::generate().unwrap();
-        let out = s.message(t0, ServerMessage::PeerReconnecting { peer: peer.clone() });
-        assert!(
-            matches!(&out[..], [Output::Event(SignalEvent::PeerReconnecting { peer: p })] if *p == peer)
+        let out = s.message(
+            t0,
+            ServerMessage::PeerReconnecting {
+                peer: peer.clone(),
+                leaving: true,
+            },
         );
+        assert!(matches!(
+            &out[..],
+            [Output::Event(SignalEvent::PeerReconnecting { peer: p, leaving: true })] if *p == peer
+        ));
         assert!(s.is_joined());
     }
 
