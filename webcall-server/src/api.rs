@@ -204,6 +204,15 @@ pub(crate) async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Respo
         .unwrap_or_else(|| (StatusCode::NOT_FOUND, "no such file\n").into_response())
 }
 
+/// `GET /assets/{version}/{name}`: the files the page names, kept for good.
+pub(crate) async fn versioned_asset(
+    Path((version, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    assets::versioned_response(&version, &name, &headers)
+        .unwrap_or_else(|| (StatusCode::NOT_FOUND, "no such file\n").into_response())
+}
+
 /// Anything else.
 pub(crate) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()

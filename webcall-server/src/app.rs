@@ -124,6 +124,7 @@ fn build(
         .route("/", get(api::page))
         .route("/r/{token}", get(api::page))
         .route("/assets/{name}", get(api::asset))
+        .route("/assets/{version}/{name}", get(api::versioned_asset))
         .route("/api/rooms", post(api::create_room))
         .route("/api/rooms/{token}", get(api::room_info))
         .route("/api/rooms/{token}/qr.svg", get(api::room_qr))

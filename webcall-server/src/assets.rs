@@ -1,9 +1,13 @@
 //! The browser client, embedded in the binary: the files of
 //! `webcall-server/assets/` with their content types and validators.
 //!
-//! Asset names carry no version, so browsers must revalidate
-//! (`Cache-Control: no-cache`); each file has a strong `ETag` from its
-//! content, and a matching `If-None-Match` gets `304 Not Modified`.
+//! The page (`index.html`) is always revalidated (`Cache-Control:
+//! no-cache`, a strong `ETag` from its content, `304 Not Modified` on a
+//! match). It names the other files under `/assets/{VERSION}/`, where
+//! [`VERSION`] is a hash of every file: those answers may be kept for good
+//! (`immutable`), so a reload or a second visit loads no script twice, and a
+//! new build changes every URL at once. The same files under plain
+//! `/assets/{name}` are revalidated like the page.
 
 use std::sync::LazyLock;
 
@@ -55,11 +59,33 @@ pub static ASSETS: &[Asset] = &[
     },
 ];
 
-static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+/// The version of this build's client: a hash of all its files.
+pub static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let all: Vec<u8> = ASSETS.iter().flat_map(|a| a.body.iter().copied()).collect();
+    format!("{:016x}", fnv1a(&all))
+});
+
+/// Each file's bytes as served: the page with its file URLs versioned.
+static BODIES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     ASSETS
         .iter()
         .map(|a| {
-            HeaderValue::try_from(format!("\"{:016x}\"", fnv1a(a.body)))
+            if a.name == "index.html" {
+                String::from_utf8_lossy(a.body)
+                    .replace("\"/assets/", &format!("\"/assets/{}/", *VERSION))
+                    .into_bytes()
+            } else {
+                a.body.to_vec()
+            }
+        })
+        .collect()
+});
+
+static ETAGS: LazyLock<Vec<HeaderValue>> = LazyLock::new(|| {
+    BODIES
+        .iter()
+        .map(|body| {
+            HeaderValue::try_from(format!("\"{:016x}\"", fnv1a(body)))
                 .expect("hex is a valid header")
         })
         .collect()
@@ -72,10 +98,29 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The file named `name` under `/assets/{version}/`: kept for good when
+/// `version` is this build's, revalidated otherwise (a page from another
+/// build gets today's files).
+pub fn versioned_response(
+    version: &str,
+    name: &str,
+    request_headers: &HeaderMap,
+) -> Option<Response> {
+    let mut response = response(name, request_headers)?;
+    if version == VERSION.as_str() && name != "index.html" {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    Some(response)
+}
+
 /// The file named `name` as a response, `None` when there is none.
 pub fn response(name: &str, request_headers: &HeaderMap) -> Option<Response> {
     let index = ASSETS.iter().position(|a| a.name == name)?;
     let asset = &ASSETS[index];
+    let body = BODIES[index].as_slice();
     let etag = ETAGS[index].clone();
     let fresh = request_headers
         .get(header::IF_NONE_MATCH)
@@ -94,7 +139,7 @@ pub fn response(name: &str, request_headers: &HeaderMap) -> Option<Response> {
         (
             headers,
             [(header::CONTENT_TYPE, asset.content_type)],
-            asset.body,
+            body.to_vec(),
         )
             .into_response()
     })

@@ -251,6 +251,7 @@ async fn pages_and_assets_are_served_with_strict_headers() {
     let server = Server::start(config()).await;
     let room = server.create_room().await;
     let index = include_str!("../assets/index.html");
+    let mut versions = Vec::new();
     for path in [
         "/".to_owned(),
         format!("/r/{}", room.token),
@@ -284,7 +285,47 @@ async fn pages_and_assets_are_served_with_strict_headers() {
             headers["permissions-policy"],
             "camera=(self), microphone=(self)"
         );
-        assert_eq!(response.text().await.unwrap(), index);
+        // The page names its files under this build's version.
+        let page = response.text().await.unwrap();
+        let version = page
+            .split("\"/assets/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap()
+            .to_owned();
+        assert_eq!(version.len(), 16, "{version}");
+        assert!(version.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            page,
+            index.replace("\"/assets/", &format!("\"/assets/{version}/"))
+        );
+        versions.push(version);
+    }
+    versions.dedup();
+    assert_eq!(versions.len(), 1, "one version: {versions:?}");
+    let version = &versions[0];
+
+    // Under the page's version the files may be kept for good; under any
+    // other, they are today's files, revalidated.
+    for name in ["app.js", "style.css"] {
+        let kept = http()
+            .get(server.url(&format!("/assets/{version}/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(kept.status(), 200);
+        assert_eq!(
+            kept.headers()["cache-control"],
+            "public, max-age=31536000, immutable"
+        );
+        let old = http()
+            .get(server.url(&format!("/assets/0000000000000000/{name}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(old.status(), 200);
+        assert_eq!(old.headers()["cache-control"], "no-cache");
+        assert_eq!(kept.bytes().await.unwrap(), old.bytes().await.unwrap());
     }
 
     for (name, content_type) in [
