@@ -72,7 +72,14 @@ impl AllowedHosts {
         } else {
             own(host_of(ip));
         }
-        allowed.dedup();
+        let mut seen = Vec::with_capacity(allowed.len());
+        allowed.retain(|a| {
+            let new = !seen.contains(a);
+            if new {
+                seen.push(a.clone());
+            }
+            new
+        });
         Self { any, allowed }
     }
 
@@ -152,6 +159,11 @@ mod tests {
     #[test]
     fn the_machine_on_any_port_is_allowed_and_nothing_else() {
         let h = hosts(&Config::default(), "127.0.0.1:8000");
+        assert_eq!(
+            h.describe(),
+            "localhost, 127.0.0.1, [::1]",
+            "each name once"
+        );
         for ok in [
             "127.0.0.1:8000",
             "localhost:8000",
