@@ -6,7 +6,7 @@ mod server_support;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use server_support::{Peer, Server, WAIT, candidate, config, eventually, http, pair};
+use server_support::{Peer, Server, WAIT, candidate, config, eventually, http, pair, pair_joined};
 use tokio_tungstenite::tungstenite::Message;
 use webcall_core::protocol::{
     ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
@@ -169,13 +169,7 @@ async fn a_third_person_is_refused_with_room_full() {
 #[tokio::test]
 async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
     let server = Server::start(config()).await;
-    let room = server.create_room().await;
-    let token = room.token.to_string();
-    let mut a = Peer::connect(&server.ws_url(&token)).await;
-    a.join(None).await;
-    let mut b = Peer::connect(&server.ws_url(&token)).await;
-    let jb = b.join(None).await;
-    a.recv().await;
+    let (mut a, mut b, token, jb) = pair_joined(&server).await;
 
     // B reloads: a new socket with the secret while the old one is still open.
     let mut b2 = Peer::connect(&server.ws_url(&token)).await;
@@ -211,13 +205,7 @@ async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
 async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_noticed_gets_it_back()
 {
     let server = Server::start(config()).await;
-    let room = server.create_room().await;
-    let token = room.token.to_string();
-    let mut a = Peer::connect(&server.ws_url(&token)).await;
-    a.join(None).await;
-    let mut b = Peer::connect(&server.ws_url(&token)).await;
-    let jb = b.join(None).await;
-    a.recv().await;
+    let (mut a, b, token, jb) = pair_joined(&server).await;
 
     // The TCP connection ends without a close frame, and the server
     // notices: A hears that B is reconnecting, not that B left.
@@ -262,13 +250,7 @@ async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_not
 #[tokio::test]
 async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
     let server = Server::start(config()).await;
-    let room = server.create_room().await;
-    let token = room.token.to_string();
-    let mut a = Peer::connect(&server.ws_url(&token)).await;
-    a.join(None).await;
-    let mut b = Peer::connect(&server.ws_url(&token)).await;
-    let jb = b.join(None).await;
-    a.recv().await;
+    let (mut a, mut b, token, jb) = pair_joined(&server).await;
 
     // A tab being closed: `leaving`, then the socket goes.
     b.send(ClientMessage::Leaving).await;

@@ -248,15 +248,22 @@ pub fn candidate(n: u16) -> ClientMessage {
 
 /// Two joined peers in a fresh room: (first, second).
 pub async fn pair(server: &Server) -> (Peer, Peer, String) {
+    let (a, b, token, _) = pair_joined(server).await;
+    (a, b, token)
+}
+
+/// [`pair`], with what the second participant was told on joining (its id
+/// and resume secret).
+pub async fn pair_joined(server: &Server) -> (Peer, Peer, String, Joined) {
     let room = server.create_room().await;
     let token = room.token.to_string();
     let mut a = Peer::connect(&server.ws_url(&token)).await;
     a.join(None).await;
     let mut b = Peer::connect(&server.ws_url(&token)).await;
-    b.join(None).await;
+    let joined = b.join(None).await;
     assert!(matches!(
         a.recv().await,
         ServerMessage::PeerJoined { resumed: false, .. }
     ));
-    (a, b, token)
+    (a, b, token, joined)
 }
