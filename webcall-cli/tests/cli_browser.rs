@@ -6,7 +6,7 @@ mod cli_common;
 
 use std::time::Duration;
 
-use cli_common::{finish, scratch, spawn, stats, wav_rms, webcall};
+use cli_common::{finish, join_synthetic, scratch, spawn, stats, wav_rms};
 use webcall_testkit::{Browser, TestServer, status_is};
 
 /// A browser and a native peer fill two cores: one call at a time.
@@ -20,23 +20,12 @@ fn native(
     stats: &std::path::Path,
     wav: &std::path::Path,
 ) -> std::process::Child {
-    spawn(webcall(&[
-        "join",
+    spawn(join_synthetic(
         url,
-        "--no-tui",
-        "--video",
-        "test",
-        "--audio",
-        "tone",
-        "--ice-addr",
-        "127.0.0.1",
-        "--duration",
         secs,
-        "--stats-json",
-        stats.to_str().unwrap(),
-        "--record-audio",
-        wav.to_str().unwrap(),
-    ]))
+        stats,
+        &["--record-audio", wav.to_str().unwrap()],
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ mod cli_common;
 
 use std::time::Duration;
 
-use cli_common::{finish, run, scratch, spawn, stats, wav_rms, webcall};
+use cli_common::{finish, join_synthetic, run, scratch, spawn, stats, wav_rms, webcall};
 use webcall_testkit::TestServer;
 
 /// Calls are heavy on two cores: one at a time.
@@ -221,25 +221,17 @@ async fn two_native_peers_see_and_hear_each_other() {
         let stats = dir.join(format!("{name}.json"));
         let wav = dir.join(format!("{name}.wav"));
         let y4m = dir.join(format!("{name}.y4m"));
-        let cmd = webcall(&[
-            "join",
+        let cmd = join_synthetic(
             &room.url,
-            "--no-tui",
-            "--video",
-            "test",
-            "--audio",
-            "tone",
-            "--ice-addr",
-            "127.0.0.1",
-            "--duration",
             secs,
-            "--stats-json",
-            stats.to_str().unwrap(),
-            "--record-audio",
-            wav.to_str().unwrap(),
-            "--record-video",
-            y4m.to_str().unwrap(),
-        ]);
+            &stats,
+            &[
+                "--record-audio",
+                wav.to_str().unwrap(),
+                "--record-video",
+                y4m.to_str().unwrap(),
+            ],
+        );
         (cmd, stats, wav, y4m)
     };
     let (cmd_a, stats_a, wav_a, y4m_a) = peer("a", "10");

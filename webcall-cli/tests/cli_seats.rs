@@ -11,7 +11,7 @@ mod cli_common;
 
 use std::time::{Duration, Instant};
 
-use cli_common::{finish, scratch, spawn, stats, webcall};
+use cli_common::{finish, join_synthetic, scratch, spawn, stats};
 use webcall_testkit::{Browser, TcpProxy, TestServer, status_is};
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -40,21 +40,7 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
         .await
         .unwrap();
     let proxied = format!("http://{}/r/{}", proxy.addr(), room.token);
-    let child = spawn(webcall(&[
-        "join",
-        &proxied,
-        "--no-tui",
-        "--video",
-        "test",
-        "--audio",
-        "tone",
-        "--ice-addr",
-        "127.0.0.1",
-        "--duration",
-        "40",
-        "--stats-json",
-        stats_path.to_str().unwrap(),
-    ]));
+    let child = spawn(join_synthetic(&proxied, "40", &stats_path, &[]));
     let decoding = "await (async () => { const s = await window.webcall.stats(); \
         return s.videoFramesDecoded > 30 && s.videoWidth > 0; })()";
     browser

@@ -31,6 +31,30 @@ pub fn webcall(args: &[&str]) -> Command {
     c
 }
 
+/// `webcall join <url>` as the call tests run it: test pattern and tone,
+/// loopback candidates only, `secs` seconds long, figures written to
+/// `stats`, then the `extra` flags.
+pub fn join_synthetic(url: &str, secs: &str, stats: &Path, extra: &[&str]) -> Command {
+    let stats = stats.to_str().expect("a UTF-8 scratch path");
+    let mut args = vec![
+        "join",
+        url,
+        "--no-tui",
+        "--video",
+        "test",
+        "--audio",
+        "tone",
+        "--ice-addr",
+        "127.0.0.1",
+        "--duration",
+        secs,
+        "--stats-json",
+        stats,
+    ];
+    args.extend_from_slice(extra);
+    webcall(&args)
+}
+
 /// Starts a command with its output captured.
 pub fn spawn(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::piped())
