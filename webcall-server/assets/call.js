@@ -26,6 +26,7 @@ export const emptyStats = (connectionState = 'new') => ({
   videoFramesEncoded: 0,
   audioEnergyReceived: 0,
   audioLevelReceived: 0,
+  selectedPair: null,
   connectionState,
 });
 
@@ -351,13 +352,31 @@ export class Call extends EventTarget {
   /**
    * A summary of getStats: decoded video, received audio (bytes, packets,
    * total energy, present level), bytes sent and video frames encoded.
-   * Numbers are 0 when absent.
+   * Numbers are 0 when absent. `selectedPair` names the candidate pair in
+   * use ({ local, remote, protocol, relayProtocol }: candidate types such
+   * as "host", "srflx", "relay"; relayProtocol is how this side reaches its
+   * TURN server), or is null before one is chosen.
    */
   async stats() {
     const summary = emptyStats(this.connectionState);
     const pc = this.pc;
     if (!pc) return summary;
     const report = await pc.getStats();
+    let pairId = null;
+    report.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    });
+    const pair = pairId ? report.get(pairId) : null;
+    if (pair) {
+      const local = report.get(pair.localCandidateId) || {};
+      const remote = report.get(pair.remoteCandidateId) || {};
+      summary.selectedPair = {
+        local: local.candidateType || null,
+        remote: remote.candidateType || null,
+        protocol: local.protocol || null,
+        relayProtocol: local.relayProtocol || null,
+      };
+    }
     report.forEach((s) => {
       const kind = s.kind || s.mediaType;
       if (s.type === 'inbound-rtp' && kind === 'video') {

@@ -17,6 +17,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 
 use crate::http;
+use crate::nat::{Forward, netns_command};
 
 /// Where Chromium is, unless `WEBCALL_CHROMIUM` says otherwise.
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
@@ -49,6 +50,10 @@ pub struct BrowserOptions {
     pub deny_media: bool,
     /// More command-line flags for Chromium.
     pub extra_args: Vec<String>,
+    /// Runs chromedriver and Chromium inside this network namespace (one
+    /// of a [`crate::NatLab`]'s homes); the test drives them through a
+    /// [`crate::nat::Forward`].
+    pub netns: Option<String>,
 }
 
 impl Default for BrowserOptions {
@@ -58,6 +63,7 @@ impl Default for BrowserOptions {
             window_size: (1280, 800),
             deny_media: false,
             extra_args: Vec::new(),
+            netns: None,
         }
     }
 }
@@ -69,6 +75,8 @@ pub struct Browser {
     driver: Child,
     driver_addr: SocketAddr,
     profile: PathBuf,
+    /// The bridge to a chromedriver inside another network namespace.
+    forward: Option<Forward>,
 }
 
 impl std::fmt::Debug for Browser {
@@ -96,8 +104,12 @@ impl Browser {
         let chromedriver = binary("WEBCALL_CHROMEDRIVER", DEFAULT_CHROMEDRIVER)?;
         let profile = fresh_profile_dir()?;
         let port = free_port()?;
-        let driver_addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let driver = Command::new(&chromedriver)
+        let mut driver_addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut driver = match &options.netns {
+            Some(netns) => netns_command(netns, &chromedriver),
+            None => Command::new(&chromedriver),
+        };
+        let driver = driver
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdin(Stdio::null())
@@ -112,7 +124,14 @@ impl Browser {
             driver,
             driver_addr,
             profile,
+            forward: None,
         };
+        if let Some(netns) = &options.netns {
+            let forward = Forward::start(netns, driver_addr).await?;
+            browser.driver_addr = forward.addr();
+            driver_addr = forward.addr();
+            browser.forward = Some(forward);
+        }
         browser.wait_for_driver().await?;
 
         let mut args = vec![
@@ -435,7 +454,11 @@ impl Drop for Browser {
     fn drop(&mut self) {
         // Without an async context here, end the session with a blocking
         // request so that chromedriver makes Chromium quit.
-        if let (Some(session), Some(_)) = (self.session_id.take(), self.client.take()) {
+        // (A driver in another namespace is reached through a task of this
+        // runtime, which cannot run while this blocks: skip to the kill.)
+        if let (Some(session), Some(_), None) =
+            (self.session_id.take(), self.client.take(), &self.forward)
+        {
             let _ = blocking_delete(self.driver_addr, &format!("/session/{session}"));
         }
         let _ = self.driver.kill();

@@ -54,13 +54,29 @@ pub async fn request(
     path: &str,
     body: Option<&str>,
 ) -> Result<Response> {
-    tokio::time::timeout(REQUEST_TIMEOUT, request_inner(addr, method, path, body))
-        .await
-        .map_err(|_| anyhow!("{method} http://{addr}{path} took longer than {REQUEST_TIMEOUT:?}"))?
+    request_as(addr, &addr.to_string(), method, path, body).await
+}
+
+/// [`request`] with `host` in the `Host` header, for a server reached
+/// through a forwarded port under the name its clients use.
+pub async fn request_as(
+    addr: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Response> {
+    tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        request_inner(addr, host, method, path, body),
+    )
+    .await
+    .map_err(|_| anyhow!("{method} http://{host}{path} took longer than {REQUEST_TIMEOUT:?}"))?
 }
 
 async fn request_inner(
     addr: SocketAddr,
+    host: &str,
     method: &str,
     path: &str,
     body: Option<&str>,
@@ -69,7 +85,7 @@ async fn request_inner(
         .await
         .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
     let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: */*\r\n");
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n");
     if let Some(body) = body {
         head.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",

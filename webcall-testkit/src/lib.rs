@@ -10,6 +10,8 @@
 //! - [`http`]: a minimal HTTP/1.1 client for loopback requests.
 //! - [`TcpProxy`]: a loopback TCP proxy that can be stopped and started
 //!   again mid-call, as a restarted reverse proxy.
+//! - [`NatLab`]: network namespaces standing for the internet, with homes
+//!   behind symmetric NAT or UDP-blocking routers.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -33,12 +35,14 @@
 
 mod browser;
 pub mod http;
+pub mod nat;
 mod proxy;
 mod server;
 
 pub use browser::{Browser, BrowserOptions, status_is};
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
+pub use nat::{Nat, NatLab};
 pub use proxy::TcpProxy;
 pub use server::TestServer;
 pub use webcall_core::protocol::CreatedRoom;

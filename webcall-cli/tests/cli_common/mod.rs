@@ -35,6 +35,19 @@ pub fn webcall(args: &[&str]) -> Command {
 /// loopback candidates only, `secs` seconds long, figures written to
 /// `stats`, then the `extra` flags.
 pub fn join_synthetic(url: &str, secs: &str, stats: &Path, extra: &[&str]) -> Command {
+    let mut c = webcall(&[]);
+    c.args(join_synthetic_args(url, "127.0.0.1", secs, stats, extra));
+    c
+}
+
+/// The arguments of [`join_synthetic`], gathering candidates on `ice_addr`.
+pub fn join_synthetic_args<'a>(
+    url: &'a str,
+    ice_addr: &'a str,
+    secs: &'a str,
+    stats: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let stats = stats.to_str().expect("a UTF-8 scratch path");
     let mut args = vec![
         "join",
@@ -45,14 +58,14 @@ pub fn join_synthetic(url: &str, secs: &str, stats: &Path, extra: &[&str]) -> Co
         "--audio",
         "tone",
         "--ice-addr",
-        "127.0.0.1",
+        ice_addr,
         "--duration",
         secs,
         "--stats-json",
         stats,
     ];
     args.extend_from_slice(extra);
-    webcall(&args)
+    args
 }
 
 /// Starts a command with its output captured.
