@@ -27,6 +27,13 @@ if ! podman image exists "$base"; then
     tar -C "$rootfs" -c . | podman import - "$base" >/dev/null
 fi
 
+# Limits the runtime may set inside this machine's own limits, and runc
+# where it is installed (crun refuses hosts with hybrid cgroups).
+opts=(--ulimit "nofile=$(ulimit -Hn):$(ulimit -Hn)" --ulimit "nproc=4096:4096")
+if command -v runc >/dev/null; then
+    opts+=(--runtime runc)
+fi
+
 log "building webcall-server (release)"
 cargo build --release --locked -p webcall-server
 context=$(mktemp -d)
@@ -34,14 +41,14 @@ trap 'rm -rf "$context"' EXIT
 cp target/release/webcall-server "$context/"
 
 log "building $image"
-podman build --target prebuilt --build-arg RUNTIME_IMAGE="$base" \
+podman build "${opts[@]}" --format docker --target prebuilt --build-arg RUNTIME_IMAGE="$base" \
     -f Dockerfile -t "$image" "$context"
 podman image ls "$image"
 
 log "starting it"
 port=${WEBCALL_SMOKE_PORT:-18080}
 name=webcall-smoke-$$
-podman run -d --rm --name "$name" -p "127.0.0.1:$port:8000" \
+podman run "${opts[@]}" -d --rm --name "$name" -p "127.0.0.1:$port:8000" \
     -e WEBCALL_ICE_SERVERS='[]' "$image" >/dev/null
 trap 'podman stop -t 2 "$name" >/dev/null 2>&1 || true; rm -rf "$context"' EXIT
 for _ in $(seq 1 60); do
@@ -50,6 +57,7 @@ for _ in $(seq 1 60); do
 done
 curl -fsS "http://127.0.0.1:$port/healthz"; echo
 curl -fsS -X POST "http://127.0.0.1:$port/api/rooms"; echo
-podman healthcheck run "$name" && echo "health check: healthy"
-podman exec "$name" id
+podman "${opts[@]:4}" healthcheck run "$name"
+echo "health check: healthy"
+podman "${opts[@]:4}" exec "$name" id
 log "image $image works"
