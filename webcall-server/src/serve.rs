@@ -207,7 +207,7 @@ pub(crate) async fn serve(
         let trusted = state.config.trusted_proxies.iter().any(|n| n.contains(ip));
         let client = (!trusted).then(|| client_key(ip, state.config.client_ipv6_prefix));
         let Some(ticket) = gate.admit(client) else {
-            refuse(stream, peer, gate.open());
+            refuse(stream, peer, gate.open(), acceptor.is_none());
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -428,10 +428,14 @@ fn redirect_to_https<B>(state: &AppState, request: &hyper::Request<B>) -> Respon
 }
 
 /// Answers a connection over a limit with `503` and closes it, without a
-/// task: the answer fits in the socket's buffer.
-fn refuse(stream: TcpStream, peer: SocketAddr, open: usize) {
+/// task: the answer fits in the socket's buffer. On an HTTPS port the
+/// connection is only closed: a TLS client cannot read a plain answer.
+fn refuse(stream: TcpStream, peer: SocketAddr, open: usize, plain: bool) {
     const BODY: &str = r#"{"error":{"code":"unavailable","message":"the server is unavailable; try again shortly: too many connections"}}"#;
     tracing::debug!(%peer, open, "connection refused: connection limit");
+    if !plain {
+        return;
+    }
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()
