@@ -484,3 +484,30 @@ async fn acme_obtains_a_certificate_from_pebble_and_keeps_it() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_never_finishes_is_closed_within_the_request_timeout() -> Result<()> {
+    let data = TempDir::new("slow");
+    let server = TestServer::start_with(Config {
+        request_timeout: Duration::from_secs(1),
+        ..tls_config(TlsSource::SelfSigned, data.path())
+    })
+    .await?;
+    for opening in [&b""[..], &[0x16, 0x03, 0x01][..], b"GET / HT"] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr()).await?;
+        stream.write_all(opening).await?;
+        let started = tokio::time::Instant::now();
+        let mut rest = Vec::new();
+        // The server closes: end of stream, or a reset.
+        let closed = tokio::time::timeout(WAIT, stream.read_to_end(&mut rest)).await;
+        ensure!(closed.is_ok(), "still open after {WAIT:?} with {opening:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{opening:?} closed after {:?}",
+            started.elapsed()
+        );
+    }
+    // The server still answers.
+    assert_eq!(server.request("GET", "/healthz", None).await?.status, 200);
+    Ok(())
+}
