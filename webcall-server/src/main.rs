@@ -144,7 +144,8 @@ struct Flags {
     /// machine's name and its addresses, made once and kept in --data-dir
     /// (the fingerprint printed at start stays the same). Browsers warn
     /// once; for phones on the same network.
-    #[arg(long, env = "WEBCALL_TLS_SELF_SIGNED", conflicts_with = "acme_domain")]
+    #[arg(long, env = "WEBCALL_TLS_SELF_SIGNED", conflicts_with = "acme_domain",
+          value_parser = clap::builder::BoolishValueParser::new())]
     tls_self_signed: bool,
 
     /// Serve HTTPS with a certificate obtained automatically for this
