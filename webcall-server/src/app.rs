@@ -21,9 +21,10 @@ use crate::hosts::AllowedHosts;
 use crate::hub::Hub;
 use crate::ice::{IceProvider, StaticIce};
 use crate::limits::PerAddressLimit;
-use crate::request::{RequestFacts, is_plausible_host};
+use crate::request::{OverTls, RequestFacts, is_plausible_host};
 use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
+use crate::tls::Tls;
 use crate::{api, serve, ws};
 
 /// Everything the handlers share.
@@ -68,25 +69,53 @@ pub fn app_with(config: Config, store: Arc<dyn RoomStore>, ice: Arc<dyn IceProvi
 ///
 /// Connections are limited as [`Config`] says (all of them, per client,
 /// time to send a request); the listening address is taken as the
-/// machine's own for the allowed hosts.
+/// machine's own for the allowed hosts. With [`Config::tls`] set, the port
+/// speaks HTTPS: the certificate source is started here (see
+/// [`run_with_tls`] to start it yourself and share it).
 pub async fn run(
     listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    config.validate()?;
+    let tls = match &config.tls {
+        Some(source) => Some(Tls::start(source, &config.resolved_data_dir()).await?),
+        None => None,
+    };
+    run_with_tls(listener, config, tls, shutdown).await
+}
+
+/// [`run`] with a certificate source already started: `Some(tls)` makes
+/// the port speak HTTPS with it (whatever [`Config::tls`] says), `None`
+/// plain HTTP. Start the [`Tls`] yourself to print its fingerprint or to
+/// serve the same certificate on another listener.
+///
+/// On an HTTPS port, a connection whose first byte is not a TLS handshake
+/// is plain HTTP: it is answered with a redirect to the `https://` URL
+/// (`308`, or `400` without a usable `Host`) and closed, never served.
+pub async fn run_with_tls(
+    listener: tokio::net::TcpListener,
     mut config: Config,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     config.validate()?;
     config.listen = listener.local_addr()?;
     config.max_connections = serve::connection_limit(config.max_connections);
     let (router, state) = build(config, None, None);
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         "room links use {}; requests are answered for {}",
         match state.config.public_base() {
             Some(base) => base.to_owned(),
-            None => "the Host of each request".to_owned(),
+            None => format!("{scheme}:// and the Host of each request"),
         },
         state.hosts.describe()
     );
-    serve::serve(listener, router, state, shutdown).await;
+    if let Some(tls) = &tls {
+        tracing::info!("HTTPS with {}", tls.describe());
+    }
+    serve::serve(listener, router, state, tls, shutdown).await;
     Ok(())
 }
 
@@ -199,7 +228,8 @@ async fn check_host(
 
 /// Headers on every answer: a strict Content-Security-Policy (no inline
 /// code; WebSockets only to this host), no sniffing, no referrer, camera
-/// and microphone for this origin only, no framing.
+/// and microphone for this origin only, no framing; over the server's own
+/// TLS, HSTS (browsers then never try plain HTTP for a year).
 async fn security_headers(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -211,6 +241,7 @@ async fn security_headers(
         .and_then(|h| h.to_str().ok())
         .filter(|h| is_plausible_host(h))
         .map(str::to_owned);
+    let over_tls = request.extensions().get::<OverTls>().is_some();
     let mut response = next.run(request).await;
 
     let mut connect = String::from("'self'");
@@ -252,5 +283,11 @@ async fn security_headers(
         "cross-origin-resource-policy",
         HeaderValue::from_static("same-origin"),
     );
+    if over_tls {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     response
 }

@@ -2,12 +2,14 @@
 //! binary from flags and environment, or by tests and embedders directly.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use webcall_core::protocol::{IceServer, IceTransportPolicy};
 use webcall_core::room::RoomConfig;
 
 use crate::error::{Error, Result};
+pub use crate::tls::{AcmeSettings, TlsSource};
 
 /// The STUN server handed to clients when none is configured.
 pub const DEFAULT_STUN: &str = "stun:stun.l.google.com:19302";
@@ -87,6 +89,12 @@ pub struct Config {
     /// Bytes queued for all connections together before the slowest
     /// receivers are cut off.
     pub max_queued_bytes: usize,
+    /// HTTPS on the listening port, and where its certificate comes from.
+    /// `None`: plain HTTP (behind a TLS-terminating proxy, or on a LAN).
+    pub tls: Option<TlsSource>,
+    /// Where the self-signed certificate and the ACME account and
+    /// certificates are kept. `None`: [`default_data_dir`].
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -115,6 +123,8 @@ impl Default for Config {
             message_bytes_per_second: 64 * 1024,
             message_bytes_burst: 256 * 1024,
             max_queued_bytes: 64 * 1024 * 1024,
+            tls: None,
+            data_dir: None,
         }
     }
 }
@@ -188,7 +198,30 @@ impl Config {
                 )));
             }
         }
+        if let Some(TlsSource::Acme(acme)) = &self.tls {
+            if acme.domains.is_empty() {
+                return Err(Error::Config("ACME needs at least one domain".into()));
+            }
+            for domain in &acme.domains {
+                if domain.contains(':') || !crate::request::is_plausible_host(domain) {
+                    return Err(Error::Config(format!(
+                        "ACME domain {domain:?} must be a host name such as call.example.org"
+                    )));
+                }
+            }
+            if !acme.directory.starts_with("https://") {
+                return Err(Error::Config(format!(
+                    "the ACME directory {:?} must be an https:// URL",
+                    acme.directory
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The data directory: the configured one or [`default_data_dir`].
+    pub fn resolved_data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
     /// What one connection's outgoing queue must hold: every message and
@@ -207,6 +240,42 @@ impl Config {
     pub(crate) fn public_base(&self) -> Option<&str> {
         self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
     }
+}
+
+/// Where state that outlives a restart is kept when no directory is
+/// configured: `/var/lib/webcall` where this process may write there (as
+/// root, or a service user given that directory), otherwise
+/// `$XDG_DATA_HOME/webcall` or `~/.local/share/webcall`. The binary's
+/// `--data-dir` and `WEBCALL_DATA_DIR` come first.
+///
+/// Finding out whether `/var/lib/webcall` is writable creates it.
+pub fn default_data_dir() -> PathBuf {
+    let system = Path::new("/var/lib/webcall");
+    if cfg!(unix) && writable(system) {
+        return system.to_owned();
+    }
+    let xdg = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    match (xdg, home) {
+        (Some(xdg), _) => xdg.join("webcall"),
+        (None, Some(home)) => home.join(".local/share/webcall"),
+        (None, None) => PathBuf::from("webcall-data"),
+    }
+}
+
+/// True when `dir` exists (or can be made) and a file can be made in it.
+fn writable(dir: &Path) -> bool {
+    if std::fs::create_dir_all(dir).is_err() {
+        return false;
+    }
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    let ok = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.

@@ -10,6 +10,10 @@ pub enum Error {
     /// The listener failed.
     #[error("the server's listener failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The HTTPS certificate could not be loaded, made or stored; the
+    /// message names the file or directory and what to do.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The room logic refused (too many rooms, no randomness).
     #[error(transparent)]
     Room(#[from] webcall_core::Error),

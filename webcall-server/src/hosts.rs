@@ -49,6 +49,14 @@ impl AllowedHosts {
             // Behind a proxy the port clients used is not ours to know.
             allowed.push(Allowed { host, port: None });
         }
+        if let Some(crate::config::TlsSource::Acme(acme)) = &config.tls {
+            // The names the certificate is for are the names users type.
+            for domain in &acme.domains {
+                if let Some((host, _)) = split_host(domain) {
+                    allowed.push(Allowed { host, port: None });
+                }
+            }
+        }
         let mut own = |host: String| allowed.push(Allowed { host, port: None });
         let ip = listen.ip();
         if ip.is_unspecified() || ip.is_loopback() {

@@ -14,7 +14,8 @@
 //! | `app` | shared state, routes, security headers, the expiry sweep, [`run`] |
 //! | `api` | `POST /api/rooms`, `GET /api/rooms/{token}`, the QR code, pages, `/healthz` |
 //! | `ws` | `GET /ws/rooms/{token}`: one task per signaling connection |
-//! | `serve` | the accept loop: connection limits, request time limits, shutdown |
+//! | `serve` | the accept loop: connection limits, request time limits, TLS handshakes, shutdown |
+//! | [`tls`] | HTTPS certificates: PEM files reloaded on change, self-signed, ACME |
 //! | [`hosts`] | the `Host` values the server answers to |
 //! | [`store`] | [`store::RoomStore`], where rooms live (in memory now) |
 //! | [`hub`] | delivery of room outputs to connections by id |
@@ -46,10 +47,12 @@ pub mod limits;
 mod request;
 mod serve;
 pub mod store;
+pub mod tls;
 mod upgrade;
 mod ws;
 
-pub use app::{app, app_with, run};
+pub use app::{app, app_with, run, run_with_tls};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use serve::raise_open_file_limit;
+pub use tls::Tls;

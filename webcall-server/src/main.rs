@@ -1,15 +1,16 @@
 //! The `webcall-server` binary: parses flags (each with an environment
 //! fallback), sets up logging, and runs the server until Ctrl-C or SIGTERM.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use webcall_core::protocol::{IceServer, IceTransportPolicy};
 use webcall_core::room::RoomConfig;
-use webcall_server::Config;
-use webcall_server::config::{DEFAULT_STUN, IpNet};
+use webcall_server::config::{AcmeSettings, DEFAULT_STUN, IpNet, TlsSource};
+use webcall_server::{Config, Tls};
 
 /// Self-hosted one-to-one video calls by link: serves the room API, the
 /// signaling WebSocket and the browser client on one port.
@@ -122,6 +123,71 @@ struct Flags {
     /// X-Forwarded-For and X-Forwarded-Proto headers are believed.
     #[arg(long, env = "WEBCALL_TRUSTED_PROXIES", value_delimiter = ',')]
     trusted_proxies: Vec<IpNet>,
+
+    /// Serve HTTPS with this certificate chain (PEM, leaf first, such as
+    /// certbot's fullchain.pem). Both files are read again when they
+    /// change: a renewal needs no restart.
+    #[arg(long, env = "WEBCALL_TLS_CERT", value_name = "PATH", requires = "tls_key",
+          conflicts_with_all = ["tls_self_signed", "acme_domain"])]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(
+        long,
+        env = "WEBCALL_TLS_KEY",
+        value_name = "PATH",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed certificate for localhost, this
+    /// machine's name and its addresses, made once and kept in --data-dir
+    /// (the fingerprint printed at start stays the same). Browsers warn
+    /// once; for phones on the same network.
+    #[arg(long, env = "WEBCALL_TLS_SELF_SIGNED", conflicts_with = "acme_domain",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    tls_self_signed: bool,
+
+    /// Serve HTTPS with a certificate obtained automatically for this
+    /// domain (repeatable, or comma-separated) from an ACME CA, through the
+    /// TLS-ALPN-01 challenge: the domain must point here and the CA must
+    /// reach this port as 443. Kept in --data-dir and renewed.
+    #[arg(
+        long,
+        env = "WEBCALL_ACME_DOMAIN",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
+    acme_domain: Vec<String>,
+
+    /// Contact address for the ACME account (expiry warnings).
+    #[arg(
+        long,
+        env = "WEBCALL_ACME_EMAIL",
+        value_name = "ADDRESS",
+        requires = "acme_domain"
+    )]
+    acme_email: Option<String>,
+
+    /// The ACME CA's directory URL.
+    #[arg(long, env = "WEBCALL_ACME_DIRECTORY", value_name = "URL", default_value = webcall_server::tls::LETS_ENCRYPT)]
+    acme_directory: String,
+
+    /// Trust this CA (PEM) for the ACME directory's own HTTPS instead of
+    /// the public roots: for a private or test CA.
+    #[arg(
+        long,
+        env = "WEBCALL_ACME_DIRECTORY_CA",
+        value_name = "PATH",
+        requires = "acme_domain"
+    )]
+    acme_directory_ca: Option<PathBuf>,
+
+    /// Where certificates and the ACME account are kept. Default:
+    /// /var/lib/webcall where writable, else $XDG_DATA_HOME/webcall or
+    /// ~/.local/share/webcall.
+    #[arg(long, env = "WEBCALL_DATA_DIR", value_name = "PATH")]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -189,7 +255,115 @@ fn config(flags: Flags) -> Config {
         }),
         trusted_proxies: flags.trusted_proxies,
         max_connections: flags.max_connections,
+        tls: match (flags.tls_cert, flags.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert, key }),
+            _ if flags.tls_self_signed => Some(TlsSource::SelfSigned),
+            _ => {
+                let domains: Vec<String> = flags
+                    .acme_domain
+                    .into_iter()
+                    .map(|d| d.trim().to_ascii_lowercase())
+                    .filter(|d| !d.is_empty())
+                    .collect();
+                (!domains.is_empty()).then(|| {
+                    TlsSource::Acme(AcmeSettings {
+                        domains,
+                        email: flags.acme_email.filter(|e| !e.is_empty()),
+                        directory: flags.acme_directory,
+                        directory_ca: flags.acme_directory_ca,
+                    })
+                })
+            }
+        },
+        data_dir: flags.data_dir,
         ..defaults
+    }
+}
+
+/// The https:// URLs other devices on the network reach the server by:
+/// each non-loopback address (IPv4 first) with the port, or the listening
+/// address itself when it is not a wildcard.
+fn lan_urls(addr: SocketAddr) -> Vec<String> {
+    let port = if addr.port() == 443 {
+        String::new()
+    } else {
+        format!(":{}", addr.port())
+    };
+    let mut ips: Vec<IpAddr> = if addr.ip().is_unspecified() {
+        if_addrs::get_if_addrs()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.ip())
+            .filter(|ip| !ip.is_loopback() && !is_link_local(ip))
+            .filter(|ip| addr.is_ipv6() || ip.is_ipv4())
+            .collect()
+    } else {
+        vec![addr.ip()]
+    };
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    ips.dedup();
+    ips.into_iter()
+        .map(|ip| match ip {
+            IpAddr::V6(v6) => format!("https://[{v6}]{port}"),
+            v4 => format!("https://{v4}{port}"),
+        })
+        .collect()
+}
+
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
+
+/// What a person starting the server needs to reach it over HTTPS: the
+/// addresses, the certificate's fingerprint (to compare with what a
+/// phone's browser shows) and a QR code of the first LAN address.
+fn print_https_start(addr: SocketAddr, tls: &Tls, config: &Config) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Some(TlsSource::Acme(acme)) = &config.tls {
+        let port = if addr.port() == 443 {
+            String::new()
+        } else {
+            format!(":{}", addr.port())
+        };
+        for domain in &acme.domains {
+            let _ = writeln!(out, "  https://{domain}{port}");
+        }
+        let _ = writeln!(
+            out,
+            "certificates from {} (kept in {})",
+            acme.directory,
+            config.resolved_data_dir().display()
+        );
+        return;
+    }
+    let urls = lan_urls(addr);
+    for url in &urls {
+        let _ = writeln!(out, "  {url}");
+    }
+    if let Some(print) = tls.fingerprint() {
+        let _ = writeln!(out, "certificate SHA-256 fingerprint: {print}");
+    }
+    if matches!(config.tls, Some(TlsSource::SelfSigned)) {
+        let _ = writeln!(
+            out,
+            "the certificate is self-signed: browsers warn once; compare the fingerprint, then continue"
+        );
+        if let Some(code) = urls
+            .first()
+            .and_then(|url| qrcode::QrCode::new(url.as_bytes()).ok())
+        {
+            let text = code
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .quiet_zone(true)
+                .build();
+            let _ = writeln!(out, "{text}");
+        }
     }
 }
 
@@ -248,12 +422,26 @@ async fn main() -> anyhow::Result<()> {
     } else {
         addr.to_string()
     };
+    let tls = match &config.tls {
+        Some(source) => {
+            let dir = config.resolved_data_dir();
+            let tls = Tls::start(source, &dir).await.with_context(|| {
+                format!("cannot set up HTTPS (data directory {})", dir.display())
+            })?;
+            Some(tls)
+        }
+        None => None,
+    };
     tracing::info!(%addr, "listening");
-    println!("webcall-server listening on http://{shown}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("webcall-server listening on {scheme}://{shown}");
+    if let Some(tls) = &tls {
+        print_https_start(addr, tls, &config);
+    }
     if let Some(url) = &config.public_url {
         println!("room links start with {}", url.trim_end_matches('/'));
     }
-    webcall_server::run(listener, config, shutdown_signal()).await?;
+    webcall_server::run_with_tls(listener, config, tls, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -306,6 +494,18 @@ mod tests {
             "30s",
             "--leave-grace",
             "1500ms",
+            "--acme-domain",
+            "call.example.org",
+            "--acme-domain",
+            "Alias.example.org",
+            "--acme-email",
+            "ops@example.org",
+            "--acme-directory",
+            "https://127.0.0.1:14000/dir",
+            "--acme-directory-ca",
+            "/etc/pebble/ca.pem",
+            "--data-dir",
+            "/srv/webcall",
         ])
         .unwrap();
         let c = config(flags);
@@ -354,6 +554,96 @@ mod tests {
                 "call.example.org".to_owned(),
                 "alias.example.org:8443".to_owned()
             ]
+        );
+        assert_eq!(
+            c.tls,
+            Some(TlsSource::Acme(AcmeSettings {
+                domains: vec!["call.example.org".into(), "alias.example.org".into()],
+                email: Some("ops@example.org".into()),
+                directory: "https://127.0.0.1:14000/dir".into(),
+                directory_ca: Some("/etc/pebble/ca.pem".into()),
+            }))
+        );
+        assert_eq!(c.resolved_data_dir(), PathBuf::from("/srv/webcall"));
+    }
+
+    #[test]
+    fn tls_flags_choose_one_certificate_source() {
+        let parse = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("webcall-server").chain(args.iter().copied()))
+        };
+        let files = config(parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap());
+        assert_eq!(
+            files.tls,
+            Some(TlsSource::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        let own = config(parse(&["--tls-self-signed", "--data-dir", "/tmp/w"]).unwrap());
+        assert_eq!(own.tls, Some(TlsSource::SelfSigned));
+        let acme = config(parse(&["--acme-domain", "a.example.org,b.example.org"]).unwrap());
+        match acme.tls {
+            Some(TlsSource::Acme(a)) => {
+                assert_eq!(a.domains, vec!["a.example.org", "b.example.org"]);
+                assert_eq!(a.directory, webcall_server::tls::LETS_ENCRYPT);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(config(parse(&[]).unwrap()).tls, None);
+        for bad in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"],
+            &["--tls-self-signed", "--acme-domain", "a.example.org"],
+            &[
+                "--tls-cert",
+                "c.pem",
+                "--tls-key",
+                "k.pem",
+                "--tls-self-signed",
+            ],
+            &["--acme-email", "ops@example.org"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let bad_domain = config(parse(&["--acme-domain", "call.example.org:443"]).unwrap());
+        assert!(bad_domain.validate().is_err());
+    }
+
+    #[test]
+    fn tls_flags_have_environment_variables() {
+        use clap::CommandFactory;
+        let command = Flags::command();
+        for (flag, env) in [
+            ("tls_cert", "WEBCALL_TLS_CERT"),
+            ("tls_key", "WEBCALL_TLS_KEY"),
+            ("tls_self_signed", "WEBCALL_TLS_SELF_SIGNED"),
+            ("acme_domain", "WEBCALL_ACME_DOMAIN"),
+            ("acme_email", "WEBCALL_ACME_EMAIL"),
+            ("acme_directory", "WEBCALL_ACME_DIRECTORY"),
+            ("acme_directory_ca", "WEBCALL_ACME_DIRECTORY_CA"),
+            ("data_dir", "WEBCALL_DATA_DIR"),
+        ] {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == flag)
+                .unwrap_or_else(|| panic!("no flag {flag}"));
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env), "{flag}");
+        }
+    }
+
+    #[test]
+    fn lan_urls_are_https_and_skip_loopback() {
+        let urls = lan_urls("0.0.0.0:8443".parse().unwrap());
+        assert!(
+            urls.iter()
+                .all(|u| u.starts_with("https://") && u.ends_with(":8443")),
+            "{urls:?}"
+        );
+        assert!(!urls.iter().any(|u| u.contains("127.0.0.1")), "{urls:?}");
+        assert_eq!(
+            lan_urls("192.0.2.5:443".parse().unwrap()),
+            vec!["https://192.0.2.5".to_owned()]
         );
     }
 

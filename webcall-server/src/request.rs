@@ -3,7 +3,8 @@
 //!
 //! `X-Forwarded-For` and `X-Forwarded-Proto` are believed only from the
 //! configured trusted proxies; otherwise the TCP peer address is the client
-//! and the scheme is plain `http`.
+//! and the scheme is the listener's: `https` when the server terminates TLS
+//! itself, plain `http` otherwise.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -17,6 +18,11 @@ use webcall_core::room::Creator;
 use crate::app::AppState;
 use crate::config::{Config, IpNet, canonical};
 
+/// Marks a request that arrived over this server's own TLS (set by the
+/// accept loop): its scheme is `https` and its answer carries HSTS.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverTls;
+
 /// The facts about one request, as an extractor.
 #[derive(Debug, Clone)]
 pub struct RequestFacts {
@@ -29,12 +35,14 @@ pub struct RequestFacts {
 }
 
 impl RequestFacts {
-    /// Works the facts out from the peer address and headers.
+    /// Works the facts out from the peer address and headers; `over_tls`
+    /// when the request came over this server's own TLS.
     pub fn new(
         peer: Option<SocketAddr>,
         headers: &HeaderMap,
         uri_host: Option<&str>,
         trusted: &[IpNet],
+        over_tls: bool,
     ) -> Self {
         let peer = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| canonical(p.ip()));
         let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
@@ -76,7 +84,11 @@ impl RequestFacts {
 
         Self {
             client,
-            scheme: if forwarded_https { "https" } else { "http" },
+            scheme: if over_tls || forwarded_https {
+                "https"
+            } else {
+                "http"
+            },
             host,
         }
     }
@@ -87,7 +99,7 @@ impl RequestFacts {
         match (config.public_base(), &self.host) {
             (Some(base), _) => base.to_owned(),
             (None, Some(host)) => format!("{}://{host}", self.scheme),
-            (None, None) => format!("http://{}", config.listen),
+            (None, None) => format!("{}://{}", self.scheme, config.listen),
         }
     }
 }
@@ -109,6 +121,7 @@ impl FromRequestParts<Arc<AppState>> for RequestFacts {
             &parts.headers,
             uri_host.as_deref(),
             &state.config.trusted_proxies,
+            parts.extensions.get::<OverTls>().is_some(),
         ))
     }
 }
@@ -235,12 +248,18 @@ mod tests {
             ("x-forwarded-proto", "https"),
             ("host", "Call.Example.org"),
         ]);
-        let untrusted = RequestFacts::new(Some(peer), &h, None, &[]);
+        let untrusted = RequestFacts::new(Some(peer), &h, None, &[], false);
         assert_eq!(untrusted.client, peer.ip());
         assert_eq!(untrusted.scheme, "http");
         assert_eq!(untrusted.host.as_deref(), Some("call.example.org"));
 
-        let trusted = RequestFacts::new(Some(peer), &h, None, &["10.0.0.0/8".parse().unwrap()]);
+        let trusted = RequestFacts::new(
+            Some(peer),
+            &h,
+            None,
+            &["10.0.0.0/8".parse().unwrap()],
+            false,
+        );
         assert_eq!(
             trusted.client,
             "1.2.3.4".parse::<IpAddr>().unwrap(),
@@ -254,9 +273,21 @@ mod tests {
     }
 
     #[test]
+    fn the_servers_own_tls_makes_links_https() {
+        let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let h = headers(&[("host", "call.example.org:8443")]);
+        let facts = RequestFacts::new(Some(peer), &h, None, &[], true);
+        assert_eq!(facts.scheme, "https");
+        assert_eq!(
+            facts.base_url(&Config::default()),
+            "https://call.example.org:8443"
+        );
+    }
+
+    #[test]
     fn hosts_with_odd_characters_are_ignored() {
         let h = headers(&[("host", "evil.org/<script>")]);
-        let facts = RequestFacts::new(None, &h, None, &[]);
+        let facts = RequestFacts::new(None, &h, None, &[], false);
         assert_eq!(facts.host, None);
     }
 

@@ -1,6 +1,8 @@
 //! Serving connections: the accept loop with its limits (all connections,
-//! connections per client), HTTP/1.1 with time limits on request heads and
-//! idle keep-alive, and a shutdown that tells every connection, signaling
+//! connections per client), on an HTTPS port a TLS handshake within the
+//! request time limit (plain HTTP there is redirected, never served),
+//! HTTP/1.1 with time limits on request heads and idle keep-alive, and a
+//! shutdown that tells every connection, signaling
 //! WebSockets included, and ends within a bounded time.
 //!
 //! Each accepted connection holds a [`ConnectionTicket`] for as long as its
@@ -16,18 +18,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use tower::Service;
 
 use crate::app::AppState;
 use crate::config::canonical;
-use crate::request::client_key;
+use crate::request::{OverTls, client_key, is_plausible_host};
+use crate::tls::{ALPN_ACME_TLS, Tls};
 
 /// Largest request head accepted (hyper's minimum is 8 KiB). The API's
 /// requests are a few hundred bytes.
@@ -161,17 +169,24 @@ pub(crate) fn connection_limit(wanted: usize) -> usize {
 }
 
 /// Accepts connections until `shutdown` completes, then drains them.
+/// With `tls`, every admitted connection goes through a TLS handshake (or
+/// a redirect, for plain HTTP) before HTTP.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     state: Arc<AppState>,
+    tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let mut http = hyper::server::conn::http1::Builder::new();
+    let mut http = Http::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(state.config.request_timeout)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
+    // `tls` lives until the end: it keeps the certificate current.
+    let acceptor = tls
+        .as_ref()
+        .map(|tls| TlsAcceptor::from(tls.server_config()));
     let gate = state.gate.clone();
     tokio::pin!(shutdown);
     loop {
@@ -192,53 +207,25 @@ pub(crate) async fn serve(
         let trusted = state.config.trusted_proxies.iter().any(|n| n.contains(ip));
         let client = (!trusted).then(|| client_key(ip, state.config.client_ipv6_prefix));
         let Some(ticket) = gate.admit(client) else {
-            refuse(stream, peer, gate.open());
+            refuse(stream, peer, gate.open(), acceptor.is_none());
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let state = state.clone();
-        let http = http.clone();
-        gate.tracker.spawn(async move {
-            let service_ticket = ticket.clone();
-            // Requests being answered on this connection: at shutdown, one
-            // with none (idle, or a request head still arriving) closes at
-            // once instead of holding the exit until the deadline.
-            let busy = Arc::new(AtomicUsize::new(0));
-            let service_busy = busy.clone();
-            let service =
-                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request.extensions_mut().insert(service_ticket.clone());
-                    let answer = router.clone().call(request);
-                    let busy = service_busy.clone();
-                    busy.fetch_add(1, Ordering::SeqCst);
-                    async move {
-                        let response = answer.await;
-                        busy.fetch_sub(1, Ordering::SeqCst);
-                        response
-                    }
-                });
-            let connection = http
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            tokio::pin!(connection);
-            let mut stopping = state.shutdown.subscribe();
-            let deadline = tokio::select! {
-                _ = connection.as_mut() => None,
-                deadline = stopping.wait_for(Option::is_some) => deadline.ok().and_then(|d| *d),
-            };
-            if let Some(deadline) = deadline
-                && busy.load(Ordering::SeqCst) > 0
-            {
-                // A request in flight may finish until the deadline.
-                connection.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout_at(deadline, connection).await;
-            }
-            // Otherwise (idle, or a request head not yet complete) the
-            // connection is dropped here, which closes it.
-            drop(ticket);
-        });
+        let connection = Connection {
+            peer,
+            router: router.clone(),
+            state: state.clone(),
+            http: http.clone(),
+            ticket,
+        };
+        match &acceptor {
+            None => gate
+                .tracker
+                .spawn(connection.serve_http(TokioIo::new(stream), false)),
+            Some(acceptor) => gate
+                .tracker
+                .spawn(connection.serve_tls(stream, acceptor.clone())),
+        };
     }
     drop(listener);
     let deadline = Instant::now() + state.config.shutdown_timeout;
@@ -259,13 +246,196 @@ pub(crate) async fn serve(
             "connections still open at the shutdown deadline; stopping anyway"
         );
     }
+    drop(tls);
+}
+
+type Http = hyper::server::conn::http1::Builder;
+
+/// One admitted connection, counted by its ticket until it closes.
+struct Connection {
+    peer: SocketAddr,
+    router: Router,
+    state: Arc<AppState>,
+    http: Http,
+    ticket: ConnectionTicket,
+}
+
+impl Connection {
+    /// An HTTPS port: a TLS handshake, within the request time limit, then
+    /// HTTP over it. Plain HTTP (a first byte that does not open a TLS
+    /// handshake) is answered with a redirect to `https://` and closed.
+    async fn serve_tls(self, stream: TcpStream, acceptor: TlsAcceptor) {
+        let deadline = Instant::now() + self.state.config.request_timeout;
+        let mut stopping = self.state.shutdown.subscribe();
+        let mut first = [0u8; 1];
+        match within(deadline, &mut stopping, stream.peek(&mut first)).await {
+            Some(Ok(1..)) if first[0] == TLS_HANDSHAKE => {}
+            Some(Ok(1..)) => {
+                let mut http = self.http.clone();
+                http.keep_alive(false);
+                let state = self.state.clone();
+                let service =
+                    hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                        let response = redirect_to_https(&state, &request);
+                        async move { Ok::<_, std::convert::Infallible>(response) }
+                    });
+                let answer = http.serve_connection(TokioIo::new(stream), service);
+                let _ = within(deadline, &mut stopping, answer).await;
+                return;
+            }
+            // Closed, failed, too slow, or shutting down.
+            _ => return,
+        }
+        let tls = match within(deadline, &mut stopping, acceptor.accept(stream)).await {
+            Some(Ok(tls)) => tls,
+            Some(Err(e)) => {
+                tracing::debug!(peer = %self.peer, "TLS handshake failed: {e}");
+                return;
+            }
+            None => {
+                tracing::debug!(peer = %self.peer, "TLS handshake not done in time");
+                return;
+            }
+        };
+        if tls.get_ref().1.alpn_protocol() == Some(ALPN_ACME_TLS) {
+            // The CA checked the challenge certificate: nothing to serve.
+            tracing::info!(peer = %self.peer, "answered an ACME TLS-ALPN-01 validation");
+            let mut tls = tls;
+            let _ = within(deadline, &mut stopping, tls.shutdown()).await;
+            return;
+        }
+        self.serve_http(TokioIo::new(tls), true).await;
+    }
+
+    /// HTTP/1.1 on `io` until the client closes it, it idles out, or
+    /// shutdown ends it.
+    async fn serve_http<I>(self, io: I, over_tls: bool)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let Self {
+            peer,
+            router,
+            state,
+            http,
+            ticket,
+        } = self;
+        let service_ticket = ticket.clone();
+        // Requests being answered on this connection: at shutdown, one
+        // with none (idle, or a request head still arriving) closes at
+        // once instead of holding the exit until the deadline.
+        let busy = Arc::new(AtomicUsize::new(0));
+        let service_busy = busy.clone();
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(service_ticket.clone());
+            if over_tls {
+                request.extensions_mut().insert(OverTls);
+            }
+            let answer = router.clone().call(request);
+            let busy = service_busy.clone();
+            busy.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let response = answer.await;
+                busy.fetch_sub(1, Ordering::SeqCst);
+                response
+            }
+        });
+        let connection = http.serve_connection(io, service).with_upgrades();
+        tokio::pin!(connection);
+        let mut stopping = state.shutdown.subscribe();
+        let deadline = tokio::select! {
+            _ = connection.as_mut() => None,
+            deadline = stopping.wait_for(Option::is_some) => deadline.ok().and_then(|d| *d),
+        };
+        if let Some(deadline) = deadline
+            && busy.load(Ordering::SeqCst) > 0
+        {
+            // A request in flight may finish until the deadline.
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout_at(deadline, connection).await;
+        }
+        // Otherwise (idle, or a request head not yet complete) the
+        // connection is dropped here, which closes it.
+        drop(ticket);
+    }
+}
+
+/// The first byte of a TLS record carrying a handshake (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// `work`, unless `deadline` passes or the server starts shutting down
+/// first (`None`).
+async fn within<T>(
+    deadline: Instant,
+    stopping: &mut watch::Receiver<Option<Instant>>,
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        done = tokio::time::timeout_at(deadline, work) => done.ok(),
+        _ = stopping.wait_for(Option::is_some) => None,
+    }
+}
+
+/// The answer to plain HTTP on an HTTPS port: a permanent redirect to the
+/// same path over `https://` on an allowed host (the port is the same:
+/// this one), `421` for a host the server does not answer to, `400`
+/// without a usable `Host`. Nothing is served in plain text.
+fn redirect_to_https<B>(state: &AppState, request: &hyper::Request<B>) -> Response<Body> {
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().ok().filter(|h| is_plausible_host(h)),
+        _ => None,
+    };
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or("/");
+    let (status, location, body) = match host {
+        Some(host) if state.hosts.allows(host) => {
+            let url = format!("https://{host}{path}");
+            (
+                StatusCode::PERMANENT_REDIRECT,
+                HeaderValue::try_from(url.as_str()).ok(),
+                format!("this port speaks HTTPS: {url}\n"),
+            )
+        }
+        Some(_) => (
+            StatusCode::MISDIRECTED_REQUEST,
+            None,
+            "this server does not answer to that host name\n".to_owned(),
+        ),
+        None => (
+            StatusCode::BAD_REQUEST,
+            None,
+            "this port speaks HTTPS; use https:// with a host name\n".to_owned(),
+        ),
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(location) = location {
+        headers.insert(header::LOCATION, location);
+    }
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Answers a connection over a limit with `503` and closes it, without a
-/// task: the answer fits in the socket's buffer.
-fn refuse(stream: TcpStream, peer: SocketAddr, open: usize) {
+/// task: the answer fits in the socket's buffer. On an HTTPS port the
+/// connection is only closed: a TLS client cannot read a plain answer.
+fn refuse(stream: TcpStream, peer: SocketAddr, open: usize, plain: bool) {
     const BODY: &str = r#"{"error":{"code":"unavailable","message":"the server is unavailable; try again shortly: too many connections"}}"#;
     tracing::debug!(%peer, open, "connection refused: connection limit");
+    if !plain {
+        return;
+    }
     let response = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BODY}",
         BODY.len()

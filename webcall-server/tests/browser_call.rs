@@ -24,18 +24,8 @@ const STATE: Duration = Duration::from_secs(30);
 /// Bound for media to flow (two browsers encode and decode on 2 cores).
 const MEDIA: Duration = Duration::from_secs(60);
 
-/// Both kinds of remote media decoded: video frames and audio bytes.
-const MEDIA_FLOWING: &str = "(async () => { const s = await window.webcall.stats(); \
-     return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
-
 async fn wait_media(browser: &Browser, who: &str) -> Result<()> {
-    browser
-        .wait_until(
-            &format!("await {MEDIA_FLOWING}"),
-            MEDIA,
-            &format!("{who} to decode video and audio"),
-        )
-        .await
+    browser.wait_media(who, MEDIA).await
 }
 
 async fn frames_decoded(browser: &Browser) -> Result<f64> {
@@ -554,5 +544,54 @@ async fn refused_camera_offers_other_ways_and_negotiates_receive_only() -> Resul
     );
     other.close().await?;
     shy.close().await?;
+    Ok(())
+}
+
+/// HTTPS with `--tls-self-signed`: two browsers (accepting the certificate,
+/// as a person clicking through the warning) call each other over a page
+/// and a signaling WebSocket that are both encrypted; the link is https
+/// and the page a secure context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_call_over_https_and_wss_with_a_self_signed_certificate() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let data = std::env::temp_dir().join(format!("webcall-browser-tls-{}", std::process::id()));
+    let server = TestServer::start_with(webcall_server::Config {
+        tls: Some(webcall_server::config::TlsSource::SelfSigned),
+        data_dir: Some(data.clone()),
+        ..TestServer::test_config()
+    })
+    .await?;
+    let room = server.create_room().await?;
+    ensure!(
+        room.url.starts_with("https://"),
+        "an https link: {}",
+        room.url
+    );
+    let options = BrowserOptions {
+        ignore_certificate_errors: true,
+        ..Default::default()
+    };
+    let alice = Browser::launch_with(options.clone()).await?;
+    alice.goto(&room.url).await?;
+    alice
+        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
+        .await?;
+    let secure = alice
+        .eval("return [location.protocol, window.isSecureContext];")
+        .await?;
+    assert_eq!(secure, serde_json::json!(["https:", true]));
+    let bob = Browser::launch_with(options).await?;
+    bob.goto(&room.url).await?;
+    bob.wait_until(&status_is("connected"), MEDIA, "bob connected")
+        .await?;
+    alice
+        .wait_until(&status_is("connected"), MEDIA, "alice connected")
+        .await?;
+    wait_media(&alice, "alice").await?;
+    wait_media(&bob, "bob").await?;
+    alice.close().await?;
+    bob.close().await?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
-use webcall_testkit::{Browser, TcpProxy, TestServer, status_is};
+use webcall_testkit::{Browser, MEDIA_FLOWING, TcpProxy, TestServer, status_is};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -26,10 +26,6 @@ static HEAVY: Mutex<()> = Mutex::const_new(());
 const STATE: Duration = Duration::from_secs(30);
 /// Bound for media to flow (two browsers encode and decode on 2 cores).
 const MEDIA: Duration = Duration::from_secs(60);
-
-/// Both kinds of remote media decoded: video frames and audio bytes.
-const MEDIA_FLOWING: &str = "await (async () => { const s = await window.webcall.stats(); \
-     return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
 
 async fn frames_decoded(browser: &Browser) -> Result<f64> {
     let stats = browser.stats().await?;

@@ -37,6 +37,11 @@ pub fn status_is(status: &str) -> String {
     format!("document.body.dataset.status === '{status}'")
 }
 
+/// A JavaScript condition for [`Browser::wait_until`]: both kinds of
+/// remote media decoded (video frames of some size, audio bytes).
+pub const MEDIA_FLOWING: &str = "await (async () => { const s = await window.webcall.stats(); \
+     return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
+
 /// How to start a [`Browser`].
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {
@@ -48,6 +53,9 @@ pub struct BrowserOptions {
     /// When true, camera and microphone requests are refused, as when a
     /// person clicks "Block" (the fake devices stay in place).
     pub deny_media: bool,
+    /// When true, any server certificate is accepted (a test server with
+    /// a self-signed certificate), as a person clicking through the warning.
+    pub ignore_certificate_errors: bool,
     /// More command-line flags for Chromium.
     pub extra_args: Vec<String>,
     /// Runs chromedriver and Chromium inside this network namespace (one
@@ -62,6 +70,7 @@ impl Default for BrowserOptions {
             lang: None,
             window_size: (1280, 800),
             deny_media: false,
+            ignore_certificate_errors: false,
             extra_args: Vec::new(),
             netns: None,
         }
@@ -163,6 +172,9 @@ impl Browser {
             args.push(format!("--lang={lang}"));
             args.push(format!("--accept-lang={lang}"));
             chrome_options["prefs"] = json!({ "intl.accept_languages": lang });
+        }
+        if options.ignore_certificate_errors {
+            args.push("--ignore-certificate-errors".to_owned());
         }
         args.extend(options.extra_args.iter().cloned());
         chrome_options["args"] = json!(args);
@@ -277,6 +289,17 @@ impl Browser {
             );
         }
         Ok(result.get("ok").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Waits until the page decodes the other side's video and audio
+    /// ([`MEDIA_FLOWING`]); `who` names the browser in the error.
+    pub async fn wait_media(&self, who: &str, timeout: Duration) -> Result<()> {
+        self.wait_until(
+            MEDIA_FLOWING,
+            timeout,
+            &format!("{who} to decode video and audio"),
+        )
+        .await
     }
 
     /// Polls the JavaScript expression `condition` until it is truthy, for

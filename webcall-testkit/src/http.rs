@@ -1,8 +1,10 @@
 //! A minimal HTTP/1.1 client for loopback requests: one request per
 //! connection (`Connection: close`), enough for a test to talk to the server
-//! under test or to chromedriver without pulling in a TLS stack.
+//! under test or to chromedriver, in plain text or over TLS
+//! ([`request_tls`], which trusts any certificate).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -66,24 +68,149 @@ pub async fn request_as(
     path: &str,
     body: Option<&str>,
 ) -> Result<Response> {
-    tokio::time::timeout(
-        REQUEST_TIMEOUT,
-        request_inner(addr, host, method, path, body),
-    )
-    .await
-    .map_err(|_| anyhow!("{method} http://{host}{path} took longer than {REQUEST_TIMEOUT:?}"))?
+    let exchange = async {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
+        exchange(stream, host, method, path, body).await
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+        .await
+        .map_err(|_| anyhow!("{method} http://{host}{path} took longer than {REQUEST_TIMEOUT:?}"))?
 }
 
-async fn request_inner(
+/// [`request`] over TLS, accepting whatever certificate the server shows:
+/// for reaching a server under test, not for testing its certificate.
+pub async fn request_tls(
     addr: SocketAddr,
-    host: &str,
     method: &str,
     path: &str,
     body: Option<&str>,
 ) -> Result<Response> {
-    let mut stream = TcpStream::connect(addr)
+    let exchange = async {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let stream = trusting_connector()?
+            .connect(name, tcp)
+            .await
+            .with_context(|| format!("TLS handshake with {addr} for {method} {path}"))?;
+        exchange(stream, &addr.to_string(), method, path, body).await
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
         .await
-        .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
+        .map_err(|_| {
+            anyhow!("{method} https://{addr}{path} took longer than {REQUEST_TIMEOUT:?}")
+        })?
+}
+
+/// The certificate chain `addr` shows in a TLS handshake, leaf first.
+/// `server_name` is sent as SNI (`None`: none, as for an address).
+pub async fn peer_certificates(
+    addr: SocketAddr,
+    server_name: Option<&str>,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    let handshake = async {
+        let tcp = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("cannot connect to {addr}"))?;
+        let name = match server_name {
+            Some(name) => rustls::pki_types::ServerName::try_from(name.to_owned())?,
+            None => rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+        };
+        let stream = trusting_connector()?
+            .connect(name, tcp)
+            .await
+            .with_context(|| format!("TLS handshake with {addr}"))?;
+        let chain = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        anyhow::Ok(chain)
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, handshake)
+        .await
+        .map_err(|_| anyhow!("TLS handshake with {addr} took longer than {REQUEST_TIMEOUT:?}"))?
+}
+
+/// A TLS connector that accepts any certificate.
+fn trusting_connector() -> Result<tokio_rustls::TlsConnector> {
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate))
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// A certificate verifier that believes every certificate (signatures are
+/// still checked, so the handshake itself is real).
+#[derive(Debug)]
+struct AcceptAnyCertificate;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+async fn exchange<S>(
+    mut stream: S,
+    host: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Response>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n");
     if let Some(body) = body {

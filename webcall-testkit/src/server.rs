@@ -13,9 +13,12 @@ use webcall_server::Config;
 use crate::http;
 
 /// A webcall server listening on `127.0.0.1:<free port>`, stopped on drop.
+/// With [`Config::tls`] set it speaks HTTPS, and its URLs and requests
+/// follow (requests trust whatever certificate it shows).
 #[derive(Debug)]
 pub struct TestServer {
     addr: SocketAddr,
+    tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -50,6 +53,7 @@ impl TestServer {
             .context("cannot bind a loopback port for the test server")?;
         let addr = listener.local_addr()?;
         config.listen = addr;
+        let tls = config.tls.is_some();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -61,17 +65,19 @@ impl TestServer {
         });
         let server = Self {
             addr,
+            tls,
             shutdown: Some(tx),
             task: Some(task),
         };
-        server.wait_healthy(Duration::from_secs(15)).await?;
+        // Generous: an HTTPS server may first obtain its certificate.
+        server.wait_healthy(Duration::from_secs(60)).await?;
         Ok(server)
     }
 
     async fn wait_healthy(&self, bound: Duration) -> Result<()> {
         let start = Instant::now();
         loop {
-            match http::request(self.addr, "GET", "/healthz", None).await {
+            match self.request("GET", "/healthz", None).await {
                 Ok(r) if r.status == 200 => return Ok(()),
                 Ok(r) if start.elapsed() > bound => {
                     bail!("/healthz answered {} after {bound:?}", r.status)
@@ -89,9 +95,14 @@ impl TestServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), without a trailing
+    /// slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 
     /// The room page for `token`: `http://127.0.0.1:PORT/r/{token}`.
@@ -99,19 +110,29 @@ impl TestServer {
         format!("{}/r/{token}", self.base_url())
     }
 
-    /// The signaling WebSocket for `token`: `ws://127.0.0.1:PORT/ws/rooms/{token}`.
+    /// The signaling WebSocket for `token`: `ws://127.0.0.1:PORT/ws/rooms/{token}`
+    /// (`wss://` with TLS).
     pub fn ws_url(&self, token: &str) -> String {
-        format!("ws://{}/ws/rooms/{token}", self.addr)
+        format!(
+            "{}://{}/ws/rooms/{token}",
+            if self.tls { "wss" } else { "ws" },
+            self.addr
+        )
     }
 
-    /// Sends one HTTP request to the server (see [`http::request`]).
+    /// Sends one HTTP request to the server (see [`http::request`]; over
+    /// TLS, [`http::request_tls`]).
     pub async fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&str>,
     ) -> Result<http::Response> {
-        http::request(self.addr, method, path, body).await
+        if self.tls {
+            http::request_tls(self.addr, method, path, body).await
+        } else {
+            http::request(self.addr, method, path, body).await
+        }
     }
 
     /// Creates a room with `POST /api/rooms`.
