@@ -26,6 +26,12 @@ export const emptyStats = (connectionState = 'new') => ({
   videoFramesEncoded: 0,
   audioEnergyReceived: 0,
   audioLevelReceived: 0,
+  // The selected candidate pair: 'host', 'srflx', 'prflx' or 'relay' on
+  // each side, and for a local relay candidate how it reaches the TURN
+  // server ('udp', 'tcp' or 'tls'); '' before a pair is selected.
+  localCandidateType: '',
+  remoteCandidateType: '',
+  relayProtocol: '',
   connectionState,
 });
 
@@ -350,14 +356,26 @@ export class Call extends EventTarget {
 
   /**
    * A summary of getStats: decoded video, received audio (bytes, packets,
-   * total energy, present level), bytes sent and video frames encoded.
-   * Numbers are 0 when absent.
+   * total energy, present level), bytes sent and video frames encoded,
+   * and the selected candidate pair's types. Numbers are 0 when absent.
    */
   async stats() {
     const summary = emptyStats(this.connectionState);
     const pc = this.pc;
     if (!pc) return summary;
     const report = await pc.getStats();
+    let pairId = null;
+    report.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+    });
+    const pair = pairId ? report.get(pairId) : null;
+    const local = pair ? report.get(pair.localCandidateId) : null;
+    const remote = pair ? report.get(pair.remoteCandidateId) : null;
+    if (local) {
+      summary.localCandidateType = local.candidateType || '';
+      summary.relayProtocol = local.relayProtocol || '';
+    }
+    if (remote) summary.remoteCandidateType = remote.candidateType || '';
     report.forEach((s) => {
       const kind = s.kind || s.mediaType;
       if (s.type === 'inbound-rtp' && kind === 'video') {

@@ -24,6 +24,8 @@ use crate::limits::PerAddressLimit;
 use crate::request::{RequestFacts, is_plausible_host};
 use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
+use crate::turn::TurnServer;
+use crate::turn::ice::TurnIce;
 use crate::{api, serve, ws};
 
 /// Everything the handlers share.
@@ -49,7 +51,9 @@ pub struct AppState {
 /// `into_make_service_with_connect_info::<SocketAddr>()` so that rate
 /// limits see client addresses; [`run`] does that.
 ///
-/// Call [`Config::validate`] first: this function does not. The expiry
+/// Call [`Config::validate`] first: this function does not. It does not
+/// start [`Config::turn`]: start a [`TurnServer`] yourself and pass a
+/// [`TurnIce`] to [`app_with`], as [`run`] does. The expiry
 /// sweep runs when this is called inside a Tokio runtime, until the router
 /// is dropped.
 pub fn app(config: Config) -> Router {
@@ -69,6 +73,10 @@ pub fn app_with(config: Config, store: Arc<dyn RoomStore>, ice: Arc<dyn IceProvi
 /// Connections are limited as [`Config`] says (all of them, per client,
 /// time to send a request); the listening address is taken as the
 /// machine's own for the allowed hosts.
+///
+/// With [`Config::turn`] set, the built-in TURN server starts first (its
+/// ports must be free), each join is handed its URLs with a fresh
+/// credential, and it stops after the connections have drained.
 pub async fn run(
     listener: tokio::net::TcpListener,
     mut config: Config,
@@ -77,7 +85,30 @@ pub async fn run(
     config.validate()?;
     config.listen = listener.local_addr()?;
     config.max_connections = serve::connection_limit(config.max_connections);
-    let (router, state) = build(config, None, None);
+    let turn = match &config.turn {
+        Some(turn_config) => {
+            let mut turn_config = turn_config.clone();
+            if turn_config.public_host.is_none() {
+                turn_config.public_host = config.public_host();
+            }
+            Some(TurnServer::start(&turn_config).await?)
+        }
+        None => None,
+    };
+    let ice = match (&turn, &config.turn) {
+        (Some(server), Some(turn_config)) => {
+            let urls = server.urls();
+            Some(Arc::new(TurnIce::new(
+                turn_config.secret.clone(),
+                turn_config.credential_ttl,
+                urls.builtin.iter().chain(&urls.external).cloned(),
+                config.ice_servers.clone(),
+                config.ice_transport_policy,
+            )) as Arc<dyn IceProvider>)
+        }
+        _ => None,
+    };
+    let (router, state) = build(config, None, ice);
     tracing::info!(
         "room links use {}; requests are answered for {}",
         match state.config.public_base() {
@@ -87,6 +118,9 @@ pub async fn run(
         state.hosts.describe()
     );
     serve::serve(listener, router, state, shutdown).await;
+    if let Some(turn) = turn {
+        turn.stop().await;
+    }
     Ok(())
 }
 

@@ -87,6 +87,10 @@ pub struct Config {
     /// Bytes queued for all connections together before the slowest
     /// receivers are cut off.
     pub max_queued_bytes: usize,
+    /// The built-in TURN server, started by [`crate::run`] when set; its
+    /// URLs, with a credential minted per join, are handed out before
+    /// `ice_servers`.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for Config {
@@ -115,6 +119,7 @@ impl Default for Config {
             message_bytes_per_second: 64 * 1024,
             message_bytes_burst: 256 * 1024,
             max_queued_bytes: 64 * 1024 * 1024,
+            turn: None,
         }
     }
 }
@@ -181,6 +186,9 @@ impl Config {
                 "the request and shutdown timeouts must be above zero".into(),
             ));
         }
+        if let Some(turn) = &self.turn {
+            turn.validate()?;
+        }
         for host in &self.allowed_hosts {
             if host != "*" && !crate::request::is_plausible_host(host) {
                 return Err(Error::Config(format!(
@@ -201,6 +209,18 @@ impl Config {
             bytes: self.message_bytes_burst as usize + webcall_core::protocol::MAX_MESSAGE_BYTES,
             total_bytes: self.max_queued_bytes,
         }
+    }
+
+    /// The host name of the public URL, without scheme or port.
+    pub(crate) fn public_host(&self) -> Option<String> {
+        let (_, rest) = self.public_base()?.split_once("://")?;
+        let authority = rest.split('/').next()?;
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            format!("[{}]", v6.split(']').next()?)
+        } else {
+            authority.split(':').next()?.to_owned()
+        };
+        (!host.is_empty()).then_some(host)
     }
 
     /// The public URL without a trailing slash.
@@ -298,6 +318,12 @@ mod tests {
         };
         ok.validate().unwrap();
         assert_eq!(ok.public_base(), Some("https://call.example.org"));
+        assert_eq!(ok.public_host().as_deref(), Some("call.example.org"));
+        let v6 = Config {
+            public_url: Some("https://[2001:db8::1]:8443/".into()),
+            ..Config::default()
+        };
+        assert_eq!(v6.public_host().as_deref(), Some("[2001:db8::1]"));
         for bad in ["call.example.org", "https://", "https://x/?a"] {
             let c = Config {
                 public_url: Some(bad.into()),

@@ -19,6 +19,7 @@
 //! | [`store`] | [`store::RoomStore`], where rooms live (in memory now) |
 //! | [`hub`] | delivery of room outputs to connections by id |
 //! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
+//! | [`turn`] | the built-in TURN server and its per-join credentials |
 //! | [`limits`] | token buckets for room creation and messages |
 //! | `request` | client address, scheme and host behind trusted proxies; origin checks |
 //! | [`assets`] | the browser client's files, embedded |
@@ -46,6 +47,7 @@ pub mod limits;
 mod request;
 mod serve;
 pub mod store;
+pub mod turn;
 mod upgrade;
 mod ws;
 

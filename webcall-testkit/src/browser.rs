@@ -36,6 +36,11 @@ pub fn status_is(status: &str) -> String {
     format!("document.body.dataset.status === '{status}'")
 }
 
+/// A JavaScript condition for [`Browser::wait_until`]: the page decodes
+/// the other side's video and receives its audio.
+pub const MEDIA_FLOWING: &str = "await (async () => { const s = await window.webcall.stats(); \
+     return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
+
 /// How to start a [`Browser`].
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {

@@ -36,7 +36,7 @@ pub mod http;
 mod proxy;
 mod server;
 
-pub use browser::{Browser, BrowserOptions, status_is};
+pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, status_is};
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
 pub use proxy::TcpProxy;
