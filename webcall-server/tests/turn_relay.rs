@@ -363,6 +363,7 @@ async fn assert_relayed(call: &RelayCall, protocol: &str) -> Result<()> {
         println!("{who}'s stats in the relayed call: {stats}");
         assert_eq!(stats["localCandidateType"], "relay", "{who}: {stats}");
         assert_eq!(stats["relayProtocol"], protocol, "{who}: {stats}");
+        assert_eq!(stats["remoteCandidateType"], "relay", "{who}: {stats}");
         assert!(
             stats["videoFramesDecoded"].as_f64().unwrap_or(0.0) > 0.0
                 && stats["audioBytesReceived"].as_f64().unwrap_or(0.0) > 0.0,

@@ -171,7 +171,7 @@ where
 
 /// Bytes of padding a ChannelData frame needs on a stream.
 fn padding(frame: &[u8]) -> usize {
-    if is_channel_data(frame) && frame.len() % 4 != 0 {
+    if is_channel_data(frame) && !frame.len().is_multiple_of(4) {
         4 - frame.len() % 4
     } else {
         0
