@@ -18,8 +18,10 @@ use tokio::sync::Mutex;
 use turn::client::{Client, ClientConfig};
 use webcall_core::protocol::IceTransportPolicy;
 use webcall_server::turn::credentials::{Credential, mint};
-use webcall_server::turn::{TurnConfig, TurnSecret, TurnServer, TurnStats, TurnTransport};
-use webcall_testkit::{Browser, MEDIA_FLOWING, TestServer, status_is};
+use webcall_server::turn::{
+    TlsFiles, TurnConfig, TurnSecret, TurnServer, TurnStats, TurnTransport,
+};
+use webcall_testkit::{Browser, BrowserOptions, MEDIA_FLOWING, TestServer, status_is};
 use webrtc_util::Conn;
 
 /// Serializes the browser tests of this file: each runs two browsers.
@@ -316,7 +318,19 @@ struct RelayCall {
 }
 
 async fn relay_call(transport: TurnTransport, allow_loopback: bool) -> Result<RelayCall> {
-    let mut turn: TurnConfig = TestServer::turn_config(allow_loopback);
+    relay_call_with(
+        TestServer::turn_config(allow_loopback),
+        transport,
+        BrowserOptions::default(),
+    )
+    .await
+}
+
+async fn relay_call_with(
+    mut turn: TurnConfig,
+    transport: TurnTransport,
+    browser: BrowserOptions,
+) -> Result<RelayCall> {
     turn.transports = Some(vec![transport]);
     let stats = turn.stats.clone();
     let server = TestServer::start_with(webcall_server::Config {
@@ -326,12 +340,12 @@ async fn relay_call(transport: TurnTransport, allow_loopback: bool) -> Result<Re
     })
     .await?;
     let room = server.create_room().await?;
-    let alice = Browser::launch().await?;
+    let alice = Browser::launch_with(browser.clone()).await?;
     alice.goto(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), SOON, "alice alone in the room")
         .await?;
-    let bob = Browser::launch().await?;
+    let bob = Browser::launch_with(browser).await?;
     bob.goto(&room.url).await?;
     Ok(RelayCall {
         _server: server,
@@ -416,4 +430,110 @@ async fn relay_only_call_to_loopback_peers_is_refused() -> Result<()> {
     assert_ne!(call.bob.status().await, "connected");
     assert!(count(&call.stats.denied_peers) > 0);
     Ok(())
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in
+/// a fresh directory; also returns the certificate itself.
+fn self_signed() -> Result<(TlsFiles, Vec<u8>)> {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+    let dir = std::env::temp_dir().join(format!(
+        "webcall-turn-tls-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let files = TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&files.cert, certified.cert.pem())?;
+    std::fs::write(&files.key, certified.signing_key.serialize_pem())?;
+    Ok((files, certified.cert.der().to_vec()))
+}
+
+fn tls_turn_config() -> Result<(TurnConfig, Vec<u8>)> {
+    let (files, der) = self_signed()?;
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_listen = Some("127.0.0.1:0".parse()?);
+    turn.tls = Some(files);
+    Ok((turn, der))
+}
+
+#[tokio::test]
+async fn turns_listener_answers_stun_over_tls() -> Result<()> {
+    use stun::message::{BINDING_REQUEST, Getter as _};
+    use stun::xoraddr::XorMappedAddress;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let (config, der) = tls_turn_config()?;
+    let server = TurnServer::start(&config).await?;
+    let tls_addr = server.tls_addr().context("TLS listens")?;
+    assert!(
+        server.urls().builtin.contains(&format!(
+            "turns:127.0.0.1:{}?transport=tcp",
+            tls_addr.port()
+        )),
+        "{:?}",
+        server.urls()
+    );
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(der))?;
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(tls_addr).await?;
+    let local = tcp.local_addr()?;
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+        .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
+        .await?;
+
+    // Two binding requests in one write: the stream is cut into messages.
+    let mut bytes = Vec::new();
+    for _ in 0..2 {
+        let attrs: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(BINDING_REQUEST),
+        ];
+        let mut m = Message::new();
+        m.build(&attrs)?;
+        bytes.extend_from_slice(&m.raw);
+    }
+    tls.write_all(&bytes).await?;
+    for _ in 0..2 {
+        let mut head = [0u8; 20];
+        tokio::time::timeout(SOON, tls.read_exact(&mut head)).await??;
+        let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
+        let mut raw = head.to_vec();
+        raw.resize(20 + length, 0);
+        tls.read_exact(&mut raw[20..]).await?;
+        let mut answer = Message::new();
+        answer.raw = raw;
+        answer.decode()?;
+        let mut mapped = XorMappedAddress::default();
+        mapped.get_from(&answer)?;
+        assert_eq!(SocketAddr::new(mapped.ip, mapped.port), local);
+    }
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_over_tls() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    let (turn, _) = tls_turn_config()?;
+    let browser = BrowserOptions {
+        // The test certificate is self-signed.
+        extra_args: vec!["--ignore-certificate-errors".to_owned()],
+        ..BrowserOptions::default()
+    };
+    let call = relay_call_with(turn, TurnTransport::Tls, browser).await?;
+    assert_relayed(&call, "tls").await
 }
