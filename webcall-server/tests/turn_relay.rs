@@ -24,6 +24,8 @@ use webcall_server::turn::{
 use webcall_testkit::{Browser, BrowserOptions, MEDIA_FLOWING, TestServer, status_is};
 use webrtc_util::Conn;
 
+mod server_support;
+
 /// Serializes the browser tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
 
@@ -536,4 +538,70 @@ async fn relay_only_call_over_tls() -> Result<()> {
     };
     let call = relay_call_with(turn, TurnTransport::Tls, browser).await?;
     assert_relayed(&call, "tls").await
+}
+
+#[tokio::test]
+async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<()> {
+    let turn = TestServer::turn_config(true);
+    let ttl = turn.credential_ttl;
+    let server = server_support::Server::start(webcall_server::Config {
+        ice_servers: vec![],
+        turn: Some(turn),
+        ..server_support::config()
+    })
+    .await;
+    let room = server.create_room().await;
+    let mut first = server_support::Peer::connect(&server.ws_url(room.token.as_str())).await;
+    let mut second = server_support::Peer::connect(&server.ws_url(room.token.as_str())).await;
+    let a = first.join(None).await;
+    let b = second.join(None).await;
+
+    // Only the built-in server: its STUN URL without a credential, then
+    // its TURN URLs with this participant's credential.
+    assert_eq!(a.ice_servers.len(), 2, "{:?}", a.ice_servers);
+    let stun = &a.ice_servers[0];
+    assert_eq!(stun.urls.len(), 1);
+    let port = stun.urls[0]
+        .strip_prefix("stun:127.0.0.1:")
+        .context("a stun: URL on 127.0.0.1")?;
+    assert_eq!(stun.username, None);
+    let turn_server = &a.ice_servers[1];
+    assert_eq!(
+        turn_server.urls,
+        vec![
+            format!("turn:127.0.0.1:{port}?transport=udp"),
+            format!("turn:127.0.0.1:{port}?transport=tcp"),
+        ]
+    );
+    let username = turn_server.username.clone().context("a username")?;
+    let (expiry, participant) = username.split_once(':').context("expiry:participant")?;
+    let expiry: u64 = expiry.parse()?;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_secs();
+    assert!(
+        expiry.abs_diff(now + ttl.as_secs()) < 60,
+        "expires after the TTL: {username}"
+    );
+    assert!(!participant.is_empty());
+    let theirs = &b.ice_servers[1];
+    assert_ne!(theirs.username, turn_server.username);
+    assert_ne!(theirs.credential, turn_server.credential);
+
+    // The handed-out credential works on the handed-out server.
+    let turn_addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let credential = Credential {
+        username,
+        password: turn_server.credential.clone().context("a password")?,
+    };
+    let (client, relay) = allocate(turn_addr, &credential).await?;
+    relay.close().await?;
+    client.close().await?;
+
+    // Shutting the server down stops the TURN server: its port is free.
+    server.shutdown().await?;
+    UdpSocket::bind(turn_addr)
+        .await
+        .context("the TURN port is free after shutdown")?;
+    Ok(())
 }

@@ -163,6 +163,8 @@ impl RelayGenerator {
         let ip = match (use_ipv4, self.settings.bind_ip) {
             (true, ip) if ip.is_ipv4() => ip,
             (false, ip) if ip.is_ipv6() => ip,
+            // A dual-stack listener relays IPv4 from the IPv4 wildcard.
+            (true, ip) if ip.is_unspecified() => IpAddr::from([0u8, 0, 0, 0]),
             _ => {
                 return Err(std::io::Error::other(
                     "the relay does not serve that address family",
