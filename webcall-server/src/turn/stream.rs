@@ -34,8 +34,10 @@ const IN_QUEUE: usize = 4096;
 /// A client that sends nothing for this long is disconnected (clients
 /// refresh allocations every few minutes).
 const IDLE: Duration = Duration::from_secs(600);
-/// How long a TLS handshake may take.
+/// How long a TLS handshake may take, and then the first message.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Stream clients one address may have connected at once.
+const PER_ADDRESS: usize = 32;
 
 /// Limits of one stream listener.
 #[derive(Debug, Clone, Copy)]
@@ -94,7 +96,8 @@ where
             let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
             {
                 let mut map = peers.lock().unwrap_or_else(|p| p.into_inner());
-                if map.len() >= limits.max_connections {
+                let from_address = map.keys().filter(|a| a.ip() == peer.ip()).count();
+                if map.len() >= limits.max_connections || from_address >= PER_ADDRESS {
                     tracing::debug!(%peer, "TURN stream client refused: connection limit");
                     continue;
                 }
@@ -154,10 +157,13 @@ where
         Ok::<_, std::io::Error>(())
     };
     let read = async move {
+        // A client that connects and says nothing is dropped soon.
+        let mut wait = HANDSHAKE;
         loop {
-            let frame = tokio::time::timeout(IDLE, read_frame(&mut reader))
+            let frame = tokio::time::timeout(wait, read_frame(&mut reader))
                 .await
                 .map_err(|_| std::io::Error::other("idle"))??;
+            wait = IDLE;
             if in_tx.send((frame, peer)).await.is_err() {
                 return Ok::<_, std::io::Error>(());
             }
