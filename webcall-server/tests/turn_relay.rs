@@ -605,3 +605,95 @@ async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<
         .context("the TURN port is free after shutdown")?;
     Ok(())
 }
+
+/// Writes `m` to a TURN-over-TCP stream and reads the answer.
+async fn tcp_transaction(stream: &mut tokio::net::TcpStream, m: &Message) -> Result<Message> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(&m.raw).await?;
+    let mut head = [0u8; 20];
+    tokio::time::timeout(SOON, stream.read_exact(&mut head)).await??;
+    let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
+    let mut raw = head.to_vec();
+    raw.resize(20 + length, 0);
+    stream.read_exact(&mut raw[20..]).await?;
+    let mut answer = Message::new();
+    answer.raw = raw;
+    answer.decode()?;
+    Ok(answer)
+}
+
+fn message(attrs: Vec<Box<dyn Setter>>) -> Result<Message> {
+    let mut m = Message::new();
+    m.build(&attrs)?;
+    Ok(m)
+}
+
+#[tokio::test]
+async fn a_tcp_client_leaving_frees_its_allocation_and_the_listener_keeps_serving() -> Result<()> {
+    use stun::integrity::MessageIntegrity;
+    use stun::message::{BINDING_REQUEST, CLASS_SUCCESS_RESPONSE};
+    use stun::textattrs::{Nonce, Realm, Username};
+    use turn::proto::reqtrans::RequestedTransport;
+
+    let server = TurnServer::start(&TestServer::turn_config(true)).await?;
+    let stats = server.stats().clone();
+    let good = credential("tcp", Duration::from_secs(600));
+
+    let mut first = tokio::net::TcpStream::connect(server.tcp_addr()).await?;
+    let allocate = |extra: Vec<Box<dyn Setter>>| {
+        let mut attrs: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            Box::new(RequestedTransport {
+                protocol: turn::proto::PROTO_UDP,
+            }),
+        ];
+        attrs.extend(extra);
+        message(attrs)
+    };
+    let challenge = tcp_transaction(&mut first, &allocate(vec![])?).await?;
+    let nonce = Nonce::get_from_as(&challenge, stun::attributes::ATTR_NONCE)?;
+    let realm = Realm::get_from_as(&challenge, stun::attributes::ATTR_REALM)?;
+    let integrity = MessageIntegrity::new_long_term_integrity(
+        good.username.clone(),
+        realm.text.clone(),
+        good.password.clone(),
+    );
+    let allocated = tcp_transaction(
+        &mut first,
+        &allocate(vec![
+            Box::new(Username::new(
+                stun::attributes::ATTR_USERNAME,
+                good.username.clone(),
+            )),
+            Box::new(realm),
+            Box::new(nonce),
+            Box::new(integrity),
+        ])?,
+    )
+    .await?;
+    assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
+    assert_eq!(stats.allocations.load(Ordering::Relaxed), 1);
+
+    // The client goes: its allocation is closed at once.
+    drop(first);
+    let s = stats.clone();
+    wait_for("the TCP client's allocation to close", SOON, move || {
+        s.allocations.load(Ordering::Relaxed) == 0
+    })
+    .await?;
+
+    // The TCP listener still serves new clients.
+    let mut second = tokio::net::TcpStream::connect(server.tcp_addr()).await?;
+    let answer = tcp_transaction(
+        &mut second,
+        &message(vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(BINDING_REQUEST),
+        ])?,
+    )
+    .await?;
+    assert_eq!(answer.typ.class, CLASS_SUCCESS_RESPONSE);
+    server.stop().await;
+    Ok(())
+}

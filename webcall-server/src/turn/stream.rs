@@ -275,7 +275,9 @@ impl Conn for StreamConn {
     }
 
     async fn close(&self) -> webrtc_util::Result<()> {
-        self.stop.cancel();
+        // Nothing: the TURN crate calls this on the listener's connection
+        // whenever one allocation closes. The listener stops with the
+        // server's stop token.
         Ok(())
     }
 
