@@ -351,3 +351,86 @@ impl Conn for RelayConn {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(bytes_per_second: u64, max_lifetime: Duration) -> RelaySettings {
+        RelaySettings {
+            bind_ip: IpAddr::from([127, 0, 0, 1]),
+            public_ip: IpAddr::from([192, 0, 2, 1]),
+            ports: (46000, 46999),
+            policy: PeerPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]),
+            bytes_per_second,
+            max_lifetime,
+            stats: Arc::default(),
+        }
+    }
+
+    async fn relay(settings: &RelaySettings, quotas: &Arc<Quotas>) -> Arc<dyn Conn + Send + Sync> {
+        let pending = PendingReservation::default();
+        *pending.lock().unwrap() = Some(quotas.reserve("user").unwrap());
+        let generator = RelayGenerator::new(settings.clone(), pending);
+        let (conn, addr) = generator.allocate_conn(true, 0).await.unwrap();
+        assert_eq!(
+            addr.ip(),
+            settings.public_ip,
+            "the public address is handed out"
+        );
+        assert!((46000..=46999).contains(&addr.port()));
+        conn
+    }
+
+    #[tokio::test]
+    async fn relays_are_rate_limited_refuse_denied_peers_and_end_at_the_cap() {
+        let s = settings(10_000, Duration::from_millis(300));
+        let quotas = Quotas::new(10, 10, s.stats.clone());
+        let conn = relay(&s, &quotas).await;
+        assert_eq!(s.stats.allocations.load(Ordering::Relaxed), 1);
+
+        // A burst of two seconds' worth passes, the rest is dropped.
+        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let to = peer.local_addr().unwrap();
+        for _ in 0..30 {
+            conn.send_to(&[0u8; 1000], to).await.unwrap();
+        }
+        let dropped = s.stats.rate_limited_packets.load(Ordering::Relaxed);
+        assert!((5..=11).contains(&dropped), "{dropped} of 30 dropped");
+
+        // A denied peer is counted, never sent to.
+        conn.send_to(b"x", "10.0.0.1:9".parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(s.stats.denied_peers.load(Ordering::Relaxed), 1);
+
+        // At the lifetime cap, the relay ends.
+        let mut buf = [0u8; 16];
+        assert!(conn.recv_from(&mut buf).await.is_err());
+        assert!(conn.send_to(b"late", to).await.is_err());
+
+        // Closing frees the quota.
+        conn.close().await.unwrap();
+        assert_eq!(s.stats.allocations.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn quotas_count_per_user_and_in_total() {
+        let stats = Arc::<TurnStats>::default();
+        let quotas = Quotas::new(3, 2, stats.clone());
+        let a1 = quotas.reserve("a").unwrap();
+        let _a2 = quotas.reserve("a").unwrap();
+        assert_eq!(quotas.reserve("a").unwrap_err(), QuotaRefusal::PerUser);
+        let _b1 = quotas.reserve("b").unwrap();
+        assert_eq!(quotas.reserve("c").unwrap_err(), QuotaRefusal::ServerFull);
+        drop(a1);
+        let _c1 = quotas.reserve("c").unwrap();
+        assert_eq!(stats.allocations.load(Ordering::Relaxed), 3);
+        // Without a reservation, no port is bound.
+        let generator = RelayGenerator::new(
+            settings(0, Duration::from_secs(60)),
+            PendingReservation::default(),
+        );
+        assert!(generator.allocate_conn(true, 0).await.is_err());
+    }
+}
