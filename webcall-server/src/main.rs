@@ -11,7 +11,7 @@ use webcall_core::protocol::{IceServer, IceTransportPolicy};
 use webcall_core::room::RoomConfig;
 use webcall_server::Config;
 use webcall_server::config::{DEFAULT_STUN, IpNet};
-use webcall_server::turn::{TlsFiles, TurnConfig, TurnSecret, TurnTransport};
+use webcall_server::turn::{TlsFiles, TurnConfig, TurnSecret, TurnTls, TurnTransport};
 
 /// Self-hosted one-to-one video calls by link: serves the room API, the
 /// signaling WebSocket and the browser client on one port.
@@ -241,10 +241,10 @@ fn turn_config(flags: &Flags) -> anyhow::Result<Option<TurnConfig>> {
     turn.listen = flags.turn_listen;
     turn.tls_listen = flags.turn_tls_listen;
     turn.tls = match (&flags.turn_tls_cert, &flags.turn_tls_key) {
-        (Some(cert), Some(key)) => Some(TlsFiles {
+        (Some(cert), Some(key)) => Some(TurnTls::Files(TlsFiles {
             cert: cert.clone(),
             key: key.clone(),
-        }),
+        })),
         (None, None) => None,
         _ => anyhow::bail!("--turn-tls-cert and --turn-tls-key go together"),
     };

@@ -19,7 +19,7 @@ use turn::client::{Client, ClientConfig};
 use webcall_core::protocol::IceTransportPolicy;
 use webcall_server::turn::credentials::{Credential, mint};
 use webcall_server::turn::{
-    TlsFiles, TurnConfig, TurnSecret, TurnServer, TurnStats, TurnTransport,
+    TlsFiles, TurnConfig, TurnSecret, TurnServer, TurnStats, TurnTls, TurnTransport,
 };
 use webcall_testkit::{Browser, BrowserOptions, MEDIA_FLOWING, TestServer, status_is};
 use webrtc_util::Conn;
@@ -460,7 +460,7 @@ fn tls_turn_config() -> Result<(TurnConfig, Vec<u8>)> {
     let (files, der) = self_signed()?;
     let mut turn = TestServer::turn_config(true);
     turn.tls_listen = Some("127.0.0.1:0".parse()?);
-    turn.tls = Some(files);
+    turn.tls = Some(TurnTls::Files(files));
     Ok((turn, der))
 }
 
@@ -694,6 +694,29 @@ async fn a_tcp_client_leaving_frees_its_allocation_and_the_listener_keeps_servin
     )
     .await?;
     assert_eq!(answer.typ.class, CLASS_SUCCESS_RESPONSE);
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_public_ip_is_in_relay_addresses_and_urls() -> Result<()> {
+    let mut config = TestServer::turn_config(true);
+    config.public_ip = Some("203.0.113.5".parse()?);
+    config.transports = Some(vec![TurnTransport::Tcp]);
+    config.external = vec!["turns:turn.example.org:5349?transport=tcp".to_owned()];
+    let server = TurnServer::start(&config).await?;
+    let port = server.udp_addr().port();
+    assert_eq!(
+        server.urls().builtin,
+        vec![format!("turn:203.0.113.5:{port}?transport=tcp")],
+        "only the TCP URL, on the public address"
+    );
+    assert_eq!(server.urls().external, config.external);
+    let (client, relay) =
+        allocate(server.udp_addr(), &credential("1", Duration::from_secs(60))).await?;
+    assert_eq!(relay.local_addr()?.ip().to_string(), "203.0.113.5");
+    relay.close().await?;
+    client.close().await?;
     server.stop().await;
     Ok(())
 }

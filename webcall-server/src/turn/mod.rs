@@ -36,6 +36,7 @@ use webrtc_util::Conn;
 
 pub use credentials::{Credential, RestAuth, TurnSecret};
 pub use relay::TurnStats;
+pub use tokio_rustls::rustls;
 
 use crate::config::IpNet;
 use crate::error::{Error, Result};
@@ -81,8 +82,8 @@ pub struct TurnConfig {
     pub listen: SocketAddr,
     /// TLS listening address (`turns:`), if any; needs [`TurnConfig::tls`].
     pub tls_listen: Option<SocketAddr>,
-    /// Certificate chain and private key (PEM files) for TLS.
-    pub tls: Option<TlsFiles>,
+    /// The certificate for TLS.
+    pub tls: Option<TurnTls>,
     /// The address written into relayed addresses and handed-out URLs.
     /// Default: the listening address if it is specific, else the first
     /// address of this machine that is not loopback.
@@ -125,6 +126,17 @@ pub struct TurnConfig {
     pub max_stream_clients: usize,
     /// Counters the server writes; keep a clone to read them.
     pub stats: Arc<TurnStats>,
+}
+
+/// Where TURN over TLS gets its certificate.
+#[derive(Debug, Clone)]
+pub enum TurnTls {
+    /// PEM files, read at start.
+    Files(TlsFiles),
+    /// A rustls configuration made elsewhere, such as the HTTPS server's
+    /// (whose certificate resolver may reload certificates): `turns:`
+    /// then serves the same certificate as HTTPS.
+    Config(Arc<tokio_rustls::rustls::ServerConfig>),
 }
 
 /// PEM files for TURN over TLS.
@@ -277,7 +289,10 @@ impl TurnServer {
             None => None,
         };
         let tls_acceptor = match &config.tls {
-            Some(files) if tls_listener.is_some() => Some(tls::acceptor(files)?),
+            Some(TurnTls::Files(files)) if tls_listener.is_some() => Some(tls::acceptor(files)?),
+            Some(TurnTls::Config(config)) if tls_listener.is_some() => {
+                Some(tokio_rustls::TlsAcceptor::from(config.clone()))
+            }
             _ => None,
         };
         let stats = config.stats.clone();
