@@ -346,7 +346,9 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The TURN crate logs each unpermitted packet at info:
+                // anyone can send those to a relay port.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,turn=warn")),
         )
         .init();
     let config = config(Flags::parse())?;
