@@ -141,14 +141,13 @@ async fn built_in_turn_connects_two_browsers_between_homes() {
     // home reaches the server over UDP (relayed or towards the other's
     // relay).
     let (sa, sb) = (page_stats(&a).await, page_stats(&b).await);
-    let (pa, pb) = (&sa["selectedPair"], &sb["selectedPair"]);
-    assert_eq!(pb["local"], "relay", "UDP-blocked side: {sb}");
-    assert_eq!(pb["relayProtocol"], "tcp", "UDP-blocked side: {sb}");
+    assert_eq!(sb["localCandidateType"], "relay", "UDP-blocked side: {sb}");
+    assert_eq!(sb["relayProtocol"], "tcp", "UDP-blocked side: {sb}");
     assert!(
-        pa["local"] == "relay" || pa["remote"] == "relay",
+        sa["localCandidateType"] == "relay" || sa["remoteCandidateType"] == "relay",
         "symmetric-NAT side uses no relay: {sa}"
     );
-    assert_eq!(pa["protocol"], "udp", "symmetric-NAT side: {sa}");
+    assert_eq!(sa["localProtocol"], "udp", "symmetric-NAT side: {sa}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,8 +198,8 @@ async fn built_in_turn_connects_native_peer_and_browser_between_homes() {
         panic!("{e:#}\nserver log:\n{}", server.log());
     }
     let sb = page_stats(&b).await;
-    assert_eq!(sb["selectedPair"]["local"], "relay", "{sb}");
-    assert_eq!(sb["selectedPair"]["relayProtocol"], "tcp", "{sb}");
+    assert_eq!(sb["localCandidateType"], "relay", "{sb}");
+    assert_eq!(sb["relayProtocol"], "tcp", "{sb}");
 
     b.close().await.unwrap();
     let run = finish(child, Duration::from_secs(90));

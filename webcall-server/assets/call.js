@@ -26,7 +26,13 @@ export const emptyStats = (connectionState = 'new') => ({
   videoFramesEncoded: 0,
   audioEnergyReceived: 0,
   audioLevelReceived: 0,
-  selectedPair: null,
+  // The selected candidate pair: 'host', 'srflx', 'prflx' or 'relay' on
+  // each side, and for a local relay candidate how it reaches the TURN
+  // server ('udp', 'tcp' or 'tls'); '' before a pair is selected.
+  localCandidateType: '',
+  remoteCandidateType: '',
+  relayProtocol: '',
+  localProtocol: '',
   connectionState,
 });
 
@@ -351,11 +357,8 @@ export class Call extends EventTarget {
 
   /**
    * A summary of getStats: decoded video, received audio (bytes, packets,
-   * total energy, present level), bytes sent and video frames encoded.
-   * Numbers are 0 when absent. `selectedPair` names the candidate pair in
-   * use ({ local, remote, protocol, relayProtocol }: candidate types such
-   * as "host", "srflx", "relay"; relayProtocol is how this side reaches its
-   * TURN server), or is null before one is chosen.
+   * total energy, present level), bytes sent and video frames encoded,
+   * and the selected candidate pair's types. Numbers are 0 when absent.
    */
   async stats() {
     const summary = emptyStats(this.connectionState);
@@ -367,16 +370,14 @@ export class Call extends EventTarget {
       if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
     });
     const pair = pairId ? report.get(pairId) : null;
-    if (pair) {
-      const local = report.get(pair.localCandidateId) || {};
-      const remote = report.get(pair.remoteCandidateId) || {};
-      summary.selectedPair = {
-        local: local.candidateType || null,
-        remote: remote.candidateType || null,
-        protocol: local.protocol || null,
-        relayProtocol: local.relayProtocol || null,
-      };
+    const local = pair ? report.get(pair.localCandidateId) : null;
+    const remote = pair ? report.get(pair.remoteCandidateId) : null;
+    if (local) {
+      summary.localCandidateType = local.candidateType || '';
+      summary.relayProtocol = local.relayProtocol || '';
+      summary.localProtocol = local.protocol || '';
     }
+    if (remote) summary.remoteCandidateType = remote.candidateType || '';
     report.forEach((s) => {
       const kind = s.kind || s.mediaType;
       if (s.type === 'inbound-rtp' && kind === 'video') {

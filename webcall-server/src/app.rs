@@ -25,6 +25,8 @@ use crate::request::{OverTls, RequestFacts, is_plausible_host};
 use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
 use crate::tls::Tls;
+use crate::turn::ice::TurnIce;
+use crate::turn::{TurnServer, TurnTls};
 use crate::{api, serve, ws};
 
 /// Everything the handlers share.
@@ -50,7 +52,9 @@ pub struct AppState {
 /// `into_make_service_with_connect_info::<SocketAddr>()` so that rate
 /// limits see client addresses; [`run`] does that.
 ///
-/// Call [`Config::validate`] first: this function does not. The expiry
+/// Call [`Config::validate`] first: this function does not. It does not
+/// start [`Config::turn`]: start a [`TurnServer`] yourself and pass a
+/// [`TurnIce`] to [`app_with`], as [`run`] does. The expiry
 /// sweep runs when this is called inside a Tokio runtime, until the router
 /// is dropped.
 pub fn app(config: Config) -> Router {
@@ -72,6 +76,11 @@ pub fn app_with(config: Config, store: Arc<dyn RoomStore>, ice: Arc<dyn IceProvi
 /// machine's own for the allowed hosts. With [`Config::tls`] set, the port
 /// speaks HTTPS: the certificate source is started here (see
 /// [`run_with_tls`] to start it yourself and share it).
+///
+/// With [`Config::turn`] set, the built-in TURN server starts first (its
+/// ports must be free), each join is handed its URLs with a fresh
+/// credential, and it stops after the connections have drained. TURN over
+/// TLS without a certificate of its own serves the HTTPS certificate.
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -102,7 +111,33 @@ pub async fn run_with_tls(
     config.validate()?;
     config.listen = listener.local_addr()?;
     config.max_connections = serve::connection_limit(config.max_connections);
-    let (router, state) = build(config, None, None);
+    let turn = match &config.turn {
+        Some(turn_config) => {
+            let mut turn_config = turn_config.clone();
+            if turn_config.public_host.is_none() {
+                turn_config.public_host = config.public_host();
+            }
+            if turn_config.tls_listen.is_some() && turn_config.tls.is_none() {
+                turn_config.tls = tls.as_ref().map(|tls| TurnTls::Config(tls.server_config()));
+            }
+            Some(TurnServer::start(&turn_config).await?)
+        }
+        None => None,
+    };
+    let ice = match (&turn, &config.turn) {
+        (Some(server), Some(turn_config)) => {
+            let urls = server.urls();
+            Some(Arc::new(TurnIce::new(
+                turn_config.secret.clone(),
+                turn_config.credential_ttl,
+                urls.builtin.iter().chain(&urls.external).cloned(),
+                config.ice_servers.clone(),
+                config.ice_transport_policy,
+            )) as Arc<dyn IceProvider>)
+        }
+        _ => None,
+    };
+    let (router, state) = build(config, None, ice);
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         "room links use {}; requests are answered for {}",
@@ -116,6 +151,9 @@ pub async fn run_with_tls(
         tracing::info!("HTTPS with {}", tls.describe());
     }
     serve::serve(listener, router, state, tls, shutdown).await;
+    if let Some(turn) = turn {
+        turn.stop().await;
+    }
     Ok(())
 }
 

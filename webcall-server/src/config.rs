@@ -95,6 +95,10 @@ pub struct Config {
     /// Where the self-signed certificate and the ACME account and
     /// certificates are kept. `None`: [`default_data_dir`].
     pub data_dir: Option<PathBuf>,
+    /// The built-in TURN server, started by [`crate::run`] when set; its
+    /// URLs, with a credential minted per join, are handed out before
+    /// `ice_servers`.
+    pub turn: Option<crate::turn::TurnConfig>,
 }
 
 impl Default for Config {
@@ -125,6 +129,7 @@ impl Default for Config {
             max_queued_bytes: 64 * 1024 * 1024,
             tls: None,
             data_dir: None,
+            turn: None,
         }
     }
 }
@@ -191,6 +196,14 @@ impl Config {
                 "the request and shutdown timeouts must be above zero".into(),
             ));
         }
+        if let Some(turn) = &self.turn {
+            turn.validate()?;
+            if turn.tls_listen.is_some() && turn.tls.is_none() && self.tls.is_none() {
+                return Err(Error::Config(
+                    "TURN over TLS needs a certificate: --turn-tls-cert and --turn-tls-key, or HTTPS (--tls-cert, --tls-self-signed, --acme-domain) to share".into(),
+                ));
+            }
+        }
         for host in &self.allowed_hosts {
             if host != "*" && !crate::request::is_plausible_host(host) {
                 return Err(Error::Config(format!(
@@ -234,6 +247,18 @@ impl Config {
             bytes: self.message_bytes_burst as usize + webcall_core::protocol::MAX_MESSAGE_BYTES,
             total_bytes: self.max_queued_bytes,
         }
+    }
+
+    /// The host name of the public URL, without scheme or port.
+    pub(crate) fn public_host(&self) -> Option<String> {
+        let (_, rest) = self.public_base()?.split_once("://")?;
+        let authority = rest.split('/').next()?;
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            format!("[{}]", v6.split(']').next()?)
+        } else {
+            authority.split(':').next()?.to_owned()
+        };
+        (!host.is_empty()).then_some(host)
     }
 
     /// The public URL without a trailing slash.
@@ -367,6 +392,12 @@ mod tests {
         };
         ok.validate().unwrap();
         assert_eq!(ok.public_base(), Some("https://call.example.org"));
+        assert_eq!(ok.public_host().as_deref(), Some("call.example.org"));
+        let v6 = Config {
+            public_url: Some("https://[2001:db8::1]:8443/".into()),
+            ..Config::default()
+        };
+        assert_eq!(v6.public_host().as_deref(), Some("[2001:db8::1]"));
         for bad in ["call.example.org", "https://", "https://x/?a"] {
             let c = Config {
                 public_url: Some(bad.into()),

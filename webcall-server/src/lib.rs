@@ -20,6 +20,7 @@
 //! | [`store`] | [`store::RoomStore`], where rooms live (in memory now) |
 //! | [`hub`] | delivery of room outputs to connections by id |
 //! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
+//! | [`turn`] | the built-in TURN server and its per-join credentials |
 //! | [`limits`] | token buckets for room creation and messages |
 //! | `request` | client address, scheme and host behind trusted proxies; origin checks |
 //! | [`assets`] | the browser client's files, embedded |
@@ -48,6 +49,7 @@ mod request;
 mod serve;
 pub mod store;
 pub mod tls;
+pub mod turn;
 mod upgrade;
 mod ws;
 

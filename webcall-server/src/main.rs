@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 use webcall_core::protocol::{IceServer, IceTransportPolicy};
 use webcall_core::room::RoomConfig;
 use webcall_server::config::{AcmeSettings, DEFAULT_STUN, IpNet, TlsSource};
+use webcall_server::turn::{TlsFiles, TurnConfig, TurnSecret, TurnTls, TurnTransport};
 use webcall_server::{Config, Tls};
 
 /// Self-hosted one-to-one video calls by link: serves the room API, the
@@ -30,9 +31,10 @@ struct Flags {
     /// STUN/TURN servers handed to clients: a JSON array of RTCIceServer
     /// objects, e.g. '[{"urls":"turn:turn.example.org","username":"u","credential":"p"}]'.
     /// '[]' hands out no servers at all (calls then connect only where the
-    /// two sides reach each other directly, as on one LAN).
-    #[arg(long, env = "WEBCALL_ICE_SERVERS", default_value_t = default_ice(), value_parser = parse_ice)]
-    ice_servers: IceServers,
+    /// two sides reach each other directly, as on one LAN). Default: a
+    /// public STUN server, or with --turn only the built-in server.
+    #[arg(long, env = "WEBCALL_ICE_SERVERS", value_parser = parse_ice)]
+    ice_servers: Option<IceServers>,
 
     /// Which ICE candidates clients may use: all, or relay (TURN only;
     /// hides participants' addresses from each other).
@@ -188,6 +190,87 @@ struct Flags {
     /// ~/.local/share/webcall.
     #[arg(long, env = "WEBCALL_DATA_DIR", value_name = "PATH")]
     data_dir: Option<PathBuf>,
+
+    /// Run the built-in TURN server: relays calls between networks that
+    /// cannot reach each other directly. Each participant gets its own
+    /// short-lived credential when joining.
+    #[arg(long, env = "WEBCALL_TURN")]
+    turn: bool,
+
+    /// UDP and TCP address of the built-in TURN server (one port for both).
+    #[arg(long, env = "WEBCALL_TURN_LISTEN", default_value = "0.0.0.0:3478")]
+    turn_listen: SocketAddr,
+
+    /// Address for TURN over TLS (turns:), e.g. 0.0.0.0:5349. Its
+    /// certificate is --turn-tls-cert and --turn-tls-key, or else the
+    /// HTTPS one (--tls-cert, --tls-self-signed or --acme-domain).
+    #[arg(long, env = "WEBCALL_TURN_TLS_LISTEN")]
+    turn_tls_listen: Option<SocketAddr>,
+
+    /// Certificate chain (PEM) for TURN over TLS.
+    #[arg(long, env = "WEBCALL_TURN_TLS_CERT")]
+    turn_tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) for TURN over TLS.
+    #[arg(long, env = "WEBCALL_TURN_TLS_KEY")]
+    turn_tls_key: Option<PathBuf>,
+
+    /// The server's public address, written into relay candidates and the
+    /// TURN URLs clients get. Set it behind NAT (a cloud VM's public IP).
+    /// Default: the --turn-listen address if specific, else the first
+    /// non-loopback address of this machine.
+    #[arg(long, env = "WEBCALL_TURN_PUBLIC_IP")]
+    turn_public_ip: Option<IpAddr>,
+
+    /// UDP port range for relayed allocations (open it in the firewall).
+    #[arg(long, env = "WEBCALL_TURN_RELAY_PORTS", default_value = "49152-65535", value_parser = parse_ports)]
+    turn_relay_ports: PortRange,
+
+    /// Comma-separated transports of the built-in server clients are
+    /// given: udp, tcp, tls. Default: every one that listens.
+    #[arg(long, env = "WEBCALL_TURN_TRANSPORTS", value_delimiter = ',')]
+    turn_transports: Option<Vec<TurnTransport>>,
+
+    /// Address range the relay may reach although it is on the deny list
+    /// (loopback, private, link-local, ...); repeatable or comma-separated.
+    /// For tests and private deployments.
+    #[arg(long, env = "WEBCALL_TURN_ALLOW_PEER", value_delimiter = ',')]
+    turn_allow_peer: Vec<IpNet>,
+
+    /// Secret TURN credentials are minted with (at least 16 characters);
+    /// share it with an external coturn (static-auth-secret). Default: a
+    /// fresh random secret at each start.
+    #[arg(long, env = "WEBCALL_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+
+    /// How long a participant's TURN credential works after joining.
+    #[arg(long, env = "WEBCALL_TURN_CREDENTIAL_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    turn_credential_ttl: Duration,
+
+    /// External TURN URL (turn: or turns:) of a server sharing
+    /// --turn-secret, handed out with the same credentials; repeatable.
+    #[arg(long, env = "WEBCALL_TURN_EXTERNAL", value_delimiter = ',')]
+    turn_external: Vec<String>,
+
+    /// Relay allocations open at once on the built-in TURN server.
+    #[arg(long, env = "WEBCALL_TURN_MAX_ALLOCATIONS", default_value_t = 1000)]
+    turn_max_allocations: usize,
+}
+
+/// An inclusive UDP port range.
+#[derive(Debug, Clone, Copy)]
+struct PortRange(u16, u16);
+
+fn parse_ports(s: &str) -> Result<PortRange, String> {
+    let (low, high) = s
+        .split_once('-')
+        .ok_or_else(|| "expected LOW-HIGH, e.g. 49152-65535".to_owned())?;
+    let low: u16 = low.trim().parse().map_err(|e| format!("{low}: {e}"))?;
+    let high: u16 = high.trim().parse().map_err(|e| format!("{high}: {e}"))?;
+    if low == 0 || high < low {
+        return Err(format!("{s} is not a port range such as 49152-65535"));
+    }
+    Ok(PortRange(low, high))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -206,22 +289,60 @@ impl std::fmt::Display for IceServers {
     }
 }
 
-fn default_ice() -> IceServers {
-    IceServers(vec![IceServer::new(DEFAULT_STUN)])
-}
-
 fn parse_ice(s: &str) -> Result<IceServers, String> {
     serde_json::from_str(s)
         .map(IceServers)
         .map_err(|e| format!("expected a JSON array of {{\"urls\": ..., \"username\"?, \"credential\"?}} objects: {e}"))
 }
 
-fn config(flags: Flags) -> Config {
+fn turn_config(flags: &Flags) -> anyhow::Result<Option<TurnConfig>> {
+    if !flags.turn {
+        return Ok(None);
+    }
+    let secret = match flags.turn_secret.as_deref().filter(|s| !s.is_empty()) {
+        Some(secret) => TurnSecret::new(secret)?,
+        None => TurnSecret::generate()?,
+    };
+    let mut turn = TurnConfig::new(secret);
+    turn.listen = flags.turn_listen;
+    turn.tls_listen = flags.turn_tls_listen;
+    turn.tls = match (&flags.turn_tls_cert, &flags.turn_tls_key) {
+        (Some(cert), Some(key)) => Some(TurnTls::Files(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        })),
+        (None, None) => None,
+        _ => anyhow::bail!("--turn-tls-cert and --turn-tls-key go together"),
+    };
+    turn.public_ip = flags.turn_public_ip;
+    turn.relay_ports = (flags.turn_relay_ports.0, flags.turn_relay_ports.1);
+    turn.transports = flags.turn_transports.clone();
+    turn.allow_peers = flags.turn_allow_peer.clone();
+    turn.credential_ttl = flags.turn_credential_ttl;
+    turn.external = flags
+        .turn_external
+        .iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    turn.max_allocations = flags.turn_max_allocations;
+    Ok(Some(turn))
+}
+
+fn config(flags: Flags) -> anyhow::Result<Config> {
     let defaults = Config::default();
-    Config {
+    let turn = turn_config(&flags)?;
+    // With the built-in TURN server, no third-party STUN server by default.
+    let ice_servers = match flags.ice_servers {
+        Some(servers) => servers.0,
+        None if turn.is_some() => Vec::new(),
+        None => vec![IceServer::new(DEFAULT_STUN)],
+    };
+    Ok(Config {
         listen: flags.listen,
         public_url: flags.public_url.filter(|u| !u.is_empty()),
-        ice_servers: flags.ice_servers.0,
+        ice_servers,
+        turn,
         ice_transport_policy: match flags.ice_transport_policy {
             Policy::All => IceTransportPolicy::All,
             Policy::Relay => IceTransportPolicy::Relay,
@@ -277,7 +398,7 @@ fn config(flags: Flags) -> Config {
         },
         data_dir: flags.data_dir,
         ..defaults
-    }
+    })
 }
 
 /// The https:// URLs other devices on the network reach the server by:
@@ -399,10 +520,12 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The TURN crate logs each unpermitted packet at info:
+                // anyone can send those to a relay port.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,turn=warn")),
         )
         .init();
-    let config = config(Flags::parse());
+    let config = config(Flags::parse())?;
     config.validate()?;
     if let Some(limit) = webcall_server::raise_open_file_limit() {
         tracing::info!(open_file_limit = limit, "open files");
@@ -508,7 +631,7 @@ mod tests {
             "/srv/webcall",
         ])
         .unwrap();
-        let c = config(flags);
+        let c = config(flags).unwrap();
         c.validate().unwrap();
         assert_eq!(c.listen, "127.0.0.1:9000".parse::<SocketAddr>().unwrap());
         assert_eq!(
@@ -572,7 +695,7 @@ mod tests {
         let parse = |args: &[&str]| {
             Flags::try_parse_from(std::iter::once("webcall-server").chain(args.iter().copied()))
         };
-        let files = config(parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap());
+        let files = config(parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap()).unwrap();
         assert_eq!(
             files.tls,
             Some(TlsSource::Files {
@@ -580,9 +703,10 @@ mod tests {
                 key: "k.pem".into()
             })
         );
-        let own = config(parse(&["--tls-self-signed", "--data-dir", "/tmp/w"]).unwrap());
+        let own = config(parse(&["--tls-self-signed", "--data-dir", "/tmp/w"]).unwrap()).unwrap();
         assert_eq!(own.tls, Some(TlsSource::SelfSigned));
-        let acme = config(parse(&["--acme-domain", "a.example.org,b.example.org"]).unwrap());
+        let acme =
+            config(parse(&["--acme-domain", "a.example.org,b.example.org"]).unwrap()).unwrap();
         match acme.tls {
             Some(TlsSource::Acme(a)) => {
                 assert_eq!(a.domains, vec!["a.example.org", "b.example.org"]);
@@ -590,7 +714,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(config(parse(&[]).unwrap()).tls, None);
+        assert_eq!(config(parse(&[]).unwrap()).unwrap().tls, None);
         for bad in [
             &["--tls-cert", "c.pem"][..],
             &["--tls-key", "k.pem"],
@@ -606,7 +730,8 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
-        let bad_domain = config(parse(&["--acme-domain", "call.example.org:443"]).unwrap());
+        let bad_domain =
+            config(parse(&["--acme-domain", "call.example.org:443"]).unwrap()).unwrap();
         assert!(bad_domain.validate().is_err());
     }
 
@@ -648,8 +773,90 @@ mod tests {
     }
 
     #[test]
+    fn turn_flags_fill_the_turn_config() {
+        let flags = Flags::try_parse_from([
+            "webcall-server",
+            "--turn",
+            "--turn-listen",
+            "127.0.0.1:3479",
+            "--turn-public-ip",
+            "203.0.113.9",
+            "--turn-relay-ports",
+            "40000-40100",
+            "--turn-transports",
+            "udp,tcp",
+            "--turn-allow-peer",
+            "127.0.0.0/8",
+            "--turn-allow-peer",
+            "10.0.0.0/8,fd00::/8",
+            "--turn-secret",
+            "a shared secret of length",
+            "--turn-credential-ttl",
+            "2h",
+            "--turn-external",
+            "turns:turn.example.org:5349?transport=tcp",
+            "--turn-max-allocations",
+            "50",
+        ])
+        .unwrap();
+        let c = config(flags).unwrap();
+        c.validate().unwrap();
+        assert!(c.ice_servers.is_empty(), "no third-party STUN with --turn");
+        let t = c.turn.unwrap();
+        assert_eq!(t.listen, "127.0.0.1:3479".parse::<SocketAddr>().unwrap());
+        assert_eq!(t.public_ip, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(t.relay_ports, (40000, 40100));
+        assert_eq!(
+            t.transports,
+            Some(vec![TurnTransport::Udp, TurnTransport::Tcp])
+        );
+        assert_eq!(t.allow_peers.len(), 3);
+        assert_eq!(t.secret.expose(), "a shared secret of length");
+        assert_eq!(t.credential_ttl, Duration::from_secs(2 * 3600));
+        assert_eq!(
+            t.external,
+            vec!["turns:turn.example.org:5349?transport=tcp".to_owned()]
+        );
+        assert_eq!(t.max_allocations, 50);
+
+        // Defaults: a random secret, all transports, the usual port; an
+        // explicit --ice-servers is kept beside the built-in server.
+        let c = config(
+            Flags::try_parse_from(["webcall-server", "--turn", "--ice-servers", "[]"]).unwrap(),
+        )
+        .unwrap();
+        let t = c.turn.unwrap();
+        assert_eq!(t.listen.port(), 3478);
+        assert_eq!(t.transports, None);
+        assert!(t.secret.expose().len() >= 32);
+        assert_eq!(t.credential_ttl, Duration::from_secs(24 * 3600));
+        let c = config(
+            Flags::try_parse_from([
+                "webcall-server",
+                "--turn",
+                "--ice-servers",
+                r#"[{"urls":"stun:stun.example.org"}]"#,
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c.ice_servers.len(), 1);
+        for bad in [
+            &["--turn", "--turn-secret", "short"][..],
+            &["--turn", "--turn-tls-cert", "c.pem"],
+        ] {
+            let args = std::iter::once("webcall-server").chain(bad.iter().copied());
+            assert!(
+                config(Flags::try_parse_from(args).unwrap()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn defaults_and_bad_values() {
-        let c = config(Flags::try_parse_from(["webcall-server"]).unwrap());
+        let c = config(Flags::try_parse_from(["webcall-server"]).unwrap()).unwrap();
+        assert!(c.turn.is_none());
         assert_eq!(c.room.ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.ice_servers, vec![IceServer::new(DEFAULT_STUN)]);
         assert_eq!(
@@ -665,6 +872,11 @@ mod tests {
             &["--client-ipv6-prefix", "129"],
             &["--unused-room-ttl", "soon"],
             &["--seat-grace", "a while"],
+            &["--turn-relay-ports", "5000"],
+            &["--turn-relay-ports", "6000-5000"],
+            &["--turn-transports", "sctp"],
+            &["--turn-allow-peer", "loopback"],
+            &["--turn-public-ip", "turn.example.org"],
         ] {
             let args = std::iter::once("webcall-server").chain(bad.iter().copied());
             assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");

@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use webcall_core::protocol::CreatedRoom;
 use webcall_server::Config;
+use webcall_server::turn::{TurnConfig, TurnSecret};
 
 use crate::http;
 
@@ -38,6 +39,23 @@ impl TestServer {
             },
             ..Config::default()
         }
+    }
+
+    /// A built-in TURN server for tests: UDP and TCP on a free port of
+    /// 127.0.0.1, relay ports on 127.0.0.1, a fixed secret. With
+    /// `allow_loopback`, the relay may reach 127.0.0.0/8 (the peers of a
+    /// test); without it, loopback peers are refused as on a real server.
+    pub fn turn_config(allow_loopback: bool) -> TurnConfig {
+        let mut turn = TurnConfig::new(
+            TurnSecret::new("webcall test secret, not for production")
+                .expect("a valid test secret"),
+        );
+        turn.listen = "127.0.0.1:0".parse().expect("an address");
+        turn.relay_ports = (41000, 44999);
+        if allow_loopback {
+            turn.allow_peers = vec!["127.0.0.0/8".parse().expect("a range")];
+        }
+        turn
     }
 
     /// Starts a server with [`TestServer::test_config`].
