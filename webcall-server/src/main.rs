@@ -227,7 +227,8 @@ struct Flags {
     turn_relay_ports: PortRange,
 
     /// Comma-separated transports of the built-in server clients are
-    /// given: udp, tcp, tls. Default: every one that listens.
+    /// given: udp, tcp, tls; or stun for its STUN URL alone (no relay).
+    /// Default: every one that listens.
     #[arg(long, env = "WEBCALL_TURN_TRANSPORTS", value_delimiter = ',')]
     turn_transports: Option<Vec<TurnTransport>>,
 

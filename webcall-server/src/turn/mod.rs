@@ -59,6 +59,9 @@ pub enum TurnTransport {
     Tcp,
     /// `turns:HOST:PORT?transport=tcp`.
     Tls,
+    /// `stun:HOST:PORT` alone: clients learn their public address from
+    /// the built-in server but get no relay (given with `Udp` too).
+    Stun,
 }
 
 impl std::str::FromStr for TurnTransport {
@@ -68,8 +71,9 @@ impl std::str::FromStr for TurnTransport {
             "udp" => Ok(Self::Udp),
             "tcp" => Ok(Self::Tcp),
             "tls" => Ok(Self::Tls),
+            "stun" => Ok(Self::Stun),
             other => Err(Error::Config(format!(
-                "TURN transport {other:?} is not one of udp, tcp, tls"
+                "TURN transport {other:?} is not one of udp, tcp, tls, stun"
             ))),
         }
     }
@@ -387,8 +391,10 @@ impl TurnServer {
                 .is_none_or(|list| list.contains(&t))
         };
         let mut builtin = Vec::new();
-        if wanted(TurnTransport::Udp) {
+        if wanted(TurnTransport::Udp) || wanted(TurnTransport::Stun) {
             builtin.push(format!("stun:{host}:{}", udp_addr.port()));
+        }
+        if wanted(TurnTransport::Udp) {
             builtin.push(format!("turn:{host}:{}?transport=udp", udp_addr.port()));
         }
         if wanted(TurnTransport::Tcp) {
