@@ -19,6 +19,9 @@
 //!
 //! `WEBCALL_BENCH_RUNS` sets the number of measured runs (default 7; one
 //! more run before them warms the browsers' caches and is not counted).
+//! `WEBCALL_BENCH_RELAY=udp` (or `tcp`, `tls`) makes the call relay-only
+//! through the built-in TURN server over that transport, to compare with
+//! the direct call.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -214,6 +217,23 @@ fn print(joins: &[Run], reloads: &[Run]) {
     );
 }
 
+/// The server's configuration: direct calls, or relay-only through the
+/// built-in TURN server over the transport `WEBCALL_BENCH_RELAY` names.
+fn config() -> Result<webcall_server::Config> {
+    let mut config = TestServer::test_config();
+    if let Ok(transport) = std::env::var("WEBCALL_BENCH_RELAY") {
+        let mut turn = TestServer::turn_config(true);
+        turn.transports = Some(vec![transport.parse()?]);
+        if transport == "tls" {
+            bail!("WEBCALL_BENCH_RELAY=tls needs a certificate: use udp or tcp");
+        }
+        config.turn = Some(turn);
+        config.ice_transport_policy = webcall_core::protocol::IceTransportPolicy::Relay;
+        println!("relay-only through the built-in TURN server over {transport}");
+    }
+    Ok(config)
+}
+
 fn main() -> Result<()> {
     let runs: usize = std::env::var("WEBCALL_BENCH_RUNS")
         .ok()
@@ -227,7 +247,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = TestServer::start().await?;
+        let server = TestServer::start_with(config()?).await?;
         let a = Browser::launch().await?;
         let b = Browser::launch().await?;
         let result = async {
