@@ -27,7 +27,36 @@ export const emptyStats = (connectionState = 'new') => ({
   audioEnergyReceived: 0,
   audioLevelReceived: 0,
   connectionState,
+  // The candidate pair media flows over: { localType, remoteType, protocol,
+  // relayProtocol } (types as in getStats: host, srflx, prflx, relay).
+  selectedPair: null,
+  // The types of the other side's candidates seen so far, each once.
+  remoteCandidateTypes: [],
 });
+
+/** The selected candidate pair in a getStats report, or null. */
+const selectedPair = (report) => {
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      pair = report.get(s.selectedCandidatePairId) || pair;
+    }
+  });
+  if (!pair) {
+    report.forEach((s) => {
+      if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    });
+  }
+  const local = pair && report.get(pair.localCandidateId);
+  const remote = pair && report.get(pair.remoteCandidateId);
+  if (!local || !remote) return null;
+  return {
+    localType: local.candidateType,
+    remoteType: remote.candidateType,
+    protocol: local.protocol,
+    relayProtocol: local.relayProtocol || null,
+  };
+};
 
 /** The DTLS fingerprint an SDP names: one per peer connection. */
 const fingerprint = (sdp) => {
@@ -376,6 +405,12 @@ export class Call extends EventTarget {
         summary.audioBytesSent += s.bytesSent || 0;
       }
     });
+    summary.selectedPair = selectedPair(report);
+    const remoteTypes = new Set();
+    report.forEach((s) => {
+      if (s.type === 'remote-candidate' && s.candidateType) remoteTypes.add(s.candidateType);
+    });
+    summary.remoteCandidateTypes = [...remoteTypes].sort();
     return summary;
   }
 

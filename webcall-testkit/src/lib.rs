@@ -10,6 +10,8 @@
 //! - [`http`]: a minimal HTTP/1.1 client for loopback requests.
 //! - [`TcpProxy`]: a loopback TCP proxy that can be stopped and started
 //!   again mid-call, as a restarted reverse proxy.
+//! - [`Coturn`]: coturn on a loopback port with the TURN REST secret, and
+//!   credentials minted for it, for relay-only calls.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -32,11 +34,13 @@
 //! their paths.
 
 mod browser;
+mod coturn;
 pub mod http;
 mod proxy;
 mod server;
 
 pub use browser::{Browser, BrowserOptions, status_is};
+pub use coturn::Coturn;
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
 pub use proxy::TcpProxy;
