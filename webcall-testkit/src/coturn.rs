@@ -49,9 +49,6 @@ impl Coturn {
     /// listener is open. Fails when `turnserver` is not installed (see
     /// [`Coturn::binary`]) or does not start.
     pub fn start() -> Result<Self> {
-        let binary = Self::binary().context(
-            "coturn is not installed (apt-get install coturn), or set WEBCALL_TURNSERVER",
-        )?;
         let mut secret = [0u8; 16];
         getrandom_fill(&mut secret)?;
         let secret = hex(&secret);
@@ -60,51 +57,53 @@ impl Coturn {
             std::env::temp_dir().join(format!("webcall-coturn-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let log = dir.join("turn.log");
-        let child = Command::new(&binary)
-            .args([
-                "-n",
-                // Verbose: the listener lines tell when it is ready, and a
-                // failing test shows every request it answered.
-                "-v",
-                "--listening-ip=127.0.0.1",
-                "--relay-ip=127.0.0.1",
-                &format!("--listening-port={port}"),
-                "--use-auth-secret",
-                &format!("--static-auth-secret={secret}"),
-                "--realm=webcall",
-                "--allow-loopback-peers",
-                "--no-tls",
-                "--no-dtls",
-                "--no-cli",
-                "--simple-log",
-                &format!("--log-file={}", log.display()),
-                &format!("--pidfile={}", dir.join("turn.pid").display()),
-                &format!("--userdb={}", dir.join("turndb").display()),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let child = spawn(addr, &secret, &dir)?;
         let mut coturn = Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr,
             secret,
             child,
             dir,
         };
-        coturn.wait_listening(&log, Duration::from_secs(15))?;
+        coturn.wait_listening(Duration::from_secs(15))?;
         Ok(coturn)
     }
 
-    fn wait_listening(&mut self, log: &std::path::Path, bound: Duration) -> Result<()> {
+    /// Stops coturn and starts it again on the same port with the same
+    /// secret: every allocation is gone, credentials still work, as after a
+    /// crash or a redeploy of the TURN server.
+    pub fn restart(&mut self) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.join("turn.log"));
+        let start = Instant::now();
+        // The port may take a moment to be free again.
+        loop {
+            match spawn(self.addr, &self.secret, &self.dir) {
+                Ok(child) => self.child = child,
+                Err(e) => return Err(e),
+            }
+            match self.wait_listening(Duration::from_secs(15)) {
+                Ok(()) => return Ok(()),
+                Err(e) if start.elapsed() > Duration::from_secs(30) => return Err(e),
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+
+    fn wait_listening(&mut self, bound: Duration) -> Result<()> {
+        let log = self.dir.join("turn.log");
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!("coturn exited at start ({status}): {}", self.log());
             }
             let mut text = String::new();
-            if let Ok(mut f) = std::fs::File::open(log) {
+            if let Ok(mut f) = std::fs::File::open(&log) {
                 let _ = f.read_to_string(&mut text);
             }
             if text.contains("UDP listener opened on") {
@@ -162,6 +161,38 @@ impl Drop for Coturn {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts `turnserver` on `addr` with the REST `secret`, its files in `dir`.
+fn spawn(addr: SocketAddr, secret: &str, dir: &std::path::Path) -> Result<Child> {
+    let binary = Coturn::binary()
+        .context("coturn is not installed (apt-get install coturn), or set WEBCALL_TURNSERVER")?;
+    Command::new(&binary)
+        .args([
+            "-n",
+            // Verbose: the listener lines tell when it is ready, and a
+            // failing test shows every request it answered.
+            "-v",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            &format!("--listening-port={}", addr.port()),
+            "--use-auth-secret",
+            &format!("--static-auth-secret={secret}"),
+            "--realm=webcall",
+            "--allow-loopback-peers",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--simple-log",
+            &format!("--log-file={}", dir.join("turn.log").display()),
+            &format!("--pidfile={}", dir.join("turn.pid").display()),
+            &format!("--userdb={}", dir.join("turndb").display()),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))
 }
 
 fn free_udp_port() -> Result<u16> {

@@ -212,6 +212,12 @@ pub(crate) async fn build(
         .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
         // Answer browser-initiated renegotiation without flipping DTLS roles.
         .with_answering_dtls_role(RTCDtlsRole::Server)
+        // An ICE restart starts over with fresh sockets and fresh TURN
+        // allocations. Without it a restart keeps the old allocation, and
+        // once the TURN server has dropped that (coturn does when a relayed
+        // send fails, or when it restarts), every CreatePermission on it is
+        // answered "400 Bad Request" and the relay never works again.
+        .with_discard_local_candidates_during_ice_restart(true)
         .with_include_loopback_candidate(loopback);
     if !settings.ice_addrs.is_empty() {
         se = se.with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
