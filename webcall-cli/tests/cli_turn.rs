@@ -37,8 +37,11 @@ struct RelayCall {
 }
 
 impl RelayCall {
-    /// `None` (and a note) when coturn is not installed.
-    async fn start(name: &str, secs: &str) -> Option<Self> {
+    /// `None` (and a note) when coturn is not installed. With
+    /// `native_first`, `webcall join` waits in the room and the browser
+    /// joins it (the browser is then the impolite side, which restarts
+    /// ICE); otherwise the other way round.
+    async fn start(name: &str, secs: &str, native_first: bool) -> Option<Self> {
         if Coturn::binary().is_none() {
             eprintln!("skipped: coturn's turnserver is not installed (apt-get install coturn)");
             return None;
@@ -52,17 +55,27 @@ impl RelayCall {
         let dir = scratch(name);
         let (stats, wav) = (dir.join("native.json"), dir.join("native.wav"));
         let browser = Browser::launch().await.unwrap();
-        browser.goto(&room.url).await.unwrap();
-        browser
-            .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
-            .await
-            .unwrap();
-        let native = spawn(join_synthetic(
-            &room.url,
-            secs,
-            &stats,
-            &["--record-audio", wav.to_str().unwrap()],
-        ));
+        let start_native = || {
+            spawn(join_synthetic(
+                &room.url,
+                secs,
+                &stats,
+                &["--record-audio", wav.to_str().unwrap()],
+            ))
+        };
+        let native = if native_first {
+            let native = start_native();
+            wait_participants(&server, room.token.as_str(), 1).await;
+            browser.goto(&room.url).await.unwrap();
+            native
+        } else {
+            browser.goto(&room.url).await.unwrap();
+            browser
+                .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+                .await
+                .unwrap();
+            start_native()
+        };
         Some(Self {
             coturn,
             _server: server,
@@ -146,35 +159,35 @@ impl RelayCall {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn native_and_browser_connect_through_coturn_with_relay_policy() {
-    let _heavy = HEAVY.lock().await;
-    let Some(call) = RelayCall::start("turn-call", "25").await else {
-        return;
-    };
-    // Enough pictures that the native side, which started receiving at the
-    // same time, has decoded plenty too.
-    let s = call
-        .browser_decoding(0, 60, "the browser decoding native media through the relay")
-        .await;
-    RelayCall::assert_browser_relayed(&s);
-    call.finish_native().await;
+/// Waits until the room holds `n` participants.
+async fn wait_participants(server: &TestServer, token: &str, n: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let r = server
+            .request("GET", &format!("/api/rooms/{token}"), None)
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        if v["participants"].as_u64() == Some(n) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the room never held {n} participants: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relayed_call_comes_back_after_coturn_restarts() {
-    let _heavy = HEAVY.lock().await;
-    let Some(mut call) = RelayCall::start("turn-restart", "50").await else {
-        return;
-    };
+/// Restarts coturn once media flows, and waits for it to flow again.
+async fn survives_a_coturn_restart(mut call: RelayCall) -> String {
     let s = call
         .browser_decoding(0, 60, "the browser decoding native media through the relay")
         .await;
     RelayCall::assert_browser_relayed(&s);
-
-    // Every allocation is gone. The native side (it joined second: the
-    // impolite one) restarts ICE, which must gather fresh sockets and
-    // allocations rather than keep asking for permissions on the dead one.
+    // Every allocation is gone: the side that restarts ICE must make both
+    // sides gather fresh sockets and allocations rather than keep asking
+    // for permissions on the dead ones.
     call.coturn.restart().unwrap();
     let before = call.browser.stats().await.unwrap()["videoFramesDecoded"]
         .as_u64()
@@ -192,4 +205,38 @@ async fn a_relayed_call_comes_back_after_coturn_restarts() {
         stdout.matches("connection: connected").count() >= 2,
         "{stdout}"
     );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_and_browser_connect_through_coturn_with_relay_policy() {
+    let _heavy = HEAVY.lock().await;
+    let Some(call) = RelayCall::start("turn-call", "25", false).await else {
+        return;
+    };
+    // Enough pictures that the native side, which started receiving at the
+    // same time, has decoded plenty too.
+    let s = call
+        .browser_decoding(0, 60, "the browser decoding native media through the relay")
+        .await;
+    RelayCall::assert_browser_relayed(&s);
+    call.finish_native().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_call_comes_back_after_coturn_restarts() {
+    let _heavy = HEAVY.lock().await;
+    // The native side joins second: it restarts ICE.
+    if let Some(call) = RelayCall::start("turn-restart", "50", false).await {
+        survives_a_coturn_restart(call).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_call_comes_back_after_coturn_restarts_when_the_browser_restarts_ice() {
+    let _heavy = HEAVY.lock().await;
+    // The browser joins second: it restarts ICE; the native side answers.
+    if let Some(call) = RelayCall::start("turn-restart-answer", "50", true).await {
+        survives_a_coturn_restart(call).await;
+    }
 }
