@@ -53,5 +53,16 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
             r.packets_lost
         ));
     }
+    if let Some(p) = &r.selected_pair {
+        let how = if p.is_relayed() {
+            "through a TURN relay"
+        } else {
+            "directly"
+        };
+        out.push(format!(
+            "  media went {how} ({} to {}, {})",
+            p.local_type, p.remote_type, p.protocol
+        ));
+    }
     out
 }

@@ -138,13 +138,14 @@ async fn built_in_turn_connects_two_browsers_between_homes() {
     // home reaches the server over UDP (relayed or towards the other's
     // relay).
     let (sa, sb) = (page_stats(&a).await, page_stats(&b).await);
-    assert_eq!(sb["localCandidateType"], "relay", "UDP-blocked side: {sb}");
-    assert_eq!(sb["relayProtocol"], "tcp", "UDP-blocked side: {sb}");
+    let (pa, pb) = (&sa["selectedPair"], &sb["selectedPair"]);
+    assert_eq!(pb["localType"], "relay", "UDP-blocked side: {sb}");
+    assert_eq!(pb["relayProtocol"], "tcp", "UDP-blocked side: {sb}");
     assert!(
-        sa["localCandidateType"] == "relay" || sa["remoteCandidateType"] == "relay",
+        pa["localType"] == "relay" || pa["remoteType"] == "relay",
         "symmetric-NAT side uses no relay: {sa}"
     );
-    assert_eq!(sa["localProtocol"], "udp", "symmetric-NAT side: {sa}");
+    assert_eq!(pa["protocol"], "udp", "symmetric-NAT side: {sa}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,8 +196,8 @@ async fn built_in_turn_connects_native_peer_and_browser_between_homes() {
         panic!("{e:#}\nserver log:\n{}", server.log());
     }
     let sb = page_stats(&b).await;
-    assert_eq!(sb["localCandidateType"], "relay", "{sb}");
-    assert_eq!(sb["relayProtocol"], "tcp", "{sb}");
+    assert_eq!(sb["selectedPair"]["localType"], "relay", "{sb}");
+    assert_eq!(sb["selectedPair"]["relayProtocol"], "tcp", "{sb}");
 
     b.close().await.unwrap();
     let run = finish(child, Duration::from_secs(90));
@@ -208,5 +209,10 @@ async fn built_in_turn_connects_native_peer_and_browser_between_homes() {
     assert!(
         s["received"]["audio_packets"].as_u64().unwrap_or(0) > 50,
         "the native side received no audio: {s}\n{run:#?}"
+    );
+    let pair = &s["selected_pair"];
+    assert!(
+        pair["local_type"] == "relay" || pair["remote_type"] == "relay",
+        "the native side's call went through no relay: {pair}"
     );
 }

@@ -26,15 +26,40 @@ export const emptyStats = (connectionState = 'new') => ({
   videoFramesEncoded: 0,
   audioEnergyReceived: 0,
   audioLevelReceived: 0,
-  // The selected candidate pair: 'host', 'srflx', 'prflx' or 'relay' on
-  // each side, and for a local relay candidate how it reaches the TURN
-  // server ('udp', 'tcp' or 'tls'); '' before a pair is selected.
-  localCandidateType: '',
-  remoteCandidateType: '',
-  relayProtocol: '',
-  localProtocol: '',
   connectionState,
+  // The candidate pair media flows over, null before one is selected:
+  // { localType, remoteType, protocol, relayProtocol }. Types as in
+  // getStats (host, srflx, prflx, relay); protocol is how this side sends
+  // (udp, tcp); relayProtocol, for a local relay candidate, how it reaches
+  // its TURN server (udp, tcp, tls).
+  selectedPair: null,
+  // The types of the other side's candidates seen so far, each once.
+  remoteCandidateTypes: [],
 });
+
+/** The selected candidate pair in a getStats report, or null. */
+const selectedPair = (report) => {
+  let pair = null;
+  report.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) {
+      pair = report.get(s.selectedCandidatePairId) || pair;
+    }
+  });
+  if (!pair) {
+    report.forEach((s) => {
+      if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+    });
+  }
+  const local = pair && report.get(pair.localCandidateId);
+  const remote = pair && report.get(pair.remoteCandidateId);
+  if (!local || !remote) return null;
+  return {
+    localType: local.candidateType,
+    remoteType: remote.candidateType,
+    protocol: local.protocol,
+    relayProtocol: local.relayProtocol || null,
+  };
+};
 
 /** The DTLS fingerprint an SDP names: one per peer connection. */
 const fingerprint = (sdp) => {
@@ -358,26 +383,14 @@ export class Call extends EventTarget {
   /**
    * A summary of getStats: decoded video, received audio (bytes, packets,
    * total energy, present level), bytes sent and video frames encoded,
-   * and the selected candidate pair's types. Numbers are 0 when absent.
+   * the selected candidate pair and the other side's candidate types.
+   * Numbers are 0 when absent.
    */
   async stats() {
     const summary = emptyStats(this.connectionState);
     const pc = this.pc;
     if (!pc) return summary;
     const report = await pc.getStats();
-    let pairId = null;
-    report.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
-    });
-    const pair = pairId ? report.get(pairId) : null;
-    const local = pair ? report.get(pair.localCandidateId) : null;
-    const remote = pair ? report.get(pair.remoteCandidateId) : null;
-    if (local) {
-      summary.localCandidateType = local.candidateType || '';
-      summary.relayProtocol = local.relayProtocol || '';
-      summary.localProtocol = local.protocol || '';
-    }
-    if (remote) summary.remoteCandidateType = remote.candidateType || '';
     report.forEach((s) => {
       const kind = s.kind || s.mediaType;
       if (s.type === 'inbound-rtp' && kind === 'video') {
@@ -396,6 +409,12 @@ export class Call extends EventTarget {
         summary.audioBytesSent += s.bytesSent || 0;
       }
     });
+    summary.selectedPair = selectedPair(report);
+    const remoteTypes = new Set();
+    report.forEach((s) => {
+      if (s.type === 'remote-candidate' && s.candidateType) remoteTypes.add(s.candidateType);
+    });
+    summary.remoteCandidateTypes = [...remoteTypes].sort();
     return summary;
   }
 

@@ -367,7 +367,7 @@ async fn assert_relayed(call: &RelayCall, protocol: &str) -> Result<()> {
             .await?;
         let condition = format!(
             "await (async () => {{ const s = await window.webcall.stats(); \
-             return s.localCandidateType === 'relay' && s.relayProtocol === '{protocol}'; }})()"
+             return !!s.selectedPair && s.selectedPair.localType === 'relay' && s.selectedPair.relayProtocol === '{protocol}'; }})()"
         );
         page.wait_until(
             &condition,
@@ -377,9 +377,10 @@ async fn assert_relayed(call: &RelayCall, protocol: &str) -> Result<()> {
         .await?;
         let stats = page.stats().await?;
         println!("{who}'s stats in the relayed call: {stats}");
-        assert_eq!(stats["localCandidateType"], "relay", "{who}: {stats}");
-        assert_eq!(stats["relayProtocol"], protocol, "{who}: {stats}");
-        assert_eq!(stats["remoteCandidateType"], "relay", "{who}: {stats}");
+        let pair = &stats["selectedPair"];
+        assert_eq!(pair["localType"], "relay", "{who}: {stats}");
+        assert_eq!(pair["relayProtocol"], protocol, "{who}: {stats}");
+        assert_eq!(pair["remoteType"], "relay", "{who}: {stats}");
         assert!(
             stats["videoFramesDecoded"].as_f64().unwrap_or(0.0) > 0.0
                 && stats["audioBytesReceived"].as_f64().unwrap_or(0.0) > 0.0,

@@ -12,6 +12,8 @@
 //!   again mid-call, as a restarted reverse proxy.
 //! - [`NatLab`]: network namespaces standing for the internet, with homes
 //!   behind symmetric NAT or UDP-blocking routers.
+//! - [`Coturn`]: coturn on a loopback port with the TURN REST secret, and
+//!   credentials minted for it, for relay-only calls.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -34,12 +36,14 @@
 //! their paths.
 
 mod browser;
+mod coturn;
 pub mod http;
 pub mod nat;
 mod proxy;
 mod server;
 
 pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, status_is};
+pub use coturn::Coturn;
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
 pub use nat::{Nat, NatLab};

@@ -14,13 +14,14 @@ use tokio::sync::{mpsc, watch};
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, StatsSelector,
+    RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription, RTCStatsReport,
+    RTCStatsReportEntry, StatsSelector,
 };
 
 use super::assemble::{Assembler, MAX_ACCESS_UNIT_BYTES};
 use super::media::{self, DecodeQueue, Encoded, NotQueued, Outgoing, SendControl};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
-use super::stats::{ConnectionState, Counters};
+use super::stats::{ConnectionState, Counters, SelectedPair};
 use super::{
     Call, CallEvent, CallEvents, CallOptions, Command, EVENT_QUEUE, EndReason, EventSender,
     SERVER_LOST_MEDIA_GRACE, Shared,
@@ -651,9 +652,13 @@ impl Engine {
             lost += s.received_rtp_stream_stats.packets_lost;
             received += s.received_rtp_stream_stats.packets_received;
         }
+        let pair = selected_pair(&report);
         let mut live = self.counters.live.lock().expect("stats lock");
         if rtt.is_some() {
             live.rtt_ms = rtt;
+        }
+        if pair.is_some() {
+            live.selected_pair = pair;
         }
         live.packets_lost = lost;
         let expected = received as i64 + lost.max(0);
@@ -663,6 +668,41 @@ impl Engine {
             0.0
         };
     }
+}
+
+/// The candidate pair the transport selected (or, before it reports one,
+/// the nominated pair), with both candidates' types.
+fn selected_pair(report: &RTCStatsReport) -> Option<SelectedPair> {
+    let by_id = report
+        .transport()
+        .map(|t| t.selected_candidate_pair_id.as_str())
+        .filter(|id| !id.is_empty())
+        .and_then(|id| report.candidate_pairs().find(|p| p.stats.id == id));
+    let pair = by_id.or_else(|| report.candidate_pairs().find(|p| p.nominated))?;
+    // rtc 0.21 names a pair's candidates by their ICE ids but files the
+    // candidates' own entries under "RTC{Local,Remote}IceCandidate_<id>":
+    // accept either.
+    let candidate = |prefix: &str, id: &str| {
+        [id.to_owned(), format!("{prefix}{id}")]
+            .iter()
+            .find_map(|id| match report.get(id) {
+                Some(
+                    RTCStatsReportEntry::LocalCandidate(c)
+                    | RTCStatsReportEntry::RemoteCandidate(c),
+                ) => Some(c),
+                _ => None,
+            })
+    };
+    let local = candidate("RTCLocalIceCandidate_", &pair.local_candidate_id)?;
+    // Every candidate the other side signalled is in the report; one that
+    // is not was learned from its checks: peer-reflexive.
+    let remote_type = candidate("RTCRemoteIceCandidate_", &pair.remote_candidate_id)
+        .map_or_else(|| "prflx".to_owned(), |c| c.candidate_type.to_string());
+    Some(SelectedPair {
+        local_type: local.candidate_type.to_string(),
+        remote_type,
+        protocol: local.protocol.clone(),
+    })
 }
 
 /// The DTLS certificate fingerprint an SDP names: the same for every offer

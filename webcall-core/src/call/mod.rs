@@ -65,7 +65,8 @@ use tokio::sync::{mpsc, watch};
 
 pub use assemble::MAX_ACCESS_UNIT_BYTES;
 pub use stats::{
-    CallStats, ConnectionState, LatencyStats, ReceivedCounters, SentCounters, StatsReport,
+    CallStats, ConnectionState, LatencyStats, ReceivedCounters, SelectedPair, SentCounters,
+    StatsReport,
 };
 
 use crate::error::Result;

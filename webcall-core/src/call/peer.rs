@@ -212,20 +212,18 @@ pub(crate) async fn build(
         .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
         // Answer browser-initiated renegotiation without flipping DTLS roles.
         .with_answering_dtls_role(RTCDtlsRole::Server)
+        // An ICE restart starts over with fresh sockets and fresh TURN
+        // allocations. Without it a restart keeps the old allocation, and
+        // once the TURN server has dropped that (coturn does when a relayed
+        // send fails, or when it restarts), every CreatePermission on it is
+        // answered "400 Bad Request" and the relay never works again.
+        .with_discard_local_candidates_during_ice_restart(true)
         .with_include_loopback_candidate(loopback);
     if !settings.ice_addrs.is_empty() {
         se = se.with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
     }
 
-    let ice_servers = settings
-        .ice_servers
-        .iter()
-        .map(|s| RTCIceServer {
-            urls: s.urls.clone(),
-            username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.clone().unwrap_or_default(),
-        })
-        .collect();
+    let ice_servers = usable_ice_servers(&settings.ice_servers, settings.policy);
     let policy = match settings.policy {
         IceTransportPolicy::All => RTCIceTransportPolicy::All,
         IceTransportPolicy::Relay => RTCIceTransportPolicy::Relay,
@@ -300,6 +298,61 @@ pub(crate) async fn build(
     Ok(peer)
 }
 
+/// True for the URLs the native peer can use: STUN, and TURN over UDP.
+///
+/// webrtc 0.21 relays over UDP only: it skips `turns:` and
+/// `turn:...?transport=tcp` URLs (RFC 7065 TURN over TCP/TLS is not
+/// implemented in its relayer), so they are left out here, said once.
+pub(crate) fn usable_ice_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("turns:") {
+        return false;
+    }
+    if lower.starts_with("turn:") {
+        return match lower.split_once("?transport=") {
+            Some((_, transport)) => transport == "udp",
+            None => true,
+        };
+    }
+    true
+}
+
+/// The ICE servers as webrtc takes them, without the URLs it cannot use
+/// (see [`usable_ice_url`]).
+fn usable_ice_servers(servers: &[IceServer], policy: IceTransportPolicy) -> Vec<RTCIceServer> {
+    let mut skipped = Vec::new();
+    let out: Vec<RTCIceServer> = servers
+        .iter()
+        .filter_map(|s| {
+            let (urls, unusable): (Vec<String>, Vec<String>) =
+                s.urls.iter().cloned().partition(|u| usable_ice_url(u));
+            skipped.extend(unusable);
+            (!urls.is_empty()).then(|| RTCIceServer {
+                urls,
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    if !skipped.is_empty() {
+        tracing::info!(
+            "the native peer relays over UDP only; not using {}",
+            skipped.join(", ")
+        );
+    }
+    let has_turn = out
+        .iter()
+        .flat_map(|s| &s.urls)
+        .any(|u| u.trim().to_ascii_lowercase().starts_with("turn:"));
+    if policy == IceTransportPolicy::Relay && !has_turn {
+        tracing::warn!(
+            "the server allows relayed connections only, but hands out no TURN server \
+             reachable over UDP: the call cannot connect"
+        );
+    }
+    out
+}
+
 /// The payload type negotiated for a sender, once negotiation is done.
 pub(crate) async fn negotiated_payload_type(sender: &Arc<dyn RtpSender>) -> Option<u8> {
     sender
@@ -369,4 +422,51 @@ impl Interceptor for KeyFrameRequests {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stun_and_turn_over_udp_are_used() {
+        for url in [
+            "stun:stun.example.org:3478",
+            "turn:turn.example.org",
+            "turn:127.0.0.1:3478?transport=udp",
+            "TURN:turn.example.org?transport=udp",
+        ] {
+            assert!(usable_ice_url(url), "{url}");
+        }
+        for url in [
+            "turn:turn.example.org:3478?transport=tcp",
+            "turns:turn.example.org:443?transport=tcp",
+            "turns:turn.example.org",
+        ] {
+            assert!(!usable_ice_url(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_server_left_with_no_usable_url_is_dropped() {
+        let servers = vec![
+            IceServer {
+                urls: vec![
+                    "turn:t.example.org?transport=udp".to_owned(),
+                    "turn:t.example.org?transport=tcp".to_owned(),
+                ],
+                username: Some("1:a".to_owned()),
+                credential: Some("p".to_owned()),
+            },
+            IceServer {
+                urls: vec!["turns:t.example.org:443?transport=tcp".to_owned()],
+                username: Some("1:a".to_owned()),
+                credential: Some("p".to_owned()),
+            },
+        ];
+        let out = usable_ice_servers(&servers, IceTransportPolicy::Relay);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].urls, vec!["turn:t.example.org?transport=udp"]);
+        assert_eq!(out[0].username, "1:a");
+    }
 }

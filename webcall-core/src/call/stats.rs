@@ -90,6 +90,24 @@ pub struct ReceivedCounters {
     pub video_frames_skipped: u64,
 }
 
+/// The candidate pair the media flows over, as the ICE agent selected it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SelectedPair {
+    /// Our candidate's type: `host`, `srflx`, `prflx` or `relay`.
+    pub local_type: String,
+    /// The other side's candidate type, as above.
+    pub remote_type: String,
+    /// The transport between the two candidates: `udp` or `tcp`.
+    pub protocol: String,
+}
+
+impl SelectedPair {
+    /// True when either end is a TURN relay: the media goes through it.
+    pub fn is_relayed(&self) -> bool {
+        self.local_type == "relay" || self.remote_type == "relay"
+    }
+}
+
 /// One-way latency measured from the test pattern's picture code.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LatencyStats {
@@ -119,6 +137,8 @@ pub struct CallStats {
     pub first_remote_video_ms: Option<u64>,
     /// Round-trip time on the selected candidate pair, ms.
     pub rtt_ms: Option<f64>,
+    /// The candidate pair the media flows over, once one is selected.
+    pub selected_pair: Option<SelectedPair>,
     /// Outgoing media bitrate over the last second, bits per second.
     pub send_bitrate_bps: u64,
     /// Incoming media bitrate over the last second, bits per second.
@@ -149,6 +169,7 @@ impl CallStats {
             latency_ms: self.latency.as_ref().map(|l| l.mean_ms),
             latency: self.latency.clone(),
             rtt_ms: self.rtt_ms,
+            selected_pair: self.selected_pair.clone(),
             packets_lost: self.packets_lost,
             sent: self.sent.clone(),
             received: self.received.clone(),
@@ -171,6 +192,9 @@ pub struct StatsReport {
     pub latency: Option<LatencyStats>,
     /// Last round-trip time, ms.
     pub rtt_ms: Option<f64>,
+    /// The last candidate pair selected: shows whether the call went
+    /// through a TURN relay.
+    pub selected_pair: Option<SelectedPair>,
     /// Incoming packets lost.
     pub packets_lost: i64,
     /// Sent counters.
@@ -211,6 +235,7 @@ pub(crate) struct Counters {
 pub(crate) struct Live {
     pub connection: ConnectionState,
     pub rtt_ms: Option<f64>,
+    pub selected_pair: Option<SelectedPair>,
     pub packets_lost: i64,
     pub packet_loss: f64,
     pub send_bitrate_bps: u64,
@@ -320,6 +345,7 @@ impl Counters {
             connected_ms: opt(&self.connected_ms),
             first_remote_video_ms: opt(&self.first_video_ms),
             rtt_ms: live.rtt_ms,
+            selected_pair: live.selected_pair.clone(),
             send_bitrate_bps: live.send_bitrate_bps,
             receive_bitrate_bps: live.receive_bitrate_bps,
             send_frame_rate: live.send_frame_rate,
@@ -385,6 +411,7 @@ mod tests {
         assert!(s.connected_ms.is_some() && s.first_remote_video_ms.is_none());
         let json = serde_json::to_value(s.report()).unwrap();
         assert_eq!(json["sent"]["video_frames"], 0);
+        assert_eq!(json["selected_pair"], serde_json::Value::Null);
         assert_eq!(json["latency_ms"], 50.0);
     }
 }
