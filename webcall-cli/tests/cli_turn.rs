@@ -1,6 +1,7 @@
 //! `webcall join` and the browser in a relay-only call through coturn, the
-//! TURN server most deployments run: the server hands out coturn with TURN
-//! REST credentials and `iceTransportPolicy: relay`; both sides connect
+//! TURN server most deployments run, and through the server's built-in
+//! TURN: the server hands out the relay with TURN REST credentials and
+//! `iceTransportPolicy: relay`; both sides connect
 //! through the relay (their selected candidate pairs say so), the native
 //! side offers no host candidate, and media is decoded both ways. When
 //! coturn restarts mid-call (every allocation gone), the call comes back
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use cli_common::{finish, join_synthetic, scratch, spawn, stats, wav_rms};
 use webcall_core::protocol::IceTransportPolicy;
+use webcall_server::turn::TurnTransport;
 use webcall_testkit::{Browser, Coturn, TestServer, status_is};
 
 /// A browser and a native peer fill two cores: one call at a time.
@@ -24,10 +26,19 @@ static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A relay-only call through coturn: the browser waits in the room, then
-/// `webcall join` (test pattern and tone, `secs` long) joins it.
+/// Which TURN server relays the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    /// coturn, sharing the server's TURN REST secret.
+    Coturn,
+    /// webcall-server's own (`--turn`), over UDP.
+    BuiltIn,
+}
+
+/// A relay-only call: the browser waits in the room, then `webcall join`
+/// (test pattern and tone, `secs` long) joins it, or the other way round.
 struct RelayCall {
-    coturn: Coturn,
+    coturn: Option<Coturn>,
     _server: TestServer,
     browser: Browser,
     native: Child,
@@ -41,14 +52,28 @@ impl RelayCall {
     /// `native_first`, `webcall join` waits in the room and the browser
     /// joins it (the browser is then the impolite side, which restarts
     /// ICE); otherwise the other way round.
-    async fn start(name: &str, secs: &str, native_first: bool) -> Option<Self> {
-        if Coturn::binary().is_none() {
-            eprintln!("skipped: coturn's turnserver is not installed (apt-get install coturn)");
-            return None;
-        }
-        let coturn = Coturn::start().unwrap();
+    async fn start(name: &str, secs: &str, native_first: bool, relay: Relay) -> Option<Self> {
         let mut config = TestServer::test_config();
-        config.ice_servers = vec![coturn.ice_server("udp", name, Duration::from_secs(3600))];
+        let coturn = match relay {
+            Relay::Coturn => {
+                if Coturn::binary().is_none() {
+                    eprintln!(
+                        "skipped: coturn's turnserver is not installed (apt-get install coturn)"
+                    );
+                    return None;
+                }
+                let coturn = Coturn::start().unwrap();
+                config.ice_servers =
+                    vec![coturn.ice_server("udp", name, Duration::from_secs(3600))];
+                Some(coturn)
+            }
+            Relay::BuiltIn => {
+                let mut turn = TestServer::turn_config(true);
+                turn.transports = Some(vec![TurnTransport::Udp]);
+                config.turn = Some(turn);
+                None
+            }
+        };
         config.ice_transport_policy = IceTransportPolicy::Relay;
         let server = TestServer::start_with(config).await.unwrap();
         let room = server.create_room().await.unwrap();
@@ -100,7 +125,7 @@ impl RelayCall {
             panic!(
                 "{e:#}\n{}\ncoturn:\n{}",
                 self.browser.diagnostics().await,
-                self.coturn.log()
+                self.coturn.as_ref().map(Coturn::log).unwrap_or_default()
             );
         }
         self.browser.stats().await.unwrap()
@@ -188,7 +213,11 @@ async fn survives_a_coturn_restart(mut call: RelayCall) -> String {
     // Every allocation is gone: the side that restarts ICE must make both
     // sides gather fresh sockets and allocations rather than keep asking
     // for permissions on the dead ones.
-    call.coturn.restart().unwrap();
+    call.coturn
+        .as_mut()
+        .expect("a coturn call")
+        .restart()
+        .unwrap();
     let before = call.browser.stats().await.unwrap()["videoFramesDecoded"]
         .as_u64()
         .unwrap();
@@ -211,7 +240,7 @@ async fn survives_a_coturn_restart(mut call: RelayCall) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_and_browser_connect_through_coturn_with_relay_policy() {
     let _heavy = HEAVY.lock().await;
-    let Some(call) = RelayCall::start("turn-call", "25", false).await else {
+    let Some(call) = RelayCall::start("turn-call", "25", false, Relay::Coturn).await else {
         return;
     };
     // Enough pictures that the native side, which started receiving at the
@@ -227,7 +256,7 @@ async fn native_and_browser_connect_through_coturn_with_relay_policy() {
 async fn a_relayed_call_comes_back_after_coturn_restarts() {
     let _heavy = HEAVY.lock().await;
     // The native side joins second: it restarts ICE.
-    if let Some(call) = RelayCall::start("turn-restart", "50", false).await {
+    if let Some(call) = RelayCall::start("turn-restart", "50", false, Relay::Coturn).await {
         survives_a_coturn_restart(call).await;
     }
 }
@@ -236,7 +265,20 @@ async fn a_relayed_call_comes_back_after_coturn_restarts() {
 async fn a_relayed_call_comes_back_after_coturn_restarts_when_the_browser_restarts_ice() {
     let _heavy = HEAVY.lock().await;
     // The browser joins second: it restarts ICE; the native side answers.
-    if let Some(call) = RelayCall::start("turn-restart-answer", "50", true).await {
+    if let Some(call) = RelayCall::start("turn-restart-answer", "50", true, Relay::Coturn).await {
         survives_a_coturn_restart(call).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_and_browser_connect_through_the_built_in_turn_with_relay_policy() {
+    let _heavy = HEAVY.lock().await;
+    let call = RelayCall::start("turn-builtin", "25", false, Relay::BuiltIn)
+        .await
+        .expect("the built-in TURN needs nothing installed");
+    let s = call
+        .browser_decoding(0, 60, "the browser decoding native media through the relay")
+        .await;
+    RelayCall::assert_browser_relayed(&s);
+    call.finish_native().await;
 }
