@@ -61,6 +61,22 @@ async fn page_stats(browser: &Browser) -> Value {
     browser.stats().await.unwrap_or(Value::Null)
 }
 
+/// A browser in each home: the first waits in a new room, then the
+/// second opens its link.
+async fn two_homes_in_a_room(lab: &NatLab, server: &LabServer) -> (Browser, Browser) {
+    let room = server.create_room().await.unwrap();
+    let (a, b) = (
+        browser_in(&lab.homes()[0]).await,
+        browser_in(&lab.homes()[1]).await,
+    );
+    a.goto(&room.url).await.unwrap();
+    a.wait_until(&status_is("waiting"), WAIT, "the first home waiting")
+        .await
+        .unwrap();
+    b.goto(&room.url).await.unwrap();
+    (a, b)
+}
+
 const DECODING: &str = "(async () => { const s = await window.webcall.stats(); \
     return s.connectionState === 'connected' && s.videoFramesDecoded > 20 \
     && s.audioPacketsReceived > 50; })()";
@@ -74,16 +90,7 @@ async fn without_turn_two_homes_never_connect() {
     let mut args = turn_args();
     args.extend(["--turn-transports".into(), "stun".into()]);
     let server = start(&lab, &args).await;
-    let room = server.create_room().await.unwrap();
-    let (a, b) = (
-        browser_in(&lab.homes()[0]).await,
-        browser_in(&lab.homes()[1]).await,
-    );
-    a.goto(&room.url).await.unwrap();
-    a.wait_until(&status_is("waiting"), WAIT, "the first home waiting")
-        .await
-        .unwrap();
-    b.goto(&room.url).await.unwrap();
+    let (a, b) = two_homes_in_a_room(&lab, &server).await;
     // Both are in the room and negotiating...
     for page in [&a, &b] {
         page.wait_until(
@@ -116,16 +123,7 @@ async fn built_in_turn_connects_two_browsers_between_homes() {
     let _heavy = HEAVY.lock().await;
     let lab = NatLab::new(&[Nat::Symmetric, Nat::UdpBlocked]).unwrap();
     let server = start(&lab, &turn_args()).await;
-    let room = server.create_room().await.unwrap();
-    let (a, b) = (
-        browser_in(&lab.homes()[0]).await,
-        browser_in(&lab.homes()[1]).await,
-    );
-    a.goto(&room.url).await.unwrap();
-    a.wait_until(&status_is("waiting"), WAIT, "the first home waiting")
-        .await
-        .unwrap();
-    b.goto(&room.url).await.unwrap();
+    let (a, b) = two_homes_in_a_room(&lab, &server).await;
     for page in [&a, &b] {
         if let Err(e) = page
             .wait_until(&format!("await {DECODING}"), WAIT, "media both ways")

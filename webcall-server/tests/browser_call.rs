@@ -28,6 +28,17 @@ async fn wait_media(browser: &Browser, who: &str) -> Result<()> {
     browser.wait_media(who, MEDIA).await
 }
 
+/// Waits until both pages say "connected" and decode each other's media.
+async fn in_call(alice: &Browser, bob: &Browser) -> Result<()> {
+    bob.wait_until(&status_is("connected"), MEDIA, "bob connected")
+        .await?;
+    alice
+        .wait_until(&status_is("connected"), MEDIA, "alice connected")
+        .await?;
+    wait_media(alice, "alice").await?;
+    wait_media(bob, "bob").await
+}
+
 async fn frames_decoded(browser: &Browser) -> Result<f64> {
     let stats = browser.stats().await?;
     stats["videoFramesDecoded"]
@@ -77,13 +88,7 @@ async fn two_browsers_call_reload_hang_up_and_leave() -> Result<()> {
     })
     .await?;
     bob.goto(&room.url).await?;
-    bob.wait_until(&status_is("connected"), MEDIA, "bob connected")
-        .await?;
-    alice
-        .wait_until(&status_is("connected"), MEDIA, "alice connected")
-        .await?;
-    wait_media(&alice, "alice").await?;
-    wait_media(&bob, "bob").await?;
+    in_call(&alice, &bob).await?;
 
     let stats = alice.stats().await?;
     println!("alice's stats in the call: {stats}");
@@ -582,13 +587,7 @@ async fn two_browsers_call_over_https_and_wss_with_a_self_signed_certificate() -
     assert_eq!(secure, serde_json::json!(["https:", true]));
     let bob = Browser::launch_with(options).await?;
     bob.goto(&room.url).await?;
-    bob.wait_until(&status_is("connected"), MEDIA, "bob connected")
-        .await?;
-    alice
-        .wait_until(&status_is("connected"), MEDIA, "alice connected")
-        .await?;
-    wait_media(&alice, "alice").await?;
-    wait_media(&bob, "bob").await?;
+    in_call(&alice, &bob).await?;
     alice.close().await?;
     bob.close().await?;
     drop(server);
