@@ -240,7 +240,8 @@ struct Flags {
 
     /// Secret TURN credentials are minted with (at least 16 characters);
     /// share it with an external coturn (static-auth-secret). Default: a
-    /// fresh random secret at each start.
+    /// random secret made at the first start and kept in --data-dir
+    /// (turn-secret), so credentials outlive a restart.
     #[arg(long, env = "WEBCALL_TURN_SECRET", hide_env_values = true)]
     turn_secret: Option<String>,
 
@@ -302,7 +303,13 @@ fn turn_config(flags: &Flags) -> anyhow::Result<Option<TurnConfig>> {
     }
     let secret = match flags.turn_secret.as_deref().filter(|s| !s.is_empty()) {
         Some(secret) => TurnSecret::new(secret)?,
-        None => TurnSecret::generate()?,
+        None => TurnSecret::load_or_create(
+            &flags
+                .data_dir
+                .clone()
+                .unwrap_or_else(webcall_server::config::default_data_dir)
+                .join("turn-secret"),
+        )?,
     };
     let mut turn = TurnConfig::new(secret);
     turn.listen = flags.turn_listen;
@@ -820,16 +827,31 @@ mod tests {
         );
         assert_eq!(t.max_allocations, 50);
 
-        // Defaults: a random secret, all transports, the usual port; an
-        // explicit --ice-servers is kept beside the built-in server.
+        // Defaults: a random secret kept in the data directory, all
+        // transports, the usual port; an explicit --ice-servers is kept
+        // beside the built-in server.
+        let data = std::env::temp_dir().join(format!("webcall-flags-{}", std::process::id()));
+        let data = data.to_str().unwrap();
         let c = config(
-            Flags::try_parse_from(["webcall-server", "--turn", "--ice-servers", "[]"]).unwrap(),
+            Flags::try_parse_from([
+                "webcall-server",
+                "--turn",
+                "--ice-servers",
+                "[]",
+                "--data-dir",
+                data,
+            ])
+            .unwrap(),
         )
         .unwrap();
         let t = c.turn.unwrap();
         assert_eq!(t.listen.port(), 3478);
         assert_eq!(t.transports, None);
         assert!(t.secret.expose().len() >= 32);
+        assert_eq!(
+            std::fs::read_to_string(std::path::Path::new(data).join("turn-secret")).unwrap(),
+            t.secret.expose()
+        );
         assert_eq!(t.credential_ttl, Duration::from_secs(24 * 3600));
         let c = config(
             Flags::try_parse_from([
@@ -837,6 +859,8 @@ mod tests {
                 "--turn",
                 "--ice-servers",
                 r#"[{"urls":"stun:stun.example.org"}]"#,
+                "--data-dir",
+                data,
             ])
             .unwrap(),
         )
@@ -846,12 +870,15 @@ mod tests {
             &["--turn", "--turn-secret", "short"][..],
             &["--turn", "--turn-tls-cert", "c.pem"],
         ] {
-            let args = std::iter::once("webcall-server").chain(bad.iter().copied());
+            let args = std::iter::once("webcall-server")
+                .chain(bad.iter().copied())
+                .chain(["--data-dir", data]);
             assert!(
                 config(Flags::try_parse_from(args).unwrap()).is_err(),
                 "{bad:?}"
             );
         }
+        let _ = std::fs::remove_dir_all(data);
     }
 
     #[test]

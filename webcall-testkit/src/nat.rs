@@ -386,6 +386,7 @@ pub struct LabServer {
     child: Child,
     api: Forward,
     log: PathBuf,
+    data: PathBuf,
 }
 
 impl NatLab {
@@ -395,12 +396,16 @@ impl NatLab {
         let binary = workspace_binary("webcall-server")?;
         let log = std::env::temp_dir().join(format!("webcall-{}-server.log", self.public));
         let out = std::fs::File::create(&log)?;
+        let data = std::env::temp_dir().join(format!("webcall-{}-data", self.public));
         let child = self
             .command(&self.public, &binary)
             .arg("--listen")
             .arg(format!("{PUBLIC_IP}:{SERVER_PORT}"))
             .arg("--public-url")
             .arg(format!("http://{PUBLIC_IP}:{SERVER_PORT}"))
+            // Its state (the TURN secret) stays in the test's scratch space.
+            .arg("--data-dir")
+            .arg(&data)
             .args(args)
             .env("RUST_LOG", "info,webcall_server=debug")
             .stdin(Stdio::null())
@@ -409,7 +414,12 @@ impl NatLab {
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let api = Forward::start(&self.public, SocketAddr::from((PUBLIC_IP, SERVER_PORT))).await?;
-        let mut server = LabServer { child, api, log };
+        let mut server = LabServer {
+            child,
+            api,
+            log,
+            data,
+        };
         let start = Instant::now();
         loop {
             if let Some(status) = server.child.try_wait()? {
@@ -479,5 +489,6 @@ impl Drop for LabServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_dir_all(&self.data);
     }
 }

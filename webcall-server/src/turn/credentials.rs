@@ -40,6 +40,42 @@ impl TurnSecret {
         Ok(Self(secret))
     }
 
+    /// The secret kept in the file `path`: read when it exists, otherwise
+    /// generated and written there (readable by its owner only), so that
+    /// credentials handed out before a restart keep working after it.
+    pub fn load_or_create(path: &std::path::Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::new(text.trim()).map_err(|e| {
+                Error::Config(format!(
+                    "{}: {e}; delete the file to have a new one made",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let secret = Self::generate()?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        Error::Config(format!("cannot create {}: {e}", dir.display()))
+                    })?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options
+                    .open(path)
+                    .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+                std::io::Write::write_all(&mut file, secret.0.as_bytes())
+                    .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+                Ok(secret)
+            }
+            Err(e) => Err(Error::Config(format!(
+                "cannot read the TURN secret in {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
     /// The secret itself, for writing into an external server's configuration.
     pub fn expose(&self) -> &str {
         &self.0
@@ -235,5 +271,30 @@ mod tests {
             TurnSecret::generate().unwrap(),
             TurnSecret::generate().unwrap()
         );
+    }
+}
+
+#[cfg(test)]
+mod secret_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_secret_is_kept_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("webcall-turn-secret-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("nested").join("turn-secret");
+        let first = TurnSecret::load_or_create(&path).unwrap();
+        let again = TurnSecret::load_or_create(&path).unwrap();
+        assert_eq!(first, again);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "short").unwrap();
+        let err = TurnSecret::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("at least 16"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
