@@ -25,8 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
-use tokio::net::UdpSocket;
-use turn::client::{Client, ClientConfig};
+use turn::client::Client;
 use webcall_server::turn::TurnSecret;
 use webcall_server::turn::credentials::mint;
 use webrtc_util::Conn;
@@ -125,21 +124,8 @@ async fn allocate(server: SocketAddr, participant: &str) -> Result<Allocation> {
         Duration::from_secs(3600),
         SystemTime::now(),
     );
-    let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
-    let client = Client::new(ClientConfig {
-        stun_serv_addr: String::new(),
-        turn_serv_addr: server.to_string(),
-        username: credential.username,
-        password: credential.password,
-        realm: String::new(),
-        software: String::new(),
-        rto_in_ms: 0,
-        conn,
-        vnet: None,
-    })
-    .await?;
-    client.listen().await?;
-    let relay = client.allocate().await?;
+    let (client, relay) =
+        webcall_testkit::turn::allocate(server, &credential.username, &credential.password).await?;
     let relayed = relay.local_addr()?;
     Ok(Allocation {
         _client: client,

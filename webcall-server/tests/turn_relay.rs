@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail, ensure};
 use stun::message::{CLASS_REQUEST, METHOD_ALLOCATE, Message, MessageType, Setter};
 use tokio::net::UdpSocket;
 use tokio::sync::Mutex;
-use turn::client::{Client, ClientConfig};
+use turn::client::Client;
 use webcall_core::protocol::IceTransportPolicy;
 use webcall_server::turn::credentials::{Credential, mint};
 use webcall_server::turn::{
@@ -58,33 +58,12 @@ fn credential(participant: &str, ttl: Duration) -> Credential {
     mint(&secret(), participant, ttl, SystemTime::now())
 }
 
-/// A TURN client on a fresh loopback socket, listening.
-async fn client(server: SocketAddr, username: &str, password: &str) -> Result<Client> {
-    let conn = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
-    let client = Client::new(ClientConfig {
-        stun_serv_addr: String::new(),
-        turn_serv_addr: server.to_string(),
-        username: username.to_owned(),
-        password: password.to_owned(),
-        realm: String::new(),
-        software: String::new(),
-        rto_in_ms: 0,
-        conn,
-        vnet: None,
-    })
-    .await?;
-    client.listen().await?;
-    Ok(client)
-}
-
 /// Allocates with `credential`; the error text carries the error code.
 async fn allocate(
     server: SocketAddr,
     credential: &Credential,
 ) -> Result<(Client, impl Conn + use<>)> {
-    let client = client(server, &credential.username, &credential.password).await?;
-    let relay = client.allocate().await?;
-    Ok((client, relay))
+    webcall_testkit::turn::allocate(server, &credential.username, &credential.password).await
 }
 
 async fn refused_with(server: SocketAddr, credential: &Credential, code: &str) -> Result<()> {
@@ -469,7 +448,7 @@ fn tls_turn_config() -> Result<(TurnConfig, Vec<u8>)> {
 async fn turns_listener_answers_stun_over_tls() -> Result<()> {
     use stun::message::{BINDING_REQUEST, Getter as _};
     use stun::xoraddr::XorMappedAddress;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio_rustls::rustls;
 
     let (config, der) = tls_turn_config()?;
@@ -511,15 +490,7 @@ async fn turns_listener_answers_stun_over_tls() -> Result<()> {
     }
     tls.write_all(&bytes).await?;
     for _ in 0..2 {
-        let mut head = [0u8; 20];
-        tokio::time::timeout(SOON, tls.read_exact(&mut head)).await??;
-        let length = usize::from(u16::from_be_bytes([head[2], head[3]]));
-        let mut raw = head.to_vec();
-        raw.resize(20 + length, 0);
-        tls.read_exact(&mut raw[20..]).await?;
-        let mut answer = Message::new();
-        answer.raw = raw;
-        answer.decode()?;
+        let answer = read_message(&mut tls).await?;
         let mut mapped = XorMappedAddress::default();
         mapped.get_from(&answer)?;
         assert_eq!(SocketAddr::new(mapped.ip, mapped.port), local);
@@ -609,8 +580,14 @@ async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<
 
 /// Writes `m` to a TURN-over-TCP stream and reads the answer.
 async fn tcp_transaction(stream: &mut tokio::net::TcpStream, m: &Message) -> Result<Message> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     stream.write_all(&m.raw).await?;
+    read_message(stream).await
+}
+
+/// Reads one STUN message from a TURN-over-TCP or TLS stream.
+async fn read_message(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Result<Message> {
+    use tokio::io::AsyncReadExt;
     let mut head = [0u8; 20];
     tokio::time::timeout(SOON, stream.read_exact(&mut head)).await??;
     let length = usize::from(u16::from_be_bytes([head[2], head[3]]));

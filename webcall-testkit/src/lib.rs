@@ -41,6 +41,7 @@ pub mod http;
 pub mod nat;
 mod proxy;
 mod server;
+pub mod turn;
 
 pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, status_is};
 pub use coturn::Coturn;
