@@ -346,7 +346,9 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
         if seq.is_multiple_of(64) {
             // Let the receiver keep up (loopback drops what a full
             // socket buffer cannot take), and watch its memory.
-            tokio::time::sleep(Duration::from_millis(2)).await;
+            // 64 packets per 4 ms is about 19 MB/s: a debug-built receiver
+            // on a busy two-core machine keeps up with most of it.
+            tokio::time::sleep(Duration::from_millis(4)).await;
             if let Some((rss, _)) = memory(pid) {
                 peak = peak.max(rss);
             }
@@ -391,8 +393,11 @@ async fn endless_pictures_from_a_peer_do_not_grow_webcall_join() {
     let s = stats(&stats_path);
     let r = &s["received"];
     let received = r["video_bytes"].as_u64().unwrap();
+    // Loopback drops what a full socket buffer cannot take, more so on a
+    // loaded machine: what matters is that many times the one-picture
+    // limit arrived as one endless picture.
     assert!(
-        received as usize >= FLOOD_BYTES / 2,
+        received as usize >= 4 * MAX_ACCESS_UNIT_BYTES,
         "the flood did not arrive: {received} bytes\n{s:#}"
     );
     let growth = peak.saturating_sub(before);
