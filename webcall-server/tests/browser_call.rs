@@ -387,6 +387,51 @@ async fn the_room_page_shares_the_public_link_its_qr_code_encodes() -> Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_page_says_when_the_client_holds_too_many_links() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start_with(webcall_server::Config {
+        room: webcall_core::room::RoomConfig {
+            rooms_per_client: 1,
+            ..TestServer::test_config().room
+        },
+        ..TestServer::test_config()
+    })
+    .await?;
+    let browser = Browser::launch().await?;
+    browser.goto(&server.base_url()).await?;
+    browser
+        .wait_until(&status_is("idle"), STATE, "the home page")
+        .await?;
+    browser.click("#create").await?;
+    browser
+        .wait_until(
+            "!document.getElementById('created').hidden",
+            STATE,
+            "the first link",
+        )
+        .await?;
+    // The second is over the client's limit: the server's code
+    // (too_many_rooms, not the rate limit) picks the message.
+    browser.click("#create").await?;
+    browser
+        .wait_until(
+            "!document.getElementById('create-error').hidden",
+            STATE,
+            "the refusal",
+        )
+        .await?;
+    let said = browser
+        .eval("return document.getElementById('create-error').textContent;")
+        .await?;
+    let expected = browser
+        .eval("return import('/assets/i18n.js').then((m) => m.t('create_too_many'));")
+        .await?;
+    assert_eq!(said, expected);
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_page_creates_a_link_with_a_qr_code() -> Result<()> {
     let _turn = HEAVY.lock().await;
     let server = TestServer::start().await?;
