@@ -6,8 +6,13 @@
 // No UI here, and no WebSocket: messages go out through `send` and come in
 // through `handle`.
 //
-// Events (CustomEvent): "state" (detail = { connectionState }),
-// "remotestream" (detail = { stream } or { stream: null } when cleared).
+// A step of negotiation that fails (setting a description, making an offer
+// or an answer) is kept in `negotiationError` until a later step succeeds or
+// the connection is replaced, so the page can show it.
+//
+// Events (CustomEvent): "state" (detail = { connectionState }) when the
+// connection's state or `negotiationError` changes, "remotestream"
+// (detail = { stream } or { stream: null } when cleared).
 
 /** How long iceConnectionState may stay "disconnected" before a restart. */
 const DISCONNECTED_RESTART_MS = 4000;
@@ -87,6 +92,8 @@ export class Call extends EventTarget {
     this.restartTimer = null;
     this.remoteStream = null;
     this.generation = 0;
+    /** The last failed negotiation step, `{ step, message }`, or null. */
+    this.negotiationError = null;
   }
 
   /** Takes ICE servers and transport policy from a `joined` message. */
@@ -212,6 +219,7 @@ export class Call extends EventTarget {
   close() {
     clearTimeout(this.restartTimer);
     this.restartTimer = null;
+    this.negotiationError = null;
     if (this.pc) {
       const pc = this.pc;
       this.pc = null;
@@ -270,16 +278,38 @@ export class Call extends EventTarget {
     // On a collision the polite side rolls back its own offer implicitly.
     if (collision) console.info('webcall: colliding offer; rolling back our own (polite side)');
     performance.mark(`webcall:${description.type}-received`);
-    await pc.setRemoteDescription(description);
-    if (pc !== this.pc) return;
-    await this.flushCandidates(pc);
-    if (description.type === 'offer') {
-      await pc.setLocalDescription();
+    try {
+      await pc.setRemoteDescription(description);
       if (pc !== this.pc) return;
-      this.send({ type: 'answer', sdp: pc.localDescription.sdp });
-      performance.mark('webcall:answer-sent');
-      this.awaitingFirstOffer = false;
+      await this.flushCandidates(pc);
+      if (description.type === 'offer') {
+        await pc.setLocalDescription();
+        if (pc !== this.pc) return;
+        this.send({ type: 'answer', sdp: pc.localDescription.sdp });
+        performance.mark('webcall:answer-sent');
+        this.awaitingFirstOffer = false;
+      }
+    } catch (err) {
+      this.negotiationFailed(pc, `handling ${message.type}`, err);
+      return;
     }
+    this.negotiationSucceeded(pc);
+  }
+
+  /** Keeps a failed step of negotiation on `pc`, unless `pc` is no longer this call's. */
+  negotiationFailed(pc, step, err) {
+    console.warn(`webcall: ${step} failed:`, err);
+    if (pc !== this.pc || pc.signalingState === 'closed') return;
+    this.negotiationError = { step, message: err && err.name ? `${err.name}: ${err.message}` : String(err) };
+    this.emit('state', { connectionState: pc.connectionState });
+  }
+
+  /** Forgets an earlier failed step: negotiation on `pc` went on. */
+  negotiationSucceeded(pc) {
+    if (pc !== this.pc || !this.negotiationError) return;
+    console.info(`webcall: negotiating works again (after ${this.negotiationError.step} failed)`);
+    this.negotiationError = null;
+    this.emit('state', { connectionState: pc.connectionState });
   }
 
   async addCandidate(pc, candidate) {
@@ -309,8 +339,9 @@ export class Call extends EventTarget {
       if (pc !== this.pc) return;
       this.send({ type: 'offer', sdp: pc.localDescription.sdp });
       performance.mark('webcall:offer-sent');
+      this.negotiationSucceeded(pc);
     } catch (err) {
-      console.warn('webcall: creating an offer failed:', err);
+      this.negotiationFailed(pc, 'creating an offer', err);
     } finally {
       this.makingOffer = false;
     }

@@ -5,7 +5,8 @@
 // data-i18n-aria (aria-label), data-i18n-title (title) and
 // data-i18n-placeholder; `translatePage` fills them in.
 
-const STRINGS = {
+/** Every string by language, then key. */
+export const STRINGS = {
   en: {
     page_title: 'webcall: video call by link',
     app_name: 'webcall',
@@ -44,6 +45,7 @@ const STRINGS = {
     status_replaced: 'You joined this call from another tab or device.',
     status_unsupported: 'This page is out of date. Reload it.',
     status_insecure: 'Camera and microphone need a secure (https) connection.',
+    status_negotiation_failed: 'The call could not be set up.',
 
     share_title: 'Invite the other person',
     share_text: 'Send them this link. The call starts when they open it.',
@@ -51,6 +53,7 @@ const STRINGS = {
     not_found_hint: 'Ask for a new link, or create one yourself.',
     room_full_hint: 'Only two people can be in a call.',
     media_denied_hint: 'Allow access in the browser’s site settings and try again, or join anyway:',
+    negotiation_failed_hint: 'The two sides could not agree on how to connect. Reload the page to try again.',
     try_again: 'Try again',
     join_audio_only: 'Join with audio only',
     join_receive_only: 'Join without camera and microphone',
@@ -106,6 +109,7 @@ const STRINGS = {
     status_replaced: 'Вы вошли в этот звонок из другой вкладки или с другого устройства.',
     status_unsupported: 'Страница устарела. Перезагрузите её.',
     status_insecure: 'Для камеры и микрофона нужно защищённое (https) соединение.',
+    status_negotiation_failed: 'Не удалось установить связь.',
 
     share_title: 'Пригласите собеседника',
     share_text: 'Отправьте ему эту ссылку. Звонок начнётся, когда он её откроет.',
@@ -113,6 +117,7 @@ const STRINGS = {
     not_found_hint: 'Попросите новую ссылку или создайте её сами.',
     room_full_hint: 'В звонке могут быть только два человека.',
     media_denied_hint: 'Разрешите доступ в настройках сайта и попробуйте снова или войдите без них:',
+    negotiation_failed_hint: 'Стороны не смогли договориться о соединении. Перезагрузите страницу, чтобы попробовать снова.',
     try_again: 'Попробовать снова',
     join_audio_only: 'Войти только со звуком',
     join_receive_only: 'Войти без камеры и микрофона',
@@ -144,7 +149,11 @@ export function chooseLanguage(languages) {
 
 /** The page's language: "en" or "ru". */
 export const lang = chooseLanguage(
-  navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language],
+  typeof navigator === 'undefined' // under node, in the unit tests
+    ? []
+    : navigator.languages && navigator.languages.length
+      ? navigator.languages
+      : [navigator.language],
 );
 
 /** The translation of `key`, with `{name}` placeholders filled from `params`. */

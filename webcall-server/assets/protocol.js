@@ -19,6 +19,31 @@ export const PROTOCOL_VERSION = 1;
 /** Room tokens: 22 characters of unpadded URL-safe base64. */
 export const TOKEN_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 
+/**
+ * The error codes of PROTOCOL.md ("Error codes"), the only place the page
+ * spells them: in `error` messages and in HTTP error bodies.
+ */
+export const ErrorCode = Object.freeze({
+  BAD_MESSAGE: 'bad_message',
+  NOT_JOINED: 'not_joined',
+  ALREADY_JOINED: 'already_joined',
+  NO_PEER: 'no_peer',
+  RATE_LIMITED: 'rate_limited',
+  UNSUPPORTED_VERSION: 'unsupported_version',
+  ROOM_NOT_FOUND: 'room_not_found',
+  ROOM_FULL: 'room_full',
+  ROOM_EXPIRED: 'room_expired',
+  MESSAGE_TOO_LARGE: 'message_too_large',
+  REPLACED: 'replaced',
+  TIMEOUT: 'timeout',
+  UNAVAILABLE: 'unavailable',
+  TOO_MANY_ROOMS: 'too_many_rooms',
+  TOO_SLOW: 'too_slow',
+});
+
+/** Codes after which the room is gone for this page: its resume secret is of no more use. */
+const ROOM_GONE = new Set([ErrorCode.ROOM_NOT_FOUND, ErrorCode.ROOM_EXPIRED, ErrorCode.ROOM_FULL]);
+
 /** Server messages this client understands; others are ignored. */
 const KNOWN = new Set([
   'joined',
@@ -59,17 +84,27 @@ export function wsUrl(token) {
   return `${scheme}//${window.location.host}/ws/rooms/${encodeURIComponent(token)}`;
 }
 
-/** Creates a room: `POST /api/rooms`. Resolves to `{ token, url, expires_at }`. */
+/** The `code` of an HTTP error body (`{"error": {"code", "message"}}`), or null. */
+async function errorCode(response) {
+  try {
+    const body = await response.json();
+    return body && body.error && typeof body.error.code === 'string' ? body.error.code : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Creates a room: `POST /api/rooms`. Resolves to `{ token, url, expires_at }`;
+ * rejects with an Error whose `code` is the server's error code (an
+ * `ErrorCode` value; `rate_limited` for any 429 without one), or `server`.
+ */
 export async function createRoom() {
   const response = await fetch('/api/rooms', { method: 'POST', headers: { Accept: 'application/json' } });
-  if (response.status === 429) {
-    const err = new Error('rate_limited');
-    err.code = 'rate_limited';
-    throw err;
-  }
   if (!response.ok) {
-    const err = new Error(`server answered ${response.status}`);
-    err.code = 'server';
+    const code = (await errorCode(response)) || (response.status === 429 ? ErrorCode.RATE_LIMITED : 'server');
+    const err = new Error(`server answered ${response.status} (${code})`);
+    err.code = code;
     throw err;
   }
   return response.json();
@@ -224,9 +259,7 @@ export class Signaling extends EventTarget {
   }
 
   fail(code, message) {
-    if (code === 'room_not_found' || code === 'room_expired' || code === 'room_full') {
-      storageSet(resumeKey(this.token), null);
-    }
+    if (ROOM_GONE.has(code)) storageSet(resumeKey(this.token), null);
     this.stop();
     this.emit('fatal', { code, message });
   }
@@ -249,7 +282,7 @@ export class Signaling extends EventTarget {
       try {
         const info = await roomInfo(this.token);
         if (info === null) {
-          this.fail('room_not_found', 'this link is unknown or has expired');
+          this.fail(ErrorCode.ROOM_NOT_FOUND, 'this link is unknown or has expired');
           return;
         }
       } catch {

@@ -2,7 +2,7 @@
 //! with fake camera and microphone against a real server on loopback. The
 //! first page waits in a room; the second page loads the link; then the
 //! second page reloads. For each, the page's own performance marks (see
-//! app.js) give the timeline of the join from the second page's navigation
+//! room.js) give the timeline of the join from the second page's navigation
 //! start: modules loaded, app started, WebSocket open, `joined`, camera and
 //! microphone ready, peer connection made, offer and answer, ICE connected,
 //! DTLS connected, first decoded remote frame. Medians over the runs are

@@ -8,6 +8,10 @@
 //! (`immutable`), so a reload or a second visit loads no script twice, and a
 //! new build changes every URL at once. The same files under plain
 //! `/assets/{name}` are revalidated like the page.
+//!
+//! The page loads one module, `app.js`, and names every module it imports
+//! with `<link rel="modulepreload">`, so the browser fetches them all at
+//! once instead of one import level after another (a test here checks).
 
 use std::sync::LazyLock;
 
@@ -51,6 +55,31 @@ pub static ASSETS: &[Asset] = &[
         name: "call.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/call.js"),
+    },
+    Asset {
+        name: "status.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/status.js"),
+    },
+    Asset {
+        name: "dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/dom.js"),
+    },
+    Asset {
+        name: "home.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/home.js"),
+    },
+    Asset {
+        name: "room.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/room.js"),
+    },
+    Asset {
+        name: "debug.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/debug.js"),
     },
     Asset {
         name: "app.js",
@@ -154,8 +183,51 @@ mod tests {
         let mut names: Vec<_> = ASSETS.iter().map(|a| a.name).collect();
         names.sort_unstable();
         names.dedup();
-        assert_eq!(names.len(), 6);
+        assert_eq!(names.len(), ASSETS.len());
         assert!(ASSETS.iter().all(|a| !a.body.is_empty()));
+    }
+
+    /// The modules one `import ... from './name.js'` line of `source` names.
+    fn imports(source: &str) -> Vec<&str> {
+        source
+            .lines()
+            .filter(|line| line.starts_with("import "))
+            .filter_map(|line| line.split("from './").nth(1))
+            .filter_map(|rest| rest.split('\'').next())
+            .collect()
+    }
+
+    #[test]
+    fn the_page_preloads_every_module_it_imports() {
+        let page = ASSETS.iter().find(|a| a.name == "index.html").unwrap();
+        let page = std::str::from_utf8(page.body).unwrap();
+        assert!(page.contains("<script type=\"module\" src=\"/assets/app.js\">"));
+        let mut imported = vec!["app.js"];
+        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            let source = std::str::from_utf8(asset.body).unwrap();
+            for name in imports(source) {
+                assert!(
+                    ASSETS.iter().any(|a| a.name == name),
+                    "{} imports {name}, which is not embedded: add it to ASSETS",
+                    asset.name
+                );
+                assert!(
+                    page.contains(&format!(
+                        "<link rel=\"modulepreload\" href=\"/assets/{name}\">"
+                    )),
+                    "{} imports {name}: add a modulepreload link for it to index.html",
+                    asset.name
+                );
+                imported.push(name);
+            }
+        }
+        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            assert!(
+                imported.contains(&asset.name),
+                "{} is embedded but nothing loads it",
+                asset.name
+            );
+        }
     }
 
     #[test]

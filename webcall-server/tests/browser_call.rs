@@ -253,6 +253,70 @@ async fn a_third_person_finds_the_room_full() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offer_the_browser_cannot_apply_is_shown_not_just_logged() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let room = server.create_room().await?;
+    let alice = Browser::launch().await?;
+    alice.goto(&room.url).await?;
+    alice
+        .wait_until(&status_is("waiting"), STATE, "alice waiting")
+        .await?;
+
+    // The second seat is a plain WebSocket: the initiator, whose offer is
+    // no session description at all.
+    let mut other = hold_seat(&server, room.token.as_str()).await?;
+    alice
+        .wait_until(
+            "window.webcall.state().peer !== null && window.webcall.state().connectionState === 'new'",
+            STATE,
+            "alice to make a connection for the other side's offer",
+        )
+        .await?;
+    other
+        .send(Message::Text(
+            r#"{"type":"offer","sdp":"v=0\r\nthis is not a session description\r\n"}"#.into(),
+        ))
+        .await?;
+    alice
+        .wait_until(
+            &status_is("negotiation_failed"),
+            STATE,
+            "alice to show that the call could not be set up",
+        )
+        .await?;
+    let shown = alice
+        .eval(
+            "return [document.getElementById('status').textContent, \
+             !document.getElementById('panel').hidden, \
+             document.getElementById('panel-hint').textContent, \
+             window.webcall.state().negotiationError.step];",
+        )
+        .await?;
+    assert_eq!(shown[0], "The call could not be set up.", "{shown}");
+    assert_eq!(shown[1], true, "the panel explains it: {shown}");
+    assert!(
+        shown[2]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Reload the page"),
+        "{shown}"
+    );
+    assert_eq!(shown[3], "handling offer", "{shown}");
+
+    // A failure belongs to its connection: when the other side leaves, the
+    // page says so instead.
+    other
+        .send(Message::Text(r#"{"type":"bye"}"#.into()))
+        .await?;
+    alice
+        .wait_until(&status_is("peer_left"), STATE, "alice to see them leave")
+        .await?;
+    alice.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_malformed_links_show_not_found() -> Result<()> {
     let _turn = HEAVY.lock().await;
     let server = TestServer::start().await?;
@@ -318,6 +382,51 @@ async fn the_room_page_shares_the_public_link_its_qr_code_encodes() -> Result<()
             "the room's QR code",
         )
         .await?;
+    browser.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_page_says_when_the_client_holds_too_many_links() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start_with(webcall_server::Config {
+        room: webcall_core::room::RoomConfig {
+            rooms_per_client: 1,
+            ..TestServer::test_config().room
+        },
+        ..TestServer::test_config()
+    })
+    .await?;
+    let browser = Browser::launch().await?;
+    browser.goto(&server.base_url()).await?;
+    browser
+        .wait_until(&status_is("idle"), STATE, "the home page")
+        .await?;
+    browser.click("#create").await?;
+    browser
+        .wait_until(
+            "!document.getElementById('created').hidden",
+            STATE,
+            "the first link",
+        )
+        .await?;
+    // The second is over the client's limit: the server's code
+    // (too_many_rooms, not the rate limit) picks the message.
+    browser.click("#create").await?;
+    browser
+        .wait_until(
+            "!document.getElementById('create-error').hidden",
+            STATE,
+            "the refusal",
+        )
+        .await?;
+    let said = browser
+        .eval("return document.getElementById('create-error').textContent;")
+        .await?;
+    let expected = browser
+        .eval("return import('/assets/i18n.js').then((m) => m.t('create_too_many'));")
+        .await?;
+    assert_eq!(said, expected);
     browser.close().await?;
     Ok(())
 }

@@ -334,6 +334,11 @@ async fn pages_and_assets_are_served_with_strict_headers() {
         ("i18n.js", "text/javascript; charset=utf-8"),
         ("protocol.js", "text/javascript; charset=utf-8"),
         ("call.js", "text/javascript; charset=utf-8"),
+        ("status.js", "text/javascript; charset=utf-8"),
+        ("dom.js", "text/javascript; charset=utf-8"),
+        ("home.js", "text/javascript; charset=utf-8"),
+        ("room.js", "text/javascript; charset=utf-8"),
+        ("debug.js", "text/javascript; charset=utf-8"),
         ("app.js", "text/javascript; charset=utf-8"),
     ] {
         let url = server.url(&format!("/assets/{name}"));

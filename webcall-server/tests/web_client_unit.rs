@@ -1,0 +1,46 @@
+//! The browser client's unit tests (`assets/tests/*.test.js`: the room's
+//! status, the translations, the error codes), run by node's built-in test
+//! runner: plain ES modules, no browser, no npm packages.
+//!
+//! Needs `node` on the PATH (Debian package `nodejs`); `NODE` names another.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+#[test]
+fn browser_client_unit_tests_pass_under_node() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".test.js"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no *.test.js in {}", dir.display());
+
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    // Files named one by one: older node versions take no directory.
+    let output = Command::new(&node)
+        .arg("--test")
+        .args(&files)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `{node}` ({e}): install node (Debian: apt-get install nodejs) or set NODE")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "`{node} --test` failed with {}:\n{stdout}\n{stderr}",
+        output.status
+    );
+    // Each file ran: a file that fails to load is a failure above, and one
+    // with no tests would report none.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("# pass ") && l != "# pass 0"),
+        "no test passed:\n{stdout}"
+    );
+}
