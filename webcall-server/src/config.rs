@@ -303,32 +303,16 @@ fn writable(dir: &Path) -> bool {
     ok
 }
 
-/// An address range such as `10.0.0.0/8` or a single address.
+/// An address range such as `10.0.0.0/8` or a single address. IPv4-mapped
+/// IPv6 addresses (`::ffff:1.2.3.4`) count as the IPv4 address they carry,
+/// both in the range and in what it is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNet(ipnet::IpNet);
 
 impl IpNet {
     /// True when `ip` lies inside the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical(ip))
     }
 }
 
@@ -343,22 +327,25 @@ pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
 impl std::str::FromStr for IpNet {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Config(format!(
-                "{s:?} is not an IP address or range such as 10.0.0.0/8"
-            ))
+        let s = s.trim();
+        let net = match s.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => s.parse::<IpAddr>().map(ipnet::IpNet::from).map_err(|_| {
+                Error::Config(format!(
+                    "{s:?} is not an IP address or range such as 10.0.0.0/8"
+                ))
+            })?,
         };
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s.trim(), None),
-        };
-        let addr = canonical(addr.parse::<IpAddr>().map_err(|_| bad())?);
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(Self { addr, prefix })
+        Ok(Self(match net {
+            ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => ipnet::IpNet::V4(
+                    ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                        .map_err(|e| Error::Config(format!("{s:?}: {e}")))?,
+                ),
+                None => net,
+            },
+            _ => net,
+        }))
     }
 }
 
@@ -379,7 +366,10 @@ mod tests {
         assert!(v6.contains("fd12::1".parse().unwrap()));
         let all: IpNet = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains("8.8.8.8".parse().unwrap()));
-        for bad in ["", "10.0.0.0/33", "example.org", "10.0.0.0/x"] {
+        let mapped: IpNet = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped.contains("10.1.2.3".parse().unwrap()));
+        assert!(!mapped.contains("11.0.0.1".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "example.org", "10.0.0.0/x", "::/129"] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad}");
         }
     }

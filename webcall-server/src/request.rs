@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use webcall_core::room::Creator;
 
@@ -140,13 +141,10 @@ pub fn client_key(ip: IpAddr, v6_prefix: u8) -> IpAddr {
 /// [`client_key`]) and its network (an IPv4 /24 or an IPv6 /48).
 pub fn creator(ip: IpAddr, v6_prefix: u8) -> Creator {
     match canonical(ip) {
-        IpAddr::V4(v4) => {
-            let net = std::net::Ipv4Addr::from(u32::from(v4) & 0xffff_ff00);
-            Creator {
-                client: v4.to_string(),
-                network: format!("{net}/24"),
-            }
-        }
+        IpAddr::V4(v4) => Creator {
+            client: v4.to_string(),
+            network: Ipv4Net::new_assert(v4, 24).trunc().to_string(),
+        },
         IpAddr::V6(v6) => {
             let network_bits = v6_prefix.min(48);
             Creator {
@@ -158,10 +156,7 @@ pub fn creator(ip: IpAddr, v6_prefix: u8) -> Creator {
 }
 
 fn mask_v6(ip: std::net::Ipv6Addr, prefix: u8) -> std::net::Ipv6Addr {
-    let mask = u128::MAX
-        .checked_shl(128 - u32::from(prefix.min(128)))
-        .unwrap_or(0);
-    std::net::Ipv6Addr::from(u128::from(ip) & mask)
+    Ipv6Net::new_assert(ip, prefix.min(128)).network()
 }
 
 /// A host name or address with an optional port, and nothing else.
