@@ -138,15 +138,22 @@ impl Config {
     /// Checks the settings that could otherwise fail later, at request time.
     pub fn validate(&self) -> Result<()> {
         if let Some(url) = &self.public_url {
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"))
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "public URL {url:?} must start with http:// or https://"
-                    ))
-                })?;
-            if rest.trim_end_matches('/').is_empty() || rest.contains(['?', '#', ' ']) {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                Error::Config(format!(
+                    "public URL {url:?} is not a URL ({e}): give one such as https://call.example.org"
+                ))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Error::Config(format!(
+                    "public URL {url:?} must start with http:// or https://"
+                )));
+            }
+            if parsed.host_str().is_none_or(str::is_empty)
+                || parsed.query().is_some()
+                || parsed.fragment().is_some()
+                || !parsed.username().is_empty()
+                || url.contains(char::is_whitespace)
+            {
                 return Err(Error::Config(format!(
                     "public URL {url:?} must be a base such as https://call.example.org"
                 )));
@@ -249,16 +256,11 @@ impl Config {
         }
     }
 
-    /// The host name of the public URL, without scheme or port.
+    /// The host name of the public URL, without scheme or port (an IPv6
+    /// address in brackets).
     pub(crate) fn public_host(&self) -> Option<String> {
-        let (_, rest) = self.public_base()?.split_once("://")?;
-        let authority = rest.split('/').next()?;
-        let host = if let Some(v6) = authority.strip_prefix('[') {
-            format!("[{}]", v6.split(']').next()?)
-        } else {
-            authority.split(':').next()?.to_owned()
-        };
-        (!host.is_empty()).then_some(host)
+        let url = url::Url::parse(self.public_base()?).ok()?;
+        url.host_str().filter(|h| !h.is_empty()).map(str::to_owned)
     }
 
     /// The public URL without a trailing slash.
@@ -388,7 +390,14 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(v6.public_host().as_deref(), Some("[2001:db8::1]"));
-        for bad in ["call.example.org", "https://", "https://x/?a"] {
+        for bad in [
+            "call.example.org",
+            "https://",
+            "https://x/?a",
+            "https://x/#a",
+            "ftp://x",
+            "https://u@x",
+        ] {
             let c = Config {
                 public_url: Some(bad.into()),
                 ..Config::default()

@@ -198,29 +198,19 @@ pub fn origin_allowed(origin: Option<&HeaderValue>, facts: &RequestFacts, config
     normalise_origin(&format!("{}://{host}", facts.scheme)).is_some_and(|own| own == origin)
 }
 
-/// `scheme://host[:port]` in lower case without a default port or a path;
-/// `None` for anything else (including the opaque origin `null`).
+/// `scheme://host[:port]` in lower case without a default port (the URL
+/// standard's serialisation of an origin), for an `http` or `https` URL with
+/// nothing after its authority but a `/`; `None` for anything else
+/// (including the opaque origin `null`).
 fn normalise_origin(origin: &str) -> Option<String> {
-    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    let (scheme, authority) = origin.split_once("://")?;
-    if !matches!(scheme, "http" | "https") || !is_plausible_host(authority) {
-        return None;
-    }
-    Some(format!(
-        "{scheme}://{}",
-        strip_default_port(authority, Some(scheme))
-    ))
-}
-
-fn strip_default_port(authority: &str, scheme: Option<&str>) -> String {
-    let stripped = match scheme {
-        Some("http") => authority.strip_suffix(":80"),
-        Some("https") => authority.strip_suffix(":443"),
-        _ => authority
-            .strip_suffix(":80")
-            .or_else(|| authority.strip_suffix(":443")),
-    };
-    stripped.unwrap_or(authority).to_owned()
+    let url = url::Url::parse(origin.trim()).ok()?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    bare.then(|| url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -348,6 +338,16 @@ mod tests {
         ));
         assert!(!origin_allowed(
             Some(&o("http://x")),
+            &facts("http", "x"),
+            &listed
+        ));
+        assert!(!origin_allowed(
+            Some(&o("https://app.example.org/path")),
+            &facts("http", "x"),
+            &listed
+        ));
+        assert!(origin_allowed(
+            Some(&o("HTTPS://App.Example.org:443")),
             &facts("http", "x"),
             &listed
         ));
