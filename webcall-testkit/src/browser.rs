@@ -5,8 +5,7 @@
 //! loopback port; dropping the [`Browser`] ends the session, stops both
 //! processes and removes the profile.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -482,7 +481,8 @@ impl Drop for Browser {
         if let (Some(session), Some(_), None) =
             (self.session_id.take(), self.client.take(), &self.forward)
         {
-            let _ = blocking_delete(self.driver_addr, &format!("/session/{session}"));
+            let _ =
+                http::blocking_request(self.driver_addr, "DELETE", &format!("/session/{session}"));
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -523,30 +523,6 @@ fn free_port() -> Result<u16> {
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
     Ok(listener.local_addr()?.port())
-}
-
-fn blocking_delete(addr: SocketAddr, path: &str) -> std::io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        stream,
-        "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )?;
-    // chromedriver keeps the connection open: read until the answer is whole.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if http::is_complete(&raw) {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// Every process whose chain of parents leads to `root` (not `root` itself).
