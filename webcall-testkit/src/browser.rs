@@ -305,25 +305,16 @@ impl Browser {
     /// at most `timeout`. `what` names the condition in the error, which also
     /// carries the page's status, state and recent console output.
     pub async fn wait_until(&self, condition: &str, timeout: Duration, what: &str) -> Result<()> {
-        let start = Instant::now();
         let js = format!("return !!({condition});");
-        loop {
-            let last_error = match self.eval(&js).await {
-                Ok(Value::Bool(true)) => return Ok(()),
-                Ok(_) => None,
-                // The page may be navigating; try again.
-                Err(e) => Some(e),
-            };
-            if start.elapsed() > timeout {
-                let detail = last_error
-                    .map(|e| format!("\nlast evaluation error: {e:#}"))
-                    .unwrap_or_default();
-                bail!(
-                    "timed out after {timeout:?} waiting for {what} ({condition}){detail}\n{}",
-                    self.diagnostics().await
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
+        let what = format!("{what} ({condition})");
+        // An evaluation error (the page navigating, say) is tried again.
+        let polled = crate::poll::poll_until(&what, timeout, POLL_INTERVAL, || async {
+            Ok(self.eval(&js).await? == Value::Bool(true))
+        })
+        .await;
+        match polled {
+            Ok(()) => Ok(()),
+            Err(e) => bail!("{e:#}\n{}", self.diagnostics().await),
         }
     }
 
