@@ -13,13 +13,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use cpal::traits::DeviceTrait;
-use cpal::{FromSample, SampleFormat, SizedSample};
+use cpal::{FromSample, SizedSample};
+use rtrb::{Consumer, Producer, RingBuffer};
 use webcall_core::media::{AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame, AudioSource};
+use webcall_core::resample::{Resampler, f32_to_i16};
 
 use super::DeviceError;
-use super::audio::{Direction, StreamThread, device_name, find};
-use rtrb::{Consumer, Producer, RingBuffer};
-use webcall_core::resample::{Resampler, f32_to_i16};
+use super::audio::{Direction, StreamThread, device_name, find, with_sample_type};
 
 /// How long the microphone may stay silent (no callbacks) before the
 /// source gives up.
@@ -104,7 +104,7 @@ impl MicSource {
             shared: shared.clone(),
         };
         let stream = StreamThread::start("microphone", move || {
-            build(&device, &stream_config, format, channels, capture)
+            with_sample_type!(format, typed(&device, &stream_config, channels, capture))
         })
         .map_err(|e| {
             DeviceError::Microphone(format!(
@@ -123,25 +123,6 @@ impl MicSource {
             ended: false,
             _stream: stream,
         })
-    }
-}
-
-fn build(
-    device: &cpal::Device,
-    config: &cpal::StreamConfig,
-    format: SampleFormat,
-    channels: usize,
-    capture: Capture,
-) -> Result<cpal::Stream, String> {
-    match format {
-        SampleFormat::I16 => typed::<i16>(device, config, channels, capture),
-        SampleFormat::U16 => typed::<u16>(device, config, channels, capture),
-        SampleFormat::I32 => typed::<i32>(device, config, channels, capture),
-        SampleFormat::U8 => typed::<u8>(device, config, channels, capture),
-        SampleFormat::I8 => typed::<i8>(device, config, channels, capture),
-        SampleFormat::F32 => typed::<f32>(device, config, channels, capture),
-        SampleFormat::F64 => typed::<f64>(device, config, channels, capture),
-        other => Err(format!("the sample format {other} is not supported")),
     }
 }
 

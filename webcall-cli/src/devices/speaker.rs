@@ -10,12 +10,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cpal::traits::DeviceTrait;
-use cpal::{FromSample, Sample, SampleFormat, SizedSample};
+use cpal::{FromSample, Sample, SizedSample};
 use webcall_core::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSink};
 use webcall_core::resample::{Resampler, i16_to_f32};
 
 use super::DeviceError;
-use super::audio::{Direction, StreamThread, device_name, find};
+use super::audio::{Direction, StreamThread, device_name, find, with_sample_type};
 use super::jitter::{JitterBuffer, JitterInput, JitterStats, jitter_buffer};
 
 /// Playout depth the buffer fills to.
@@ -61,14 +61,8 @@ impl SpeakerSink {
         let failure = Failure::default();
         let for_stream = failure.clone();
         let stream = StreamThread::start("speaker", move || {
-            build(
-                &device,
-                &stream_config,
-                format,
-                channels,
-                output,
-                for_stream,
-            )
+            let args = (output, for_stream);
+            with_sample_type!(format, typed(&device, &stream_config, channels, args))
         })
         .map_err(|e| {
             DeviceError::Speaker(format!(
@@ -96,27 +90,6 @@ impl SpeakerSink {
     /// device's rate).
     pub fn jitter_stats(&self) -> JitterStats {
         self.input.stats()
-    }
-}
-
-fn build(
-    device: &cpal::Device,
-    config: &cpal::StreamConfig,
-    format: SampleFormat,
-    channels: usize,
-    output: JitterBuffer,
-    failure: Failure,
-) -> Result<cpal::Stream, String> {
-    let args = (output, failure);
-    match format {
-        SampleFormat::I16 => typed::<i16>(device, config, channels, args),
-        SampleFormat::U16 => typed::<u16>(device, config, channels, args),
-        SampleFormat::I32 => typed::<i32>(device, config, channels, args),
-        SampleFormat::U8 => typed::<u8>(device, config, channels, args),
-        SampleFormat::I8 => typed::<i8>(device, config, channels, args),
-        SampleFormat::F32 => typed::<f32>(device, config, channels, args),
-        SampleFormat::F64 => typed::<f64>(device, config, channels, args),
-        other => Err(format!("the sample format {other} is not supported")),
     }
 }
 
