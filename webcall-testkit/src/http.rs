@@ -250,3 +250,62 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
             .supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server that answers one request with `answer` and hands back the
+    /// request head it read.
+    async fn one_shot(answer: &'static str) -> (SocketAddr, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request head ends");
+                head.extend_from_slice(&buf[..n]);
+            }
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn the_host_header_can_name_another_host_and_redirects_are_not_followed() {
+        let (addr, server) = one_shot(
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://x/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let response = request_as(addr, "call.example.org:8443", "GET", "/r/abc", None)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 308);
+        assert_eq!(response.header("Location"), Some("https://x/"));
+        let head = server.await.unwrap();
+        assert!(head.starts_with("get /r/abc http/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nhost: call.example.org:8443\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn json_bodies_go_out_and_chunked_answers_come_back_whole() {
+        let (addr, server) = one_shot(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n",
+        )
+        .await;
+        let response = request(addr, "POST", "/x", Some("{}")).await.unwrap();
+        assert_eq!(response.json().unwrap()["a"], 1);
+        let head = server.await.unwrap();
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains("content-length: 2"), "{head}");
+    }
+}
