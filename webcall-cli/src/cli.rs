@@ -140,7 +140,8 @@ pub struct JoinArgs {
     /// microphone when there is one, else no audio.
     #[arg(long, value_parser = parse_audio)]
     pub audio: Option<AudioChoice>,
-    /// Print events as lines instead of the full-screen view.
+    /// Print events as lines instead of the full-screen view (also the case
+    /// when the output is not a terminal).
     #[arg(long)]
     pub no_tui: bool,
     /// Hang up after this many seconds.
@@ -171,8 +172,8 @@ pub struct JoinArgs {
     #[arg(long, value_name = "NAME")]
     pub mic: Option<String>,
     /// Play the other side on this speaker (part of its name), or `none`.
-    /// Default: the system's default speaker with the full-screen view,
-    /// none with --no-tui.
+    /// Default: the system's default speaker with the full-screen view
+    /// (output to a terminal); none with --no-tui or output to a pipe.
     #[arg(long, value_name = "NAME")]
     pub speaker: Option<String>,
 }

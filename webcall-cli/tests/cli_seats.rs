@@ -9,10 +9,10 @@
 
 mod cli_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cli_common::{finish, join_synthetic, scratch, spawn, stats};
-use webcall_testkit::{Browser, TcpProxy, TestServer, status_is};
+use webcall_testkit::{Browser, TcpProxy, TestServer, status_is, wait_for};
 
 const WAIT: Duration = Duration::from_secs(45);
 
@@ -74,11 +74,11 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
 
     // Back after a few seconds: the native side takes its seat back.
     proxy.start();
-    let start = Instant::now();
-    while proxy.accepted() <= accepted {
-        assert!(start.elapsed() < WAIT, "webcall join never came back");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for("webcall join comes back", WAIT, || {
+        proxy.accepted() > accepted
+    })
+    .await
+    .unwrap();
     browser
         .wait_until(
             &status_is("connected"),

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use cli_common::{Run, finish, scratch, spawn, stats, webcall};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
-use webcall_testkit::TestServer;
+use webcall_testkit::{TestServer, wait_for, wait_until};
 
 /// Calls are heavy on two cores: one test at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -62,15 +62,6 @@ fn write_clip(dir: &Path) -> PathBuf {
 /// Whole frames in a Y4M recording so far (0 while it does not exist).
 fn frames(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len() / FRAME_BYTES)
-}
-
-/// Polls `cond` every 100 ms until it holds, failing the test after `bound`.
-async fn wait_for(what: &str, bound: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < bound, "timed out after {bound:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// How many people the server counts in the room.
@@ -260,10 +251,11 @@ async fn a_dropped_websocket_resumes_the_seat_and_media_keeps_flowing() {
     let mut b = Peer::start(&dir, "b", &room.url, &clip, 22);
     let (addr, token) = (server.addr(), room.token.to_string());
     let start = Instant::now();
-    while participants(addr, &token).await < 1 {
-        assert!(start.elapsed() < Duration::from_secs(30), "B never joined");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until("B joins", Duration::from_secs(30), || async {
+        participants(addr, &token).await >= 1
+    })
+    .await
+    .unwrap();
     let relayed = format!("http://{}/r/{}", relay.addr, room.token);
     let mut a = Peer::start(&dir, "a", &relayed, &clip, 24);
 
@@ -282,7 +274,8 @@ async fn a_dropped_websocket_resumes_the_seat_and_media_keeps_flowing() {
         Duration::from_secs(10),
         || relay.frozen() >= 1,
     )
-    .await;
+    .await
+    .unwrap();
     let (a_cut, b_cut) = (a.frames(), b.frames());
     eprintln!(
         "cut at A {a_cut}, B {b_cut} frames, {:?} in",
@@ -294,7 +287,8 @@ async fn a_dropped_websocket_resumes_the_seat_and_media_keeps_flowing() {
         Duration::from_secs(20),
         || relay.accepted() > accepted,
     )
-    .await;
+    .await
+    .unwrap();
     // The server kept A's seat: still two people, never a free seat.
     assert_eq!(participants(addr, &token).await, 2);
     wait_for_media(

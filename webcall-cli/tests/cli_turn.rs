@@ -19,7 +19,7 @@ use std::time::Duration;
 use cli_common::{finish, join_synthetic, scratch, spawn, stats, wav_rms};
 use webcall_core::protocol::IceTransportPolicy;
 use webcall_server::turn::TurnTransport;
-use webcall_testkit::{Browser, Coturn, TestServer, status_is};
+use webcall_testkit::{Browser, Coturn, TestServer, status_is, wait_until};
 
 /// A browser and a native peer fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -186,22 +186,18 @@ impl RelayCall {
 
 /// Waits until the room holds `n` participants.
 async fn wait_participants(server: &TestServer, token: &str, n: u64) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let r = server
-            .request("GET", &format!("/api/rooms/{token}"), None)
-            .await
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        if v["participants"].as_u64() == Some(n) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the room never held {n} participants: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/api/rooms/{token}");
+    wait_until(
+        &format!("the room holds {n} participants"),
+        WAIT,
+        || async {
+            let room = server.request("GET", &path, None).await?.json()?;
+            anyhow::ensure!(room["participants"].as_u64() == Some(n), "the room: {room}");
+            Ok(true)
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// Restarts coturn once media flows, and waits for it to flow again.

@@ -11,6 +11,7 @@
 //! - [`token`]: room tokens and resume secrets (128 bits from the OS CSPRNG).
 //! - [`time`]: the wire form of instants.
 //! - [`media`]: video and audio frames, and the source and sink traits.
+//! - [`resample`]: the audio resampler and sample conversions.
 //!
 //! With the `client` feature, a program can create rooms and join them; with
 //! `call`, it runs a whole WebRTC call with pluggable media sources and sinks.
@@ -37,6 +38,7 @@
 pub mod error;
 pub mod media;
 pub mod protocol;
+pub mod resample;
 pub mod room;
 pub mod time;
 pub mod token;

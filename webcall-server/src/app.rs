@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,13 +21,13 @@ use crate::hosts::AllowedHosts;
 use crate::hub::Hub;
 use crate::ice::{IceProvider, StaticIce};
 use crate::limits::PerAddressLimit;
-use crate::request::{OverTls, RequestFacts, is_plausible_host};
+use crate::request::RequestFacts;
 use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
 use crate::tls::Tls;
 use crate::turn::ice::TurnIce;
 use crate::turn::{TurnServer, TurnTls};
-use crate::{api, serve, ws};
+use crate::{api, headers, serve, ws};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -198,12 +198,8 @@ fn build(
         .route("/ws/rooms/{token}", get(ws::upgrade))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), check_host))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security_headers,
-        ))
-        .with_state(state.clone());
+        .layer(middleware::from_fn_with_state(state.clone(), check_host));
+    let router = headers::security_headers(router, &state.config).with_state(state.clone());
     (router, state)
 }
 
@@ -262,70 +258,4 @@ async fn check_host(
         }
         None => (StatusCode::BAD_REQUEST, "a Host header is required\n").into_response(),
     }
-}
-
-/// Headers on every answer: a strict Content-Security-Policy (no inline
-/// code; WebSockets only to this host), no sniffing, no referrer, camera
-/// and microphone for this origin only, no framing; over the server's own
-/// TLS, HSTS (browsers then never try plain HTTP for a year).
-async fn security_headers(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| is_plausible_host(h))
-        .map(str::to_owned);
-    let over_tls = request.extensions().get::<OverTls>().is_some();
-    let mut response = next.run(request).await;
-
-    let mut connect = String::from("'self'");
-    let public_host = state
-        .config
-        .public_base()
-        .and_then(|b| b.split_once("://"))
-        .map(|(_, h)| h.to_owned());
-    for h in host.iter().chain(public_host.iter()) {
-        connect.push_str(&format!(" ws://{h} wss://{h}"));
-    }
-    let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         media-src 'self' blob: mediastream:; connect-src {connect}; manifest-src 'self'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    );
-    let headers = response.headers_mut();
-    if let Ok(csp) = HeaderValue::try_from(csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(self), microphone=(self)"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(
-        "cross-origin-resource-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if over_tls {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000"),
-        );
-    }
-    response
 }

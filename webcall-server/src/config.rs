@@ -138,15 +138,22 @@ impl Config {
     /// Checks the settings that could otherwise fail later, at request time.
     pub fn validate(&self) -> Result<()> {
         if let Some(url) = &self.public_url {
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"))
-                .ok_or_else(|| {
-                    Error::Config(format!(
-                        "public URL {url:?} must start with http:// or https://"
-                    ))
-                })?;
-            if rest.trim_end_matches('/').is_empty() || rest.contains(['?', '#', ' ']) {
+            let parsed = url::Url::parse(url).map_err(|e| {
+                Error::Config(format!(
+                    "public URL {url:?} is not a URL ({e}): give one such as https://call.example.org"
+                ))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(Error::Config(format!(
+                    "public URL {url:?} must start with http:// or https://"
+                )));
+            }
+            if parsed.host_str().is_none_or(str::is_empty)
+                || parsed.query().is_some()
+                || parsed.fragment().is_some()
+                || !parsed.username().is_empty()
+                || url.contains(char::is_whitespace)
+            {
                 return Err(Error::Config(format!(
                     "public URL {url:?} must be a base such as https://call.example.org"
                 )));
@@ -249,16 +256,11 @@ impl Config {
         }
     }
 
-    /// The host name of the public URL, without scheme or port.
+    /// The host name of the public URL, without scheme or port (an IPv6
+    /// address in brackets).
     pub(crate) fn public_host(&self) -> Option<String> {
-        let (_, rest) = self.public_base()?.split_once("://")?;
-        let authority = rest.split('/').next()?;
-        let host = if let Some(v6) = authority.strip_prefix('[') {
-            format!("[{}]", v6.split(']').next()?)
-        } else {
-            authority.split(':').next()?.to_owned()
-        };
-        (!host.is_empty()).then_some(host)
+        let url = url::Url::parse(self.public_base()?).ok()?;
+        url.host_str().filter(|h| !h.is_empty()).map(str::to_owned)
     }
 
     /// The public URL without a trailing slash.
@@ -303,32 +305,16 @@ fn writable(dir: &Path) -> bool {
     ok
 }
 
-/// An address range such as `10.0.0.0/8` or a single address.
+/// An address range such as `10.0.0.0/8` or a single address. IPv4-mapped
+/// IPv6 addresses (`::ffff:1.2.3.4`) count as the IPv4 address they carry,
+/// both in the range and in what it is asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNet(ipnet::IpNet);
 
 impl IpNet {
     /// True when `ip` lies inside the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&canonical(ip))
     }
 }
 
@@ -343,22 +329,25 @@ pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
 impl std::str::FromStr for IpNet {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        let bad = || {
-            Error::Config(format!(
-                "{s:?} is not an IP address or range such as 10.0.0.0/8"
-            ))
+        let s = s.trim();
+        let net = match s.parse::<ipnet::IpNet>() {
+            Ok(net) => net,
+            Err(_) => s.parse::<IpAddr>().map(ipnet::IpNet::from).map_err(|_| {
+                Error::Config(format!(
+                    "{s:?} is not an IP address or range such as 10.0.0.0/8"
+                ))
+            })?,
         };
-        let (addr, prefix) = match s.trim().split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s.trim(), None),
-        };
-        let addr = canonical(addr.parse::<IpAddr>().map_err(|_| bad())?);
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-            None => max,
-        };
-        Ok(Self { addr, prefix })
+        Ok(Self(match net {
+            ipnet::IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+                Some(v4) => ipnet::IpNet::V4(
+                    ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                        .map_err(|e| Error::Config(format!("{s:?}: {e}")))?,
+                ),
+                None => net,
+            },
+            _ => net,
+        }))
     }
 }
 
@@ -379,7 +368,10 @@ mod tests {
         assert!(v6.contains("fd12::1".parse().unwrap()));
         let all: IpNet = "0.0.0.0/0".parse().unwrap();
         assert!(all.contains("8.8.8.8".parse().unwrap()));
-        for bad in ["", "10.0.0.0/33", "example.org", "10.0.0.0/x"] {
+        let mapped: IpNet = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped.contains("10.1.2.3".parse().unwrap()));
+        assert!(!mapped.contains("11.0.0.1".parse().unwrap()));
+        for bad in ["", "10.0.0.0/33", "example.org", "10.0.0.0/x", "::/129"] {
             assert!(bad.parse::<IpNet>().is_err(), "{bad}");
         }
     }
@@ -398,7 +390,14 @@ mod tests {
             ..Config::default()
         };
         assert_eq!(v6.public_host().as_deref(), Some("[2001:db8::1]"));
-        for bad in ["call.example.org", "https://", "https://x/?a"] {
+        for bad in [
+            "call.example.org",
+            "https://",
+            "https://x/?a",
+            "https://x/#a",
+            "ftp://x",
+            "https://u@x",
+        ] {
             let c = Config {
                 public_url: Some(bad.into()),
                 ..Config::default()

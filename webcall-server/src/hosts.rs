@@ -41,11 +41,7 @@ impl AllowedHosts {
                 allowed.push(Allowed { host, port });
             }
         }
-        if let Some((host, _)) = config
-            .public_base()
-            .and_then(|b| b.split_once("://"))
-            .and_then(|(_, authority)| split_host(authority))
-        {
+        if let Some((host, _)) = config.public_host().and_then(|h| split_host(&h)) {
             // Behind a proxy the port clients used is not ours to know.
             allowed.push(Allowed { host, port: None });
         }
@@ -136,24 +132,11 @@ fn split_host(value: &str) -> Option<(String, Option<u16>)> {
     if !crate::request::is_plausible_host(&value) {
         return None;
     }
-    let (host, port) = if value.starts_with('[') {
-        let end = value.find(']')?;
-        let rest = &value[end + 1..];
-        let port = match rest.strip_prefix(':') {
-            Some(p) => Some(p.parse().ok()?),
-            None if rest.is_empty() => None,
-            None => return None,
-        };
-        (value[..=end].to_owned(), port)
-    } else {
-        match value.rsplit_once(':') {
-            Some((h, p)) if !h.contains(':') => (h.to_owned(), Some(p.parse().ok()?)),
-            Some(_) => return None,
-            None => (value.clone(), None),
-        }
-    };
-    let host = host.trim_end_matches('.').to_owned();
-    (!host.is_empty()).then_some((host, port))
+    // A scheme without default ports, so that an explicit `:80` or `:443`
+    // is kept as written.
+    let url = url::Url::parse(&format!("host://{value}")).ok()?;
+    let host = url.host_str()?.trim_end_matches('.');
+    (!host.is_empty()).then(|| (host.to_owned(), url.port()))
 }
 
 #[cfg(test)]
@@ -188,6 +171,9 @@ mod tests {
             "",
             "0.0.0.0:8000",
             "localhost:8000/x",
+            "localhost:99999",
+            "::1",
+            "[::1",
         ] {
             assert!(!h.allows(bad), "{bad}");
         }

@@ -11,7 +11,8 @@
 //! | module | owns |
 //! |---|---|
 //! | [`config`] | [`Config`], every setting with its default |
-//! | `app` | shared state, routes, security headers, the expiry sweep, [`run`] |
+//! | `app` | shared state, routes, the expiry sweep, [`run`] |
+//! | `headers` | security headers on every answer |
 //! | `api` | `POST /api/rooms`, `GET /api/rooms/{token}`, the QR code, pages, `/healthz` |
 //! | `ws` | `GET /ws/rooms/{token}`: one task per signaling connection |
 //! | `serve` | the accept loop: connection limits, request time limits, TLS handshakes, shutdown |
@@ -41,6 +42,7 @@ mod app;
 pub mod assets;
 pub mod config;
 mod error;
+mod headers;
 pub mod hosts;
 pub mod hub;
 pub mod ice;

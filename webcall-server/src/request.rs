@@ -12,6 +12,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use webcall_core::room::Creator;
 
@@ -140,13 +141,10 @@ pub fn client_key(ip: IpAddr, v6_prefix: u8) -> IpAddr {
 /// [`client_key`]) and its network (an IPv4 /24 or an IPv6 /48).
 pub fn creator(ip: IpAddr, v6_prefix: u8) -> Creator {
     match canonical(ip) {
-        IpAddr::V4(v4) => {
-            let net = std::net::Ipv4Addr::from(u32::from(v4) & 0xffff_ff00);
-            Creator {
-                client: v4.to_string(),
-                network: format!("{net}/24"),
-            }
-        }
+        IpAddr::V4(v4) => Creator {
+            client: v4.to_string(),
+            network: Ipv4Net::new_assert(v4, 24).trunc().to_string(),
+        },
         IpAddr::V6(v6) => {
             let network_bits = v6_prefix.min(48);
             Creator {
@@ -158,10 +156,7 @@ pub fn creator(ip: IpAddr, v6_prefix: u8) -> Creator {
 }
 
 fn mask_v6(ip: std::net::Ipv6Addr, prefix: u8) -> std::net::Ipv6Addr {
-    let mask = u128::MAX
-        .checked_shl(128 - u32::from(prefix.min(128)))
-        .unwrap_or(0);
-    std::net::Ipv6Addr::from(u128::from(ip) & mask)
+    Ipv6Net::new_assert(ip, prefix.min(128)).network()
 }
 
 /// A host name or address with an optional port, and nothing else.
@@ -203,29 +198,19 @@ pub fn origin_allowed(origin: Option<&HeaderValue>, facts: &RequestFacts, config
     normalise_origin(&format!("{}://{host}", facts.scheme)).is_some_and(|own| own == origin)
 }
 
-/// `scheme://host[:port]` in lower case without a default port or a path;
-/// `None` for anything else (including the opaque origin `null`).
+/// `scheme://host[:port]` in lower case without a default port (the URL
+/// standard's serialisation of an origin), for an `http` or `https` URL with
+/// nothing after its authority but a `/`; `None` for anything else
+/// (including the opaque origin `null`).
 fn normalise_origin(origin: &str) -> Option<String> {
-    let origin = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-    let (scheme, authority) = origin.split_once("://")?;
-    if !matches!(scheme, "http" | "https") || !is_plausible_host(authority) {
-        return None;
-    }
-    Some(format!(
-        "{scheme}://{}",
-        strip_default_port(authority, Some(scheme))
-    ))
-}
-
-fn strip_default_port(authority: &str, scheme: Option<&str>) -> String {
-    let stripped = match scheme {
-        Some("http") => authority.strip_suffix(":80"),
-        Some("https") => authority.strip_suffix(":443"),
-        _ => authority
-            .strip_suffix(":80")
-            .or_else(|| authority.strip_suffix(":443")),
-    };
-    stripped.unwrap_or(authority).to_owned()
+    let url = url::Url::parse(origin.trim()).ok()?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    bare.then(|| url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
@@ -353,6 +338,16 @@ mod tests {
         ));
         assert!(!origin_allowed(
             Some(&o("http://x")),
+            &facts("http", "x"),
+            &listed
+        ));
+        assert!(!origin_allowed(
+            Some(&o("https://app.example.org/path")),
+            &facts("http", "x"),
+            &listed
+        ));
+        assert!(origin_allowed(
+            Some(&o("HTTPS://App.Example.org:443")),
             &facts("http", "x"),
             &listed
         ));

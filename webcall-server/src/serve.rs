@@ -178,6 +178,13 @@ pub(crate) async fn serve(
     tls: Option<Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    // On an HTTPS port every routed request came over TLS (plain HTTP is
+    // only ever redirected), so every answer carries HSTS.
+    let router = if tls.is_some() {
+        router.layer(crate::headers::hsts())
+    } else {
+        router
+    };
     let mut http = Http::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(state.config.request_timeout)

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use server_support::{Peer, Server, WAIT, candidate, config, eventually, http, pair};
+use server_support::{Peer, WAIT, candidate, config, http, pair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use webcall_core::protocol::{ClientMessage, ErrorCode, MAX_MESSAGE_BYTES, ServerMessage};
 use webcall_core::room::RoomConfig;
 use webcall_server::Config;
+use webcall_testkit::{TestServer, wait_until};
 
 /// One HTTP response read off a raw connection.
 #[derive(Debug)]
@@ -93,11 +94,11 @@ async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
 
 #[tokio::test]
 async fn create_reads_its_body_and_keeps_the_connection() {
-    let server = Server::start(config()).await;
-    let mut stream = TcpStream::connect(server.addr).await.unwrap();
+    let server = TestServer::start_with(config()).await.unwrap();
+    let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     for body in ["{}", "", r#"{"unknown":"ignored","n":[1,2]}"#, "{}"] {
         stream
-            .write_all(post_rooms(server.addr, body).as_bytes())
+            .write_all(post_rooms(server.addr(), body).as_bytes())
             .await
             .unwrap();
         let answer = read_answer(&mut stream).await;
@@ -115,7 +116,7 @@ async fn create_reads_its_body_and_keeps_the_connection() {
         ),
     ] {
         stream
-            .write_all(post_rooms(server.addr, body).as_bytes())
+            .write_all(post_rooms(server.addr(), body).as_bytes())
             .await
             .unwrap();
         let answer = read_answer(&mut stream).await;
@@ -130,7 +131,7 @@ async fn create_reads_its_body_and_keeps_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_alive_clients_get_every_answer() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let url = server.url("/api/rooms");
@@ -162,13 +163,14 @@ async fn keep_alive_clients_get_every_answer() {
 
 #[tokio::test]
 async fn slow_and_idle_connections_are_dropped() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         request_timeout: Duration::from_secs(1),
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     // Half a request head, then a byte now and then.
-    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    let mut slow = TcpStream::connect(server.addr()).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
     let trickle = async {
         for _ in 0..20 {
@@ -187,8 +189,8 @@ async fn slow_and_idle_connections_are_dropped() {
     );
 
     // An idle keep-alive connection after one request.
-    let mut idle = TcpStream::connect(server.addr).await.unwrap();
-    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
+    let mut idle = TcpStream::connect(server.addr()).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr()).as_bytes())
         .await
         .unwrap();
     assert_eq!(read_answer(&mut idle).await.status, 200);
@@ -200,15 +202,15 @@ async fn slow_and_idle_connections_are_dropped() {
     );
 
     // A connection that never sends anything.
-    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    let mut silent = TcpStream::connect(server.addr()).await.unwrap();
     assert!(closed_by_server(&mut silent, WAIT).await);
 
     // A body that never finishes: 408.
-    let mut body = TcpStream::connect(server.addr).await.unwrap();
+    let mut body = TcpStream::connect(server.addr()).await.unwrap();
     body.write_all(
         format!(
             "POST /api/rooms HTTP/1.1\r\nHost: {}\r\nContent-Length: 100\r\n\r\n{{",
-            server.addr
+            server.addr()
         )
         .as_bytes(),
     )
@@ -219,55 +221,59 @@ async fn slow_and_idle_connections_are_dropped() {
 
 #[tokio::test]
 async fn connections_over_the_caps_are_refused_at_once_and_others_still_served() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         max_connections: 5,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let mut held = Vec::new();
     for _ in 0..5 {
-        let mut s = TcpStream::connect(server.addr).await.unwrap();
+        let mut s = TcpStream::connect(server.addr()).await.unwrap();
         s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         held.push(s);
     }
-    let mut extra = TcpStream::connect(server.addr).await.unwrap();
+    let mut extra = TcpStream::connect(server.addr()).await.unwrap();
     let answer = read_answer(&mut extra).await;
     assert_eq!(answer.status, 503, "{answer:?}");
     assert!(answer.body.contains("unavailable"));
     assert!(answer.head.to_ascii_lowercase().contains("retry-after"));
     drop(held);
-    eventually("the server answers again", || async {
+    wait_until("the server answers again", WAIT, || async {
         matches!(http().get(server.url("/healthz")).send().await, Ok(r) if r.status() == 200)
     })
-    .await;
+    .await
+    .unwrap();
 
     // Per client, with trusted proxies exempt.
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         max_connections_per_client: 3,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(TcpStream::connect(server.addr).await.unwrap());
+        held.push(TcpStream::connect(server.addr()).await.unwrap());
     }
-    let mut extra = TcpStream::connect(server.addr).await.unwrap();
+    let mut extra = TcpStream::connect(server.addr()).await.unwrap();
     assert_eq!(read_answer(&mut extra).await.status, 503);
     drop(held);
 
-    let proxied = Server::start(Config {
+    let proxied = TestServer::start_with(Config {
         max_connections_per_client: 3,
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let mut held = Vec::new();
     for _ in 0..6 {
-        held.push(TcpStream::connect(proxied.addr).await.unwrap());
+        held.push(TcpStream::connect(proxied.addr()).await.unwrap());
     }
-    let mut one_more = TcpStream::connect(proxied.addr).await.unwrap();
+    let mut one_more = TcpStream::connect(proxied.addr()).await.unwrap();
     one_more
-        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", proxied.addr).as_bytes())
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", proxied.addr()).as_bytes())
         .await
         .unwrap();
     assert_eq!(read_answer(&mut one_more).await.status, 200);
@@ -275,7 +281,7 @@ async fn connections_over_the_caps_are_refused_at_once_and_others_still_served()
 
 #[tokio::test]
 async fn one_network_cannot_fill_the_server_with_rooms() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
         room: RoomConfig {
             rooms_per_client: 3,
@@ -284,7 +290,8 @@ async fn one_network_cannot_fill_the_server_with_rooms() {
         },
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let create = |from: &'static str| {
         let url = server.url("/api/rooms");
         async move {
@@ -315,7 +322,7 @@ async fn one_network_cannot_fill_the_server_with_rooms() {
 
 #[tokio::test]
 async fn a_burst_the_rate_limit_allows_reaches_the_other_side_whole() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let defaults = Config::default();
     let (mut a, mut b, _) = pair(&server).await;
     let burst = defaults.message_burst as u16 - 1;
@@ -354,12 +361,13 @@ fn rss_kib() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receivers_that_stop_reading_are_cut_off_and_memory_stays_bounded() {
     // Senders may push 4 MiB/s each; receivers never read.
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         message_bytes_per_second: 4 * 1024 * 1024,
         message_rate_per_second: 1_000,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let pairs = 40;
     let per_sender = 8 * 1024 * 1024;
     let before = rss_kib();
@@ -433,7 +441,7 @@ async fn receivers_that_stop_reading_are_cut_off_and_memory_stays_bounded() {
 
 #[tokio::test]
 async fn an_oversized_frame_is_answered_and_closed_with_1009_not_reset() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (_, _, token) = pair(&server).await;
     let request = server.ws_url(&token).into_client_request().unwrap();
     let config = WebSocketConfig::default()
@@ -470,20 +478,21 @@ async fn an_oversized_frame_is_answered_and_closed_with_1009_not_reset() {
 
 #[tokio::test]
 async fn only_hosts_the_server_is_for_are_answered() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let addr = server.addr();
     let ask = |host: Option<&str>, path: &str| {
         let head = match host {
             Some(h) => format!("GET {path} HTTP/1.1\r\nHost: {h}\r\n\r\n"),
             None => format!("GET {path} HTTP/1.0\r\n\r\n"),
         };
         async move {
-            let mut s = TcpStream::connect(server.addr).await.unwrap();
+            let mut s = TcpStream::connect(addr).await.unwrap();
             s.write_all(head.as_bytes()).await.unwrap();
             read_answer(&mut s).await
         }
     };
-    let own = server.addr.to_string();
-    let localhost = format!("localhost:{}", server.addr.port());
+    let own = server.addr().to_string();
+    let localhost = format!("localhost:{}", server.addr().port());
     assert_eq!(ask(Some(&own), "/").await.status, 200);
     assert_eq!(ask(Some(&localhost), "/").await.status, 200);
     assert_eq!(ask(Some("evil.example"), "/").await.status, 421);
@@ -492,7 +501,7 @@ async fn only_hosts_the_server_is_for_are_answered() {
     assert_eq!(ask(Some("evil.example"), "/healthz").await.status, 200);
 
     // Two Host headers are refused, whichever comes first.
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
     s.write_all(
         format!("POST /api/rooms HTTP/1.1\r\nHost: {own}\r\nHost: evil.example\r\nContent-Length: 0\r\n\r\n")
             .as_bytes(),
@@ -502,7 +511,7 @@ async fn only_hosts_the_server_is_for_are_answered() {
     assert_eq!(read_answer(&mut s).await.status, 400);
 
     // A created link names the host it was asked on.
-    let mut s = TcpStream::connect(server.addr).await.unwrap();
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
     s.write_all(
         format!("POST /api/rooms HTTP/1.1\r\nHost: {localhost}\r\nContent-Length: 0\r\n\r\n")
             .as_bytes(),
@@ -516,11 +525,12 @@ async fn only_hosts_the_server_is_for_are_answered() {
     );
 
     // With a public URL, its host is answered too and links use it.
-    let public = Server::start(Config {
+    let public = TestServer::start_with(Config {
         public_url: Some("https://call.example.org".into()),
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let created: serde_json::Value = http()
         .post(public.url("/api/rooms"))
         .header("host", "call.example.org")
@@ -541,14 +551,14 @@ async fn only_hosts_the_server_is_for_are_answered() {
 
 #[tokio::test]
 async fn origins_must_match_scheme_host_and_port() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (_, _, token) = pair(&server).await;
     let url = server.ws_url(&token);
-    let own = format!("http://{}", server.addr);
+    let own = format!("http://{}", server.addr());
     assert!(Peer::connect_with(&url, Some(&own)).await.is_ok());
     for bad in [
-        format!("https://{}", server.addr),
-        format!("http://127.0.0.1:{}", server.addr.port() + 1),
+        format!("https://{}", server.addr()),
+        format!("http://127.0.0.1:{}", server.addr().port() + 1),
         "http://evil.example".to_owned(),
         "null".to_owned(),
     ] {
@@ -563,11 +573,12 @@ async fn origins_must_match_scheme_host_and_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_tells_every_client_and_ends_in_bounded_time() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         shutdown_timeout: Duration::from_secs(3),
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let mut peers = Vec::new();
     for _ in 0..100 {
         let (a, b, _) = pair(&server).await;
@@ -575,7 +586,7 @@ async fn shutdown_tells_every_client_and_ends_in_bounded_time() {
         peers.push(b);
     }
     // Also: a half-sent request, and a joined client that never reads.
-    let mut half = TcpStream::connect(server.addr).await.unwrap();
+    let mut half = TcpStream::connect(server.addr()).await.unwrap();
     half.write_all(b"GET / HTTP/1.1\r\nHost: x").await.unwrap();
 
     let started = Instant::now();
@@ -602,16 +613,17 @@ async fn shutdown_tells_every_client_and_ends_in_bounded_time() {
 async fn connections_without_a_request_do_not_hold_the_shutdown() {
     // A long deadline, and request heads that may take as long: only
     // connections answering a request may hold the exit.
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         shutdown_timeout: Duration::from_secs(120),
         request_timeout: Duration::from_secs(120),
         ..config()
     })
-    .await;
-    let mut half = TcpStream::connect(server.addr).await.unwrap();
+    .await
+    .unwrap();
+    let mut half = TcpStream::connect(server.addr()).await.unwrap();
     half.write_all(b"GET / HTTP/1.1\r\nHost: x").await.unwrap();
-    let mut idle = TcpStream::connect(server.addr).await.unwrap();
-    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
+    let mut idle = TcpStream::connect(server.addr()).await.unwrap();
+    idle.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr()).as_bytes())
         .await
         .unwrap();
     assert_eq!(read_answer(&mut idle).await.status, 200);

@@ -5,11 +5,12 @@ mod server_support;
 
 use std::time::{Duration, SystemTime};
 
-use server_support::{Server, config, eventually, http};
+use server_support::{WAIT, config, http};
 use webcall_core::protocol::{ApiError, CreatedRoom, ErrorCode, RoomInfo};
 use webcall_core::room::RoomConfig;
 use webcall_core::token::RoomToken;
 use webcall_server::Config;
+use webcall_testkit::{TestServer, wait_until};
 
 async fn api_error(response: reqwest::Response) -> ErrorCode {
     assert_eq!(response.headers()["content-type"], "application/json");
@@ -20,7 +21,7 @@ async fn api_error(response: reqwest::Response) -> ErrorCode {
 
 #[tokio::test]
 async fn create_then_look_up_a_room() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let before = SystemTime::now();
     let response = http().post(server.url("/api/rooms")).send().await.unwrap();
     assert_eq!(response.status(), 201);
@@ -30,7 +31,7 @@ async fn create_then_look_up_a_room() {
     assert_eq!(created.token.as_str().len(), 22);
     assert_eq!(
         created.url,
-        format!("http://{}/r/{}", server.addr, created.token)
+        format!("http://{}/r/{}", server.addr(), created.token)
     );
     let ttl = created
         .expires_at
@@ -69,13 +70,13 @@ async fn create_then_look_up_a_room() {
     assert!(join_by < created.expires_at, "{join_by:?}");
 
     // Two rooms never share a token.
-    let other = server.create_room().await;
+    let other = server.create_room().await.unwrap();
     assert_ne!(other.token, created.token);
 }
 
 #[tokio::test]
 async fn unknown_and_malformed_tokens_are_404_with_an_error_body() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let unknown = RoomToken::generate().unwrap().to_string();
     let long = "a".repeat(5000);
     for token in [
@@ -100,8 +101,8 @@ async fn unknown_and_malformed_tokens_are_404_with_an_error_body() {
 
 #[tokio::test]
 async fn qr_code_is_an_svg_of_the_link() {
-    let server = Server::start(config()).await;
-    let room = server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let room = server.create_room().await.unwrap();
     let response = http()
         .get(server.url(&format!("/api/rooms/{}/qr.svg", room.token)))
         .send()
@@ -117,7 +118,7 @@ async fn qr_code_is_an_svg_of_the_link() {
 
 #[tokio::test]
 async fn healthz_answers_ok() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let response = http().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "ok");
@@ -125,11 +126,12 @@ async fn healthz_answers_ok() {
 
 #[tokio::test]
 async fn room_creation_is_rate_limited_per_client() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         create_rate_per_minute: 3,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     for _ in 0..3 {
         assert_eq!(
             http()
@@ -162,14 +164,15 @@ async fn room_creation_is_rate_limited_per_client() {
 
 #[tokio::test]
 async fn trusted_proxies_decide_the_client_address_and_scheme() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         create_rate_per_minute: 1,
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
         // The name the proxy serves: a Host the server is told to answer.
         allowed_hosts: vec!["call.example.org".into()],
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let create = |client: &'static str| {
         http()
             .post(server.url("/api/rooms"))
@@ -192,12 +195,13 @@ async fn trusted_proxies_decide_the_client_address_and_scheme() {
 
 #[tokio::test]
 async fn public_url_is_the_base_of_links() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         public_url: Some("https://call.example.org/".into()),
         ..config()
     })
-    .await;
-    let room = server.create_room().await;
+    .await
+    .unwrap();
+    let room = server.create_room().await.unwrap();
     assert_eq!(
         room.url,
         format!("https://call.example.org/r/{}", room.token)
@@ -206,21 +210,23 @@ async fn public_url_is_the_base_of_links() {
 
 #[tokio::test]
 async fn expired_rooms_are_gone() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         room: RoomConfig {
             ttl: Duration::from_secs(2),
             ..RoomConfig::default()
         },
         ..config()
     })
-    .await;
-    let room = server.create_room().await;
+    .await
+    .unwrap();
+    let room = server.create_room().await.unwrap();
     let info_url = server.url(&format!("/api/rooms/{}", room.token));
     assert_eq!(http().get(&info_url).send().await.unwrap().status(), 200);
-    eventually("the room expires", || async {
+    wait_until("the room expires", WAIT, || async {
         http().get(&info_url).send().await.unwrap().status() == 404
     })
-    .await;
+    .await
+    .unwrap();
     let qr = http()
         .get(format!("{info_url}/qr.svg"))
         .send()
@@ -231,16 +237,17 @@ async fn expired_rooms_are_gone() {
 
 #[tokio::test]
 async fn a_full_store_refuses_new_rooms_with_503() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         room: RoomConfig {
             max_rooms: 2,
             ..RoomConfig::default()
         },
         ..config()
     })
-    .await;
-    server.create_room().await;
-    server.create_room().await;
+    .await
+    .unwrap();
+    server.create_room().await.unwrap();
+    server.create_room().await.unwrap();
     let response = http().post(server.url("/api/rooms")).send().await.unwrap();
     assert_eq!(response.status(), 503);
     assert_eq!(api_error(response).await, ErrorCode::Unavailable);
@@ -248,8 +255,8 @@ async fn a_full_store_refuses_new_rooms_with_503() {
 
 #[tokio::test]
 async fn pages_and_assets_are_served_with_strict_headers() {
-    let server = Server::start(config()).await;
-    let room = server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let room = server.create_room().await.unwrap();
     let index = include_str!("../assets/index.html");
     let mut versions = Vec::new();
     for path in [
@@ -274,7 +281,7 @@ async fn pages_and_assets_are_served_with_strict_headers() {
         assert!(
             csp.contains(&format!(
                 "connect-src 'self' ws://{0} wss://{0}",
-                server.addr
+                server.addr()
             )),
             "{csp}"
         );
@@ -373,7 +380,7 @@ async fn pages_and_assets_are_served_with_strict_headers() {
 
 #[tokio::test]
 async fn run_returns_after_shutdown() {
-    let server = Server::start(config()).await;
-    server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    server.create_room().await.unwrap();
     server.shutdown().await.unwrap();
 }

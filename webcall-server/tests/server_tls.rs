@@ -13,14 +13,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use rustls::pki_types::pem::PemObject as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use webcall_server::Config;
 use webcall_server::config::{AcmeSettings, TlsSource};
 use webcall_server::tls::{RELOAD_CHECK, fingerprint, self_signed_paths};
-use webcall_testkit::{TestServer, http};
+use webcall_testkit::{TestServer, http, wait_until};
 
 /// The longest any single wait in these tests may take.
 const WAIT: Duration = Duration::from_secs(60);
@@ -78,30 +78,6 @@ async fn served_fingerprint(addr: SocketAddr, server_name: Option<&str>) -> Resu
     let chain = http::peer_certificates(addr, server_name).await?;
     let leaf = chain.first().context("the server showed no certificate")?;
     Ok(fingerprint(leaf))
-}
-
-/// Polls `check` until it returns `Ok(true)`, for at most [`WAIT`]; the
-/// last error or `what` explains a timeout.
-async fn eventually<F, Fut>(what: &str, mut check: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let last = match check().await {
-            Ok(true) => return Ok(()),
-            Ok(false) => None,
-            Err(e) => Some(e),
-        };
-        if tokio::time::Instant::now() > deadline {
-            match last {
-                Some(e) => bail!("timed out waiting until {what}: {e:#}"),
-                None => bail!("timed out waiting until {what}"),
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Sends `raw` bytes in plain text and reads the answer until the server
@@ -302,7 +278,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() -> Result<()>
     std::fs::write(&key_path, &key_b)?;
     std::fs::write(&cert_path, &cert_b)?;
     let want_b = pem_fingerprint(&cert_b)?;
-    eventually("the new certificate is served", || async {
+    wait_until("the new certificate is served", WAIT, || async {
         Ok(served_fingerprint(addr, None).await? == want_b)
     })
     .await?;
@@ -322,7 +298,7 @@ async fn replaced_certificate_files_are_served_without_a_restart() -> Result<()>
     // Its key arrives: now it is served.
     std::fs::write(&key_path, &key_c)?;
     let want_c = pem_fingerprint(&cert_c)?;
-    eventually("the completed pair is served", || async {
+    wait_until("the completed pair is served", WAIT, || async {
         Ok(served_fingerprint(addr, None).await? == want_c)
     })
     .await?;
@@ -398,7 +374,7 @@ impl Pebble {
             listener_ca: cert_path,
         };
         let client = client_trusting(cert.as_bytes())?;
-        eventually("pebble's directory answers", || {
+        wait_until("pebble's directory answers", WAIT, || {
             let client = client.clone();
             let url = pebble.directory.clone();
             async move { Ok(client.get(url).send().await?.status().is_success()) }
@@ -468,8 +444,9 @@ async fn acme_obtains_a_certificate_from_pebble_and_keeps_it() -> Result<()> {
             anyhow::Ok(true)
         }
     };
-    eventually(
+    wait_until(
         "the server's ACME certificate is trusted through pebble's root",
+        WAIT,
         || check(server.addr()),
     )
     .await?;
@@ -478,9 +455,11 @@ async fn acme_obtains_a_certificate_from_pebble_and_keeps_it() -> Result<()> {
     // Restarted without the CA: the cached certificate is served at once.
     drop(pebble);
     let again = TestServer::start_with(config).await?;
-    eventually("the cached certificate is served after a restart", || {
-        check(again.addr())
-    })
+    wait_until(
+        "the cached certificate is served after a restart",
+        WAIT,
+        || check(again.addr()),
+    )
     .await?;
     Ok(())
 }

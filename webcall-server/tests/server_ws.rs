@@ -6,7 +6,7 @@ mod server_support;
 use std::time::Duration;
 
 use futures_util::SinkExt;
-use server_support::{Peer, Server, WAIT, candidate, config, eventually, http, pair, pair_joined};
+use server_support::{Peer, WAIT, candidate, config, http, pair, pair_joined};
 use tokio_tungstenite::tungstenite::Message;
 use webcall_core::protocol::{
     ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
@@ -16,11 +16,12 @@ use webcall_core::room::RoomConfig;
 use webcall_core::token::RoomToken;
 use webcall_server::Config;
 use webcall_server::limits::MAX_CLIENT_MESSAGE_BYTES;
+use webcall_testkit::{TestServer, wait_until};
 
 /// A short pause for negative checks, only after delivery was shown to work.
 const QUIET: Duration = Duration::from_millis(300);
 
-async fn room_participants(server: &Server, token: &str) -> u8 {
+async fn room_participants(server: &TestServer, token: &str) -> u8 {
     let info: webcall_core::protocol::RoomInfo = http()
         .get(server.url(&format!("/api/rooms/{token}")))
         .send()
@@ -39,13 +40,14 @@ async fn two_peers_meet_and_relay_only_to_each_other() {
         username: Some("u".into()),
         credential: Some("p".into()),
     }];
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         ice_servers: ice.clone(),
         ice_transport_policy: IceTransportPolicy::Relay,
         ..config()
     })
-    .await;
-    let room = server.create_room().await;
+    .await
+    .unwrap();
+    let room = server.create_room().await.unwrap();
     let token = room.token.to_string();
 
     let mut a = Peer::connect(&server.ws_url(&token)).await;
@@ -150,7 +152,7 @@ async fn two_peers_meet_and_relay_only_to_each_other() {
 
 #[tokio::test]
 async fn a_third_person_is_refused_with_room_full() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, token) = pair(&server).await;
     let mut c = Peer::connect(&server.ws_url(&token)).await;
     c.send(ClientMessage::Join {
@@ -168,7 +170,7 @@ async fn a_third_person_is_refused_with_room_full() {
 
 #[tokio::test]
 async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, token, jb) = pair_joined(&server).await;
 
     // B reloads: a new socket with the secret while the old one is still open.
@@ -204,7 +206,7 @@ async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
 #[tokio::test]
 async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_noticed_gets_it_back()
 {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, b, token, jb) = pair_joined(&server).await;
 
     // The TCP connection ends without a close frame, and the server
@@ -249,7 +251,7 @@ async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_not
 
 #[tokio::test]
 async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, token, jb) = pair_joined(&server).await;
 
     // A tab being closed: `leaving`, then the socket goes.
@@ -286,7 +288,7 @@ async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
 
 #[tokio::test]
 async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         room: RoomConfig {
             seat_grace: Duration::from_secs(1),
             rooms_per_client: 0,
@@ -295,7 +297,8 @@ async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
         },
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let (mut a, b, _) = pair(&server).await;
     drop(b);
     assert!(matches!(
@@ -319,8 +322,8 @@ async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
 
 #[tokio::test]
 async fn bye_tells_the_other_peer_and_closes() {
-    let server = Server::start(config()).await;
-    let room = server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let room = server.create_room().await.unwrap();
     let token = room.token.to_string();
     let mut a = Peer::connect(&server.ws_url(&token)).await;
     let ja = a.join(None).await;
@@ -342,23 +345,24 @@ async fn bye_tells_the_other_peer_and_closes() {
 
 #[tokio::test]
 async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         room: RoomConfig {
             ttl: Duration::from_secs(1),
             ..RoomConfig::default()
         },
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let unknown = RoomToken::generate().unwrap().to_string();
     for token in [unknown.as_str(), "abc", "%2e%2e"] {
         let mut p = Peer::connect(&server.ws_url(token)).await;
         p.expect_fatal(ErrorCode::RoomNotFound).await;
     }
 
-    let room = server.create_room().await;
+    let room = server.create_room().await.unwrap();
     let token = room.token.to_string();
-    eventually("the room expires", || async {
+    wait_until("the room expires", WAIT, || async {
         http()
             .get(server.url(&format!("/api/rooms/{token}")))
             .send()
@@ -367,14 +371,15 @@ async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
             .status()
             == 404
     })
-    .await;
+    .await
+    .unwrap();
     let mut p = Peer::connect(&server.ws_url(&token)).await;
     p.expect_fatal(ErrorCode::RoomNotFound).await;
 }
 
 #[tokio::test]
 async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         room: RoomConfig {
             ttl: Duration::from_secs(3),
             ..RoomConfig::default()
@@ -382,7 +387,8 @@ async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
         sweep_interval: Duration::from_millis(200),
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let (mut a, mut b, _) = pair(&server).await;
     a.expect_fatal(ErrorCode::RoomExpired).await;
     b.expect_fatal(ErrorCode::RoomExpired).await;
@@ -390,7 +396,7 @@ async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
 
 #[tokio::test]
 async fn bad_frames_get_bad_message_and_the_connection_stays() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, _) = pair(&server).await;
     for junk in [
         "not json",
@@ -425,8 +431,8 @@ async fn bad_frames_get_bad_message_and_the_connection_stays() {
 
 #[tokio::test]
 async fn messages_before_join_get_not_joined() {
-    let server = Server::start(config()).await;
-    let room = server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let room = server.create_room().await.unwrap();
     let mut p = Peer::connect(&server.ws_url(room.token.as_str())).await;
     for m in [
         ClientMessage::Offer { sdp: "x".into() },
@@ -443,8 +449,8 @@ async fn messages_before_join_get_not_joined() {
 
 #[tokio::test]
 async fn unsupported_versions_are_refused() {
-    let server = Server::start(config()).await;
-    let room = server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let room = server.create_room().await.unwrap();
     let mut p = Peer::connect(&server.ws_url(room.token.as_str())).await;
     p.send(ClientMessage::Join {
         version: 99,
@@ -456,7 +462,7 @@ async fn unsupported_versions_are_refused() {
 
 #[tokio::test]
 async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, _) = pair(&server).await;
     let big = format!(
         r#"{{"type":"offer","sdp":"{}"}}"#,
@@ -488,12 +494,13 @@ async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
 
 #[tokio::test]
 async fn a_misbehaving_client_does_not_disturb_another_room() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         message_rate_per_second: 20,
         message_burst: 20,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let (mut a, mut b, _) = pair(&server).await;
     let (mut x, mut y, _) = pair(&server).await;
 
@@ -529,12 +536,13 @@ async fn a_misbehaving_client_does_not_disturb_another_room() {
 
 #[tokio::test]
 async fn floods_are_rate_limited_then_closed() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         message_rate_per_second: 1,
         message_burst: 10,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let (mut a, mut b, _) = pair(&server).await;
     for n in 0..15 {
         a.send(candidate(n)).await;
@@ -576,8 +584,8 @@ async fn floods_are_rate_limited_then_closed() {
 
 #[tokio::test]
 async fn cross_origin_pages_are_refused() {
-    let server = Server::start(config()).await;
-    let room = server.create_room().await;
+    let server = TestServer::start_with(config()).await.unwrap();
+    let room = server.create_room().await.unwrap();
     let url = server.ws_url(room.token.as_str());
     let refused = Peer::connect_with(&url, Some("http://evil.example")).await;
     match refused {
@@ -587,16 +595,17 @@ async fn cross_origin_pages_are_refused() {
         Err(other) => panic!("expected HTTP 403, got {other}"),
         Ok(_) => panic!("a cross-origin upgrade was accepted"),
     }
-    let same = format!("http://{}", server.addr);
+    let same = format!("http://{}", server.addr());
     let mut p = Peer::connect_with(&url, Some(&same)).await.unwrap();
     p.join(None).await;
 
-    let listed = Server::start(Config {
+    let listed = TestServer::start_with(Config {
         allowed_origins: Some(vec!["https://app.example.org".into()]),
         ..config()
     })
-    .await;
-    let room = listed.create_room().await;
+    .await
+    .unwrap();
+    let room = listed.create_room().await.unwrap();
     let url = listed.ws_url(room.token.as_str());
     assert!(
         Peer::connect_with(&url, Some("https://app.example.org"))
@@ -604,7 +613,7 @@ async fn cross_origin_pages_are_refused() {
             .is_ok()
     );
     assert!(
-        Peer::connect_with(&url, Some(&format!("http://{}", listed.addr)))
+        Peer::connect_with(&url, Some(&format!("http://{}", listed.addr())))
             .await
             .is_err()
     );
@@ -612,19 +621,20 @@ async fn cross_origin_pages_are_refused() {
 
 #[tokio::test]
 async fn no_join_in_time_is_a_timeout() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         join_timeout: Duration::from_secs(1),
         ..config()
     })
-    .await;
-    let room = server.create_room().await;
+    .await
+    .unwrap();
+    let room = server.create_room().await.unwrap();
     let mut p = Peer::connect(&server.ws_url(room.token.as_str())).await;
     p.expect_fatal(ErrorCode::Timeout).await;
 }
 
 #[tokio::test]
 async fn silent_connections_are_dropped_and_answering_ones_kept() {
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         ping_interval: Duration::from_millis(250),
         idle_timeout: Duration::from_secs(2),
         room: RoomConfig {
@@ -635,7 +645,8 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
         },
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let (mut a, b, _) = pair(&server).await;
     // b never reads again, so never answers a ping; a reads (and so
     // answers pings) and outlives several idle periods.
@@ -665,11 +676,12 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
 async fn the_connection_limit_answers_503() {
     // Three connections at most: the two participants' and, until the
     // server notices it closed, the HTTP client's that created the room.
-    let server = Server::start(Config {
+    let server = TestServer::start_with(Config {
         max_connections: 3,
         ..config()
     })
-    .await;
+    .await
+    .unwrap();
     let (a, b, token) = pair(&server).await;
     let mut accepted = Vec::new();
     let refused = loop {
@@ -688,17 +700,18 @@ async fn the_connection_limit_answers_503() {
     };
     assert_eq!(refused.status(), 503);
     drop((a, b, accepted));
-    eventually("a place frees up", || async {
+    wait_until("a place frees up", WAIT, || async {
         Peer::connect_with(&server.ws_url(&token), None)
             .await
             .is_ok()
     })
-    .await;
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
 async fn shutdown_closes_signaling_connections_with_unavailable() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, _) = pair(&server).await;
     let stopped = tokio::spawn(server.shutdown());
     for peer in [&mut a, &mut b] {
@@ -720,10 +733,10 @@ async fn shutdown_closes_signaling_connections_with_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joined_always_comes_before_peer_joined_under_concurrent_joins() {
-    let server = Server::start(config()).await;
+    let server = TestServer::start_with(config()).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..200 {
-        let token = server.create_room().await.token.to_string();
+        let token = server.create_room().await.unwrap().token.to_string();
         for _ in 0..2 {
             let url = server.ws_url(&token);
             tasks.push(tokio::spawn(async move {

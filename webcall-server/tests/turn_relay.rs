@@ -21,7 +21,7 @@ use webcall_server::turn::credentials::{Credential, mint};
 use webcall_server::turn::{
     TlsFiles, TurnConfig, TurnSecret, TurnServer, TurnStats, TurnTls, TurnTransport,
 };
-use webcall_testkit::{Browser, BrowserOptions, MEDIA_FLOWING, TestServer, status_is};
+use webcall_testkit::{Browser, BrowserOptions, MEDIA_FLOWING, TestServer, status_is, wait_for};
 use webrtc_util::Conn;
 
 mod server_support;
@@ -33,18 +33,6 @@ static HEAVY: Mutex<()> = Mutex::const_new(());
 const SOON: Duration = Duration::from_secs(30);
 /// Bound for media to flow through the relay (two browsers on 2 cores).
 const MEDIA: Duration = Duration::from_secs(90);
-
-/// Polls `condition` until it holds, for at most `bound`.
-async fn wait_for(what: &str, bound: Duration, mut condition: impl FnMut() -> bool) -> Result<()> {
-    let start = Instant::now();
-    while !condition() {
-        if start.elapsed() > bound {
-            bail!("timed out after {bound:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
-}
 
 fn count(stat: &std::sync::atomic::AtomicU64) -> u64 {
     stat.load(Ordering::Relaxed)
@@ -516,13 +504,14 @@ async fn relay_only_call_over_tls() -> Result<()> {
 async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<()> {
     let turn = TestServer::turn_config(true);
     let ttl = turn.credential_ttl;
-    let server = server_support::Server::start(webcall_server::Config {
+    let server = TestServer::start_with(webcall_server::Config {
         ice_servers: vec![],
         turn: Some(turn),
         ..server_support::config()
     })
-    .await;
-    let room = server.create_room().await;
+    .await
+    .unwrap();
+    let room = server.create_room().await.unwrap();
     let mut first = server_support::Peer::connect(&server.ws_url(room.token.as_str())).await;
     let mut second = server_support::Peer::connect(&server.ws_url(room.token.as_str())).await;
     let a = first.join(None).await;

@@ -5,8 +5,7 @@
 //! loopback port; dropping the [`Browser`] ends the session, stops both
 //! processes and removes the profile.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -306,25 +305,16 @@ impl Browser {
     /// at most `timeout`. `what` names the condition in the error, which also
     /// carries the page's status, state and recent console output.
     pub async fn wait_until(&self, condition: &str, timeout: Duration, what: &str) -> Result<()> {
-        let start = Instant::now();
         let js = format!("return !!({condition});");
-        loop {
-            let last_error = match self.eval(&js).await {
-                Ok(Value::Bool(true)) => return Ok(()),
-                Ok(_) => None,
-                // The page may be navigating; try again.
-                Err(e) => Some(e),
-            };
-            if start.elapsed() > timeout {
-                let detail = last_error
-                    .map(|e| format!("\nlast evaluation error: {e:#}"))
-                    .unwrap_or_default();
-                bail!(
-                    "timed out after {timeout:?} waiting for {what} ({condition}){detail}\n{}",
-                    self.diagnostics().await
-                );
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
+        let what = format!("{what} ({condition})");
+        // An evaluation error (the page navigating, say) is tried again.
+        let polled = crate::poll::poll_until(&what, timeout, POLL_INTERVAL, || async {
+            Ok(self.eval(&js).await? == Value::Bool(true))
+        })
+        .await;
+        match polled {
+            Ok(()) => Ok(()),
+            Err(e) => bail!("{e:#}\n{}", self.diagnostics().await),
         }
     }
 
@@ -482,7 +472,8 @@ impl Drop for Browser {
         if let (Some(session), Some(_), None) =
             (self.session_id.take(), self.client.take(), &self.forward)
         {
-            let _ = blocking_delete(self.driver_addr, &format!("/session/{session}"));
+            let _ =
+                http::blocking_request(self.driver_addr, "DELETE", &format!("/session/{session}"));
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -523,30 +514,6 @@ fn free_port() -> Result<u16> {
     let listener =
         std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free loopback port")?;
     Ok(listener.local_addr()?.port())
-}
-
-fn blocking_delete(addr: SocketAddr, path: &str) -> std::io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        stream,
-        "DELETE {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )?;
-    // chromedriver keeps the connection open: read until the answer is whole.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if http::is_complete(&raw) {
-            break;
-        }
-    }
-    Ok(())
 }
 
 /// Every process whose chain of parents leads to `root` (not `root` itself).

@@ -1,14 +1,13 @@
-//! A minimal HTTP/1.1 client for loopback requests: one request per
-//! connection (`Connection: close`), enough for a test to talk to the server
-//! under test or to chromedriver, in plain text or over TLS
-//! ([`request_tls`], which trusts any certificate).
+//! HTTP requests for tests, with reqwest: one request per call, to the
+//! server under test or to chromedriver, in plain text or over TLS
+//! ([`request_tls`], which trusts any certificate). Redirects are not
+//! followed (tests check them) and no proxy is used.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use anyhow::{Context, Result, anyhow};
 use tokio::net::TcpStream;
 
 /// How long one request may take, connection included.
@@ -56,7 +55,7 @@ pub async fn request(
     path: &str,
     body: Option<&str>,
 ) -> Result<Response> {
-    request_as(addr, &addr.to_string(), method, path, body).await
+    send("http", addr, None, method, path, body).await
 }
 
 /// [`request`] with `host` in the `Host` header, for a server reached
@@ -68,15 +67,7 @@ pub async fn request_as(
     path: &str,
     body: Option<&str>,
 ) -> Result<Response> {
-    let exchange = async {
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
-        exchange(stream, host, method, path, body).await
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-        .await
-        .map_err(|_| anyhow!("{method} http://{host}{path} took longer than {REQUEST_TIMEOUT:?}"))?
+    send("http", addr, Some(host), method, path, body).await
 }
 
 /// [`request`] over TLS, accepting whatever certificate the server shows:
@@ -87,22 +78,81 @@ pub async fn request_tls(
     path: &str,
     body: Option<&str>,
 ) -> Result<Response> {
-    let exchange = async {
-        let tcp = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("cannot connect to {addr} for {method} {path}"))?;
-        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-        let stream = trusting_connector()?
-            .connect(name, tcp)
-            .await
-            .with_context(|| format!("TLS handshake with {addr} for {method} {path}"))?;
-        exchange(stream, &addr.to_string(), method, path, body).await
+    send("https", addr, None, method, path, body).await
+}
+
+/// [`request`] from synchronous code (a `Drop`, say), on a thread and
+/// runtime of its own so that it also works inside an async context.
+pub fn blocking_request(addr: SocketAddr, method: &str, path: &str) -> Result<Response> {
+    let (method, path) = (method.to_owned(), path.to_owned());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("a runtime for a blocking request")?
+            .block_on(request(addr, &method, &path, None))
+    })
+    .join()
+    .map_err(|_| anyhow!("the request thread panicked"))?
+}
+
+async fn send(
+    scheme: &str,
+    addr: SocketAddr,
+    host: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Response> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .tls_danger_accept_invalid_certs(scheme == "https")
+        .build()
+        .context("building an HTTP client")?;
+    let url = format!("{scheme}://{addr}{path}");
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .with_context(|| format!("{method:?} is not an HTTP method"))?;
+    let mut request = client.request(method.clone(), &url);
+    if let Some(host) = host {
+        request = request.header(reqwest::header::HOST, host);
+    }
+    request = match body {
+        Some(body) => request
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned()),
+        None if method == reqwest::Method::POST || method == reqwest::Method::PUT => {
+            request.header(reqwest::header::CONTENT_LENGTH, "0")
+        }
+        None => request,
     };
-    tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+    let response = request
+        .send()
         .await
-        .map_err(|_| {
-            anyhow!("{method} https://{addr}{path} took longer than {REQUEST_TIMEOUT:?}")
-        })?
+        .with_context(|| format!("{method} {url} failed"))?;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .bytes()
+        .await
+        .with_context(|| format!("reading the answer to {method} {url}"))?
+        .to_vec();
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// The certificate chain `addr` shows in a TLS handshake, leaf first.
@@ -201,168 +251,61 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-async fn exchange<S>(
-    mut stream: S,
-    host: &str,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> Result<Response>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: */*\r\n");
-    if let Some(body) = body {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    } else if method == "POST" || method == "PUT" {
-        head.push_str("Content-Length: 0\r\n");
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    if let Some(body) = body {
-        stream.write_all(body.as_bytes()).await?;
-    }
-    // Some servers (chromedriver) keep the connection open despite
-    // `Connection: close`: stop reading once the message is complete.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = stream
-            .read(&mut buf)
-            .await
-            .with_context(|| format!("reading the answer to {method} {path}"))?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if is_complete(&raw) {
-            break;
-        }
-    }
-    parse(&raw).with_context(|| format!("parsing the answer to {method} {path}"))
-}
-
-/// True when `raw` holds a whole response: headers plus `Content-Length`
-/// bytes, or a chunked body up to its last chunk.
-pub(crate) fn is_complete(raw: &[u8]) -> bool {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    let body = &raw[end + 4..];
-    for line in head.split("\r\n") {
-        if let Some((name, value)) = line.split_once(':') {
-            let (name, value) = (name.trim(), value.trim());
-            if name == "content-length" {
-                return value.parse::<usize>().is_ok_and(|len| body.len() >= len);
-            }
-            if name == "transfer-encoding" && value == "chunked" {
-                return body.ends_with(b"0\r\n\r\n");
-            }
-        }
-    }
-    false
-}
-
-/// Parses a complete HTTP/1.1 response.
-fn parse(raw: &[u8]) -> Result<Response> {
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| anyhow!("no end of headers in {} bytes", raw.len()))?;
-    let head = std::str::from_utf8(&raw[..end]).context("headers are not UTF-8")?;
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    let rest = &raw[end + 4..];
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        dechunk(rest)?
-    } else {
-        rest.to_vec()
-    };
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let line_end = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or_else(|| anyhow!("truncated chunk size"))?;
-        let size_text = std::str::from_utf8(&rest[..line_end])?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .with_context(|| format!("bad chunk size {size_text:?}"))?;
-        rest = &rest[line_end + 2..];
-        if size == 0 {
-            return Ok(body);
-        }
-        if rest.len() < size + 2 {
-            bail!("truncated chunk");
-        }
-        body.extend_from_slice(&rest[..size]);
-        rest = &rest[size + 2..];
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
-    #[test]
-    fn parses_plain_and_chunked_bodies() {
-        let plain =
-            parse(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nok").unwrap();
-        assert_eq!(plain.status, 201);
-        assert_eq!(plain.header("x-a"), Some("b"));
-        assert_eq!(plain.text(), "ok");
-
-        let chunked =
-            parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n").unwrap();
-        assert_eq!(chunked.text(), "abcde");
+    /// A server that answers one request with `answer` and hands back the
+    /// request head it read.
+    async fn one_shot(answer: &'static str) -> (SocketAddr, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the request head ends");
+                head.extend_from_slice(&buf[..n]);
+            }
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        (addr, task)
     }
 
-    #[test]
-    fn knows_when_a_response_is_complete() {
-        assert!(!is_complete(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab"
-        ));
-        assert!(is_complete(
-            b"HTTP/1.1 200 OK\r\nContent-Length:4\r\n\r\nabcd"
-        ));
-        assert!(!is_complete(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
-        ));
-        assert!(is_complete(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-        ));
-        assert!(!is_complete(
-            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc"
-        ));
+    #[tokio::test]
+    async fn the_host_header_can_name_another_host_and_redirects_are_not_followed() {
+        let (addr, server) = one_shot(
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://x/\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        let response = request_as(addr, "call.example.org:8443", "GET", "/r/abc", None)
+            .await
+            .unwrap();
+        assert_eq!(response.status, 308);
+        assert_eq!(response.header("Location"), Some("https://x/"));
+        let head = server.await.unwrap();
+        assert!(head.starts_with("get /r/abc http/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nhost: call.example.org:8443\r\n"),
+            "{head}"
+        );
     }
 
-    #[test]
-    fn rejects_garbage() {
-        assert!(parse(b"nonsense").is_err());
-        assert!(parse(b"HTTP/1.1 abc\r\n\r\n").is_err());
+    #[tokio::test]
+    async fn json_bodies_go_out_and_chunked_answers_come_back_whole() {
+        let (addr, server) = one_shot(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n",
+        )
+        .await;
+        let response = request(addr, "POST", "/x", Some("{}")).await.unwrap();
+        assert_eq!(response.json().unwrap()["a"], 1);
+        let head = server.await.unwrap();
+        assert!(head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains("content-length: 2"), "{head}");
     }
 }

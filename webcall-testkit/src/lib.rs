@@ -7,7 +7,9 @@
 //!   off the machine, no rate limit on room creation).
 //! - [`Browser`]: one headless Chromium, driven over WebDriver through its
 //!   own `chromedriver`, with fake camera and microphone devices.
-//! - [`http`]: a minimal HTTP/1.1 client for loopback requests.
+//! - [`http`]: one-shot HTTP requests (reqwest) for loopback servers.
+//! - [`wait_until`]: the one polling helper: a condition, a bound, a
+//!   message on timeout.
 //! - [`TcpProxy`]: a loopback TCP proxy that can be stopped and started
 //!   again mid-call, as a restarted reverse proxy.
 //! - [`NatLab`]: network namespaces standing for the internet, with homes
@@ -39,6 +41,7 @@ mod browser;
 mod coturn;
 pub mod http;
 pub mod nat;
+mod poll;
 mod proxy;
 mod server;
 pub mod turn;
@@ -48,6 +51,7 @@ pub use coturn::Coturn;
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
 pub use nat::{Nat, NatLab};
+pub use poll::{Condition, POLL_INTERVAL, wait_for, wait_until};
 pub use proxy::TcpProxy;
 pub use server::TestServer;
 pub use webcall_core::protocol::CreatedRoom;

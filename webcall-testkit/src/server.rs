@@ -2,7 +2,7 @@
 //! duration of one test.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::oneshot;
@@ -21,8 +21,11 @@ pub struct TestServer {
     addr: SocketAddr,
     tls: bool,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    task: Option<JoinHandle<webcall_server::Result<()>>>,
 }
+
+/// How long [`TestServer::shutdown`] may take.
+const STOP_BOUND: Duration = Duration::from_secs(60);
 
 impl TestServer {
     /// The configuration tests use: no ICE servers (nothing leaves the
@@ -64,8 +67,11 @@ impl TestServer {
     }
 
     /// Starts a server with `config` (its `listen` is replaced by the bound
-    /// loopback address) and waits until `/healthz` answers.
+    /// loopback address). With TLS it waits until `/healthz` answers (the
+    /// certificate may come first); plain HTTP is answered at once, as the
+    /// port is listening before this returns.
     pub async fn start_with(mut config: Config) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind a loopback port for the test server")?;
@@ -77,9 +83,11 @@ impl TestServer {
             let shutdown = async move {
                 let _ = rx.await;
             };
-            if let Err(err) = webcall_server::run(listener, config, shutdown).await {
+            let result = webcall_server::run(listener, config, shutdown).await;
+            if let Err(err) = &result {
                 eprintln!("test server on {addr} stopped with an error: {err}");
             }
+            result
         });
         let server = Self {
             addr,
@@ -87,25 +95,33 @@ impl TestServer {
             shutdown: Some(tx),
             task: Some(task),
         };
-        // Generous: an HTTPS server may first obtain its certificate.
-        server.wait_healthy(Duration::from_secs(60)).await?;
+        if tls {
+            // Generous: an HTTPS server may first obtain its certificate.
+            crate::wait_until(
+                "the test server answers /healthz",
+                Duration::from_secs(60),
+                || server.healthy(),
+            )
+            .await?;
+        }
         Ok(server)
     }
 
-    async fn wait_healthy(&self, bound: Duration) -> Result<()> {
-        let start = Instant::now();
-        loop {
-            match self.request("GET", "/healthz", None).await {
-                Ok(r) if r.status == 200 => return Ok(()),
-                Ok(r) if start.elapsed() > bound => {
-                    bail!("/healthz answered {} after {bound:?}", r.status)
-                }
-                Err(e) if start.elapsed() > bound => {
-                    return Err(e.context("the test server never became healthy"));
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
+    async fn healthy(&self) -> Result<bool> {
+        Ok(self.request("GET", "/healthz", None).await?.status == 200)
+    }
+
+    /// Asks the server to stop and waits (a bounded time) for what
+    /// `webcall_server::run` returned.
+    pub async fn shutdown(mut self) -> webcall_server::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
         }
+        let task = self.task.take().expect("a running server");
+        tokio::time::timeout(STOP_BOUND, task)
+            .await
+            .expect("the test server stops in time")
+            .expect("the test server task did not panic")
     }
 
     /// The address the server listens on.
@@ -121,6 +137,11 @@ impl TestServer {
             if self.tls { "https" } else { "http" },
             self.addr
         )
+    }
+
+    /// `path` on the server: `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
     }
 
     /// The room page for `token`: `http://127.0.0.1:PORT/r/{token}`.

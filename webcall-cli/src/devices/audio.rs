@@ -192,6 +192,24 @@ pub fn find(
     Ok((device, config))
 }
 
+/// `$typed::<T>(args)` with `T` the Rust type of cpal's sample format
+/// `$format`, or an error for a format webcall does not handle.
+macro_rules! with_sample_type {
+    ($format:expr, $typed:ident($($arg:expr),* $(,)?)) => {
+        match $format {
+            cpal::SampleFormat::I16 => $typed::<i16>($($arg),*),
+            cpal::SampleFormat::U16 => $typed::<u16>($($arg),*),
+            cpal::SampleFormat::I32 => $typed::<i32>($($arg),*),
+            cpal::SampleFormat::U8 => $typed::<u8>($($arg),*),
+            cpal::SampleFormat::I8 => $typed::<i8>($($arg),*),
+            cpal::SampleFormat::F32 => $typed::<f32>($($arg),*),
+            cpal::SampleFormat::F64 => $typed::<f64>($($arg),*),
+            other => Err(format!("the sample format {other} is not supported")),
+        }
+    };
+}
+pub(crate) use with_sample_type;
+
 /// A stream running on its own thread; dropping this stops it.
 #[derive(Debug)]
 pub struct StreamThread {

@@ -12,7 +12,6 @@ pub mod camera;
 pub mod convert;
 pub mod jitter;
 pub mod mic;
-pub mod resample;
 pub mod speaker;
 
 pub use audio::{AudioDeviceInfo, NO_MICROPHONE, NO_SPEAKER};

@@ -1,56 +1,46 @@
 //! The speaker as an [`AudioSink`]: 48 kHz mono frames in, the device's rate
 //! and channels out, through a jitter buffer (about 60 ms) for smooth
 //! playout.
+//!
+//! [`AudioSink::write_frame`] resamples to the device's rate and pushes into
+//! the jitter buffer's lock-free ring; the device callback only pops from
+//! it, so it never waits for a lock.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use cpal::traits::DeviceTrait;
-use cpal::{FromSample, Sample, SampleFormat, SizedSample};
+use cpal::{FromSample, Sample, SizedSample};
 use webcall_core::media::{AUDIO_SAMPLE_RATE, AudioFrame, AudioSink};
+use webcall_core::resample::{Resampler, i16_to_f32};
 
 use super::DeviceError;
-use super::audio::{Direction, StreamThread, device_name, find};
-use super::jitter::{JitterBuffer, JitterStats};
-use super::resample::i16_to_f32;
+use super::audio::{Direction, StreamThread, device_name, find, with_sample_type};
+use super::jitter::{JitterBuffer, JitterInput, JitterStats, jitter_buffer};
 
-/// Playout depth the buffer fills to: 60 ms at 48 kHz.
-pub const JITTER_TARGET: usize = AUDIO_SAMPLE_RATE as usize * 60 / 1000;
-/// Depth above which old audio is dropped: 200 ms.
-pub const JITTER_MAX: usize = AUDIO_SAMPLE_RATE as usize * 200 / 1000;
+/// Playout depth the buffer fills to.
+pub const JITTER_TARGET: Duration = Duration::from_millis(60);
+/// Depth above which old audio is dropped.
+pub const JITTER_MAX: Duration = Duration::from_millis(200);
 
-/// Pulls 48 kHz samples from the jitter buffer at the device's rate,
-/// interpolating linearly.
-#[derive(Debug)]
-struct Playout {
-    buffer: JitterBuffer,
-    /// 48 kHz samples per device sample.
-    step: f64,
-    pos: f64,
-    prev: f32,
-    next: f32,
-    error: Option<String>,
+/// `depth` of audio at `rate` Hz, in samples.
+fn samples_in(depth: Duration, rate: u32) -> usize {
+    (u128::from(rate) * depth.as_millis() / 1000) as usize
 }
 
-impl Playout {
-    fn next_sample(&mut self) -> f32 {
-        while self.pos >= 1.0 {
-            self.prev = self.next;
-            self.next = self.buffer.pop();
-            self.pos -= 1.0;
-        }
-        let s = self.prev + (self.next - self.prev) * self.pos as f32;
-        self.pos += self.step;
-        s
-    }
-}
-
-type Shared = Arc<Mutex<Playout>>;
+/// What the device callback reports when it fails.
+type Failure = Arc<OnceLock<String>>;
 
 /// A live speaker.
 #[derive(Debug)]
 pub struct SpeakerSink {
     name: String,
-    shared: Shared,
+    input: JitterInput,
+    resampler: Resampler,
+    scratch: Vec<f32>,
+    resampled: Vec<f32>,
+    failure: Failure,
+    failure_reported: bool,
     _stream: StreamThread,
 }
 
@@ -64,17 +54,15 @@ impl SpeakerSink {
         let channels = usize::from(config.channels().max(1));
         let format = config.sample_format();
         let stream_config: cpal::StreamConfig = config.config();
-        let shared: Shared = Arc::new(Mutex::new(Playout {
-            buffer: JitterBuffer::new(JITTER_TARGET, JITTER_MAX),
-            step: f64::from(AUDIO_SAMPLE_RATE) / f64::from(rate),
-            pos: 0.0,
-            prev: 0.0,
-            next: 0.0,
-            error: None,
-        }));
-        let for_stream = shared.clone();
+        let (input, output) = jitter_buffer(
+            samples_in(JITTER_TARGET, rate),
+            samples_in(JITTER_MAX, rate),
+        );
+        let failure = Failure::default();
+        let for_stream = failure.clone();
         let stream = StreamThread::start("speaker", move || {
-            build(&device, &stream_config, format, channels, for_stream)
+            let args = (output, for_stream);
+            with_sample_type!(format, typed(&device, &stream_config, channels, args))
         })
         .map_err(|e| {
             DeviceError::Speaker(format!(
@@ -83,7 +71,12 @@ impl SpeakerSink {
         })?;
         Ok(Self {
             name: format!("speaker ({dev_name}, {rate} Hz, {channels} ch)"),
-            shared,
+            input,
+            resampler: Resampler::new(AUDIO_SAMPLE_RATE, rate),
+            scratch: Vec::new(),
+            resampled: Vec::new(),
+            failure,
+            failure_reported: false,
             _stream: stream,
         })
     }
@@ -93,32 +86,10 @@ impl SpeakerSink {
         self.name.clone()
     }
 
-    /// What the jitter buffer has done so far.
+    /// What the jitter buffer has done so far (counted in samples at the
+    /// device's rate).
     pub fn jitter_stats(&self) -> JitterStats {
-        self.shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .buffer
-            .stats()
-    }
-}
-
-fn build(
-    device: &cpal::Device,
-    config: &cpal::StreamConfig,
-    format: SampleFormat,
-    channels: usize,
-    shared: Shared,
-) -> Result<cpal::Stream, String> {
-    match format {
-        SampleFormat::I16 => typed::<i16>(device, config, channels, shared),
-        SampleFormat::U16 => typed::<u16>(device, config, channels, shared),
-        SampleFormat::I32 => typed::<i32>(device, config, channels, shared),
-        SampleFormat::U8 => typed::<u8>(device, config, channels, shared),
-        SampleFormat::I8 => typed::<i8>(device, config, channels, shared),
-        SampleFormat::F32 => typed::<f32>(device, config, channels, shared),
-        SampleFormat::F64 => typed::<f64>(device, config, channels, shared),
-        other => Err(format!("the sample format {other} is not supported")),
+        self.input.stats()
     }
 }
 
@@ -126,25 +97,21 @@ fn typed<T>(
     device: &cpal::Device,
     config: &cpal::StreamConfig,
     channels: usize,
-    shared: Shared,
+    (mut output, failure): (JitterBuffer, Failure),
 ) -> Result<cpal::Stream, String>
 where
     T: SizedSample + FromSample<f32>,
 {
-    let on_error = shared.clone();
     device
         .build_output_stream::<T, _, _>(
             *config,
             move |data: &mut [T], _| {
-                let mut p = shared.lock().unwrap_or_else(|e| e.into_inner());
                 for frame in data.chunks_mut(channels) {
-                    let s = p.next_sample().to_sample::<T>();
-                    frame.fill(s);
+                    frame.fill(output.pop().to_sample::<T>());
                 }
             },
             move |e| {
-                on_error.lock().unwrap_or_else(|e| e.into_inner()).error =
-                    Some(format!("the speaker failed: {e}"));
+                let _ = failure.set(format!("the speaker failed: {e}"));
             },
             None,
         )
@@ -153,11 +120,18 @@ where
 
 impl AudioSink for SpeakerSink {
     fn write_frame(&mut self, frame: &AudioFrame) -> webcall_core::Result<()> {
-        let mut p = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = p.error.take() {
+        if !self.failure_reported
+            && let Some(e) = self.failure.get()
+        {
+            self.failure_reported = true;
             return Err(webcall_core::Error::Media(format!("{}: {e}", self.name)));
         }
-        p.buffer.push(frame.samples.iter().map(|&s| i16_to_f32(s)));
+        self.scratch.clear();
+        self.scratch
+            .extend(frame.samples.iter().map(|&s| i16_to_f32(s)));
+        self.resampled.clear();
+        self.resampler.process(&self.scratch, &mut self.resampled);
+        self.input.push(&self.resampled);
         Ok(())
     }
 }

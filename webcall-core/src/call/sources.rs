@@ -14,6 +14,7 @@ use crate::media::{
     AUDIO_FRAME_DURATION, AUDIO_FRAME_SAMPLES, AUDIO_SAMPLE_RATE, AudioFrame, AudioSource,
     VideoFrame, VideoSource, rgb_to_yuv,
 };
+use crate::resample::{Resampler, f32_to_i16};
 
 /// Sleeps until frame `n` of a fixed-rate stream is due.
 #[derive(Debug)]
@@ -403,36 +404,19 @@ impl WavFileSource {
             .chunks_exact(ch)
             .map(|c| c.iter().sum::<f32>() / ch as f32)
             .collect();
-        let resampled = resample_linear(&mono, spec.sample_rate, AUDIO_SAMPLE_RATE);
-        let samples: Vec<i16> = resampled
-            .iter()
-            .map(|&s| (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16)
-            .collect();
+        let mut resampled = Vec::with_capacity(
+            (mono.len() as u64 * u64::from(AUDIO_SAMPLE_RATE) / u64::from(spec.sample_rate))
+                as usize
+                + 1,
+        );
+        Resampler::new(spec.sample_rate, AUDIO_SAMPLE_RATE).process(&mono, &mut resampled);
+        let samples: Vec<i16> = resampled.into_iter().map(f32_to_i16).collect();
         Ok(Self {
             path,
             samples: samples.into_iter(),
             pacer: Pacer::new(AUDIO_FRAME_DURATION),
         })
     }
-}
-
-/// Linear-interpolation resampling; good enough for speech and test tones.
-pub fn resample_linear(input: &[f32], from: u32, to: u32) -> Vec<f32> {
-    if from == to || input.is_empty() {
-        return input.to_vec();
-    }
-    let out_len = (input.len() as u64 * u64::from(to) / u64::from(from)) as usize;
-    let step = f64::from(from) / f64::from(to);
-    (0..out_len)
-        .map(|i| {
-            let pos = i as f64 * step;
-            let j = pos as usize;
-            let frac = (pos - j as f64) as f32;
-            let a = input[j.min(input.len() - 1)];
-            let b = input[(j + 1).min(input.len() - 1)];
-            a + (b - a) * frac
-        })
-        .collect()
 }
 
 impl AudioSource for WavFileSource {
@@ -486,11 +470,5 @@ mod tests {
         }
         // Five periods of 20 ms between six frames.
         assert!(start.elapsed() >= Duration::from_millis(100));
-    }
-
-    #[test]
-    fn resampling_keeps_duration() {
-        let x: Vec<f32> = (0..44_100).map(|i| (i as f32 / 100.0).sin()).collect();
-        assert_eq!(resample_linear(&x, 44_100, 48_000).len(), 48_000);
     }
 }

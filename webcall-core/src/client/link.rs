@@ -72,13 +72,14 @@ impl Link {
 
     /// The signaling WebSocket URL, `ws(s)://…/ws/rooms/<token>`.
     pub fn ws_url(&self) -> String {
-        let server = self.server();
-        let rest = server
-            .strip_prefix("https://")
-            .map(|r| format!("wss://{r}"))
-            .or_else(|| server.strip_prefix("http://").map(|r| format!("ws://{r}")))
-            .unwrap_or(server);
-        format!("{rest}/ws/rooms/{}", self.token)
+        let mut url = self.base.clone();
+        // http and https bases only (see `parse`): both have a WebSocket twin.
+        let _ = url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" });
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty()
+                .extend(["ws", "rooms", self.token.as_str()]);
+        }
+        url.into()
     }
 }
 

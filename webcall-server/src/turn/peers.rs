@@ -7,6 +7,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::{Ipv4Net, Ipv6Net};
+
 use crate::config::IpNet;
 
 /// The relay's peer policy: the built-in deny list minus the allowed ranges.
@@ -63,50 +65,51 @@ pub fn is_denied(ip: IpAddr) -> bool {
     }
 }
 
-fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
-    u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
+const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> Ipv4Net {
+    Ipv4Net::new_assert(Ipv4Addr::new(a, b, c, d), prefix)
 }
 
+const fn v6(first: u16, second: u16, third: u16, prefix: u8) -> Ipv6Net {
+    Ipv6Net::new_assert(Ipv6Addr::new(first, second, third, 0, 0, 0, 0, 0), prefix)
+}
+
+const DENIED_V4: [Ipv4Net; 15] = [
+    v4(0, 0, 0, 0, 8),       // "this network", unspecified
+    v4(10, 0, 0, 0, 8),      // RFC 1918
+    v4(100, 64, 0, 0, 10),   // carrier-grade NAT
+    v4(127, 0, 0, 0, 8),     // loopback
+    v4(169, 254, 0, 0, 16),  // link-local, cloud metadata
+    v4(172, 16, 0, 0, 12),   // RFC 1918
+    v4(192, 0, 0, 0, 24),    // IETF protocol assignments
+    v4(192, 0, 2, 0, 24),    // documentation
+    v4(192, 88, 99, 0, 24),  // 6to4 relay anycast
+    v4(192, 168, 0, 0, 16),  // RFC 1918
+    v4(198, 18, 0, 0, 15),   // benchmarking
+    v4(198, 51, 100, 0, 24), // documentation
+    v4(203, 0, 113, 0, 24),  // documentation
+    v4(224, 0, 0, 0, 4),     // multicast
+    v4(240, 0, 0, 0, 4),     // reserved, broadcast
+];
+
+const DENIED_V6: [Ipv6Net; 10] = [
+    v6(0, 0, 0, 96),           // IPv4-compatible (deprecated), unspecified, loopback
+    v6(0xfc00, 0, 0, 7),       // unique local
+    v6(0xfe80, 0, 0, 10),      // link-local
+    v6(0xfec0, 0, 0, 10),      // site-local (deprecated)
+    v6(0xff00, 0, 0, 8),       // multicast
+    v6(0x2001, 0x0db8, 0, 32), // documentation
+    v6(0x0100, 0, 0, 64),      // discard-only
+    v6(0x0064, 0xff9b, 1, 48), // local-use NAT64
+    v6(0x2001, 0, 0, 32),      // Teredo
+    v6(0x2001, 0x0002, 0, 48), // benchmarking
+];
+
 fn is_denied_v4(ip: Ipv4Addr) -> bool {
-    const DENIED: &[([u8; 4], u32)] = &[
-        ([0, 0, 0, 0], 8),       // "this network", unspecified
-        ([10, 0, 0, 0], 8),      // RFC 1918
-        ([100, 64, 0, 0], 10),   // carrier-grade NAT
-        ([127, 0, 0, 0], 8),     // loopback
-        ([169, 254, 0, 0], 16),  // link-local, cloud metadata
-        ([172, 16, 0, 0], 12),   // RFC 1918
-        ([192, 0, 0, 0], 24),    // IETF protocol assignments
-        ([192, 0, 2, 0], 24),    // documentation
-        ([192, 88, 99, 0], 24),  // 6to4 relay anycast
-        ([192, 168, 0, 0], 16),  // RFC 1918
-        ([198, 18, 0, 0], 15),   // benchmarking
-        ([198, 51, 100, 0], 24), // documentation
-        ([203, 0, 113, 0], 24),  // documentation
-        ([224, 0, 0, 0], 4),     // multicast
-        ([240, 0, 0, 0], 4),     // reserved, broadcast
-    ];
-    DENIED.iter().any(|(net, prefix)| in_v4(ip, *net, *prefix))
+    DENIED_V4.iter().any(|net| net.contains(&ip))
 }
 
 fn is_denied_v6(ip: Ipv6Addr) -> bool {
-    let bits = u128::from(ip);
-    let in_net = |net: u128, prefix: u32| {
-        let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
-        bits & mask == net & mask
-    };
-    ip.is_unspecified()
-        || ip.is_loopback()
-        || in_net(0xfc00 << 112, 7) // unique local
-        || in_net(0xfe80 << 112, 10) // link-local
-        || in_net(0xfec0 << 112, 10) // site-local (deprecated)
-        || in_net(0xff00 << 112, 8) // multicast
-        || in_net(0x2001_0db8 << 96, 32) // documentation
-        || in_net(0x0100 << 112, 64) // discard-only
-        || in_net(0, 96) // IPv4-compatible (deprecated)
-        || in_net(0x0064_ff9b_0001 << 80, 48) // local-use NAT64
-        || in_net(0x2001_0000 << 96, 32) // Teredo
-        || in_net(0x2001_0002 << 96, 48) // benchmarking
+    DENIED_V6.iter().any(|net| net.contains(&ip))
 }
 
 #[cfg(test)]

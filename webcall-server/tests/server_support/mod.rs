@@ -1,123 +1,40 @@
-//! Shared by the server tests: a real server on 127.0.0.1:0 started with
-//! `webcall_server::run`, an HTTP client, and a WebSocket signaling client.
+//! Shared by the server tests: their configuration, an HTTP client, and a
+//! WebSocket signaling client. The server itself is the test kit's
+//! [`TestServer`], and waiting is its [`webcall_testkit::wait_until`].
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use webcall_core::protocol::{
-    ClientMessage, CreatedRoom, ErrorCode, ErrorMessage, IceCandidate, Joined, PROTOCOL_VERSION,
-    ServerMessage,
+    ClientMessage, ErrorCode, ErrorMessage, IceCandidate, Joined, PROTOCOL_VERSION, ServerMessage,
 };
 use webcall_core::token::ResumeToken;
 use webcall_server::Config;
+use webcall_testkit::TestServer;
 
 /// The longest any single wait in these tests may take.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// A test configuration: no STUN off the machine, no per-client limits
-/// (every test client is 127.0.0.1).
+/// The test kit's configuration with one STUN server on loopback, so that
+/// joins carry an ICE server to check.
 pub fn config() -> Config {
     Config {
         ice_servers: vec![webcall_core::protocol::IceServer::new(
             "stun:127.0.0.1:3478",
         )],
-        create_rate_per_minute: 0,
-        max_connections_per_client: 0,
-        room: webcall_core::room::RoomConfig {
-            rooms_per_client: 0,
-            rooms_per_network: 0,
-            ..Default::default()
-        },
-        ..Config::default()
-    }
-}
-
-/// A server running on loopback; stops when dropped.
-pub struct Server {
-    pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), webcall_server::Error>>>,
-}
-
-impl Server {
-    pub async fn start(config: Config) -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(webcall_server::run(listener, config, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    pub fn ws_url(&self, token: &str) -> String {
-        format!("ws://{}/ws/rooms/{token}", self.addr)
-    }
-
-    pub async fn create_room(&self) -> CreatedRoom {
-        let response = http().post(self.url("/api/rooms")).send().await.unwrap();
-        assert_eq!(response.status(), 201);
-        response.json().await.unwrap()
-    }
-
-    /// Asks the server to shut down and waits for `run` to return.
-    pub async fn shutdown(mut self) -> Result<(), webcall_server::Error> {
-        let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(WAIT, self.task.take().unwrap())
-            .await
-            .expect("server stops in time")
-            .unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
+        ..TestServer::test_config()
     }
 }
 
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().timeout(WAIT).build().unwrap()
-}
-
-/// Polls `check` until it holds, for at most [`WAIT`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A signaling client over a real WebSocket.
@@ -247,15 +164,15 @@ pub fn candidate(n: u16) -> ClientMessage {
 }
 
 /// Two joined peers in a fresh room: (first, second).
-pub async fn pair(server: &Server) -> (Peer, Peer, String) {
+pub async fn pair(server: &TestServer) -> (Peer, Peer, String) {
     let (a, b, token, _) = pair_joined(server).await;
     (a, b, token)
 }
 
 /// [`pair`], with what the second participant was told on joining (its id
 /// and resume secret).
-pub async fn pair_joined(server: &Server) -> (Peer, Peer, String, Joined) {
-    let room = server.create_room().await;
+pub async fn pair_joined(server: &TestServer) -> (Peer, Peer, String, Joined) {
+    let room = server.create_room().await.unwrap();
     let token = room.token.to_string();
     let mut a = Peer::connect(&server.ws_url(&token)).await;
     a.join(None).await;

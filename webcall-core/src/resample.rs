@@ -1,8 +1,14 @@
-//! A small streaming linear resampler for mono audio.
+//! The one audio resampler: streaming linear interpolation for mono audio,
+//! and the one conversion between float and 16-bit samples.
 //!
 //! Speech at 48 kHz from a device at 44.1 or 16 kHz (or back) needs no more
 //! than linear interpolation for a call; the state carried between blocks
-//! keeps the output continuous across callback boundaries.
+//! keeps the output continuous across callback boundaries. A whole file is
+//! one block.
+//!
+//! Float samples run over -1.0..1.0 with 16-bit full scale at 32768, the
+//! scale cpal and WAV readers use, so a 16-bit sample survives the round
+//! trip unchanged.
 
 /// Converts a stream of mono samples from one rate to another.
 #[derive(Debug, Clone)]
@@ -59,16 +65,19 @@ impl Resampler {
     }
 }
 
-/// Converts a float sample (-1.0..=1.0) to 16 bits, clipping.
+/// 16-bit full scale.
+const SCALE: f32 = 32768.0;
+
+/// Converts a float sample (-1.0..1.0) to 16 bits, rounding and clipping.
 #[inline]
 pub fn f32_to_i16(s: f32) -> i16 {
-    (s * 32767.0).round().clamp(-32768.0, 32767.0) as i16
+    (s * SCALE).round().clamp(-SCALE, SCALE - 1.0) as i16
 }
 
-/// Converts a 16-bit sample to a float in -1.0..=1.0.
+/// Converts a 16-bit sample to a float in -1.0..1.0.
 #[inline]
 pub fn i16_to_f32(s: i16) -> f32 {
-    f32::from(s) / 32768.0
+    f32::from(s) / SCALE
 }
 
 #[cfg(test)]
@@ -102,6 +111,16 @@ mod tests {
     }
 
     #[test]
+    fn the_same_rate_passes_samples_through() {
+        let mut r = Resampler::new(48_000, 48_000);
+        assert!(r.is_identity());
+        let mut out = Vec::new();
+        r.process(&[0.25, -0.5], &mut out);
+        r.process(&[1.0], &mut out);
+        assert_eq!(out, [0.25, -0.5, 1.0]);
+    }
+
+    #[test]
     fn a_tone_keeps_its_frequency_and_level() {
         let mut r = Resampler::new(44_100, 48_000);
         let mut out = Vec::new();
@@ -119,6 +138,9 @@ mod tests {
     fn sample_conversions_clip_and_round_trip() {
         assert_eq!(f32_to_i16(2.0), 32767);
         assert_eq!(f32_to_i16(-2.0), -32768);
-        assert_eq!(f32_to_i16(i16_to_f32(1234)), 1234);
+        for s in [i16::MIN, -1234, -1, 0, 1, 1234, i16::MAX] {
+            assert_eq!(f32_to_i16(i16_to_f32(s)), s);
+        }
+        assert_eq!(f32_to_i16(0.5), 16384);
     }
 }
