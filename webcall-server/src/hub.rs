@@ -153,18 +153,22 @@ impl Hub {
     pub fn deliver(&self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
-                Output::Send { to, message } => self.send(to, message.encode()),
+                Output::Send { to, message } => {
+                    self.send(to, message.encode());
+                }
                 Output::Close(id) => self.remove(id),
             }
         }
     }
 
-    fn send(&self, to: ConnectionId, frame: Frame) {
+    /// Queues `frame` for `to`; false when `to` has no queue any more
+    /// (closed, cut off, or never registered here).
+    pub fn send(&self, to: ConnectionId, frame: Frame) -> bool {
         let len = frame.len();
         let overflow = {
             let senders = self.senders.read().unwrap_or_else(|p| p.into_inner());
             let Some(entry) = senders.get(&to) else {
-                return;
+                return false;
             };
             let queued = entry.queue.bytes.fetch_add(len, Ordering::AcqRel) + len;
             let total = self.total.fetch_add(len, Ordering::AcqRel) + len;
@@ -186,6 +190,7 @@ impl Hub {
             );
             self.remove(to);
         }
+        true
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ConnectionId, Entry>> {

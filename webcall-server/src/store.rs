@@ -45,10 +45,15 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     fn info(&self, token: &RoomToken, now: Timestamp) -> Option<RoomInfo>;
 
     /// A connection sent `join`. An unknown or expired room answers
-    /// `room_not_found`.
+    /// `room_not_found`; the room answers the rest (a second `join` on a
+    /// seated connection is `already_joined`).
     fn join(&self, token: &RoomToken, now: Timestamp, join: Join<'_>, deliver: Deliver<'_>);
 
-    /// `conn` sent a message other than `join`.
+    /// True while `conn` holds a seat in the room.
+    fn holds_seat(&self, token: &RoomToken, conn: ConnectionId) -> bool;
+
+    /// `conn` sent a message other than `join` (before its `join`, the
+    /// room answers `not_joined`).
     fn handle(
         &self,
         token: &RoomToken,
@@ -58,8 +63,9 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
         deliver: Deliver<'_>,
     );
 
-    /// `conn` closed or went silent. Its seat is held for a grace period;
-    /// returns when to call [`tick`](RoomStore::tick) for the room next.
+    /// `conn` closed or went silent. Its seat, if it had one, is held for
+    /// a grace period; returns when to call [`tick`](RoomStore::tick) for
+    /// the room next (`None` when `conn` held no seat).
     fn disconnect(
         &self,
         token: &RoomToken,
@@ -136,10 +142,17 @@ impl RoomStore for MemoryStore {
 
     fn join(&self, token: &RoomToken, now: Timestamp, join: Join<'_>, deliver: Deliver<'_>) {
         let mut rooms = self.lock();
-        deliver(match rooms.get_mut(token, now) {
+        // The room itself refuses a join once expired.
+        deliver(match rooms.get_mut_including_expired(token) {
             Some(room) => room.join(now, join.conn, join.version, join.resume, join.ice),
             None => not_found(join.conn),
         });
+    }
+
+    fn holds_seat(&self, token: &RoomToken, conn: ConnectionId) -> bool {
+        self.lock()
+            .get_mut_including_expired(token)
+            .is_some_and(|room| room.participant_on(conn).is_some())
     }
 
     fn handle(
@@ -152,7 +165,7 @@ impl RoomStore for MemoryStore {
     ) {
         let mut rooms = self.lock();
         // An expired room still answers (with `room_expired`) until swept.
-        deliver(match rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
+        deliver(match rooms.get_mut_including_expired(token) {
             Some(room) => room.handle(now, conn, message),
             None => not_found(conn),
         });
@@ -166,14 +179,15 @@ impl RoomStore for MemoryStore {
         deliver: Deliver<'_>,
     ) -> Option<Timestamp> {
         let mut rooms = self.lock();
-        let room = rooms.get_mut(token, Timestamp::from_unix_millis(0))?;
+        let room = rooms.get_mut_including_expired(token)?;
+        let seated = room.participant_on(conn).is_some();
         deliver(room.disconnect(now, conn));
-        room.next_deadline()
+        room.next_deadline().filter(|_| seated)
     }
 
     fn tick(&self, token: &RoomToken, now: Timestamp, deliver: Deliver<'_>) -> Option<Timestamp> {
         let mut rooms = self.lock();
-        let room = rooms.get_mut(token, Timestamp::from_unix_millis(0))?;
+        let room = rooms.get_mut_including_expired(token)?;
         deliver(room.tick(now));
         room.next_deadline()
     }

@@ -3,9 +3,15 @@
 //! room store what the client sends and writes out what the hub delivers.
 //!
 //! Per connection: small buffers (4 KiB), frames of at most
-//! [`MAX_MESSAGE_BYTES`], a join deadline, pings and an idle limit, a
-//! message rate limit, and a bounded outgoing queue. Nothing a client sends
-//! reaches any room but its own.
+//! [`MAX_CLIENT_MESSAGE_BYTES`], a join deadline, pings and an idle limit,
+//! a message rate limit, and a bounded outgoing queue. Nothing a client
+//! sends reaches any room but its own.
+//!
+//! The room answers everything about seats (`not_joined`,
+//! `already_joined`, ...); this task only answers what the socket shows
+//! (frame size, rate, silence). Every message to the client, its own
+//! errors included, goes through its queue in the hub, so the client sees
+//! them in the order they were made.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -23,16 +29,17 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use webcall_core::protocol::{
-    ClientMessage, ErrorCode, ErrorMessage, MAX_MESSAGE_BYTES, ProtocolError, ServerMessage,
+    ClientMessage, ErrorCode, ErrorMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_MESSAGE_BYTES,
+    ProtocolError, ServerMessage,
 };
-use webcall_core::room::ConnectionId;
+use webcall_core::room::{ConnectionId, Output};
 use webcall_core::time::Timestamp;
 use webcall_core::token::RoomToken;
 
 use crate::api::api_error;
 use crate::app::AppState;
 use crate::hub::Outbox;
-use crate::limits::{MAX_CLIENT_MESSAGE_BYTES, TokenBucket};
+use crate::limits::TokenBucket;
 use crate::request::{RequestFacts, origin_allowed};
 use crate::serve::ConnectionTicket;
 use crate::store::Join;
@@ -93,8 +100,10 @@ pub(crate) async fn upgrade(
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_MESSAGE_BYTES * 4)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+        // The one check of a client frame's size: longer ones end in
+        // tungstenite's capacity error, answered `message_too_large`.
+        .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES));
     ws.accept(limits, move |socket| async move {
         // The socket stays counted (and shutdown waits for it) until
         // this task ends.
@@ -201,8 +210,14 @@ struct Connection {
     _slot: ConnectionSlot,
     started: Instant,
     last_seen: Instant,
-    /// True once the client sent `join` (whatever the answer).
-    joined: bool,
+    /// When to check that the client has taken a seat; `None` once it had.
+    join_by: Option<Instant>,
+    /// Set once a fatal error is queued: the close code to end with when
+    /// the queue has drained. Nothing more is read meanwhile.
+    closing: Option<CloseCode>,
+    /// An error made after the queue was closed (by the room): sent once
+    /// what was queued before has gone out.
+    last_words: Option<ErrorMessage>,
     bucket: TokenBucket,
     /// Bytes the client may send: what it sends, the other side's queue
     /// must hold.
@@ -215,6 +230,7 @@ impl Connection {
     fn new(socket: Socket, state: Arc<AppState>, room: RoomToken, slot: ConnectionSlot) -> Self {
         let (id, outbox) = state.hub.register();
         let now = Instant::now();
+        let join_by = now + state.config.join_timeout;
         let bucket = TokenBucket::new(
             f64::from(state.config.message_rate_per_second),
             state.config.message_burst,
@@ -234,7 +250,9 @@ impl Connection {
             _slot: slot,
             started: now,
             last_seen: now,
-            joined: false,
+            join_by: Some(join_by),
+            closing: None,
+            last_words: None,
             bucket,
             byte_bucket,
             refused: 0,
@@ -254,27 +272,22 @@ impl Connection {
         tokio::pin!(shutdown);
 
         let flow = loop {
+            let open = self.closing.is_none();
             let flow = tokio::select! {
-                incoming = self.socket.next() => self.on_incoming(incoming).await,
-                outgoing = self.outbox.recv() => match outgoing {
-                    Some(frame) => self.send(Message::text(frame)).await,
-                    // Cut off by the hub: it stopped reading.
-                    None if self.outbox.cut_off() => self.fatal(ErrorMessage::new(ErrorCode::TooSlow)).await,
-                    // Removed from the hub: the room closed this connection.
-                    None => Flow::Close(CloseCode::Normal),
-                },
+                incoming = self.socket.next(), if open => self.on_incoming(incoming).await,
+                outgoing = self.outbox.recv() => self.on_outgoing(outgoing).await,
                 _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
-                _ = &mut deadline => match self.next_deadline() {
+                _ = &mut deadline, if open => match self.next_deadline() {
                     Some(next) => {
                         deadline.as_mut().reset(next);
                         Flow::Continue
                     }
-                    None => self.fatal(ErrorMessage::new(ErrorCode::Timeout)).await,
+                    None => self.answer(ErrorMessage::new(ErrorCode::Timeout)),
                 },
                 deadline = &mut shutdown => {
                     // Told and closed by the shutdown deadline, whatever the client does.
-                    let error = ErrorMessage::new(ErrorCode::Unavailable);
-                    match tokio::time::timeout_at(deadline, self.fatal(error)).await {
+                    self.answer(ErrorMessage::new(ErrorCode::Unavailable));
+                    match tokio::time::timeout_at(deadline, self.drain()).await {
                         Ok(Flow::Close(code)) => Flow::Closing(code, deadline),
                         _ => Flow::Drop,
                     }
@@ -286,7 +299,7 @@ impl Connection {
         };
 
         self.state.hub.remove(self.id);
-        if self.joined {
+        {
             let hub = &self.state.hub;
             // On shutdown every participant is told `unavailable`; telling the
             // other one that this peer left as well would be untrue (both still
@@ -322,29 +335,67 @@ impl Connection {
     }
 
     /// When to look again at the join and idle limits; `None` when one
-    /// has passed.
-    fn next_deadline(&self) -> Option<Instant> {
+    /// has passed. Whether the client took a seat in time, the room says.
+    fn next_deadline(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        let config = &self.state.config;
-        let idle_until = self.last_seen + config.idle_timeout;
-        let join_until = self.started + config.join_timeout;
-        if now >= idle_until || (!self.joined && now >= join_until) {
+        let idle_until = self.last_seen + self.state.config.idle_timeout;
+        if now >= idle_until {
             return None;
         }
-        Some(if self.joined {
-            idle_until
-        } else {
-            idle_until.min(join_until)
-        })
+        if let Some(join_by) = self.join_by {
+            if now < join_by {
+                return Some(idle_until.min(join_by));
+            }
+            if !self.state.store.holds_seat(&self.room, self.id) {
+                return None;
+            }
+            self.join_by = None;
+        }
+        Some(idle_until)
+    }
+
+    async fn on_outgoing(&mut self, outgoing: Option<String>) -> Flow {
+        match outgoing {
+            Some(frame) => self.send(Message::text(frame)).await,
+            // Cut off by the hub: it stopped reading. Its queue is
+            // drained, so this goes straight to the socket.
+            None if self.outbox.cut_off() => {
+                let error = ErrorMessage::new(ErrorCode::TooSlow);
+                match self.send_now(error).await {
+                    Flow::Continue => Flow::Close(close_code(ErrorCode::TooSlow)),
+                    other => other,
+                }
+            }
+            // Removed from the hub: a fatal error of ours, or the room
+            // closed this connection.
+            None => {
+                if let Some(error) = self.last_words.take()
+                    && let Flow::Drop = self.send_now(error).await
+                {
+                    return Flow::Drop;
+                }
+                Flow::Close(self.closing.unwrap_or(CloseCode::Normal))
+            }
+        }
+    }
+
+    /// Sends what is queued until the queue ends.
+    async fn drain(&mut self) -> Flow {
+        loop {
+            let outgoing = self.outbox.recv().await;
+            let last = outgoing.is_none();
+            match self.on_outgoing(outgoing).await {
+                Flow::Continue if !last => {}
+                flow => return flow,
+            }
+        }
     }
 
     async fn on_incoming(&mut self, incoming: Option<Result<Message, WsError>>) -> Flow {
         let message = match incoming {
             None | Some(Ok(Message::Close(_))) => return Flow::Drop,
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                return self
-                    .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
-                    .await;
+                return self.answer(ErrorMessage::new(ErrorCode::MessageTooLarge));
             }
             Some(Err(e)) => {
                 tracing::debug!(conn = self.id.0, "connection failed: {e}");
@@ -363,34 +414,25 @@ impl Connection {
         if !(self.bucket.try_take(now) && self.byte_bucket.try_take_n(bytes as f64, now)) {
             self.refused += 1;
             if self.refused == 1 {
-                return self
-                    .send_error(ErrorMessage::new(ErrorCode::RateLimited))
-                    .await;
+                return self.answer(ErrorMessage::new(ErrorCode::RateLimited));
             }
             if self.refused > self.state.config.message_burst {
                 tracing::info!(
                     conn = self.id.0,
                     "closing a connection that ignores the rate limit"
                 );
-                let error = ErrorMessage {
-                    fatal: true,
-                    ..ErrorMessage::new(ErrorCode::RateLimited)
-                };
-                return self.fatal(error).await;
+                return self.answer(ErrorMessage::fatal(ErrorCode::RateLimited));
             }
             return Flow::Continue;
         }
         self.refused = 0;
 
         match message {
-            Message::Text(text) => self.on_text(text.as_str()).await,
-            Message::Binary(_) => {
-                self.send_error(ErrorMessage::with_detail(
-                    ErrorCode::BadMessage,
-                    "binary frames are not used; send JSON text",
-                ))
-                .await
-            }
+            Message::Text(text) => self.on_text(text.as_str()),
+            Message::Binary(_) => self.answer(ErrorMessage::with_detail(
+                ErrorCode::BadMessage,
+                "binary frames are not used; send JSON text",
+            )),
             // Pings are answered by the library; both only show liveness.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {
                 Flow::Continue
@@ -398,35 +440,19 @@ impl Connection {
         }
     }
 
-    async fn on_text(&mut self, text: &str) -> Flow {
-        if text.len() > MAX_CLIENT_MESSAGE_BYTES {
-            return self
-                .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
-                .await;
-        }
+    fn on_text(&mut self, text: &str) -> Flow {
         let message = match ClientMessage::decode(text) {
             Ok(message) => message,
-            Err(ProtocolError::TooLarge { .. }) => {
-                return self
-                    .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
-                    .await;
-            }
             Err(ProtocolError::Malformed(detail)) => {
                 let detail: String = detail.chars().take(MAX_DETAIL).collect();
-                return self
-                    .send_error(ErrorMessage::with_detail(ErrorCode::BadMessage, detail))
-                    .await;
+                return self.answer(ErrorMessage::with_detail(ErrorCode::BadMessage, detail));
             }
+            Err(e) => return self.answer(ErrorMessage::new(e.code())),
         };
         let now = Timestamp::now();
         let (state, room, id) = (&self.state, &self.room, self.id);
         let deliver = |outputs| state.hub.deliver(outputs);
         match message {
-            ClientMessage::Join { .. } if self.joined => {
-                return self
-                    .send_error(ErrorMessage::new(ErrorCode::AlreadyJoined))
-                    .await;
-            }
             ClientMessage::Join { version, resume } => {
                 let ice = state.ice.ice_config(room, id);
                 let resume = resume.as_ref();
@@ -441,12 +467,6 @@ impl Connection {
                     },
                     &deliver,
                 );
-                self.joined = true;
-            }
-            _ if !self.joined => {
-                return self
-                    .send_error(ErrorMessage::new(ErrorCode::NotJoined))
-                    .await;
             }
             message => state.store.handle(room, now, id, message, &deliver),
         }
@@ -461,23 +481,38 @@ impl Connection {
         }
     }
 
-    async fn send_error(&mut self, error: ErrorMessage) -> Flow {
+    /// Queues an error for the client behind what is already queued; a
+    /// fatal one also ends the queue, and the connection closes once the
+    /// client has it. When the queue is already closed, the error follows
+    /// what is left in it.
+    fn answer(&mut self, error: ErrorMessage) -> Flow {
+        let fatal = error.fatal;
+        if fatal {
+            self.closing = Some(close_code(error.code));
+        }
+        let frame = ServerMessage::Error(error.clone()).encode();
+        if !self.state.hub.send(self.id, frame) {
+            self.last_words.get_or_insert(error);
+        } else if fatal {
+            self.state.hub.deliver(vec![Output::Close(self.id)]);
+        }
+        Flow::Continue
+    }
+
+    /// Sends an error past the queue, for when the queue is gone.
+    async fn send_now(&mut self, error: ErrorMessage) -> Flow {
         self.send(Message::text(ServerMessage::Error(error).encode()))
             .await
     }
+}
 
-    /// Sends a fatal error; the connection then closes.
-    async fn fatal(&mut self, error: ErrorMessage) -> Flow {
-        let code = match error.code {
-            ErrorCode::MessageTooLarge => CloseCode::Size,
-            ErrorCode::Unavailable => CloseCode::Away,
-            ErrorCode::RateLimited | ErrorCode::TooSlow => CloseCode::Policy,
-            _ => CloseCode::Normal,
-        };
-        match self.send_error(error).await {
-            Flow::Continue => Flow::Close(code),
-            other => other,
-        }
+/// The close code that follows a fatal error.
+fn close_code(code: ErrorCode) -> CloseCode {
+    match code {
+        ErrorCode::MessageTooLarge => CloseCode::Size,
+        ErrorCode::Unavailable => CloseCode::Away,
+        ErrorCode::RateLimited | ErrorCode::TooSlow => CloseCode::Policy,
+        _ => CloseCode::Normal,
     }
 }
 

@@ -9,13 +9,12 @@ use futures_util::SinkExt;
 use server_support::{Peer, Server, WAIT, candidate, config, eventually, http, pair, pair_joined};
 use tokio_tungstenite::tungstenite::Message;
 use webcall_core::protocol::{
-    ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_CLIENT_MESSAGE_BYTES,
+    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage,
 };
 use webcall_core::room::RoomConfig;
 use webcall_core::token::RoomToken;
 use webcall_server::Config;
-use webcall_server::limits::MAX_CLIENT_MESSAGE_BYTES;
 
 /// A short pause for negative checks, only after delivery was shown to work.
 const QUIET: Duration = Duration::from_millis(300);
