@@ -2,7 +2,6 @@
 //! assets of the browser client, and the health check.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
@@ -10,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use webcall_core::protocol::{ApiError, ErrorCode};
-use webcall_core::time::Timestamp;
 use webcall_core::token::RoomToken;
 
 use crate::app::AppState;
@@ -92,7 +90,10 @@ pub(crate) async fn create_room(
         return answer;
     }
     let client = client_key(facts.client, state.config.client_ipv6_prefix);
-    if !state.create_limit.check(client, Instant::now()) {
+    if !state
+        .create_limit
+        .check(client, tokio::time::Instant::now().into_std())
+    {
         tracing::info!(client = %facts.client, "room creation rate limited");
         let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited);
         let wait = retry_after(state.config.create_rate_per_minute).as_secs();
@@ -102,7 +103,7 @@ pub(crate) async fn create_room(
         return response;
     }
     let creator = creator(facts.client, state.config.client_ipv6_prefix);
-    match state.store.create(Timestamp::now(), creator) {
+    match state.store.create(state.clock.now(), creator) {
         Ok(mut created) => {
             created.url = room_url(&state, &facts, &created.token);
             tracing::debug!(token = ?created.token, "room created");
@@ -133,7 +134,7 @@ pub(crate) async fn room_info(
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
-    match state.store.info(&token, Timestamp::now()) {
+    match state.store.info(&token, state.clock.now()) {
         Some(mut info) => {
             info.url = Some(room_url(&state, &facts, &token));
             ([(header::CACHE_CONTROL, NO_STORE)], Json(info)).into_response()
@@ -157,7 +158,7 @@ pub(crate) async fn room_qr(
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
-    if state.store.info(&token, Timestamp::now()).is_none() {
+    if state.store.info(&token, state.clock.now()).is_none() {
         return room_not_found();
     }
     let url = room_url(&state, &facts, &token);

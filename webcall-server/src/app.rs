@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -13,8 +12,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
-use webcall_core::time::Timestamp;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Result;
 use crate::hosts::AllowedHosts;
@@ -33,6 +32,8 @@ use crate::{api, serve, ws};
 #[derive(Debug)]
 pub struct AppState {
     pub(crate) config: Config,
+    /// Where every handler reads the time.
+    pub(crate) clock: Clock,
     pub(crate) store: Arc<dyn RoomStore>,
     pub(crate) hub: Hub,
     pub(crate) ice: Arc<dyn IceProvider>,
@@ -177,6 +178,7 @@ fn build(
             config.max_connections_per_client,
         )),
         hosts: AllowedHosts::new(&config, config.listen),
+        clock: Clock::new(),
         config,
         store,
         ice,
@@ -219,13 +221,15 @@ async fn sweep(state: Weak<AppState>) {
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
-        state.store.sweep(Timestamp::now(), &|outputs| {
+        state.store.sweep(state.clock.now(), &|outputs| {
             if !outputs.is_empty() {
                 tracing::debug!(outputs = outputs.len(), "expired rooms swept");
             }
             state.hub.deliver(outputs);
         });
-        state.create_limit.forget_idle(Instant::now());
+        state
+            .create_limit
+            .forget_idle(tokio::time::Instant::now().into_std());
     }
 }
 

@@ -39,6 +39,7 @@
 mod api;
 mod app;
 pub mod assets;
+mod clock;
 pub mod config;
 mod error;
 pub mod hosts;

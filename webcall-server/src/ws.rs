@@ -95,7 +95,7 @@ pub(crate) async fn upgrade(
     let room = token
         .parse::<RoomToken>()
         .ok()
-        .filter(|t| state.store.info(t, Timestamp::now()).is_some());
+        .filter(|t| state.store.info(t, state.clock.now()).is_some());
     let limits = WebSocketConfig::default()
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(0)
@@ -310,7 +310,7 @@ impl Connection {
                     hub.deliver(out)
                 }
             };
-            let now = Timestamp::now();
+            let now = self.state.clock.now();
             if let Some(deadline) = self
                 .state
                 .store
@@ -449,7 +449,7 @@ impl Connection {
             }
             Err(e) => return self.answer(ErrorMessage::new(e.code())),
         };
-        let now = Timestamp::now();
+        let now = self.state.clock.now();
         let (state, room, id) = (&self.state, &self.room, self.id);
         let deliver = |outputs| state.hub.deliver(outputs);
         match message {
@@ -521,10 +521,10 @@ fn close_code(code: ErrorCode) -> CloseCode {
 /// taken back meanwhile simply is not due any more.
 async fn free_held_seats(state: Weak<AppState>, room: RoomToken, mut deadline: Timestamp) {
     loop {
-        let wait = deadline
-            .unix_millis()
-            .saturating_sub(Timestamp::now().unix_millis());
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let Some(wait) = state.upgrade().map(|s| s.clock.until(deadline)) else {
+            return;
+        };
+        tokio::time::sleep(wait).await;
         let Some(state) = state.upgrade() else { return };
         if state.shutdown.borrow().is_some() {
             return;
@@ -532,7 +532,7 @@ async fn free_held_seats(state: Weak<AppState>, room: RoomToken, mut deadline: T
         let hub = &state.hub;
         match state
             .store
-            .tick(&room, Timestamp::now(), &|out| hub.deliver(out))
+            .tick(&room, state.clock.now(), &|out| hub.deliver(out))
         {
             Some(next) => deadline = next,
             None => return,

@@ -204,7 +204,7 @@ async fn public_url_is_the_base_of_links() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_rooms_are_gone() {
     let server = Server::start(Config {
         room: RoomConfig {

@@ -31,7 +31,7 @@ async fn room_participants(server: &Server, token: &str) -> u8 {
     info.participants
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn two_peers_meet_and_relay_only_to_each_other() {
     let ice = vec![IceServer {
         urls: vec!["turn:127.0.0.1:3478".into()],
@@ -147,7 +147,7 @@ async fn two_peers_meet_and_relay_only_to_each_other() {
     b.expect_quiet(QUIET).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_third_person_is_refused_with_room_full() {
     let server = Server::start(config()).await;
     let (mut a, mut b, token) = pair(&server).await;
@@ -165,7 +165,7 @@ async fn a_third_person_is_refused_with_room_full() {
     assert_eq!(room_participants(&server, &token).await, 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
     let server = Server::start(config()).await;
     let (mut a, mut b, token, jb) = pair_joined(&server).await;
@@ -200,7 +200,7 @@ async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_noticed_gets_it_back()
 {
     let server = Server::start(config()).await;
@@ -246,7 +246,7 @@ async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_not
     assert_eq!(room_participants(&server, &token).await, 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
     let server = Server::start(config()).await;
     let (mut a, mut b, token, jb) = pair_joined(&server).await;
@@ -283,7 +283,7 @@ async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
     assert!(!jb2.resumed);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
     let server = Server::start(Config {
         room: RoomConfig {
@@ -316,7 +316,7 @@ async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bye_tells_the_other_peer_and_closes() {
     let server = Server::start(config()).await;
     let room = server.create_room().await;
@@ -339,7 +339,7 @@ async fn bye_tells_the_other_peer_and_closes() {
     assert_eq!(room_participants(&server, &token).await, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
     let server = Server::start(Config {
         room: RoomConfig {
@@ -371,7 +371,7 @@ async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
     p.expect_fatal(ErrorCode::RoomNotFound).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
     let server = Server::start(Config {
         room: RoomConfig {
@@ -387,7 +387,7 @@ async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
     b.expect_fatal(ErrorCode::RoomExpired).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bad_frames_get_bad_message_and_the_connection_stays() {
     let server = Server::start(config()).await;
     let (mut a, mut b, _) = pair(&server).await;
@@ -422,7 +422,7 @@ async fn bad_frames_get_bad_message_and_the_connection_stays() {
     b.expect_quiet(QUIET).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn messages_before_join_get_not_joined() {
     let server = Server::start(config()).await;
     let room = server.create_room().await;
@@ -440,7 +440,7 @@ async fn messages_before_join_get_not_joined() {
     p.join(None).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unsupported_versions_are_refused() {
     let server = Server::start(config()).await;
     let room = server.create_room().await;
@@ -453,7 +453,7 @@ async fn unsupported_versions_are_refused() {
     p.expect_fatal(ErrorCode::UnsupportedVersion).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
     let server = Server::start(config()).await;
     let (mut a, mut b, _) = pair(&server).await;
@@ -485,7 +485,7 @@ async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
     c.expect_fatal(ErrorCode::MessageTooLarge).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_misbehaving_client_does_not_disturb_another_room() {
     let server = Server::start(Config {
         message_rate_per_second: 20,
@@ -526,7 +526,7 @@ async fn a_misbehaving_client_does_not_disturb_another_room() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn floods_are_rate_limited_then_closed() {
     let server = Server::start(Config {
         message_rate_per_second: 1,
@@ -573,7 +573,7 @@ async fn floods_are_rate_limited_then_closed() {
     a.expect_closed().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cross_origin_pages_are_refused() {
     let server = Server::start(config()).await;
     let room = server.create_room().await;
@@ -609,7 +609,7 @@ async fn cross_origin_pages_are_refused() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_join_in_time_is_a_timeout() {
     let server = Server::start(Config {
         join_timeout: Duration::from_secs(1),
@@ -621,7 +621,7 @@ async fn no_join_in_time_is_a_timeout() {
     p.expect_fatal(ErrorCode::Timeout).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_connections_are_dropped_and_answering_ones_kept() {
     let server = Server::start(Config {
         ping_interval: Duration::from_millis(250),
@@ -660,7 +660,7 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
     assert_eq!(a.recv_error().await.code, ErrorCode::NoPeer);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_connection_limit_answers_503() {
     // Three connections at most: the two participants' and, until the
     // server notices it closed, the HTTP client's that created the room.
@@ -695,7 +695,7 @@ async fn the_connection_limit_answers_503() {
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_closes_signaling_connections_with_unavailable() {
     let server = Server::start(config()).await;
     let (mut a, mut b, _) = pair(&server).await;
