@@ -32,6 +32,12 @@ fn room_not_found() -> Response {
     api_error(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound)
 }
 
+/// The answer when the room store cannot be reached.
+fn store_failed(e: crate::Error) -> Response {
+    tracing::warn!("room store failed: {e}");
+    api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+}
+
 /// The largest body `POST /api/rooms` reads. Today no field is defined;
 /// the body is read (so the connection can be kept alive) and checked.
 pub(crate) const MAX_CREATE_BODY: usize = 4 * 1024;
@@ -103,7 +109,7 @@ pub(crate) async fn create_room(
         return response;
     }
     let creator = creator(facts.client, state.config.client_ipv6_prefix);
-    match state.store.create(state.clock.now(), creator) {
+    match state.rooms.create(state.clock.now(), creator).await {
         Ok(mut created) => {
             created.url = room_url(&state, &facts, &created.token);
             tracing::debug!(token = ?created.token, "room created");
@@ -134,12 +140,13 @@ pub(crate) async fn room_info(
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
-    match state.store.info(&token, state.clock.now()) {
-        Some(mut info) => {
+    match state.rooms.info(&token, state.clock.now()).await {
+        Ok(Some(mut info)) => {
             info.url = Some(room_url(&state, &facts, &token));
             ([(header::CACHE_CONTROL, NO_STORE)], Json(info)).into_response()
         }
-        None => room_not_found(),
+        Ok(None) => room_not_found(),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -158,8 +165,10 @@ pub(crate) async fn room_qr(
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
-    if state.store.info(&token, state.clock.now()).is_none() {
-        return room_not_found();
+    match state.rooms.info(&token, state.clock.now()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return room_not_found(),
+        Err(e) => return store_failed(e),
     }
     let url = room_url(&state, &facts, &token);
     match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {

@@ -21,6 +21,7 @@ use crate::hub::Hub;
 use crate::ice::{IceProvider, StaticIce};
 use crate::limits::PerAddressLimit;
 use crate::request::{OverTls, RequestFacts, is_plausible_host};
+use crate::rooms::RoomService;
 use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
 use crate::tls::Tls;
@@ -34,8 +35,10 @@ pub struct AppState {
     pub(crate) config: Config,
     /// Where every handler reads the time.
     pub(crate) clock: Clock,
-    pub(crate) store: Arc<dyn RoomStore>,
-    pub(crate) hub: Hub,
+    /// Rooms: the store, and delivery of their outputs.
+    pub(crate) rooms: RoomService,
+    /// This process's connections.
+    pub(crate) hub: Arc<Hub>,
     pub(crate) ice: Arc<dyn IceProvider>,
     pub(crate) create_limit: PerAddressLimit,
     /// Signaling WebSockets open now (a router embedded elsewhere has only
@@ -170,9 +173,11 @@ fn build(
             config.ice_transport_policy,
         ))
     });
+    let hub = Arc::new(Hub::with_limits(config.queue_limits()));
     let state = Arc::new(AppState {
         create_limit: PerAddressLimit::new(config.create_rate_per_minute),
-        hub: Hub::with_limits(config.queue_limits()),
+        rooms: RoomService::new(store, hub.clone()),
+        hub,
         gate: Arc::new(Gate::new(
             config.max_connections,
             config.max_connections_per_client,
@@ -180,7 +185,6 @@ fn build(
         hosts: AllowedHosts::new(&config, config.listen),
         clock: Clock::new(),
         config,
-        store,
         ice,
         connections: AtomicUsize::new(0),
         shutdown: watch::Sender::new(None),
@@ -221,12 +225,11 @@ async fn sweep(state: Weak<AppState>) {
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
-        state.store.sweep(state.clock.now(), &|outputs| {
-            if !outputs.is_empty() {
-                tracing::debug!(outputs = outputs.len(), "expired rooms swept");
-            }
-            state.hub.deliver(outputs);
-        });
+        match state.rooms.sweep(state.clock.now()).await {
+            Ok(0) => {}
+            Ok(outputs) => tracing::debug!(outputs, "expired rooms swept"),
+            Err(e) => tracing::warn!("cannot sweep expired rooms: {e}"),
+        }
         state
             .create_limit
             .forget_idle(tokio::time::Instant::now().into_std());

@@ -6,9 +6,10 @@
 //! in messages and in bytes, and all queues together in bytes
 //! ([`QueueLimits`]); a connection whose queue overflows has stopped
 //! reading and is cut off the same way (its task then closes with
-//! `too_slow`) rather than let it hold memory. A hub shared between
-//! processes would route an id to the process that holds the socket; the
-//! interface stays the same.
+//! `too_slow`) rather than let it hold memory. The hub holds this
+//! process's connections only; it is the in-memory [`Bus`](crate::bus::Bus),
+//! and a bus between processes would hand each output to the hub of the
+//! process that holds the socket.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

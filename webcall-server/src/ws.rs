@@ -92,10 +92,16 @@ pub(crate) async fn upgrade(
         );
         return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
     };
-    let room = token
-        .parse::<RoomToken>()
-        .ok()
-        .filter(|t| state.store.info(t, state.clock.now()).is_some());
+    let room = match token.parse::<RoomToken>() {
+        Ok(token) => match state.rooms.info(&token, state.clock.now()).await {
+            Ok(info) => info.map(|_| token),
+            Err(e) => {
+                tracing::warn!("room store failed: {e}");
+                return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+            }
+        },
+        Err(_) => None,
+    };
     let limits = WebSocketConfig::default()
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(0)
@@ -277,7 +283,7 @@ impl Connection {
                 incoming = self.socket.next(), if open => self.on_incoming(incoming).await,
                 outgoing = self.outbox.recv() => self.on_outgoing(outgoing).await,
                 _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
-                _ = &mut deadline, if open => match self.next_deadline() {
+                _ = &mut deadline, if open => match self.next_deadline().await {
                     Some(next) => {
                         deadline.as_mut().reset(next);
                         Flow::Continue
@@ -299,30 +305,26 @@ impl Connection {
         };
 
         self.state.hub.remove(self.id);
+        // On shutdown every participant is told `unavailable`; telling the
+        // other one that this peer left as well would be untrue (both still
+        // hold a working media connection) and races with their own notice.
+        let shutting_down = self.state.shutdown.borrow().is_some();
+        let now = self.state.clock.now();
+        match self
+            .state
+            .rooms
+            .disconnect(&self.room, now, self.id, shutting_down)
+            .await
         {
-            let hub = &self.state.hub;
-            // On shutdown every participant is told `unavailable`; telling the
-            // other one that this peer left as well would be untrue (both still
-            // hold a working media connection) and races with their own notice.
-            let shutting_down = self.state.shutdown.borrow().is_some();
-            let deliver = |out| {
-                if !shutting_down {
-                    hub.deliver(out)
-                }
-            };
-            let now = self.state.clock.now();
-            if let Some(deadline) = self
-                .state
-                .store
-                .disconnect(&self.room, now, self.id, &deliver)
-                && !shutting_down
-            {
+            Ok(Some(deadline)) if !shutting_down => {
                 tokio::spawn(free_held_seats(
                     Arc::downgrade(&self.state),
                     self.room.clone(),
                     deadline,
                 ));
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(conn = self.id.0, "room store failed: {e}"),
         }
         tracing::debug!(conn = self.id.0, "disconnected");
         match flow {
@@ -336,7 +338,7 @@ impl Connection {
 
     /// When to look again at the join and idle limits; `None` when one
     /// has passed. Whether the client took a seat in time, the room says.
-    fn next_deadline(&mut self) -> Option<Instant> {
+    async fn next_deadline(&mut self) -> Option<Instant> {
         let now = Instant::now();
         let idle_until = self.last_seen + self.state.config.idle_timeout;
         if now >= idle_until {
@@ -346,8 +348,11 @@ impl Connection {
             if now < join_by {
                 return Some(idle_until.min(join_by));
             }
-            if !self.state.store.holds_seat(&self.room, self.id) {
-                return None;
+            match self.state.rooms.holds_seat(&self.room, self.id).await {
+                Ok(false) => return None,
+                Ok(true) => {}
+                // Not the client's fault: let it be.
+                Err(e) => tracing::warn!(conn = self.id.0, "room store failed: {e}"),
             }
             self.join_by = None;
         }
@@ -428,7 +433,7 @@ impl Connection {
         self.refused = 0;
 
         match message {
-            Message::Text(text) => self.on_text(text.as_str()),
+            Message::Text(text) => self.on_text(text.as_str()).await,
             Message::Binary(_) => self.answer(ErrorMessage::with_detail(
                 ErrorCode::BadMessage,
                 "binary frames are not used; send JSON text",
@@ -440,7 +445,7 @@ impl Connection {
         }
     }
 
-    fn on_text(&mut self, text: &str) -> Flow {
+    async fn on_text(&mut self, text: &str) -> Flow {
         let message = match ClientMessage::decode(text) {
             Ok(message) => message,
             Err(ProtocolError::Malformed(detail)) => {
@@ -451,26 +456,26 @@ impl Connection {
         };
         let now = self.state.clock.now();
         let (state, room, id) = (&self.state, &self.room, self.id);
-        let deliver = |outputs| state.hub.deliver(outputs);
-        match message {
+        let fed = match message {
             ClientMessage::Join { version, resume } => {
                 let ice = state.ice.ice_config(room, id);
-                let resume = resume.as_ref();
-                state.store.join(
-                    room,
-                    now,
-                    Join {
-                        conn: id,
-                        version,
-                        resume,
-                        ice,
-                    },
-                    &deliver,
-                );
+                let join = Join {
+                    conn: id,
+                    version,
+                    resume,
+                    ice,
+                };
+                state.rooms.join(room, now, join).await
             }
-            message => state.store.handle(room, now, id, message, &deliver),
+            message => state.rooms.handle(room, now, id, message).await,
+        };
+        match fed {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(conn = id.0, "room store failed: {e}");
+                self.answer(ErrorMessage::new(ErrorCode::Unavailable))
+            }
         }
-        Flow::Continue
     }
 
     async fn send(&mut self, message: Message) -> Flow {
@@ -529,13 +534,14 @@ async fn free_held_seats(state: Weak<AppState>, room: RoomToken, mut deadline: T
         if state.shutdown.borrow().is_some() {
             return;
         }
-        let hub = &state.hub;
-        match state
-            .store
-            .tick(&room, state.clock.now(), &|out| hub.deliver(out))
-        {
-            Some(next) => deadline = next,
-            None => return,
+        match state.rooms.tick(&room, state.clock.now()).await {
+            Ok(Some(next)) => deadline = next,
+            Ok(None) => return,
+            Err(e) => {
+                // Try again shortly rather than hold the seat for ever.
+                tracing::warn!("room store failed: {e}");
+                deadline = state.clock.now().saturating_add(Duration::from_secs(1));
+            }
         }
     }
 }
