@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -49,10 +50,63 @@ pub struct AppState {
     /// `Some(deadline)` once the server is shutting down: every connection
     /// is told and closed by then.
     pub(crate) shutdown: watch::Sender<Option<tokio::time::Instant>>,
+    /// Every signaling connection's task, for shutdown to wait for.
+    pub(crate) signaling: TaskTracker,
+}
+
+impl AppState {
+    /// Starts shutting down: every signaling connection is told
+    /// `unavailable` and closed by `deadline`, and new ones are refused.
+    pub(crate) fn begin_shutdown(&self, deadline: tokio::time::Instant) {
+        self.shutdown.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(deadline);
+            }
+            first
+        });
+        self.signaling.close();
+    }
+}
+
+/// Closes the signaling connections of a router made by [`app`] or
+/// [`app_with`], as [`run`] does when it stops: for a program that serves
+/// the router itself (with `axum::serve`, say), whose own graceful shutdown
+/// does not reach connections that upgraded to WebSocket.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    state: Weak<AppState>,
+}
+
+impl ShutdownHandle {
+    /// Tells every participant `unavailable` (nobody hears that the other
+    /// left: both still hold a working media connection), closes their
+    /// signaling connections, refuses new ones, and returns once they are
+    /// closed: within [`Config::shutdown_timeout`], whatever the clients
+    /// do, and a moment more for their last writes. Calling it again
+    /// waits again; the first deadline stands.
+    pub async fn shutdown(&self) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + state.config.shutdown_timeout;
+        state.begin_shutdown(deadline);
+        let deadline = (*state.shutdown.borrow()).unwrap_or(deadline);
+        let signaling = state.signaling.clone();
+        drop(state);
+        let grace = std::time::Duration::from_millis(500);
+        if tokio::time::timeout_at(deadline + grace, signaling.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("signaling connections still open at the shutdown deadline");
+        }
+    }
 }
 
 /// The whole server as a router, with an in-memory store and the
-/// configured ICE servers. Serve it with
+/// configured ICE servers, and the handle that closes its signaling
+/// connections when the program stops. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so that rate
 /// limits see client addresses; [`run`] does that.
 ///
@@ -61,13 +115,24 @@ pub struct AppState {
 /// [`TurnIce`] to [`app_with`], as [`run`] does. The expiry
 /// sweep runs when this is called inside a Tokio runtime, until the router
 /// is dropped.
-pub fn app(config: Config) -> Router {
-    build(config, None, None).0
+pub fn app(config: Config) -> (Router, ShutdownHandle) {
+    embedded(build(config, None, None))
 }
 
 /// [`app`] with a room store and an ICE provider of the caller's choosing.
-pub fn app_with(config: Config, store: Arc<dyn RoomStore>, ice: Arc<dyn IceProvider>) -> Router {
-    build(config, Some(store), Some(ice)).0
+pub fn app_with(
+    config: Config,
+    store: Arc<dyn RoomStore>,
+    ice: Arc<dyn IceProvider>,
+) -> (Router, ShutdownHandle) {
+    embedded(build(config, Some(store), Some(ice)))
+}
+
+fn embedded((router, state): (Router, Arc<AppState>)) -> (Router, ShutdownHandle) {
+    let handle = ShutdownHandle {
+        state: Arc::downgrade(&state),
+    };
+    (router, handle)
 }
 
 /// Serves the app on `listener` until `shutdown` completes, then tells
@@ -188,6 +253,7 @@ fn build(
         ice,
         connections: AtomicUsize::new(0),
         shutdown: watch::Sender::new(None),
+        signaling: TaskTracker::new(),
     });
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(sweep(Arc::downgrade(&state)));

@@ -58,7 +58,7 @@ pub mod turn;
 mod upgrade;
 mod ws;
 
-pub use app::{app, app_with, run, run_with_tls};
+pub use app::{ShutdownHandle, app, app_with, run, run_with_tls};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use serve::raise_open_file_limit;

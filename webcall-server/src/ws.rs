@@ -85,6 +85,9 @@ pub(crate) async fn upgrade(
         )
             .into_response();
     }
+    if state.shutdown.borrow().is_some() {
+        return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+    }
     let Some(slot) = ConnectionSlot::take(&state) else {
         tracing::warn!(
             limit = state.config.max_connections,
@@ -110,10 +113,12 @@ pub(crate) async fn upgrade(
         // tungstenite's capacity error, answered `message_too_large`.
         .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES));
+    let task = state.signaling.token();
     ws.accept(limits, move |socket| async move {
         // The socket stays counted (and shutdown waits for it) until
         // this task ends.
         let _ticket = ticket;
+        let _task = task;
         match room {
             Some(room) => Connection::new(socket, state, room, slot).run().await,
             None => refuse(socket, ErrorCode::RoomNotFound).await,

@@ -745,3 +745,53 @@ async fn joined_always_comes_before_peer_joined_under_concurrent_joins() {
         task.await.unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_embedded_router_closes_signaling_connections_with_its_shutdown_handle() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (router, shutdown) = webcall_server::app(Config {
+        listen: addr,
+        ..config()
+    });
+    // No Nagle delay: with paused time, a frame the kernel holds back
+    // looks like silence, and the clock jumps ahead.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let room: webcall_core::protocol::CreatedRoom = http()
+        .post(format!("http://{addr}/api/rooms"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("ws://{addr}/ws/rooms/{}", room.token);
+    let mut a = Peer::connect(&url).await;
+    a.join(None).await;
+    let mut b = Peer::connect(&url).await;
+    b.join(None).await;
+    assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
+
+    let stopped = tokio::spawn(async move { shutdown.shutdown().await });
+    for peer in [&mut a, &mut b] {
+        // As from `run`: only `unavailable`, then the close.
+        let error = peer.recv_error().await;
+        assert_eq!((error.code, error.fatal), (ErrorCode::Unavailable, true));
+        peer.expect_closed().await;
+    }
+    tokio::time::timeout(WAIT, stopped).await.unwrap().unwrap();
+    assert!(
+        Peer::connect_with(&url, None).await.is_err(),
+        "no new signaling connections once shut down"
+    );
+    served.abort();
+}
