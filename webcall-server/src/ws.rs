@@ -32,7 +32,7 @@ use webcall_core::protocol::{
     ClientMessage, ErrorCode, ErrorMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_MESSAGE_BYTES,
     ProtocolError, ServerMessage,
 };
-use webcall_core::room::{ConnectionId, Output};
+use webcall_core::room::ConnectionId;
 use webcall_core::time::Timestamp;
 use webcall_core::token::RoomToken;
 
@@ -493,18 +493,24 @@ impl Connection {
 
     /// Queues an error for the client behind what is already queued; a
     /// fatal one also ends the queue, and the connection closes once the
-    /// client has it. When the queue is already closed, the error follows
-    /// what is left in it.
+    /// client has it.
+    ///
+    /// When the queue is closed already (the room closed the connection),
+    /// the connection is ending: nothing more is read, and only a fatal
+    /// error is still said, after what is left in the queue.
     fn answer(&mut self, error: ErrorMessage) -> Flow {
-        let fatal = error.fatal;
-        if fatal {
-            self.closing = Some(close_code(error.code));
-        }
+        let close = error.fatal.then(|| close_code(error.code));
         let frame = ServerMessage::Error(error.clone()).encode();
-        if !self.state.hub.send(self.id, frame) {
+        if self.state.hub.send(self.id, frame) {
+            if let Some(code) = close {
+                self.closing = Some(code);
+                self.state.hub.remove(self.id);
+            }
+        } else if let Some(code) = close {
+            self.closing = Some(code);
             self.last_words.get_or_insert(error);
-        } else if fatal {
-            self.state.hub.deliver(vec![Output::Close(self.id)]);
+        } else {
+            self.closing.get_or_insert(CloseCode::Normal);
         }
         Flow::Continue
     }

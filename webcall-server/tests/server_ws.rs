@@ -795,3 +795,40 @@ async fn an_embedded_router_closes_signaling_connections_with_its_shutdown_handl
     );
     served.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connections_own_errors_keep_their_order_with_the_rooms_messages() {
+    let server = Server::start(config()).await;
+    let (mut a, mut b, token) = pair(&server).await;
+    // The join's answers and the answer to a bad frame sent right after it
+    // leave in the order they were made, whoever wrote them.
+    let mut c = Peer::connect(&server.ws_url(&token)).await;
+    c.send(ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        resume: None,
+    })
+    .await;
+    c.send_text("not json").await;
+    assert_eq!(c.recv_error().await.code, ErrorCode::RoomFull);
+    c.expect_closed().await;
+
+    // Relayed messages and an error to the same connection: in order.
+    b.send(ClientMessage::Offer { sdp: "1".into() }).await;
+    a.send_text("not json").await;
+    b.send(ClientMessage::Offer { sdp: "2".into() }).await;
+    assert!(matches!(a.recv().await, ServerMessage::Offer { sdp, .. } if sdp == "1"));
+    let second = a.recv().await;
+    let third = a.recv().await;
+    // b's second offer may be read before or after a's bad frame, but
+    // each side's frames keep their own order and nothing is lost.
+    let codes: Vec<_> = [&second, &third]
+        .iter()
+        .map(|m| match m {
+            ServerMessage::Error(e) => format!("error {}", e.code),
+            ServerMessage::Offer { sdp, .. } => format!("offer {sdp}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert!(codes.contains(&"error bad_message".to_owned()), "{codes:?}");
+    assert!(codes.contains(&"offer 2".to_owned()), "{codes:?}");
+}
