@@ -19,6 +19,16 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// for renegotiation with several media sections.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
+/// The largest text frame a client may send, in bytes:
+/// [`MAX_MESSAGE_BYTES`] less room for the `"from":"<participant id>",`
+/// the server adds when it relays a message, so that every relayed frame
+/// is within [`MAX_MESSAGE_BYTES`] too. [`ClientMessage::decode`] refuses
+/// anything longer; a server refuses it at the socket already.
+pub const MAX_CLIENT_MESSAGE_BYTES: usize = MAX_MESSAGE_BYTES - RELAY_OVERHEAD;
+
+/// Bytes reserved for what relaying adds to a client's frame (27 today).
+const RELAY_OVERHEAD: usize = 64;
+
 /// A message from a client to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -56,10 +66,14 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
-    /// Parses one text frame, checking its size first.
+    /// Parses one text frame, checking its size first (at most
+    /// [`MAX_CLIENT_MESSAGE_BYTES`]).
     pub fn decode(text: &str) -> Result<Self, ProtocolError> {
-        if text.len() > MAX_MESSAGE_BYTES {
-            return Err(ProtocolError::TooLarge { len: text.len() });
+        if text.len() > MAX_CLIENT_MESSAGE_BYTES {
+            return Err(ProtocolError::TooLarge {
+                len: text.len(),
+                max: MAX_CLIENT_MESSAGE_BYTES,
+            });
         }
         serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
@@ -139,7 +153,10 @@ impl ServerMessage {
     /// Parses one text frame from the server.
     pub fn decode(text: &str) -> Result<Self, ProtocolError> {
         if text.len() > MAX_MESSAGE_BYTES {
-            return Err(ProtocolError::TooLarge { len: text.len() });
+            return Err(ProtocolError::TooLarge {
+                len: text.len(),
+                max: MAX_MESSAGE_BYTES,
+            });
         }
         serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
     }
@@ -277,6 +294,16 @@ impl ErrorMessage {
         }
     }
 
+    /// The standard message for `code`, closing the connection even when
+    /// the code alone does not ([`ErrorCode::is_fatal`]): a client that
+    /// keeps sending after `rate_limited` is cut off with it.
+    pub fn fatal(code: ErrorCode) -> Self {
+        Self {
+            fatal: true,
+            ..Self::new(code)
+        }
+    }
+
     /// The standard message for `code` with a detail appended.
     pub fn with_detail(code: ErrorCode, detail: impl std::fmt::Display) -> Self {
         Self {
@@ -394,11 +421,14 @@ impl std::fmt::Display for ErrorCode {
 /// Why a frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    /// The frame is larger than [`MAX_MESSAGE_BYTES`].
-    #[error("message of {len} bytes is larger than the limit of {MAX_MESSAGE_BYTES} bytes")]
+    /// The frame is larger than its direction's limit
+    /// ([`MAX_CLIENT_MESSAGE_BYTES`] or [`MAX_MESSAGE_BYTES`]).
+    #[error("message of {len} bytes is larger than the limit of {max} bytes; send less at once")]
     TooLarge {
         /// The frame's length in bytes.
         len: usize,
+        /// The limit it broke.
+        max: usize,
     },
     /// The frame is not a message this protocol knows.
     #[error("malformed message: {0}")]
@@ -564,6 +594,22 @@ mod tests {
         );
         assert_eq!(
             ClientMessage::decode(&big).unwrap_err().code(),
+            ErrorCode::MessageTooLarge
+        );
+        // A client's frame at its limit decodes; one byte more does not.
+        let sdp_len = MAX_CLIENT_MESSAGE_BYTES - r#"{"type":"offer","sdp":""}"#.len();
+        let at_limit = ClientMessage::Offer {
+            sdp: "a".repeat(sdp_len),
+        }
+        .encode();
+        assert_eq!(at_limit.len(), MAX_CLIENT_MESSAGE_BYTES);
+        assert!(ClientMessage::decode(&at_limit).is_ok());
+        let over = ClientMessage::Offer {
+            sdp: "a".repeat(sdp_len + 1),
+        }
+        .encode();
+        assert_eq!(
+            ClientMessage::decode(&over).unwrap_err().code(),
             ErrorCode::MessageTooLarge
         );
     }

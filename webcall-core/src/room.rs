@@ -286,6 +286,9 @@ impl Room {
         resume: Option<&ResumeToken>,
         ice: IceConfig,
     ) -> Vec<Output> {
+        if self.participant_on(conn).is_some() {
+            return vec![send(conn, ServerMessage::error(ErrorCode::AlreadyJoined))];
+        }
         if self.is_expired(now) {
             return fatal(conn, ErrorCode::RoomNotFound);
         }
@@ -297,9 +300,6 @@ impl Room {
                     format_args!("client speaks {version}, server speaks {PROTOCOL_VERSION}"),
                 ),
             );
-        }
-        if self.participant_on(conn).is_some() {
-            return vec![send(conn, ServerMessage::error(ErrorCode::AlreadyJoined))];
         }
 
         let mut out = Vec::new();
@@ -635,6 +635,13 @@ impl Rooms {
         self.rooms.get_mut(token).filter(|r| !r.is_expired(now))
     }
 
+    /// The room named `token` even when expired but not yet swept: an
+    /// expired room still answers its participants (`room_expired`) and
+    /// frees their seats until [`sweep`](Self::sweep) removes it.
+    pub fn get_mut_including_expired(&mut self, token: &RoomToken) -> Option<&mut Room> {
+        self.rooms.get_mut(token)
+    }
+
     /// Removes expired rooms and returns what to tell their participants.
     pub fn sweep(&mut self, now: Timestamp) -> Vec<Output> {
         let mut out = Vec::new();
@@ -852,6 +859,10 @@ mod tests {
             },
         );
         assert_eq!(error_code(&out, A), ErrorCode::AlreadyJoined);
+        // Whatever the second join says, the first one stands.
+        let out = r.join(T0, A, 99, None, ice());
+        assert_eq!(error_code(&out, A), ErrorCode::AlreadyJoined);
+        assert!(!out.contains(&Output::Close(A)));
         assert_eq!(r.participants(), 1);
     }
 

@@ -67,7 +67,7 @@ fn main() {
         );
         let server = ChildServer::start(false);
         if wanted("create") {
-            store_create_rate();
+            store_create_rate().await;
             http_create_rate(server.addr).await;
         }
         if wanted("latency") {
@@ -241,7 +241,7 @@ impl Drop for ChildServer {
     }
 }
 
-fn store_create_rate() {
+async fn store_create_rate() {
     let n = 200_000;
     let store = MemoryStore::new(RoomConfig {
         max_rooms: n,
@@ -250,7 +250,7 @@ fn store_create_rate() {
     let now = Timestamp::now();
     let start = Instant::now();
     for _ in 0..n {
-        store.create(now, Creator::default()).expect("room");
+        store.create(now, Creator::default()).await.expect("room");
     }
     let secs = start.elapsed().as_secs_f64();
     println!(

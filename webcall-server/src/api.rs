@@ -2,7 +2,6 @@
 //! assets of the browser client, and the health check.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::body::Body;
@@ -10,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use webcall_core::protocol::{ApiError, ErrorCode};
-use webcall_core::time::Timestamp;
 use webcall_core::token::RoomToken;
 
 use crate::app::AppState;
@@ -32,6 +30,12 @@ pub(crate) fn api_error(status: StatusCode, code: ErrorCode) -> Response {
 
 fn room_not_found() -> Response {
     api_error(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound)
+}
+
+/// The answer when the room store cannot be reached.
+fn store_failed(e: crate::Error) -> Response {
+    tracing::warn!("room store failed: {e}");
+    api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
 }
 
 /// The largest body `POST /api/rooms` reads. Today no field is defined;
@@ -92,7 +96,10 @@ pub(crate) async fn create_room(
         return answer;
     }
     let client = client_key(facts.client, state.config.client_ipv6_prefix);
-    if !state.create_limit.check(client, Instant::now()) {
+    if !state
+        .create_limit
+        .check(client, tokio::time::Instant::now().into_std())
+    {
         tracing::info!(client = %facts.client, "room creation rate limited");
         let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited);
         let wait = retry_after(state.config.create_rate_per_minute).as_secs();
@@ -102,7 +109,7 @@ pub(crate) async fn create_room(
         return response;
     }
     let creator = creator(facts.client, state.config.client_ipv6_prefix);
-    match state.store.create(Timestamp::now(), creator) {
+    match state.rooms.create(state.clock.now(), creator).await {
         Ok(mut created) => {
             created.url = room_url(&state, &facts, &created.token);
             tracing::debug!(token = ?created.token, "room created");
@@ -133,12 +140,13 @@ pub(crate) async fn room_info(
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
-    match state.store.info(&token, Timestamp::now()) {
-        Some(mut info) => {
+    match state.rooms.info(&token, state.clock.now()).await {
+        Ok(Some(mut info)) => {
             info.url = Some(room_url(&state, &facts, &token));
             ([(header::CACHE_CONTROL, NO_STORE)], Json(info)).into_response()
         }
-        None => room_not_found(),
+        Ok(None) => room_not_found(),
+        Err(e) => store_failed(e),
     }
 }
 
@@ -157,8 +165,10 @@ pub(crate) async fn room_qr(
     let Ok(token) = token.parse::<RoomToken>() else {
         return room_not_found();
     };
-    if state.store.info(&token, Timestamp::now()).is_none() {
-        return room_not_found();
+    match state.rooms.info(&token, state.clock.now()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return room_not_found(),
+        Err(e) => return store_failed(e),
     }
     let url = room_url(&state, &facts, &token);
     match qrcode::QrCode::with_error_correction_level(url.as_bytes(), qrcode::EcLevel::M) {

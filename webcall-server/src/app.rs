@@ -4,7 +4,6 @@
 use std::future::Future;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Weak};
-use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -13,8 +12,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::watch;
-use webcall_core::time::Timestamp;
+use tokio_util::task::TaskTracker;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::Result;
 use crate::hosts::AllowedHosts;
@@ -22,6 +22,7 @@ use crate::hub::Hub;
 use crate::ice::{IceProvider, StaticIce};
 use crate::limits::PerAddressLimit;
 use crate::request::RequestFacts;
+use crate::rooms::RoomService;
 use crate::serve::Gate;
 use crate::store::{MemoryStore, RoomStore};
 use crate::tls::Tls;
@@ -33,8 +34,12 @@ use crate::{api, headers, serve, ws};
 #[derive(Debug)]
 pub struct AppState {
     pub(crate) config: Config,
-    pub(crate) store: Arc<dyn RoomStore>,
-    pub(crate) hub: Hub,
+    /// Where every handler reads the time.
+    pub(crate) clock: Clock,
+    /// Rooms: the store, and delivery of their outputs.
+    pub(crate) rooms: RoomService,
+    /// This process's connections.
+    pub(crate) hub: Arc<Hub>,
     pub(crate) ice: Arc<dyn IceProvider>,
     pub(crate) create_limit: PerAddressLimit,
     /// Signaling WebSockets open now (a router embedded elsewhere has only
@@ -45,10 +50,63 @@ pub struct AppState {
     /// `Some(deadline)` once the server is shutting down: every connection
     /// is told and closed by then.
     pub(crate) shutdown: watch::Sender<Option<tokio::time::Instant>>,
+    /// Every signaling connection's task, for shutdown to wait for.
+    pub(crate) signaling: TaskTracker,
+}
+
+impl AppState {
+    /// Starts shutting down: every signaling connection is told
+    /// `unavailable` and closed by `deadline`, and new ones are refused.
+    pub(crate) fn begin_shutdown(&self, deadline: tokio::time::Instant) {
+        self.shutdown.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(deadline);
+            }
+            first
+        });
+        self.signaling.close();
+    }
+}
+
+/// Closes the signaling connections of a router made by [`app`] or
+/// [`app_with`], as [`run`] does when it stops: for a program that serves
+/// the router itself (with `axum::serve`, say), whose own graceful shutdown
+/// does not reach connections that upgraded to WebSocket.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    state: Weak<AppState>,
+}
+
+impl ShutdownHandle {
+    /// Tells every participant `unavailable` (nobody hears that the other
+    /// left: both still hold a working media connection), closes their
+    /// signaling connections, refuses new ones, and returns once they are
+    /// closed: within [`Config::shutdown_timeout`], whatever the clients
+    /// do, and a moment more for their last writes. Calling it again
+    /// waits again; the first deadline stands.
+    pub async fn shutdown(&self) {
+        let Some(state) = self.state.upgrade() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + state.config.shutdown_timeout;
+        state.begin_shutdown(deadline);
+        let deadline = (*state.shutdown.borrow()).unwrap_or(deadline);
+        let signaling = state.signaling.clone();
+        drop(state);
+        let grace = std::time::Duration::from_millis(500);
+        if tokio::time::timeout_at(deadline + grace, signaling.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("signaling connections still open at the shutdown deadline");
+        }
+    }
 }
 
 /// The whole server as a router, with an in-memory store and the
-/// configured ICE servers. Serve it with
+/// configured ICE servers, and the handle that closes its signaling
+/// connections when the program stops. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so that rate
 /// limits see client addresses; [`run`] does that.
 ///
@@ -57,13 +115,24 @@ pub struct AppState {
 /// [`TurnIce`] to [`app_with`], as [`run`] does. The expiry
 /// sweep runs when this is called inside a Tokio runtime, until the router
 /// is dropped.
-pub fn app(config: Config) -> Router {
-    build(config, None, None).0
+pub fn app(config: Config) -> (Router, ShutdownHandle) {
+    embedded(build(config, None, None))
 }
 
 /// [`app`] with a room store and an ICE provider of the caller's choosing.
-pub fn app_with(config: Config, store: Arc<dyn RoomStore>, ice: Arc<dyn IceProvider>) -> Router {
-    build(config, Some(store), Some(ice)).0
+pub fn app_with(
+    config: Config,
+    store: Arc<dyn RoomStore>,
+    ice: Arc<dyn IceProvider>,
+) -> (Router, ShutdownHandle) {
+    embedded(build(config, Some(store), Some(ice)))
+}
+
+fn embedded((router, state): (Router, Arc<AppState>)) -> (Router, ShutdownHandle) {
+    let handle = ShutdownHandle {
+        state: Arc::downgrade(&state),
+    };
+    (router, handle)
 }
 
 /// Serves the app on `listener` until `shutdown` completes, then tells
@@ -169,19 +238,22 @@ fn build(
             config.ice_transport_policy,
         ))
     });
+    let hub = Arc::new(Hub::with_limits(config.queue_limits()));
     let state = Arc::new(AppState {
         create_limit: PerAddressLimit::new(config.create_rate_per_minute),
-        hub: Hub::with_limits(config.queue_limits()),
+        rooms: RoomService::new(store, hub.clone()),
+        hub,
         gate: Arc::new(Gate::new(
             config.max_connections,
             config.max_connections_per_client,
         )),
         hosts: AllowedHosts::new(&config, config.listen),
+        clock: Clock::new(),
         config,
-        store,
         ice,
         connections: AtomicUsize::new(0),
         shutdown: watch::Sender::new(None),
+        signaling: TaskTracker::new(),
     });
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(sweep(Arc::downgrade(&state)));
@@ -215,13 +287,14 @@ async fn sweep(state: Weak<AppState>) {
     loop {
         tick.tick().await;
         let Some(state) = state.upgrade() else { return };
-        state.store.sweep(Timestamp::now(), &|outputs| {
-            if !outputs.is_empty() {
-                tracing::debug!(outputs = outputs.len(), "expired rooms swept");
-            }
-            state.hub.deliver(outputs);
-        });
-        state.create_limit.forget_idle(Instant::now());
+        match state.rooms.sweep(state.clock.now()).await {
+            Ok(0) => {}
+            Ok(outputs) => tracing::debug!(outputs, "expired rooms swept"),
+            Err(e) => tracing::warn!("cannot sweep expired rooms: {e}"),
+        }
+        state
+            .create_limit
+            .forget_idle(tokio::time::Instant::now().into_std());
     }
 }
 

@@ -6,9 +6,10 @@
 //! in messages and in bytes, and all queues together in bytes
 //! ([`QueueLimits`]); a connection whose queue overflows has stopped
 //! reading and is cut off the same way (its task then closes with
-//! `too_slow`) rather than let it hold memory. A hub shared between
-//! processes would route an id to the process that holds the socket; the
-//! interface stays the same.
+//! `too_slow`) rather than let it hold memory. The hub holds this
+//! process's connections only; it is the in-memory [`Bus`](crate::bus::Bus),
+//! and a bus between processes would hand each output to the hub of the
+//! process that holds the socket.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -153,18 +154,22 @@ impl Hub {
     pub fn deliver(&self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
-                Output::Send { to, message } => self.send(to, message.encode()),
+                Output::Send { to, message } => {
+                    self.send(to, message.encode());
+                }
                 Output::Close(id) => self.remove(id),
             }
         }
     }
 
-    fn send(&self, to: ConnectionId, frame: Frame) {
+    /// Queues `frame` for `to`; false when `to` has no queue any more
+    /// (closed, cut off, or never registered here).
+    pub fn send(&self, to: ConnectionId, frame: Frame) -> bool {
         let len = frame.len();
         let overflow = {
             let senders = self.senders.read().unwrap_or_else(|p| p.into_inner());
             let Some(entry) = senders.get(&to) else {
-                return;
+                return false;
             };
             let queued = entry.queue.bytes.fetch_add(len, Ordering::AcqRel) + len;
             let total = self.total.fetch_add(len, Ordering::AcqRel) + len;
@@ -186,6 +191,7 @@ impl Hub {
             );
             self.remove(to);
         }
+        true
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<ConnectionId, Entry>> {

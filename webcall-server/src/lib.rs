@@ -18,8 +18,10 @@
 //! | `serve` | the accept loop: connection limits, request time limits, TLS handshakes, shutdown |
 //! | [`tls`] | HTTPS certificates: PEM files reloaded on change, self-signed, ACME |
 //! | [`hosts`] | the `Host` values the server answers to |
-//! | [`store`] | [`store::RoomStore`], where rooms live (in memory now) |
-//! | [`hub`] | delivery of room outputs to connections by id |
+//! | [`store`] | [`store::RoomStore`], where rooms live (in memory now), and its behaviour tests |
+//! | [`bus`] | [`bus::Bus`], delivery of room outputs to a connection id wherever it is |
+//! | [`hub`] | this process's connections: their bounded queues, by id (the in-memory bus) |
+//! | `rooms` | a store and a bus together: one input to a room at a time, outputs delivered in order |
 //! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
 //! | [`turn`] | the built-in TURN server and its per-join credentials |
 //! | [`limits`] | token buckets for room creation and messages |
@@ -40,6 +42,8 @@
 mod api;
 mod app;
 pub mod assets;
+pub mod bus;
+mod clock;
 pub mod config;
 mod error;
 mod headers;
@@ -48,6 +52,7 @@ pub mod hub;
 pub mod ice;
 pub mod limits;
 mod request;
+mod rooms;
 mod serve;
 pub mod store;
 pub mod tls;
@@ -55,7 +60,7 @@ pub mod turn;
 mod upgrade;
 mod ws;
 
-pub use app::{app, app_with, run, run_with_tls};
+pub use app::{ShutdownHandle, app, app_with, run, run_with_tls};
 pub use config::Config;
 pub use error::{Error, Result};
 pub use serve::raise_open_file_limit;

@@ -6,16 +6,6 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use webcall_core::protocol::MAX_MESSAGE_BYTES;
-
-/// The largest text frame a client may send: [`MAX_MESSAGE_BYTES`] less
-/// room for the `"from":"<participant id>",` the server adds when it
-/// relays the message, so that every relayed frame is within the limit.
-pub const MAX_CLIENT_MESSAGE_BYTES: usize = MAX_MESSAGE_BYTES - RELAY_OVERHEAD;
-
-/// Bytes reserved for what relaying adds (27 today).
-const RELAY_OVERHEAD: usize = 64;
-
 /// A token bucket: `burst` tokens, refilled at `rate` per second.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {

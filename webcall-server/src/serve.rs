@@ -241,7 +241,7 @@ pub(crate) async fn serve(
         "shutting down: telling every connection, waiting up to {:?}",
         state.config.shutdown_timeout
     );
-    state.shutdown.send_replace(Some(deadline));
+    state.begin_shutdown(deadline);
     gate.tracker.close();
     // Every task stops by the deadline; a moment more for their last writes.
     if tokio::time::timeout_at(deadline + Duration::from_millis(500), gate.tracker.wait())

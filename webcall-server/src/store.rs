@@ -1,10 +1,14 @@
 //! Where rooms live. The server talks to rooms only through [`RoomStore`],
-//! one call per input, so the in-memory store here can later be joined by
-//! one shared between processes (each call then loads the room, applies
-//! the input with webcall-core's state machine, and saves it).
+//! one call per input, each returning the room's outputs for the caller to
+//! deliver (through a [`Bus`](crate::bus::Bus)). The in-memory
+//! [`MemoryStore`] keeps every room in this process; a store shared
+//! between processes implements the same trait (each call loads the room,
+//! applies the input with webcall-core's state machine, and saves it) and
+//! runs the same behaviour tests (`suite`).
 
 use std::sync::Mutex;
 
+use async_trait::async_trait;
 use webcall_core::protocol::{ClientMessage, CreatedRoom, ErrorCode, RoomInfo, ServerMessage};
 use webcall_core::room::{ConnectionId, Creator, IceConfig, Output, RoomConfig, Rooms};
 use webcall_core::time::Timestamp;
@@ -12,80 +16,95 @@ use webcall_core::token::{ResumeToken, RoomToken};
 
 use crate::error::Result;
 
+#[cfg(test)]
+mod suite;
+
 /// A `join` as the store needs it.
-#[derive(Debug)]
-pub struct Join<'a> {
+#[derive(Debug, Clone)]
+pub struct Join {
     /// The connection that sent it.
     pub conn: ConnectionId,
     /// The protocol version the client speaks.
     pub version: u32,
     /// The secret from an earlier `joined`, if any.
-    pub resume: Option<&'a ResumeToken>,
+    pub resume: Option<ResumeToken>,
     /// The ICE configuration computed for this participant.
     pub ice: IceConfig,
 }
 
-/// Carries out a room's outputs (the server passes its hub's delivery).
-pub type Deliver<'a> = &'a (dyn Fn(Vec<Output>) + Sync);
+/// A room's outputs and when its held seats are next due.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// What to deliver.
+    pub outputs: Vec<Output>,
+    /// When to call [`RoomStore::tick`] for the room next; `None` when no
+    /// seat is held (or, after a disconnect, the connection held none).
+    pub next_tick: Option<Timestamp>,
+}
 
 /// Room storage: every method is one input to one room (or to all, for
-/// [`sweep`](RoomStore::sweep)).
+/// [`sweep`](RoomStore::sweep)), and returns what the room says to do.
 ///
-/// Outputs go to `deliver` *before* the room accepts its next input, so
-/// every connection sees a room's messages in the order the room made them
-/// (a `joined` is never overtaken by the `peer_joined` that follows it).
-/// `deliver` must not block or call back into the store.
+/// A store does not deliver. The caller delivers a room's outputs before
+/// it feeds that room its next input, so every connection sees a room's
+/// messages in the order the room made them (a `joined` is never overtaken
+/// by the `peer_joined` that follows it); the server does this one room at
+/// a time (see `rooms.rs`), so a store needs no lock across deliveries.
+#[async_trait]
 pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates a room for `creator`, within the limits per client, per
     /// network and in all. The `url` of the answer is left empty for the
     /// caller.
-    fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom>;
+    async fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom>;
 
     /// The summary of a live room, `None` when unknown or expired.
-    fn info(&self, token: &RoomToken, now: Timestamp) -> Option<RoomInfo>;
+    async fn info(&self, token: &RoomToken, now: Timestamp) -> Result<Option<RoomInfo>>;
 
     /// A connection sent `join`. An unknown or expired room answers
-    /// `room_not_found`.
-    fn join(&self, token: &RoomToken, now: Timestamp, join: Join<'_>, deliver: Deliver<'_>);
+    /// `room_not_found`; the room answers the rest (a second `join` on a
+    /// seated connection is `already_joined`).
+    async fn join(&self, token: &RoomToken, now: Timestamp, join: Join) -> Result<Vec<Output>>;
 
-    /// `conn` sent a message other than `join`.
-    fn handle(
+    /// True while `conn` holds a seat in the room.
+    async fn holds_seat(&self, token: &RoomToken, conn: ConnectionId) -> Result<bool>;
+
+    /// `conn` sent a message other than `join` (before its `join`, the
+    /// room answers `not_joined`).
+    async fn handle(
         &self,
         token: &RoomToken,
         now: Timestamp,
         conn: ConnectionId,
         message: ClientMessage,
-        deliver: Deliver<'_>,
-    );
+    ) -> Result<Vec<Output>>;
 
-    /// `conn` closed or went silent. Its seat is held for a grace period;
-    /// returns when to call [`tick`](RoomStore::tick) for the room next.
-    fn disconnect(
+    /// `conn` closed or went silent. Its seat, if it had one, is held for
+    /// a grace period.
+    async fn disconnect(
         &self,
         token: &RoomToken,
         now: Timestamp,
         conn: ConnectionId,
-        deliver: Deliver<'_>,
-    ) -> Option<Timestamp>;
+    ) -> Result<Held>;
 
     /// The time is `now`: frees the room's held seats whose grace is over.
-    /// Returns when to call again, `None` when no seat is held.
-    fn tick(&self, token: &RoomToken, now: Timestamp, deliver: Deliver<'_>) -> Option<Timestamp>;
+    async fn tick(&self, token: &RoomToken, now: Timestamp) -> Result<Held>;
 
-    /// Removes expired rooms and tells their participants.
-    fn sweep(&self, now: Timestamp, deliver: Deliver<'_>);
+    /// Removes expired rooms; the outputs tell their participants.
+    async fn sweep(&self, now: Timestamp) -> Result<Vec<Output>>;
 
-    /// How many rooms are stored.
-    fn len(&self) -> usize;
+    /// How many rooms are stored (expired ones until swept).
+    async fn len(&self) -> Result<usize>;
 
     /// True when no room is stored.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
+    async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
     }
 }
 
 /// Every room in this process's memory, behind one mutex. Each call holds
-/// the lock only for the state machine's few microseconds.
+/// the lock only for the state machine's few microseconds, never across
+/// an `await`.
 #[derive(Debug)]
 pub struct MemoryStore {
     rooms: Mutex<Rooms>,
@@ -118,8 +137,9 @@ fn not_found(conn: ConnectionId) -> Vec<Output> {
     ]
 }
 
+#[async_trait]
 impl RoomStore for MemoryStore {
-    fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom> {
+    async fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom> {
         let mut rooms = self.lock();
         let room = rooms.create_for(now, creator)?;
         Ok(CreatedRoom {
@@ -130,60 +150,84 @@ impl RoomStore for MemoryStore {
         })
     }
 
-    fn info(&self, token: &RoomToken, now: Timestamp) -> Option<RoomInfo> {
-        self.lock().get(token, now).map(|r| r.info())
+    async fn info(&self, token: &RoomToken, now: Timestamp) -> Result<Option<RoomInfo>> {
+        Ok(self.lock().get(token, now).map(|r| r.info()))
     }
 
-    fn join(&self, token: &RoomToken, now: Timestamp, join: Join<'_>, deliver: Deliver<'_>) {
+    async fn join(&self, token: &RoomToken, now: Timestamp, join: Join) -> Result<Vec<Output>> {
         let mut rooms = self.lock();
-        deliver(match rooms.get_mut(token, now) {
-            Some(room) => room.join(now, join.conn, join.version, join.resume, join.ice),
+        // The room itself refuses a join once expired.
+        Ok(match rooms.get_mut_including_expired(token) {
+            Some(room) => room.join(now, join.conn, join.version, join.resume.as_ref(), join.ice),
             None => not_found(join.conn),
-        });
+        })
     }
 
-    fn handle(
+    async fn holds_seat(&self, token: &RoomToken, conn: ConnectionId) -> Result<bool> {
+        Ok(self
+            .lock()
+            .get_mut_including_expired(token)
+            .is_some_and(|room| room.participant_on(conn).is_some()))
+    }
+
+    async fn handle(
         &self,
         token: &RoomToken,
         now: Timestamp,
         conn: ConnectionId,
         message: ClientMessage,
-        deliver: Deliver<'_>,
-    ) {
+    ) -> Result<Vec<Output>> {
         let mut rooms = self.lock();
         // An expired room still answers (with `room_expired`) until swept.
-        deliver(match rooms.get_mut(token, Timestamp::from_unix_millis(0)) {
+        Ok(match rooms.get_mut_including_expired(token) {
             Some(room) => room.handle(now, conn, message),
             None => not_found(conn),
-        });
+        })
     }
 
-    fn disconnect(
+    async fn disconnect(
         &self,
         token: &RoomToken,
         now: Timestamp,
         conn: ConnectionId,
-        deliver: Deliver<'_>,
-    ) -> Option<Timestamp> {
+    ) -> Result<Held> {
         let mut rooms = self.lock();
-        let room = rooms.get_mut(token, Timestamp::from_unix_millis(0))?;
-        deliver(room.disconnect(now, conn));
-        room.next_deadline()
+        let Some(room) = rooms.get_mut_including_expired(token) else {
+            return Ok(Held::default());
+        };
+        let seated = room.participant_on(conn).is_some();
+        let outputs = room.disconnect(now, conn);
+        Ok(Held {
+            outputs,
+            next_tick: room.next_deadline().filter(|_| seated),
+        })
     }
 
-    fn tick(&self, token: &RoomToken, now: Timestamp, deliver: Deliver<'_>) -> Option<Timestamp> {
+    async fn tick(&self, token: &RoomToken, now: Timestamp) -> Result<Held> {
         let mut rooms = self.lock();
-        let room = rooms.get_mut(token, Timestamp::from_unix_millis(0))?;
-        deliver(room.tick(now));
-        room.next_deadline()
+        let Some(room) = rooms.get_mut_including_expired(token) else {
+            return Ok(Held::default());
+        };
+        let outputs = room.tick(now);
+        Ok(Held {
+            outputs,
+            next_tick: room.next_deadline(),
+        })
     }
 
-    fn sweep(&self, now: Timestamp, deliver: Deliver<'_>) {
-        let mut rooms = self.lock();
-        deliver(rooms.sweep(now));
+    async fn sweep(&self, now: Timestamp) -> Result<Vec<Output>> {
+        Ok(self.lock().sweep(now))
     }
 
-    fn len(&self) -> usize {
-        self.lock().len()
+    async fn len(&self) -> Result<usize> {
+        Ok(self.lock().len())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // One line per implementation: the whole behaviour suite against it.
+    suite::room_store_suite!(memory, MemoryStore::new);
 }

@@ -3,9 +3,15 @@
 //! room store what the client sends and writes out what the hub delivers.
 //!
 //! Per connection: small buffers (4 KiB), frames of at most
-//! [`MAX_MESSAGE_BYTES`], a join deadline, pings and an idle limit, a
-//! message rate limit, and a bounded outgoing queue. Nothing a client sends
-//! reaches any room but its own.
+//! [`MAX_CLIENT_MESSAGE_BYTES`], a join deadline, pings and an idle limit,
+//! a message rate limit, and a bounded outgoing queue. Nothing a client
+//! sends reaches any room but its own.
+//!
+//! The room answers everything about seats (`not_joined`,
+//! `already_joined`, ...); this task only answers what the socket shows
+//! (frame size, rate, silence). Every message to the client, its own
+//! errors included, goes through its queue in the hub, so the client sees
+//! them in the order they were made.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -23,7 +29,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use webcall_core::protocol::{
-    ClientMessage, ErrorCode, ErrorMessage, MAX_MESSAGE_BYTES, ProtocolError, ServerMessage,
+    ClientMessage, ErrorCode, ErrorMessage, MAX_CLIENT_MESSAGE_BYTES, MAX_MESSAGE_BYTES,
+    ProtocolError, ServerMessage,
 };
 use webcall_core::room::ConnectionId;
 use webcall_core::time::Timestamp;
@@ -32,7 +39,7 @@ use webcall_core::token::RoomToken;
 use crate::api::api_error;
 use crate::app::AppState;
 use crate::hub::Outbox;
-use crate::limits::{MAX_CLIENT_MESSAGE_BYTES, TokenBucket};
+use crate::limits::TokenBucket;
 use crate::request::{RequestFacts, origin_allowed};
 use crate::serve::ConnectionTicket;
 use crate::store::Join;
@@ -78,6 +85,9 @@ pub(crate) async fn upgrade(
         )
             .into_response();
     }
+    if state.shutdown.borrow().is_some() {
+        return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+    }
     let Some(slot) = ConnectionSlot::take(&state) else {
         tracing::warn!(
             limit = state.config.max_connections,
@@ -85,20 +95,30 @@ pub(crate) async fn upgrade(
         );
         return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
     };
-    let room = token
-        .parse::<RoomToken>()
-        .ok()
-        .filter(|t| state.store.info(t, Timestamp::now()).is_some());
+    let room = match token.parse::<RoomToken>() {
+        Ok(token) => match state.rooms.info(&token, state.clock.now()).await {
+            Ok(info) => info.map(|_| token),
+            Err(e) => {
+                tracing::warn!("room store failed: {e}");
+                return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+            }
+        },
+        Err(_) => None,
+    };
     let limits = WebSocketConfig::default()
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_MESSAGE_BYTES * 4)
-        .max_message_size(Some(MAX_MESSAGE_BYTES))
-        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+        // The one check of a client frame's size: longer ones end in
+        // tungstenite's capacity error, answered `message_too_large`.
+        .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES));
+    let task = state.signaling.token();
     ws.accept(limits, move |socket| async move {
         // The socket stays counted (and shutdown waits for it) until
         // this task ends.
         let _ticket = ticket;
+        let _task = task;
         match room {
             Some(room) => Connection::new(socket, state, room, slot).run().await,
             None => refuse(socket, ErrorCode::RoomNotFound).await,
@@ -201,8 +221,14 @@ struct Connection {
     _slot: ConnectionSlot,
     started: Instant,
     last_seen: Instant,
-    /// True once the client sent `join` (whatever the answer).
-    joined: bool,
+    /// When to check that the client has taken a seat; `None` once it had.
+    join_by: Option<Instant>,
+    /// Set once a fatal error is queued: the close code to end with when
+    /// the queue has drained. Nothing more is read meanwhile.
+    closing: Option<CloseCode>,
+    /// An error made after the queue was closed (by the room): sent once
+    /// what was queued before has gone out.
+    last_words: Option<ErrorMessage>,
     bucket: TokenBucket,
     /// Bytes the client may send: what it sends, the other side's queue
     /// must hold.
@@ -215,6 +241,7 @@ impl Connection {
     fn new(socket: Socket, state: Arc<AppState>, room: RoomToken, slot: ConnectionSlot) -> Self {
         let (id, outbox) = state.hub.register();
         let now = Instant::now();
+        let join_by = now + state.config.join_timeout;
         let bucket = TokenBucket::new(
             f64::from(state.config.message_rate_per_second),
             state.config.message_burst,
@@ -234,7 +261,9 @@ impl Connection {
             _slot: slot,
             started: now,
             last_seen: now,
-            joined: false,
+            join_by: Some(join_by),
+            closing: None,
+            last_words: None,
             bucket,
             byte_bucket,
             refused: 0,
@@ -254,27 +283,22 @@ impl Connection {
         tokio::pin!(shutdown);
 
         let flow = loop {
+            let open = self.closing.is_none();
             let flow = tokio::select! {
-                incoming = self.socket.next() => self.on_incoming(incoming).await,
-                outgoing = self.outbox.recv() => match outgoing {
-                    Some(frame) => self.send(Message::text(frame)).await,
-                    // Cut off by the hub: it stopped reading.
-                    None if self.outbox.cut_off() => self.fatal(ErrorMessage::new(ErrorCode::TooSlow)).await,
-                    // Removed from the hub: the room closed this connection.
-                    None => Flow::Close(CloseCode::Normal),
-                },
+                incoming = self.socket.next(), if open => self.on_incoming(incoming).await,
+                outgoing = self.outbox.recv() => self.on_outgoing(outgoing).await,
                 _ = ping.tick() => self.send(Message::Ping(Default::default())).await,
-                _ = &mut deadline => match self.next_deadline() {
+                _ = &mut deadline, if open => match self.next_deadline().await {
                     Some(next) => {
                         deadline.as_mut().reset(next);
                         Flow::Continue
                     }
-                    None => self.fatal(ErrorMessage::new(ErrorCode::Timeout)).await,
+                    None => self.answer(ErrorMessage::new(ErrorCode::Timeout)),
                 },
                 deadline = &mut shutdown => {
                     // Told and closed by the shutdown deadline, whatever the client does.
-                    let error = ErrorMessage::new(ErrorCode::Unavailable);
-                    match tokio::time::timeout_at(deadline, self.fatal(error)).await {
+                    self.answer(ErrorMessage::new(ErrorCode::Unavailable));
+                    match tokio::time::timeout_at(deadline, self.drain()).await {
                         Ok(Flow::Close(code)) => Flow::Closing(code, deadline),
                         _ => Flow::Drop,
                     }
@@ -286,30 +310,26 @@ impl Connection {
         };
 
         self.state.hub.remove(self.id);
-        if self.joined {
-            let hub = &self.state.hub;
-            // On shutdown every participant is told `unavailable`; telling the
-            // other one that this peer left as well would be untrue (both still
-            // hold a working media connection) and races with their own notice.
-            let shutting_down = self.state.shutdown.borrow().is_some();
-            let deliver = |out| {
-                if !shutting_down {
-                    hub.deliver(out)
-                }
-            };
-            let now = Timestamp::now();
-            if let Some(deadline) = self
-                .state
-                .store
-                .disconnect(&self.room, now, self.id, &deliver)
-                && !shutting_down
-            {
+        // On shutdown every participant is told `unavailable`; telling the
+        // other one that this peer left as well would be untrue (both still
+        // hold a working media connection) and races with their own notice.
+        let shutting_down = self.state.shutdown.borrow().is_some();
+        let now = self.state.clock.now();
+        match self
+            .state
+            .rooms
+            .disconnect(&self.room, now, self.id, shutting_down)
+            .await
+        {
+            Ok(Some(deadline)) if !shutting_down => {
                 tokio::spawn(free_held_seats(
                     Arc::downgrade(&self.state),
                     self.room.clone(),
                     deadline,
                 ));
             }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(conn = self.id.0, "room store failed: {e}"),
         }
         tracing::debug!(conn = self.id.0, "disconnected");
         match flow {
@@ -322,29 +342,70 @@ impl Connection {
     }
 
     /// When to look again at the join and idle limits; `None` when one
-    /// has passed.
-    fn next_deadline(&self) -> Option<Instant> {
+    /// has passed. Whether the client took a seat in time, the room says.
+    async fn next_deadline(&mut self) -> Option<Instant> {
         let now = Instant::now();
-        let config = &self.state.config;
-        let idle_until = self.last_seen + config.idle_timeout;
-        let join_until = self.started + config.join_timeout;
-        if now >= idle_until || (!self.joined && now >= join_until) {
+        let idle_until = self.last_seen + self.state.config.idle_timeout;
+        if now >= idle_until {
             return None;
         }
-        Some(if self.joined {
-            idle_until
-        } else {
-            idle_until.min(join_until)
-        })
+        if let Some(join_by) = self.join_by {
+            if now < join_by {
+                return Some(idle_until.min(join_by));
+            }
+            match self.state.rooms.holds_seat(&self.room, self.id).await {
+                Ok(false) => return None,
+                Ok(true) => {}
+                // Not the client's fault: let it be.
+                Err(e) => tracing::warn!(conn = self.id.0, "room store failed: {e}"),
+            }
+            self.join_by = None;
+        }
+        Some(idle_until)
+    }
+
+    async fn on_outgoing(&mut self, outgoing: Option<String>) -> Flow {
+        match outgoing {
+            Some(frame) => self.send(Message::text(frame)).await,
+            // Cut off by the hub: it stopped reading. Its queue is
+            // drained, so this goes straight to the socket.
+            None if self.outbox.cut_off() => {
+                let error = ErrorMessage::new(ErrorCode::TooSlow);
+                match self.send_now(error).await {
+                    Flow::Continue => Flow::Close(close_code(ErrorCode::TooSlow)),
+                    other => other,
+                }
+            }
+            // Removed from the hub: a fatal error of ours, or the room
+            // closed this connection.
+            None => {
+                if let Some(error) = self.last_words.take()
+                    && let Flow::Drop = self.send_now(error).await
+                {
+                    return Flow::Drop;
+                }
+                Flow::Close(self.closing.unwrap_or(CloseCode::Normal))
+            }
+        }
+    }
+
+    /// Sends what is queued until the queue ends.
+    async fn drain(&mut self) -> Flow {
+        loop {
+            let outgoing = self.outbox.recv().await;
+            let last = outgoing.is_none();
+            match self.on_outgoing(outgoing).await {
+                Flow::Continue if !last => {}
+                flow => return flow,
+            }
+        }
     }
 
     async fn on_incoming(&mut self, incoming: Option<Result<Message, WsError>>) -> Flow {
         let message = match incoming {
             None | Some(Ok(Message::Close(_))) => return Flow::Drop,
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                return self
-                    .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
-                    .await;
+                return self.answer(ErrorMessage::new(ErrorCode::MessageTooLarge));
             }
             Some(Err(e)) => {
                 tracing::debug!(conn = self.id.0, "connection failed: {e}");
@@ -363,20 +424,14 @@ impl Connection {
         if !(self.bucket.try_take(now) && self.byte_bucket.try_take_n(bytes as f64, now)) {
             self.refused += 1;
             if self.refused == 1 {
-                return self
-                    .send_error(ErrorMessage::new(ErrorCode::RateLimited))
-                    .await;
+                return self.answer(ErrorMessage::new(ErrorCode::RateLimited));
             }
             if self.refused > self.state.config.message_burst {
                 tracing::info!(
                     conn = self.id.0,
                     "closing a connection that ignores the rate limit"
                 );
-                let error = ErrorMessage {
-                    fatal: true,
-                    ..ErrorMessage::new(ErrorCode::RateLimited)
-                };
-                return self.fatal(error).await;
+                return self.answer(ErrorMessage::fatal(ErrorCode::RateLimited));
             }
             return Flow::Continue;
         }
@@ -384,13 +439,10 @@ impl Connection {
 
         match message {
             Message::Text(text) => self.on_text(text.as_str()).await,
-            Message::Binary(_) => {
-                self.send_error(ErrorMessage::with_detail(
-                    ErrorCode::BadMessage,
-                    "binary frames are not used; send JSON text",
-                ))
-                .await
-            }
+            Message::Binary(_) => self.answer(ErrorMessage::with_detail(
+                ErrorCode::BadMessage,
+                "binary frames are not used; send JSON text",
+            )),
             // Pings are answered by the library; both only show liveness.
             Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => {
                 Flow::Continue
@@ -399,58 +451,36 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
-        if text.len() > MAX_CLIENT_MESSAGE_BYTES {
-            return self
-                .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
-                .await;
-        }
         let message = match ClientMessage::decode(text) {
             Ok(message) => message,
-            Err(ProtocolError::TooLarge { .. }) => {
-                return self
-                    .fatal(ErrorMessage::new(ErrorCode::MessageTooLarge))
-                    .await;
-            }
             Err(ProtocolError::Malformed(detail)) => {
                 let detail: String = detail.chars().take(MAX_DETAIL).collect();
-                return self
-                    .send_error(ErrorMessage::with_detail(ErrorCode::BadMessage, detail))
-                    .await;
+                return self.answer(ErrorMessage::with_detail(ErrorCode::BadMessage, detail));
             }
+            Err(e) => return self.answer(ErrorMessage::new(e.code())),
         };
-        let now = Timestamp::now();
+        let now = self.state.clock.now();
         let (state, room, id) = (&self.state, &self.room, self.id);
-        let deliver = |outputs| state.hub.deliver(outputs);
-        match message {
-            ClientMessage::Join { .. } if self.joined => {
-                return self
-                    .send_error(ErrorMessage::new(ErrorCode::AlreadyJoined))
-                    .await;
-            }
+        let fed = match message {
             ClientMessage::Join { version, resume } => {
                 let ice = state.ice.ice_config(room, id);
-                let resume = resume.as_ref();
-                state.store.join(
-                    room,
-                    now,
-                    Join {
-                        conn: id,
-                        version,
-                        resume,
-                        ice,
-                    },
-                    &deliver,
-                );
-                self.joined = true;
+                let join = Join {
+                    conn: id,
+                    version,
+                    resume,
+                    ice,
+                };
+                state.rooms.join(room, now, join).await
             }
-            _ if !self.joined => {
-                return self
-                    .send_error(ErrorMessage::new(ErrorCode::NotJoined))
-                    .await;
+            message => state.rooms.handle(room, now, id, message).await,
+        };
+        match fed {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                tracing::warn!(conn = id.0, "room store failed: {e}");
+                self.answer(ErrorMessage::new(ErrorCode::Unavailable))
             }
-            message => state.store.handle(room, now, id, message, &deliver),
         }
-        Flow::Continue
     }
 
     async fn send(&mut self, message: Message) -> Flow {
@@ -461,23 +491,44 @@ impl Connection {
         }
     }
 
-    async fn send_error(&mut self, error: ErrorMessage) -> Flow {
+    /// Queues an error for the client behind what is already queued; a
+    /// fatal one also ends the queue, and the connection closes once the
+    /// client has it.
+    ///
+    /// When the queue is closed already (the room closed the connection),
+    /// the connection is ending: nothing more is read, and only a fatal
+    /// error is still said, after what is left in the queue.
+    fn answer(&mut self, error: ErrorMessage) -> Flow {
+        let close = error.fatal.then(|| close_code(error.code));
+        let frame = ServerMessage::Error(error.clone()).encode();
+        if self.state.hub.send(self.id, frame) {
+            if let Some(code) = close {
+                self.closing = Some(code);
+                self.state.hub.remove(self.id);
+            }
+        } else if let Some(code) = close {
+            self.closing = Some(code);
+            self.last_words.get_or_insert(error);
+        } else {
+            self.closing.get_or_insert(CloseCode::Normal);
+        }
+        Flow::Continue
+    }
+
+    /// Sends an error past the queue, for when the queue is gone.
+    async fn send_now(&mut self, error: ErrorMessage) -> Flow {
         self.send(Message::text(ServerMessage::Error(error).encode()))
             .await
     }
+}
 
-    /// Sends a fatal error; the connection then closes.
-    async fn fatal(&mut self, error: ErrorMessage) -> Flow {
-        let code = match error.code {
-            ErrorCode::MessageTooLarge => CloseCode::Size,
-            ErrorCode::Unavailable => CloseCode::Away,
-            ErrorCode::RateLimited | ErrorCode::TooSlow => CloseCode::Policy,
-            _ => CloseCode::Normal,
-        };
-        match self.send_error(error).await {
-            Flow::Continue => Flow::Close(code),
-            other => other,
-        }
+/// The close code that follows a fatal error.
+fn close_code(code: ErrorCode) -> CloseCode {
+    match code {
+        ErrorCode::MessageTooLarge => CloseCode::Size,
+        ErrorCode::Unavailable => CloseCode::Away,
+        ErrorCode::RateLimited | ErrorCode::TooSlow => CloseCode::Policy,
+        _ => CloseCode::Normal,
     }
 }
 
@@ -486,21 +537,22 @@ impl Connection {
 /// taken back meanwhile simply is not due any more.
 async fn free_held_seats(state: Weak<AppState>, room: RoomToken, mut deadline: Timestamp) {
     loop {
-        let wait = deadline
-            .unix_millis()
-            .saturating_sub(Timestamp::now().unix_millis());
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let Some(wait) = state.upgrade().map(|s| s.clock.until(deadline)) else {
+            return;
+        };
+        tokio::time::sleep(wait).await;
         let Some(state) = state.upgrade() else { return };
         if state.shutdown.borrow().is_some() {
             return;
         }
-        let hub = &state.hub;
-        match state
-            .store
-            .tick(&room, Timestamp::now(), &|out| hub.deliver(out))
-        {
-            Some(next) => deadline = next,
-            None => return,
+        match state.rooms.tick(&room, state.clock.now()).await {
+            Ok(Some(next)) => deadline = next,
+            Ok(None) => return,
+            Err(e) => {
+                // Try again shortly rather than hold the seat for ever.
+                tracing::warn!("room store failed: {e}");
+                deadline = state.clock.now().saturating_add(Duration::from_secs(1));
+            }
         }
     }
 }

@@ -208,7 +208,7 @@ async fn public_url_is_the_base_of_links() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn expired_rooms_are_gone() {
     let server = TestServer::start_with(Config {
         room: RoomConfig {

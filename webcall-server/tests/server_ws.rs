@@ -9,13 +9,12 @@ use futures_util::SinkExt;
 use server_support::{Peer, WAIT, candidate, config, http, pair, pair_joined};
 use tokio_tungstenite::tungstenite::Message;
 use webcall_core::protocol::{
-    ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_MESSAGE_BYTES,
-    PROTOCOL_VERSION, ServerMessage,
+    ClientMessage, ErrorCode, IceServer, IceTransportPolicy, LeaveReason, MAX_CLIENT_MESSAGE_BYTES,
+    MAX_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage,
 };
 use webcall_core::room::RoomConfig;
 use webcall_core::token::RoomToken;
 use webcall_server::Config;
-use webcall_server::limits::MAX_CLIENT_MESSAGE_BYTES;
 use webcall_testkit::{TestServer, wait_until};
 
 /// A short pause for negative checks, only after delivery was shown to work.
@@ -33,7 +32,7 @@ async fn room_participants(server: &TestServer, token: &str) -> u8 {
     info.participants
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn two_peers_meet_and_relay_only_to_each_other() {
     let ice = vec![IceServer {
         urls: vec!["turn:127.0.0.1:3478".into()],
@@ -150,7 +149,7 @@ async fn two_peers_meet_and_relay_only_to_each_other() {
     b.expect_quiet(QUIET).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_third_person_is_refused_with_room_full() {
     let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, token) = pair(&server).await;
@@ -168,7 +167,7 @@ async fn a_third_person_is_refused_with_room_full() {
     assert_eq!(room_participants(&server, &token).await, 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
     let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, token, jb) = pair_joined(&server).await;
@@ -203,7 +202,7 @@ async fn resume_takes_the_seat_back_and_the_old_socket_is_replaced() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_noticed_gets_it_back()
 {
     let server = TestServer::start_with(config()).await.unwrap();
@@ -249,7 +248,7 @@ async fn a_closed_connection_holds_the_seat_and_a_resume_after_the_close_was_not
     assert_eq!(room_participants(&server, &token).await, 2);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
     let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, token, jb) = pair_joined(&server).await;
@@ -286,7 +285,7 @@ async fn leaving_then_closing_is_reported_as_left_after_the_leave_grace() {
     assert!(!jb2.resumed);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
     let server = TestServer::start_with(Config {
         room: RoomConfig {
@@ -320,7 +319,7 @@ async fn the_seat_grace_is_configurable_and_ends_in_peer_left() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bye_tells_the_other_peer_and_closes() {
     let server = TestServer::start_with(config()).await.unwrap();
     let room = server.create_room().await.unwrap();
@@ -343,7 +342,7 @@ async fn bye_tells_the_other_peer_and_closes() {
     assert_eq!(room_participants(&server, &token).await, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
     let server = TestServer::start_with(Config {
         room: RoomConfig {
@@ -377,7 +376,7 @@ async fn unknown_malformed_and_expired_tokens_get_room_not_found() {
     p.expect_fatal(ErrorCode::RoomNotFound).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
     let server = TestServer::start_with(Config {
         room: RoomConfig {
@@ -394,7 +393,7 @@ async fn a_room_that_expires_during_the_call_closes_with_room_expired() {
     b.expect_fatal(ErrorCode::RoomExpired).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn bad_frames_get_bad_message_and_the_connection_stays() {
     let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, _) = pair(&server).await;
@@ -429,7 +428,7 @@ async fn bad_frames_get_bad_message_and_the_connection_stays() {
     b.expect_quiet(QUIET).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn messages_before_join_get_not_joined() {
     let server = TestServer::start_with(config()).await.unwrap();
     let room = server.create_room().await.unwrap();
@@ -447,7 +446,7 @@ async fn messages_before_join_get_not_joined() {
     p.join(None).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unsupported_versions_are_refused() {
     let server = TestServer::start_with(config()).await.unwrap();
     let room = server.create_room().await.unwrap();
@@ -460,7 +459,7 @@ async fn unsupported_versions_are_refused() {
     p.expect_fatal(ErrorCode::UnsupportedVersion).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
     let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, _) = pair(&server).await;
@@ -492,7 +491,7 @@ async fn an_oversized_frame_ends_the_connection_with_message_too_large() {
     c.expect_fatal(ErrorCode::MessageTooLarge).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_misbehaving_client_does_not_disturb_another_room() {
     let server = TestServer::start_with(Config {
         message_rate_per_second: 20,
@@ -534,7 +533,7 @@ async fn a_misbehaving_client_does_not_disturb_another_room() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn floods_are_rate_limited_then_closed() {
     let server = TestServer::start_with(Config {
         message_rate_per_second: 1,
@@ -582,7 +581,7 @@ async fn floods_are_rate_limited_then_closed() {
     a.expect_closed().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cross_origin_pages_are_refused() {
     let server = TestServer::start_with(config()).await.unwrap();
     let room = server.create_room().await.unwrap();
@@ -619,7 +618,7 @@ async fn cross_origin_pages_are_refused() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn no_join_in_time_is_a_timeout() {
     let server = TestServer::start_with(Config {
         join_timeout: Duration::from_secs(1),
@@ -632,7 +631,7 @@ async fn no_join_in_time_is_a_timeout() {
     p.expect_fatal(ErrorCode::Timeout).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn silent_connections_are_dropped_and_answering_ones_kept() {
     let server = TestServer::start_with(Config {
         ping_interval: Duration::from_millis(250),
@@ -672,7 +671,7 @@ async fn silent_connections_are_dropped_and_answering_ones_kept() {
     assert_eq!(a.recv_error().await.code, ErrorCode::NoPeer);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_connection_limit_answers_503() {
     // Three connections at most: the two participants' and, until the
     // server notices it closed, the HTTP client's that created the room.
@@ -709,7 +708,7 @@ async fn the_connection_limit_answers_503() {
     .unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn shutdown_closes_signaling_connections_with_unavailable() {
     let server = TestServer::start_with(config()).await.unwrap();
     let (mut a, mut b, _) = pair(&server).await;
@@ -758,4 +757,91 @@ async fn joined_always_comes_before_peer_joined_under_concurrent_joins() {
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_embedded_router_closes_signaling_connections_with_its_shutdown_handle() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (router, shutdown) = webcall_server::app(Config {
+        listen: addr,
+        ..config()
+    });
+    // No Nagle delay: with paused time, a frame the kernel holds back
+    // looks like silence, and the clock jumps ahead.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let room: webcall_core::protocol::CreatedRoom = http()
+        .post(format!("http://{addr}/api/rooms"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("ws://{addr}/ws/rooms/{}", room.token);
+    let mut a = Peer::connect(&url).await;
+    a.join(None).await;
+    let mut b = Peer::connect(&url).await;
+    b.join(None).await;
+    assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
+
+    let stopped = tokio::spawn(async move { shutdown.shutdown().await });
+    for peer in [&mut a, &mut b] {
+        // As from `run`: only `unavailable`, then the close.
+        let error = peer.recv_error().await;
+        assert_eq!((error.code, error.fatal), (ErrorCode::Unavailable, true));
+        peer.expect_closed().await;
+    }
+    tokio::time::timeout(WAIT, stopped).await.unwrap().unwrap();
+    assert!(
+        Peer::connect_with(&url, None).await.is_err(),
+        "no new signaling connections once shut down"
+    );
+    served.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connections_own_errors_keep_their_order_with_the_rooms_messages() {
+    let server = TestServer::start_with(config()).await.unwrap();
+    let (mut a, mut b, token) = pair(&server).await;
+    // The join's answers and the answer to a bad frame sent right after it
+    // leave in the order they were made, whoever wrote them.
+    let mut c = Peer::connect(&server.ws_url(&token)).await;
+    c.send(ClientMessage::Join {
+        version: PROTOCOL_VERSION,
+        resume: None,
+    })
+    .await;
+    c.send_text("not json").await;
+    assert_eq!(c.recv_error().await.code, ErrorCode::RoomFull);
+    c.expect_closed().await;
+
+    // Relayed messages and an error to the same connection: in order.
+    b.send(ClientMessage::Offer { sdp: "1".into() }).await;
+    a.send_text("not json").await;
+    b.send(ClientMessage::Offer { sdp: "2".into() }).await;
+    assert!(matches!(a.recv().await, ServerMessage::Offer { sdp, .. } if sdp == "1"));
+    let second = a.recv().await;
+    let third = a.recv().await;
+    // b's second offer may be read before or after a's bad frame, but
+    // each side's frames keep their own order and nothing is lost.
+    let codes: Vec<_> = [&second, &third]
+        .iter()
+        .map(|m| match m {
+            ServerMessage::Error(e) => format!("error {}", e.code),
+            ServerMessage::Offer { sdp, .. } => format!("offer {sdp}"),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert!(codes.contains(&"error bad_message".to_owned()), "{codes:?}");
+    assert!(codes.contains(&"offer 2".to_owned()), "{codes:?}");
 }
