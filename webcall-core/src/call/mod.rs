@@ -14,9 +14,14 @@
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
 //! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
-//! - `engine` (private): the negotiation state and the run loop.
-//! - `peer`, `media` (private): building a peer connection; encode, send,
-//!   receive and decode.
+//! - [`negotiator`]: the negotiation as a state machine without IO
+//!   (perfect negotiation, buffered candidates, ICE restarts, going on
+//!   without the server).
+//! - `engine` (private): the run loop, the edge that carries out the
+//!   negotiator's outputs on the peer connection and wires up media.
+//! - `peer`, `media` (private): building a peer connection; encode, send
+//!   and decode.
+//! - `receive` (private): the readers of incoming RTP and RTCP.
 //! - `assemble` (private): H.264 access units from RTP, within
 //!   [`MAX_ACCESS_UNIT_BYTES`].
 //!
@@ -50,8 +55,10 @@
 mod assemble;
 mod engine;
 mod media;
+pub mod negotiator;
 pub mod pattern;
 mod peer;
+mod receive;
 pub mod sinks;
 pub mod sources;
 pub mod stats;

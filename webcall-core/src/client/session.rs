@@ -131,6 +131,15 @@ impl Session {
         }
     }
 
+    /// A session that takes back the seat `resume` names, as a reloaded
+    /// page does with the secret it kept: its first `join` carries it.
+    pub fn resuming(resume: ResumeToken) -> Self {
+        Self {
+            resume: Some(resume),
+            ..Self::new()
+        }
+    }
+
     /// True once the session has ended (hangup or fatal error).
     pub fn is_closed(&self) -> bool {
         self.phase == Phase::Closed
