@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use webcall_core::Error;
 use webcall_core::call::negotiator::{Negotiator, Output};
 use webcall_core::call::{ConnectionState, EndReason, SERVER_LOST_MEDIA_GRACE};
 use webcall_core::client::session::{self, RECONNECT_GIVE_UP, Session};
@@ -694,9 +695,20 @@ fn the_server_going_away_leaves_the_media_for_a_grace_period() {
             panic!("{} did not end: {:?}", c.name, c.ended)
         };
         assert_eq!(
-            why,
+            why.to_string(),
             "lost the webcall server (the server shut down), then the media connection (disconnected)"
         );
+        // The error keeps its cause: the server's `unavailable`.
+        let Error::ServerLost { source, .. } = why.as_ref() else {
+            panic!("{why:?}")
+        };
+        assert!(matches!(
+            **source,
+            Error::Server {
+                code: Some(ErrorCode::Unavailable),
+                ..
+            }
+        ));
     }
 }
 
@@ -728,7 +740,7 @@ fn a_call_before_media_is_up_ends_when_the_server_goes() {
     w.shut_down_server();
     w.progress();
     assert!(
-        matches!(&w.a.ended, Some(EndReason::Failed(why)) if why == "lost the webcall server (the server shut down)")
+        matches!(&w.a.ended, Some(EndReason::Failed(why)) if why.to_string() == "lost the webcall server (the server shut down)")
     );
 }
 
@@ -749,7 +761,7 @@ fn expiry_ends_the_call_even_with_media_up() {
         let Some(EndReason::Failed(why)) = &c.ended else {
             panic!("{} did not end: {:?}", c.name, c.ended)
         };
-        assert!(why.contains("expired"), "{why}");
+        assert!(why.to_string().contains("expired"), "{why}");
     }
     assert_eq!(w.room.participants(), 0);
 }

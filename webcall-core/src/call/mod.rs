@@ -142,14 +142,28 @@ impl std::fmt::Debug for CallOptions {
 }
 
 /// Why a call ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum EndReason {
     /// [`Call::hangup`] was called.
     HungUp,
-    /// The signaling connection failed for good; the text says why.
-    Failed(String),
+    /// The call failed: the room expired, the seat was taken over, or the
+    /// signaling server went away ([`crate::Error::ServerLost`]).
+    Failed(Arc<crate::Error>),
 }
+
+/// Two failures are equal when they are the same error.
+impl PartialEq for EndReason {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::HungUp, Self::HungUp) => true,
+            (Self::Failed(a), Self::Failed(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for EndReason {}
 
 /// Something that happened in a call.
 #[derive(Debug, Clone)]

@@ -51,6 +51,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{CallEvent, ConnectionState, EndReason, SERVER_LOST_MEDIA_GRACE};
@@ -186,8 +187,9 @@ pub struct Negotiator {
     /// Since when the media connection is down (disconnected or failed).
     down_since: Option<Instant>,
     last_restart: Option<Instant>,
-    /// Set once the signaling server is gone for good: what happened.
-    server_lost: Option<String>,
+    /// Set once the signaling server is gone for good: what happened, in
+    /// words and as the error.
+    server_lost: Option<(String, Error)>,
     ended: bool,
     out: VecDeque<Output>,
 }
@@ -328,12 +330,14 @@ impl Negotiator {
             SignalEvent::Closed(None) => self.end(EndReason::HungUp),
             SignalEvent::Closed(Some(e)) => {
                 let Some(reason) = server_gone(&e) else {
-                    return self.end(EndReason::Failed(e.to_string()));
+                    return self.end(EndReason::Failed(Arc::new(e)));
                 };
                 if self.state != ConnectionState::Connected {
-                    return self.end(EndReason::Failed(format!(
-                        "lost the webcall server ({reason})"
-                    )));
+                    return self.end(EndReason::Failed(Arc::new(Error::ServerLost {
+                        reason,
+                        media: None,
+                        source: Box::new(e),
+                    })));
                 }
                 // Media does not pass through the server: a one-to-one
                 // call can go on without it.
@@ -341,7 +345,7 @@ impl Negotiator {
                 self.emit(Output::Event(CallEvent::ServerLost {
                     reason: reason.clone(),
                 }));
-                self.server_lost = Some(reason);
+                self.server_lost = Some((reason, e));
             }
         }
     }
@@ -388,7 +392,7 @@ impl Negotiator {
         if self.ended {
             return;
         }
-        if let Some(reason) = &self.server_lost {
+        if self.server_lost.is_some() {
             // Without the server nothing can be renegotiated: once the media
             // connection has been down for the grace period (or is closed),
             // the call is over.
@@ -399,11 +403,13 @@ impl Negotiator {
             if matches!(self.state, ConnectionState::Closed | ConnectionState::New)
                 || down_for >= SERVER_LOST_MEDIA_GRACE
             {
-                let why = format!(
-                    "lost the webcall server ({reason}), then the media connection ({})",
-                    self.state
-                );
-                return self.end(EndReason::Failed(why));
+                let (reason, e) = self.server_lost.take().expect("checked above");
+                let why = Error::ServerLost {
+                    reason,
+                    media: Some(self.state.to_string()),
+                    source: Box::new(e),
+                };
+                return self.end(EndReason::Failed(Arc::new(why)));
             }
         }
         // The impolite side restarts ICE when the connection stays down.
