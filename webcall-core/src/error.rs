@@ -46,8 +46,11 @@ pub enum Error {
     Unreachable {
         /// The server's base URL.
         server: String,
-        /// What the network layer said.
+        /// What happened, in words.
         detail: String,
+        /// The last failure underneath, when there was one.
+        #[source]
+        source: Option<Box<Error>>,
     },
     /// Something answered, but not as a webcall server does.
     #[error("{server} does not look like a webcall server ({detail}); check the address")]
@@ -81,6 +84,24 @@ pub enum Error {
         /// What the HTTP client reported.
         #[source]
         source: reqwest::Error,
+    },
+    /// The signaling WebSocket could not be opened or broke (`source`
+    /// says how), or the server closed it (no `source`).
+    #[cfg(feature = "client")]
+    #[error("the signaling connection to {server} {}", if source.is_some() { "failed" } else { "was closed by the server" })]
+    WebSocket {
+        /// The server's base URL.
+        server: String,
+        /// What the WebSocket client reported.
+        #[source]
+        source: Option<tokio_tungstenite::tungstenite::Error>,
+    },
+    /// The signaling connection ended before we held a seat.
+    #[error("the signaling connection ended before the call started; try again")]
+    SignalingClosed {
+        /// Why, when known.
+        #[source]
+        source: Option<Box<Error>>,
     },
     /// The signaling server went away during the call (it shut down, or
     /// could not be reached again), and the call could not go on without

@@ -180,6 +180,23 @@ impl Client {
     }
 }
 
+/// What the signaling edge reports when its socket is closed.
+fn closed() -> Error {
+    Error::WebSocket {
+        server: "http://webcall.test".into(),
+        source: None,
+    }
+}
+
+/// What the signaling edge reports when no socket can be opened.
+fn refused() -> Error {
+    Error::Unreachable {
+        server: "http://webcall.test".into(),
+        detail: "connection refused".into(),
+        source: None,
+    }
+}
+
 /// What travels from the room to a client's socket.
 enum Delivery {
     Message(ServerMessage),
@@ -255,7 +272,7 @@ impl World {
             client.conn = Some(conn);
             client.session.connected(now)
         } else {
-            client.session.disconnected(now, "connection refused")
+            client.session.disconnected(now, refused())
         };
         self.session_outputs(name, out);
     }
@@ -267,7 +284,7 @@ impl World {
         let Some(conn) = client.conn.take() else {
             return;
         };
-        let out = client.session.disconnected(now, "connection reset");
+        let out = client.session.disconnected(now, closed());
         self.session_outputs(name, out);
         let room_out = self.room.disconnect(ts, conn);
         self.room_outputs(room_out);
@@ -391,7 +408,7 @@ impl World {
                     Delivery::Message(m) => client.session.message(now, m),
                     Delivery::Close => {
                         client.conn = None;
-                        client.session.disconnected(now, "closed by the server")
+                        client.session.disconnected(now, closed())
                     }
                 };
                 self.session_outputs(name, out);

@@ -929,6 +929,7 @@ mod tests {
         let unreachable = Error::Unreachable {
             server: "http://127.0.0.1:1".into(),
             detail: "no connection for 30 s".into(),
+            source: None,
         };
         let text = unreachable.to_string();
         b.signal(t0, SignalEvent::Closed(Some(unreachable)));

@@ -199,19 +199,18 @@ impl Session {
         vec![Output::Event(event)]
     }
 
-    /// The WebSocket closed or could not be opened. `detail` says why.
-    pub fn disconnected(&mut self, now: Instant, detail: &str) -> Vec<Output> {
+    /// The WebSocket closed or could not be opened; `cause` says how.
+    pub fn disconnected(&mut self, now: Instant, cause: Error) -> Vec<Output> {
         match self.phase {
             Phase::Closed => vec![],
             _ if self.resume.is_none() => {
                 // Never joined: there is no seat to come back to.
                 self.phase = Phase::Closed;
-                vec![Output::Event(SignalEvent::Closed(Some(Error::Server {
-                    code: None,
-                    message: format!(
-                        "the server closed the connection before the call started ({detail})"
-                    ),
-                })))]
+                vec![Output::Event(SignalEvent::Closed(Some(
+                    Error::SignalingClosed {
+                        source: Some(Box::new(cause)),
+                    },
+                )))]
             }
             _ => {
                 let since = *self.down_since.get_or_insert(now);
@@ -220,10 +219,8 @@ impl Session {
                     return vec![Output::Event(SignalEvent::Closed(Some(
                         Error::Unreachable {
                             server: "the signaling server".into(),
-                            detail: format!(
-                                "no connection for {} s ({detail})",
-                                RECONNECT_GIVE_UP.as_secs()
-                            ),
+                            detail: format!("no connection for {} s", RECONNECT_GIVE_UP.as_secs()),
+                            source: Some(Box::new(cause)),
                         },
                     )))];
                 }
@@ -271,6 +268,14 @@ mod tests {
     use crate::protocol::IceTransportPolicy;
     use crate::time::Timestamp;
 
+    /// The edge's report of a socket that went away.
+    fn dropped() -> Error {
+        Error::WebSocket {
+            server: "http://127.0.0.1:8000".into(),
+            source: None,
+        }
+    }
+
     fn joined() -> Joined {
         Joined {
             version: 1,
@@ -297,11 +302,11 @@ mod tests {
         assert!(matches!(&out[..], [Output::Event(SignalEvent::Joined(_))]));
         assert!(s.is_joined());
 
-        let out = s.disconnected(t0, "reset");
+        let out = s.disconnected(t0, dropped());
         assert!(
             matches!(&out[..], [Output::Event(SignalEvent::Reconnecting), Output::Reconnect { after }] if after.as_millis() == 200)
         );
-        let out = s.disconnected(t0 + Duration::from_secs(1), "refused");
+        let out = s.disconnected(t0 + Duration::from_secs(1), dropped());
         assert!(matches!(&out[..], [Output::Reconnect { after }] if after.as_millis() == 400));
         assert!(
             s.send(ClientMessage::Bye).is_empty(),
@@ -328,8 +333,8 @@ mod tests {
         let mut s = Session::new();
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
-        s.disconnected(t0, "x");
-        let out = s.disconnected(t0 + RECONNECT_GIVE_UP, "x");
+        s.disconnected(t0, dropped());
+        let out = s.disconnected(t0 + RECONNECT_GIVE_UP, dropped());
         assert!(matches!(
             &out[..],
             [Output::Event(SignalEvent::Closed(Some(
@@ -359,7 +364,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert!(s.is_closed());
-            assert!(s.disconnected(t0, "closed").is_empty());
+            assert!(s.disconnected(t0, dropped()).is_empty());
         }
     }
 
