@@ -30,6 +30,7 @@ use super::{
 use crate::client::{SignalEvent, Signaling};
 use crate::error::{Error, Result};
 use crate::protocol::IceCandidate;
+
 /// Key frame requests we send are at least this far apart.
 const PLI_SPACING: Duration = Duration::from_millis(300);
 /// Opus packets waiting for the audio decoder: a second of 20 ms packets.
