@@ -35,6 +35,7 @@ use webcall_core::token::IdSource;
 /// down this long (the call engine's default).
 const ICE_RESTART_AFTER: Duration = Duration::from_secs(3);
 const T0: Timestamp = Timestamp::from_unix_millis(1_800_000_000_000);
+const SERVER: &str = "http://webcall.test";
 
 /// One participant: its signaling session, its negotiator and the fake
 /// peer connection they drive.
@@ -72,7 +73,7 @@ impl Client {
     fn new(name: &'static str) -> Self {
         Self {
             name,
-            session: Session::new(),
+            session: Session::new(SERVER),
             negotiator: Negotiator::new(ICE_RESTART_AFTER),
             conn: None,
             reconnect_at: None,
@@ -183,7 +184,7 @@ impl Client {
 /// What the signaling edge reports when its socket is closed.
 fn closed() -> Error {
     Error::WebSocket {
-        server: "http://webcall.test".into(),
+        server: SERVER.into(),
         source: None,
     }
 }
@@ -191,7 +192,7 @@ fn closed() -> Error {
 /// What the signaling edge reports when no socket can be opened.
 fn refused() -> Error {
     Error::Unreachable {
-        server: "http://webcall.test".into(),
+        server: SERVER.into(),
         detail: "connection refused".into(),
         source: None,
     }
@@ -303,7 +304,7 @@ impl World {
         self.drop_socket(name);
         let client = self.client(name);
         let resume = client.session.resume_token().unwrap().clone();
-        client.session = Session::resuming(resume);
+        client.session = Session::resuming(SERVER, resume);
         client.negotiator = Negotiator::new(ICE_RESTART_AFTER);
         client.peer = None;
         self.connect(name);

@@ -10,7 +10,7 @@
 //! use webcall_core::client::session::{Output, Session};
 //! use webcall_core::protocol::ClientMessage;
 //!
-//! let mut s = Session::new();
+//! let mut s = Session::new("http://localhost:8000");
 //! let out = s.connected(Instant::now());
 //! assert!(matches!(&out[..], [Output::Send(ClientMessage::Join { resume: None, .. })]));
 //! ```
@@ -96,16 +96,12 @@ enum Phase {
 /// One participant's signaling session, across reconnects.
 #[derive(Debug)]
 pub struct Session {
+    /// The server's base URL, for errors.
+    server: String,
     phase: Phase,
     resume: Option<ResumeToken>,
     retries: u32,
     down_since: Option<Instant>,
-}
-
-impl Default for Session {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// Maps a fatal server error to the crate's error.
@@ -121,9 +117,11 @@ pub fn fatal_error(e: &ErrorMessage) -> Error {
 }
 
 impl Session {
-    /// A session that has not connected yet.
-    pub fn new() -> Self {
+    /// A session with the server at `server` (its base URL, named in
+    /// errors) that has not connected yet.
+    pub fn new(server: impl Into<String>) -> Self {
         Self {
+            server: server.into(),
             phase: Phase::Connecting,
             resume: None,
             retries: 0,
@@ -133,10 +131,10 @@ impl Session {
 
     /// A session that takes back the seat `resume` names, as a reloaded
     /// page does with the secret it kept: its first `join` carries it.
-    pub fn resuming(resume: ResumeToken) -> Self {
+    pub fn resuming(server: impl Into<String>, resume: ResumeToken) -> Self {
         Self {
             resume: Some(resume),
-            ..Self::new()
+            ..Self::new(server)
         }
     }
 
@@ -218,7 +216,7 @@ impl Session {
                     self.phase = Phase::Closed;
                     return vec![Output::Event(SignalEvent::Closed(Some(
                         Error::Unreachable {
-                            server: "the signaling server".into(),
+                            server: self.server.clone(),
                             detail: format!("no connection for {} s", RECONNECT_GIVE_UP.as_secs()),
                             source: Some(Box::new(cause)),
                         },
@@ -295,7 +293,7 @@ mod tests {
     #[test]
     fn reconnect_resumes_with_the_secret_and_backs_off() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         let j = joined();
         let out = s.message(t0, ServerMessage::Joined(j.clone()));
@@ -330,16 +328,17 @@ mod tests {
     #[test]
     fn gives_up_after_thirty_seconds_down() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         s.disconnected(t0, dropped());
         let out = s.disconnected(t0 + RECONNECT_GIVE_UP, dropped());
+        // The error names the server and keeps the last failure as its cause.
         assert!(matches!(
             &out[..],
             [Output::Event(SignalEvent::Closed(Some(
-                Error::Unreachable { .. }
-            )))]
+                Error::Unreachable { server, source: Some(cause), .. }
+            )))] if server == "http://127.0.0.1:8000" && matches!(**cause, Error::WebSocket { .. })
         ));
         assert!(s.is_closed());
     }
@@ -354,7 +353,7 @@ mod tests {
             ),
             (ErrorCode::RoomFull, "this call already has two people"),
         ] {
-            let mut s = Session::new();
+            let mut s = Session::new("http://127.0.0.1:8000");
             s.connected(t0);
             let out = s.message(t0, ServerMessage::error(code));
             match &out[..] {
@@ -371,7 +370,7 @@ mod tests {
     #[test]
     fn a_peer_reconnecting_is_reported_and_the_session_goes_on() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         let peer = ParticipantId::generate().unwrap();
@@ -392,7 +391,7 @@ mod tests {
     #[test]
     fn hangup_says_bye_once() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         let out = s.hangup();

@@ -136,16 +136,14 @@ impl Runner {
                     }
                     let _ = self.events.send(SignalEvent::Joined(j)).await;
                 }
-                Output::Event(SignalEvent::Closed(err)) => {
-                    match (self.first.take(), err.map(|e| self.name_server(e))) {
-                        (Some(first), Some(e)) => {
-                            let _ = first.send(Err(e));
-                        }
-                        (_, err) => {
-                            let _ = self.events.send(SignalEvent::Closed(err)).await;
-                        }
+                Output::Event(SignalEvent::Closed(err)) => match (self.first.take(), err) {
+                    (Some(first), Some(e)) => {
+                        let _ = first.send(Err(e));
                     }
-                }
+                    (_, err) => {
+                        let _ = self.events.send(SignalEvent::Closed(err)).await;
+                    }
+                },
                 Output::Event(e) => {
                     let _ = self.events.send(e).await;
                 }
@@ -153,20 +151,6 @@ impl Runner {
             }
         }
         reconnect
-    }
-}
-
-impl Runner {
-    /// The session does not know the server's address: put it in.
-    fn name_server(&self, e: Error) -> Error {
-        match e {
-            Error::Unreachable { detail, source, .. } => Error::Unreachable {
-                server: self.server.clone(),
-                detail,
-                source,
-            },
-            e => e,
-        }
     }
 }
 
@@ -193,7 +177,7 @@ async fn run(
     first: oneshot::Sender<Result<()>>,
 ) {
     let mut r = Runner {
-        session: Session::new(),
+        session: Session::new(link.server()),
         server: link.server(),
         events,
         first: Some(first),
