@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use webcall_core::call::sinks::{WavFileSink, Y4mFileSink};
 use webcall_core::call::sources::{TestPattern, Tone, WavFileSource, Y4mFileSource};
 use webcall_core::call::{self, Call, CallEvent, CallEvents, CallOptions, EndReason, StatsReport};
@@ -170,7 +170,10 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
         write_report(path, &report)?;
     }
     match finish {
-        Finish::Ended(EndReason::Failed(why)) => bail!("the call ended: {why}"),
+        // The whole chain of causes is printed.
+        Finish::Ended(EndReason::Failed(why)) => {
+            Err(anyhow::Error::new(why).context("the call ended"))
+        }
         _ => Ok(()),
     }
 }

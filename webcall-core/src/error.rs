@@ -46,8 +46,11 @@ pub enum Error {
     Unreachable {
         /// The server's base URL.
         server: String,
-        /// What the network layer said.
+        /// What happened, in words.
         detail: String,
+        /// The last failure underneath, when there was one.
+        #[source]
+        source: Option<Box<Error>>,
     },
     /// Something answered, but not as a webcall server does.
     #[error("{server} does not look like a webcall server ({detail}); check the address")]
@@ -65,12 +68,68 @@ pub enum Error {
         /// The server's explanation.
         message: String,
     },
+    /// An HTTP client could not be set up.
+    #[cfg(feature = "client")]
+    #[error("cannot set up an HTTP client; check the system's TLS and proxy settings")]
+    HttpClient(#[source] reqwest::Error),
+    /// An HTTP request to the server got no answer: refused, timed out,
+    /// or broken off (the source says which).
+    #[cfg(feature = "client")]
+    #[error(
+        "cannot reach the webcall server at {server}; check the address and that the server is running"
+    )]
+    Http {
+        /// The server's base URL.
+        server: String,
+        /// What the HTTP client reported.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The signaling WebSocket could not be opened or broke (`source`
+    /// says how), or the server closed it (no `source`).
+    #[cfg(feature = "client")]
+    #[error("the signaling connection to {server} {}", if source.is_some() { "failed" } else { "was closed by the server" })]
+    WebSocket {
+        /// The server's base URL.
+        server: String,
+        /// What the WebSocket client reported.
+        #[source]
+        source: Option<tokio_tungstenite::tungstenite::Error>,
+    },
+    /// The signaling connection ended before we held a seat.
+    #[error("the signaling connection ended before the call started; try again")]
+    SignalingClosed {
+        /// Why, when known.
+        #[source]
+        source: Option<Box<Error>>,
+    },
+    /// The signaling server went away during the call (it shut down, or
+    /// could not be reached again), and the call could not go on without
+    /// it: the media connection was not up, or went down for good.
+    #[error("lost the webcall server ({reason}){}", then_media(.media.as_deref()))]
+    ServerLost {
+        /// What happened to the server, in words.
+        reason: String,
+        /// When the call went on without the server at first: the media
+        /// connection's state when it was given up.
+        media: Option<String>,
+        /// The failure that took the server away.
+        #[source]
+        source: Box<Error>,
+    },
     /// The WebRTC stack failed (setting up the peer connection, negotiating).
     #[error("WebRTC: {0}")]
     WebRtc(String),
     /// A signaling frame could not be decoded.
     #[error(transparent)]
     Protocol(#[from] crate::protocol::ProtocolError),
+}
+
+/// How [`Error::ServerLost`] names the media connection's end.
+fn then_media(state: Option<&str>) -> String {
+    state
+        .map(|m| format!(", then the media connection ({m})"))
+        .unwrap_or_default()
 }
 
 /// `Result` with [`Error`].

@@ -19,7 +19,7 @@ use crate::protocol::{
     PROTOCOL_VERSION, RoomInfo, ServerMessage,
 };
 use crate::time::Timestamp;
-use crate::token::{ParticipantId, ResumeToken, RoomToken};
+use crate::token::{IdSource, ParticipantId, ResumeToken, RoomToken};
 
 /// How long a room's link works unless configured otherwise: 7 days.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -166,6 +166,9 @@ pub struct Room {
     /// The same after the client said `leaving`.
     #[serde(default = "default_leave_grace")]
     leave_grace: Duration,
+    /// Where new participant ids and resume secrets come from.
+    #[serde(skip)]
+    ids: IdSource,
 }
 
 fn default_seat_grace() -> Duration {
@@ -200,7 +203,16 @@ impl Room {
             creator,
             seat_grace: config.seat_grace,
             leave_grace: config.leave_grace.min(config.seat_grace),
+            ids: IdSource::default(),
         }
+    }
+
+    /// The same room drawing participant ids and resume secrets from
+    /// `ids` instead of the operating system's CSPRNG (for tests that
+    /// need the same ids on every run).
+    pub fn with_ids(mut self, ids: IdSource) -> Self {
+        self.ids = ids;
+        self
     }
 
     /// The room's token.
@@ -321,7 +333,7 @@ impl Room {
                 if self.seats.len() >= usize::from(self.capacity) {
                     return fatal(conn, ErrorCode::RoomFull);
                 }
-                let seat = match (ParticipantId::generate(), ResumeToken::generate()) {
+                let seat = match (self.ids.participant_id(), self.ids.resume_token()) {
                     (Ok(id), Ok(resume)) => Seat {
                         id,
                         resume,

@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -157,6 +159,79 @@ impl fmt::Display for ParticipantId {
     }
 }
 
+/// Where a [`crate::room::Room`] draws fresh participant ids and resume
+/// secrets from: the operating system's CSPRNG ([`IdSource::os`], the
+/// default), or, in tests that need the same ids on every run, a counter
+/// ([`IdSource::sequential`]).
+///
+/// Two sources compare equal: a room's state does not include where its
+/// next ids come from.
+#[derive(Clone)]
+pub struct IdSource(Arc<FillBytes>);
+
+/// Fills a buffer with fresh bytes.
+type FillBytes = dyn Fn(&mut [u8]) -> Result<()> + Send + Sync;
+
+impl IdSource {
+    /// The operating system's CSPRNG: unguessable secrets.
+    pub fn os() -> Self {
+        Self(Arc::new(|buf: &mut [u8]| {
+            getrandom::fill(buf).map_err(|e| Error::Random(e.to_string()))
+        }))
+    }
+
+    /// Predictable values for tests: each id or secret drawn is the next
+    /// number from `first` on, written big-endian at the end of its bytes.
+    /// Never use it for real rooms: anyone could guess the secrets.
+    pub fn sequential(first: u64) -> Self {
+        let next = AtomicU64::new(first);
+        Self(Arc::new(move |buf: &mut [u8]| {
+            let n = next.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+            buf.fill(0);
+            let tail = buf.len().saturating_sub(n.len());
+            let skip = n.len().saturating_sub(buf.len());
+            buf[tail..].copy_from_slice(&n[skip..]);
+            Ok(())
+        }))
+    }
+
+    /// A fresh participant id from this source.
+    pub fn participant_id(&self) -> Result<ParticipantId> {
+        let mut bytes = [0u8; 8];
+        (self.0)(&mut bytes)?;
+        Ok(ParticipantId(
+            bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        ))
+    }
+
+    /// A fresh resume secret from this source.
+    pub fn resume_token(&self) -> Result<ResumeToken> {
+        let mut bytes = [0u8; 16];
+        (self.0)(&mut bytes)?;
+        Ok(ResumeToken(URL_SAFE_NO_PAD.encode(bytes)))
+    }
+}
+
+impl Default for IdSource {
+    fn default() -> Self {
+        Self::os()
+    }
+}
+
+impl fmt::Debug for IdSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdSource(..)")
+    }
+}
+
+impl PartialEq for IdSource {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for IdSource {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +277,16 @@ mod tests {
         assert_eq!(p.as_str().len(), 16);
         assert_eq!(p.as_str().parse::<ParticipantId>().unwrap(), p);
         assert!("XYZ".parse::<ParticipantId>().is_err());
+    }
+
+    #[test]
+    fn a_sequential_source_counts_and_yields_valid_values() {
+        let ids = IdSource::sequential(1);
+        assert_eq!(ids.participant_id().unwrap().as_str(), "0000000000000001");
+        let r = ids.resume_token().unwrap();
+        assert_eq!(r.as_str().parse::<ResumeToken>().unwrap(), r);
+        assert_eq!(ids.participant_id().unwrap().as_str(), "0000000000000003");
+        let os = IdSource::os();
+        assert_ne!(os.participant_id().unwrap(), os.participant_id().unwrap());
     }
 }

@@ -73,7 +73,7 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
         CallEvent::Ended { reason } => {
             let mut out = Vec::new();
             if let EndReason::Failed(why) = &reason {
-                out.push(S::Notice(why.clone()));
+                out.push(S::Notice(why.to_string()));
             }
             out.push(S::Ended(reason));
             out

@@ -14,9 +14,14 @@
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
 //! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
-//! - `engine` (private): the negotiation state and the run loop.
-//! - `peer`, `media` (private): building a peer connection; encode, send,
-//!   receive and decode.
+//! - [`negotiator`]: the negotiation as a state machine without IO
+//!   (perfect negotiation, buffered candidates, ICE restarts, going on
+//!   without the server).
+//! - `engine` (private): the run loop, the edge that carries out the
+//!   negotiator's outputs on the peer connection and wires up media.
+//! - `peer`, `media` (private): building a peer connection; encode, send
+//!   and decode.
+//! - `receive` (private): the readers of incoming RTP and RTCP.
 //! - `assemble` (private): H.264 access units from RTP, within
 //!   [`MAX_ACCESS_UNIT_BYTES`].
 //!
@@ -50,8 +55,10 @@
 mod assemble;
 mod engine;
 mod media;
+pub mod negotiator;
 pub mod pattern;
 mod peer;
+mod receive;
 pub mod sinks;
 pub mod sources;
 pub mod stats;
@@ -135,14 +142,28 @@ impl std::fmt::Debug for CallOptions {
 }
 
 /// Why a call ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum EndReason {
     /// [`Call::hangup`] was called.
     HungUp,
-    /// The signaling connection failed for good; the text says why.
-    Failed(String),
+    /// The call failed: the room expired, the seat was taken over, or the
+    /// signaling server went away ([`crate::Error::ServerLost`]).
+    Failed(Arc<crate::Error>),
 }
+
+/// Two failures are equal when they are the same error.
+impl PartialEq for EndReason {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::HungUp, Self::HungUp) => true,
+            (Self::Failed(a), Self::Failed(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for EndReason {}
 
 /// Something that happened in a call.
 #[derive(Debug, Clone)]

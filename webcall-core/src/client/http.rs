@@ -16,19 +16,13 @@ fn client() -> Result<reqwest::Client> {
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .build()
-        .map_err(|e| Error::WebRtc(format!("cannot build an HTTP client: {e}")))
+        .map_err(Error::HttpClient)
 }
 
-fn unreachable(server: &str, e: &reqwest::Error) -> Error {
-    let mut detail = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    Error::Unreachable {
+fn unreachable(server: &str, source: reqwest::Error) -> Error {
+    Error::Http {
         server: server.to_owned(),
-        detail,
+        source,
     }
 }
 
@@ -56,11 +50,11 @@ async fn call_api<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
     what: &str,
 ) -> Result<T> {
-    let resp = request.send().await.map_err(|e| unreachable(server, &e))?;
+    let resp = request.send().await.map_err(|e| unreachable(server, e))?;
     if !resp.status().is_success() {
         return Err(error_from_response(server, resp).await);
     }
-    let body = resp.text().await.map_err(|e| unreachable(server, &e))?;
+    let body = resp.text().await.map_err(|e| unreachable(server, e))?;
     serde_json::from_str(&body).map_err(|e| Error::NotWebcall {
         server: server.to_owned(),
         detail: format!("{what} answered something else ({e})"),

@@ -10,7 +10,7 @@
 //! use webcall_core::client::session::{Output, Session};
 //! use webcall_core::protocol::ClientMessage;
 //!
-//! let mut s = Session::new();
+//! let mut s = Session::new("http://localhost:8000");
 //! let out = s.connected(Instant::now());
 //! assert!(matches!(&out[..], [Output::Send(ClientMessage::Join { resume: None, .. })]));
 //! ```
@@ -96,16 +96,12 @@ enum Phase {
 /// One participant's signaling session, across reconnects.
 #[derive(Debug)]
 pub struct Session {
+    /// The server's base URL, for errors.
+    server: String,
     phase: Phase,
     resume: Option<ResumeToken>,
     retries: u32,
     down_since: Option<Instant>,
-}
-
-impl Default for Session {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 /// Maps a fatal server error to the crate's error.
@@ -121,13 +117,24 @@ pub fn fatal_error(e: &ErrorMessage) -> Error {
 }
 
 impl Session {
-    /// A session that has not connected yet.
-    pub fn new() -> Self {
+    /// A session with the server at `server` (its base URL, named in
+    /// errors) that has not connected yet.
+    pub fn new(server: impl Into<String>) -> Self {
         Self {
+            server: server.into(),
             phase: Phase::Connecting,
             resume: None,
             retries: 0,
             down_since: None,
+        }
+    }
+
+    /// A session that takes back the seat `resume` names, as a reloaded
+    /// page does with the secret it kept: its first `join` carries it.
+    pub fn resuming(server: impl Into<String>, resume: ResumeToken) -> Self {
+        Self {
+            resume: Some(resume),
+            ..Self::new(server)
         }
     }
 
@@ -190,19 +197,18 @@ impl Session {
         vec![Output::Event(event)]
     }
 
-    /// The WebSocket closed or could not be opened. `detail` says why.
-    pub fn disconnected(&mut self, now: Instant, detail: &str) -> Vec<Output> {
+    /// The WebSocket closed or could not be opened; `cause` says how.
+    pub fn disconnected(&mut self, now: Instant, cause: Error) -> Vec<Output> {
         match self.phase {
             Phase::Closed => vec![],
             _ if self.resume.is_none() => {
                 // Never joined: there is no seat to come back to.
                 self.phase = Phase::Closed;
-                vec![Output::Event(SignalEvent::Closed(Some(Error::Server {
-                    code: None,
-                    message: format!(
-                        "the server closed the connection before the call started ({detail})"
-                    ),
-                })))]
+                vec![Output::Event(SignalEvent::Closed(Some(
+                    Error::SignalingClosed {
+                        source: Some(Box::new(cause)),
+                    },
+                )))]
             }
             _ => {
                 let since = *self.down_since.get_or_insert(now);
@@ -210,11 +216,9 @@ impl Session {
                     self.phase = Phase::Closed;
                     return vec![Output::Event(SignalEvent::Closed(Some(
                         Error::Unreachable {
-                            server: "the signaling server".into(),
-                            detail: format!(
-                                "no connection for {} s ({detail})",
-                                RECONNECT_GIVE_UP.as_secs()
-                            ),
+                            server: self.server.clone(),
+                            detail: format!("no connection for {} s", RECONNECT_GIVE_UP.as_secs()),
+                            source: Some(Box::new(cause)),
                         },
                     )))];
                 }
@@ -262,6 +266,14 @@ mod tests {
     use crate::protocol::IceTransportPolicy;
     use crate::time::Timestamp;
 
+    /// The edge's report of a socket that went away.
+    fn dropped() -> Error {
+        Error::WebSocket {
+            server: "http://127.0.0.1:8000".into(),
+            source: None,
+        }
+    }
+
     fn joined() -> Joined {
         Joined {
             version: 1,
@@ -281,18 +293,18 @@ mod tests {
     #[test]
     fn reconnect_resumes_with_the_secret_and_backs_off() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         let j = joined();
         let out = s.message(t0, ServerMessage::Joined(j.clone()));
         assert!(matches!(&out[..], [Output::Event(SignalEvent::Joined(_))]));
         assert!(s.is_joined());
 
-        let out = s.disconnected(t0, "reset");
+        let out = s.disconnected(t0, dropped());
         assert!(
             matches!(&out[..], [Output::Event(SignalEvent::Reconnecting), Output::Reconnect { after }] if after.as_millis() == 200)
         );
-        let out = s.disconnected(t0 + Duration::from_secs(1), "refused");
+        let out = s.disconnected(t0 + Duration::from_secs(1), dropped());
         assert!(matches!(&out[..], [Output::Reconnect { after }] if after.as_millis() == 400));
         assert!(
             s.send(ClientMessage::Bye).is_empty(),
@@ -316,16 +328,17 @@ mod tests {
     #[test]
     fn gives_up_after_thirty_seconds_down() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
-        s.disconnected(t0, "x");
-        let out = s.disconnected(t0 + RECONNECT_GIVE_UP, "x");
+        s.disconnected(t0, dropped());
+        let out = s.disconnected(t0 + RECONNECT_GIVE_UP, dropped());
+        // The error names the server and keeps the last failure as its cause.
         assert!(matches!(
             &out[..],
             [Output::Event(SignalEvent::Closed(Some(
-                Error::Unreachable { .. }
-            )))]
+                Error::Unreachable { server, source: Some(cause), .. }
+            )))] if server == "http://127.0.0.1:8000" && matches!(**cause, Error::WebSocket { .. })
         ));
         assert!(s.is_closed());
     }
@@ -340,7 +353,7 @@ mod tests {
             ),
             (ErrorCode::RoomFull, "this call already has two people"),
         ] {
-            let mut s = Session::new();
+            let mut s = Session::new("http://127.0.0.1:8000");
             s.connected(t0);
             let out = s.message(t0, ServerMessage::error(code));
             match &out[..] {
@@ -350,14 +363,14 @@ mod tests {
                 other => panic!("{other:?}"),
             }
             assert!(s.is_closed());
-            assert!(s.disconnected(t0, "closed").is_empty());
+            assert!(s.disconnected(t0, dropped()).is_empty());
         }
     }
 
     #[test]
     fn a_peer_reconnecting_is_reported_and_the_session_goes_on() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         let peer = ParticipantId::generate().unwrap();
@@ -378,7 +391,7 @@ mod tests {
     #[test]
     fn hangup_says_bye_once() {
         let t0 = Instant::now();
-        let mut s = Session::new();
+        let mut s = Session::new("http://127.0.0.1:8000");
         s.connected(t0);
         s.message(t0, ServerMessage::Joined(joined()));
         let out = s.hangup();

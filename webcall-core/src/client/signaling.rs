@@ -73,16 +73,14 @@ impl Signaling {
         match tokio::time::timeout(JOIN_TIMEOUT, first_rx).await {
             Ok(Ok(Ok(()))) => Ok((this, events_rx)),
             Ok(Ok(Err(e))) => Err(e),
-            Ok(Err(_)) => Err(Error::Server {
-                code: None,
-                message: "the signaling connection ended before joining".into(),
-            }),
+            Ok(Err(_)) => Err(Error::SignalingClosed { source: None }),
             Err(_) => {
                 let _ = this.hangup().await;
                 events_rx.close();
                 Err(Error::Unreachable {
                     server: link.server(),
                     detail: format!("no answer to join within {} s", JOIN_TIMEOUT.as_secs()),
+                    source: None,
                 })
             }
         }
@@ -138,16 +136,14 @@ impl Runner {
                     }
                     let _ = self.events.send(SignalEvent::Joined(j)).await;
                 }
-                Output::Event(SignalEvent::Closed(err)) => {
-                    match (self.first.take(), err.map(|e| self.name_server(e))) {
-                        (Some(first), Some(e)) => {
-                            let _ = first.send(Err(e));
-                        }
-                        (_, err) => {
-                            let _ = self.events.send(SignalEvent::Closed(err)).await;
-                        }
+                Output::Event(SignalEvent::Closed(err)) => match (self.first.take(), err) {
+                    (Some(first), Some(e)) => {
+                        let _ = first.send(Err(e));
                     }
-                }
+                    (_, err) => {
+                        let _ = self.events.send(SignalEvent::Closed(err)).await;
+                    }
+                },
                 Output::Event(e) => {
                     let _ = self.events.send(e).await;
                 }
@@ -158,25 +154,19 @@ impl Runner {
     }
 }
 
-impl Runner {
-    /// The session does not know the server's address: put it in.
-    fn name_server(&self, e: Error) -> Error {
-        match e {
-            Error::Unreachable { detail, .. } => Error::Unreachable {
-                server: self.server.clone(),
-                detail,
-            },
-            e => e,
-        }
-    }
-}
-
-async fn open(link: &Link) -> std::result::Result<Ws, String> {
+async fn open(link: &Link) -> Result<Ws> {
     let connect = tokio_tungstenite::connect_async(link.ws_url());
     match tokio::time::timeout(Duration::from_secs(10), connect).await {
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out opening the WebSocket".into()),
+        Ok(Err(e)) => Err(Error::WebSocket {
+            server: link.server(),
+            source: Some(e),
+        }),
+        Err(_) => Err(Error::Unreachable {
+            server: link.server(),
+            detail: "timed out opening the WebSocket".into(),
+            source: None,
+        }),
     }
 }
 
@@ -187,7 +177,7 @@ async fn run(
     first: oneshot::Sender<Result<()>>,
 ) {
     let mut r = Runner {
-        session: Session::new(),
+        session: Session::new(link.server()),
         server: link.server(),
         events,
         first: Some(first),
@@ -196,8 +186,8 @@ async fn run(
     'outer: while !r.session.is_closed() {
         let mut ws = match open(&link).await {
             Ok(ws) => ws,
-            Err(detail) => {
-                let out = r.session.disconnected(Instant::now(), &detail);
+            Err(cause) => {
+                let out = r.session.disconnected(Instant::now(), cause);
                 match r.apply(None, out).await {
                     Some(after) => {
                         // Hang-ups still work while waiting to reconnect.
@@ -235,9 +225,15 @@ async fn run(
                         }
                         Err(e) => tracing::debug!("ignoring a frame from the server: {e}"),
                     },
-                    Some(Ok(Message::Close(_))) | None => break Some("the server closed the connection".to_owned()),
+                    Some(Ok(Message::Close(_))) | None => break Some(Error::WebSocket {
+                        server: r.server.clone(),
+                        source: None,
+                    }),
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => break Some(e.to_string()),
+                    Some(Err(e)) => break Some(Error::WebSocket {
+                        server: r.server.clone(),
+                        source: Some(e),
+                    }),
                 },
                 cmd = commands.recv() => match cmd {
                     Some(Command::Send(msg)) => {
@@ -260,8 +256,8 @@ async fn run(
                 },
             }
         };
-        if let Some(detail) = reason {
-            let out = r.session.disconnected(Instant::now(), &detail);
+        if let Some(cause) = reason {
+            let out = r.session.disconnected(Instant::now(), cause);
             if let Some(after) = r.apply(None, out).await {
                 tokio::time::sleep(after).await;
             }
