@@ -193,6 +193,16 @@ async fn built_in_turn_connects_native_peer_and_browser_between_homes() {
     {
         panic!("{e:#}\nserver log:\n{}", server.log());
     }
+    // The native side's figures are read when it ends: give the browser's
+    // video three seconds on the wire before hanging up, so the native
+    // decoder has had far more than the 20 pictures asked of it below.
+    b.wait_until(
+        "await (async () => (await window.webcall.stats()).videoFramesEncoded > 90)()",
+        WAIT,
+        "the browser sending video",
+    )
+    .await
+    .unwrap();
     let sb = page_stats(&b).await;
     assert_eq!(sb["selectedPair"]["localType"], "relay", "{sb}");
     assert_eq!(sb["selectedPair"]["relayProtocol"], "tcp", "{sb}");
