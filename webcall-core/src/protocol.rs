@@ -142,6 +142,18 @@ pub enum ServerMessage {
     },
     /// Something went wrong; see [`ErrorCode`].
     Error(ErrorMessage),
+    /// The server is going away (a restart or a rolling deploy) and the
+    /// room outlives it: close this socket and open a new one to the same
+    /// URL after `after_ms`, joining with the resume secret. The seat is
+    /// held meanwhile and the other participant is told nothing; media
+    /// between the two goes on. Servers whose rooms die with them send
+    /// `error` `unavailable` instead.
+    Reconnect {
+        /// How long to wait before reconnecting, in milliseconds: each
+        /// connection gets its own value, so that a server's clients do
+        /// not all come back at once.
+        after_ms: u64,
+    },
 }
 
 impl ServerMessage {

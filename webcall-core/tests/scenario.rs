@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use webcall_core::Error;
-use webcall_core::call::negotiator::{Negotiator, Output};
+use webcall_core::call::negotiator::{Negotiator, OFFER_STALL, Output};
 use webcall_core::call::{ConnectionState, EndReason, SERVER_LOST_MEDIA_GRACE};
 use webcall_core::client::session::{self, RECONNECT_GIVE_UP, Session};
 use webcall_core::protocol::{ClientMessage, ErrorCode, IceCandidate, ServerMessage};
@@ -198,6 +198,20 @@ fn refused() -> Error {
     }
 }
 
+/// True when `m` is the message `lose_next` names (which it then forgets).
+fn lost(lose_next: &mut Option<&'static str>, m: &ServerMessage) -> bool {
+    let kind = match m {
+        ServerMessage::Offer { .. } => "offer",
+        ServerMessage::Answer { .. } => "answer",
+        _ => return false,
+    };
+    if *lose_next == Some(kind) {
+        *lose_next = None;
+        return true;
+    }
+    false
+}
+
 /// What travels from the room to a client's socket.
 enum Delivery {
     Message(ServerMessage),
@@ -216,6 +230,9 @@ struct World {
     next_conn: u64,
     to_server: VecDeque<(ConnectionId, ClientMessage)>,
     to_clients: VecDeque<(ConnectionId, Delivery)>,
+    /// The next relayed message of this type (`"offer"`, `"answer"`) is
+    /// lost on its way to the client, as a pub/sub message can be.
+    lose_next: Option<&'static str>,
 }
 
 impl World {
@@ -235,6 +252,7 @@ impl World {
             next_conn: 1,
             to_server: VecDeque::new(),
             to_clients: VecDeque::new(),
+            lose_next: None,
         }
     }
 
@@ -327,6 +345,17 @@ impl World {
         }
     }
 
+    /// The server restarts with the room kept (a shared store): each
+    /// socket is told `reconnect` and closed; the server is back at once.
+    fn restart_server(&mut self, after_ms: u64) {
+        for conn in [self.a.conn, self.b.conn].into_iter().flatten() {
+            let moved = ServerMessage::Reconnect { after_ms };
+            self.to_clients.push_back((conn, Delivery::Message(moved)));
+            self.to_clients.push_back((conn, Delivery::Close));
+        }
+        self.progress();
+    }
+
     /// Both peer connections report "connected": checks first that each
     /// holds the other's current description.
     fn media_up(&mut self) {
@@ -400,6 +429,11 @@ impl World {
                 };
                 self.room_outputs(out);
             } else if let Some((conn, delivery)) = self.to_clients.pop_front() {
+                if let Delivery::Message(m) = &delivery
+                    && lost(&mut self.lose_next, m)
+                {
+                    continue;
+                }
                 let (now, ts) = (self.now(), self.timestamp());
                 let Some(client) = self.on_conn(conn) else {
                     continue;
@@ -782,4 +816,72 @@ fn expiry_ends_the_call_even_with_media_up() {
         assert!(why.to_string().contains("expired"), "{why}");
     }
     assert_eq!(w.room.participants(), 0);
+}
+
+#[test]
+fn a_lost_answer_is_recovered_by_offering_again() {
+    let mut w = World::new();
+    w.connect("A");
+    w.progress();
+    w.lose_next = Some("answer");
+    w.connect("B");
+    w.progress();
+    assert!(w.b.peer().remote.is_none(), "B never got A's answer");
+    w.b.take_log();
+    w.advance(OFFER_STALL - Duration::from_millis(500));
+    assert!(w.b.take_log().is_empty(), "not yet");
+    // Counted from the first tick that saw the offer waiting.
+    w.advance(Duration::from_millis(750));
+    // B offers again (new ICE credentials); this time the answer arrives.
+    let log = w.b.take_log();
+    assert_eq!(
+        log[..3],
+        ["restart ice", "send candidate", "send offer"],
+        "{log:?}"
+    );
+    assert!(log.contains(&"apply answer".to_owned()), "{log:?}");
+    w.media_up();
+    assert_eq!(w.a.state(), ConnectionState::Connected);
+    assert_eq!(w.b.state(), ConnectionState::Connected);
+    // Answered: no more offers.
+    w.advance(OFFER_STALL * 2);
+    assert!(!w.b.take_log().iter().any(|l| l == "send offer"));
+}
+
+#[test]
+fn a_lost_offer_is_made_again() {
+    let mut w = World::call_up();
+    w.media_down();
+    w.lose_next = Some("offer");
+    // B's ICE restart offer is lost; B offers again once it stalls.
+    w.advance(ICE_RESTART_AFTER + OFFER_STALL);
+    assert!(w.a.peer().remote.as_ref().unwrap().contains("ice-ufrag:B1"));
+    assert_eq!(w.b.peer().remote, w.a.peer().local);
+    w.media_up();
+    assert_eq!(w.b.state(), ConnectionState::Connected);
+    assert_eq!(w.b.peer().name, "B1", "the same connection throughout");
+}
+
+#[test]
+fn a_server_restart_with_the_room_kept_is_a_planned_resume() {
+    let mut w = World::call_up();
+    let peers = (w.a.peer().name.clone(), w.b.peer().name.clone());
+    w.restart_server(400);
+    assert_eq!(w.a.take_log(), ["event reconnecting"]);
+    assert_eq!(w.b.take_log(), ["event reconnecting"]);
+    // Nobody left: each seat is held, and taken back after the delay.
+    w.advance(Duration::from_millis(500));
+    assert!(w.a.session.is_joined() && w.b.session.is_joined());
+    assert_eq!(w.room.participants(), 2);
+    for c in [&w.a, &w.b] {
+        assert_eq!(c.state(), ConnectionState::Connected, "media untouched");
+        assert!(c.ended.is_none());
+    }
+    assert_eq!((w.a.peer().name.clone(), w.b.peer().name.clone()), peers);
+    // And the call can still be renegotiated: an ICE restart goes through.
+    w.media_down();
+    w.advance(ICE_RESTART_AFTER);
+    w.media_up();
+    assert!(w.b.peer().local.as_ref().unwrap().contains("ice-ufrag:B11"));
+    assert_eq!(w.a.peer().remote, w.b.peer().local);
 }

@@ -18,6 +18,12 @@
 const DISCONNECTED_RESTART_MS = 4000;
 /** A restart that has not connected after this long is tried again. */
 const RESTART_RETRY_MS = 8000;
+/**
+ * An offer that waits this long for its answer is made again, as an ICE
+ * restart: signaling is at most once (PROTOCOL.md, "Delivery"), so a
+ * message can be lost when a server restarts.
+ */
+const OFFER_STALL_MS = 8000;
 
 /** The stats summary with every figure at 0, as for a call not yet connected. */
 export const emptyStats = (connectionState = 'new') => ({
@@ -219,6 +225,7 @@ export class Call extends EventTarget {
   close() {
     clearTimeout(this.restartTimer);
     this.restartTimer = null;
+    clearTimeout(this.offerTimer);
     this.negotiationError = null;
     if (this.pc) {
       const pc = this.pc;
@@ -339,9 +346,33 @@ export class Call extends EventTarget {
       if (pc !== this.pc) return;
       this.send({ type: 'offer', sdp: pc.localDescription.sdp });
       performance.mark('webcall:offer-sent');
+      this.watchOffer(pc);
       this.negotiationSucceeded(pc);
     } catch (err) {
       this.negotiationFailed(pc, 'creating an offer', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /** Makes the offer just sent again if no answer comes (a lost message). */
+  watchOffer(pc) {
+    // A later offer replaces the timer of an earlier one.
+    clearTimeout(this.offerTimer);
+    this.offerTimer = setTimeout(() => this.offerStalled(pc), OFFER_STALL_MS);
+  }
+
+  async offerStalled(pc) {
+    if (pc !== this.pc || pc.signalingState !== 'have-local-offer') return;
+    console.info(`webcall: no answer to our offer for ${OFFER_STALL_MS} ms; offering again`);
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+      if (pc !== this.pc) return;
+      this.send({ type: 'offer', sdp: pc.localDescription.sdp });
+      this.watchOffer(pc);
+    } catch (err) {
+      this.negotiationFailed(pc, 'offering again', err);
     } finally {
       this.makingOffer = false;
     }

@@ -1,6 +1,6 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
-// restartIce(), state(), log } (the end-to-end tests and the browser_setup
+// restartIce(), loseNext(type), state(), log } (the end-to-end tests and the browser_setup
 // benchmark use them; the page's status is `document.body.dataset.status`).
 // Imported first, so that the log holds everything the other modules say.
 
@@ -58,6 +58,15 @@ export function installHooks(currentRoom) {
     restartIce: () => {
       const room = currentRoom();
       return room ? room.call.restartIceNow() : false;
+    },
+    /**
+     * Loses the next incoming signaling message of `type` (such as
+     * 'answer'), as a server restart can: tests of the recovery use it.
+     */
+    loseNext: (type) => {
+      const room = currentRoom();
+      if (room) room.signaling.loseNext = type;
+      return !!room;
     },
     /** Internal state, for diagnostics. */
     state: () => {

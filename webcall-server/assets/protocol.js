@@ -10,6 +10,7 @@
 //   candidate    - server messages
 //   servererror  - a non-fatal `error` message
 //   fatal        - the session is over; detail = { code, message }
+//   (a `reconnect` from the server is handled here: a planned reconnect)
 //   state        - detail = { state } with state one of
 //                  "connecting" (first attempt), "joined", "reconnecting", "closed"
 
@@ -54,7 +55,11 @@ const KNOWN = new Set([
   'answer',
   'candidate',
   'error',
+  'reconnect',
 ]);
+
+/** The longest wait a server's `reconnect` may ask for (PROTOCOL.md). */
+const MAX_SERVER_RECONNECT_MS = 10000;
 
 /** Backoff between reconnect attempts, in milliseconds. */
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000];
@@ -127,6 +132,8 @@ export class Signaling extends EventTarget {
   constructor(token) {
     super();
     this.token = token;
+    /** A message type to lose once (a test hook, see debug.js). */
+    this.loseNext = null;
     this.socket = null;
     this.state = 'idle';
     this.attempt = 0;
@@ -225,6 +232,12 @@ export class Signaling extends EventTarget {
         return;
       }
       if (!message || typeof message.type !== 'string' || !KNOWN.has(message.type)) return;
+      if (this.loseNext === message.type) {
+        // A test hook (debug.js): this message is lost, as one can be.
+        this.loseNext = null;
+        console.info(`webcall: losing this ${message.type} (test hook)`);
+        return;
+      }
       if (message.type === 'joined') {
         performance.mark('webcall:joined');
         gotJoined = true;
@@ -233,6 +246,8 @@ export class Signaling extends EventTarget {
         storageSet(resumeKey(this.token), message.resume);
         this.setState('joined');
         this.emit('joined', message);
+      } else if (message.type === 'reconnect') {
+        this.moved(socket, message.after_ms);
       } else if (message.type === 'error') {
         if (message.fatal) {
           this.fail(message.code, message.message);
@@ -256,6 +271,22 @@ export class Signaling extends EventTarget {
     socket.addEventListener('error', () => {
       // A 'close' event always follows; the retry happens there.
     });
+  }
+
+  /**
+   * The server is going away and the room outlives it: close this socket
+   * and come back after the server's delay, with the resume secret, as a
+   * planned reconnect (no backoff; the call's media goes on meanwhile).
+   */
+  moved(socket, afterMs) {
+    console.info(`webcall: the server asked to reconnect in ${afterMs} ms`);
+    this.socket = null;
+    socket.close(1000, 'reconnect');
+    this.attempt = 0;
+    this.setState(this.joined ? 'reconnecting' : 'connecting');
+    const delay = Math.min(Math.max(Number(afterMs) || 0, 0), MAX_SERVER_RECONNECT_MS);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.reconnect(), delay);
   }
 
   fail(code, message) {

@@ -74,6 +74,11 @@ impl RoomService {
         }
     }
 
+    /// See [`RoomStore::outlives_process`].
+    pub(crate) fn outlives_process(&self) -> bool {
+        self.store.outlives_process()
+    }
+
     /// See [`RoomStore::create`].
     pub(crate) async fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom> {
         self.store.create(now, creator).await

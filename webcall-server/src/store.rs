@@ -96,6 +96,13 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     /// How many rooms are stored (expired ones until swept).
     async fn len(&self) -> Result<usize>;
 
+    /// True when the rooms outlive this process (another instance, or
+    /// this one restarted, serves them): then a shutdown asks clients to
+    /// reconnect instead of telling them the server is gone.
+    fn outlives_process(&self) -> bool {
+        false
+    }
+
     /// True when no room is stored.
     async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)

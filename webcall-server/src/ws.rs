@@ -61,6 +61,9 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 const DRAIN_QUIET: Duration = Duration::from_millis(300);
 
+/// The widest spread of the delays a shutdown hands out in `reconnect`.
+const RECONNECT_SPREAD_MAX_MS: u64 = 5_000;
+
 /// Longest error detail echoed back to a client.
 const MAX_DETAIL: usize = 200;
 
@@ -296,8 +299,14 @@ impl Connection {
                     None => self.answer(ErrorMessage::new(ErrorCode::Timeout)),
                 },
                 deadline = &mut shutdown => {
-                    // Told and closed by the shutdown deadline, whatever the client does.
-                    self.answer(ErrorMessage::new(ErrorCode::Unavailable));
+                    // Told and closed by the shutdown deadline, whatever the
+                    // client does: come back (the room outlives this
+                    // process), or the server is gone.
+                    if self.state.rooms.outlives_process() {
+                        self.ask_to_reconnect();
+                    } else {
+                        self.answer(ErrorMessage::new(ErrorCode::Unavailable));
+                    }
                     match tokio::time::timeout_at(deadline, self.drain()).await {
                         Ok(Flow::Close(code)) => Flow::Closing(code, deadline),
                         _ => Flow::Drop,
@@ -513,6 +522,21 @@ impl Connection {
             self.closing.get_or_insert(CloseCode::Normal);
         }
         Flow::Continue
+    }
+
+    /// Queues `reconnect` behind what is already queued and ends the
+    /// queue; the socket then closes with 1012 (service restart). Each
+    /// connection waits its own random delay, spread wider the more
+    /// connections this process holds (1 ms each, from 250 ms up to 5 s),
+    /// so that they do not all arrive at the next instance at once.
+    fn ask_to_reconnect(&mut self) {
+        let open = self.state.connections.load(Ordering::Relaxed) as u64;
+        let spread = (250 + open).min(RECONNECT_SPREAD_MAX_MS);
+        let after_ms = getrandom::u64().unwrap_or(0) % (spread + 1);
+        let frame = ServerMessage::Reconnect { after_ms }.encode();
+        self.state.hub.send(self.id, frame);
+        self.closing = Some(CloseCode::Restart);
+        self.state.hub.remove(self.id);
     }
 
     /// Sends an error past the queue, for when the queue is gone.

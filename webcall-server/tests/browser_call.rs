@@ -703,3 +703,39 @@ async fn two_browsers_call_over_https_and_wss_with_a_self_signed_certificate() -
     let _ = std::fs::remove_dir_all(&data);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_offer_is_made_again_and_the_call_connects() -> Result<()> {
+    // Signaling is at most once: across a server restart or a store
+    // reconnect a message can be lost. The offerer notices that its offer
+    // stays unanswered and makes it again.
+    let _turn = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let room = server.create_room().await?;
+    let alice = Browser::launch().await?;
+    alice.goto(&room.url).await?;
+    alice
+        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
+        .await?;
+    let armed = alice
+        .eval("return window.webcall.loseNext('offer');")
+        .await?;
+    assert_eq!(armed, Value::Bool(true));
+
+    let bob = Browser::launch().await?;
+    bob.goto(&room.url).await?;
+    in_call(&alice, &bob).await?;
+    let alice_log = alice.console_log().await?;
+    assert!(
+        alice_log.iter().any(|l| l.contains("losing this offer")),
+        "the first offer was lost: {alice_log:#?}"
+    );
+    let bob_log = bob.console_log().await?;
+    assert!(
+        bob_log.iter().any(|l| l.contains("offering again")),
+        "bob offered again: {bob_log:#?}"
+    );
+    alice.close().await?;
+    bob.close().await?;
+    Ok(())
+}

@@ -63,6 +63,10 @@ use crate::protocol::{ClientMessage, ErrorCode, IceCandidate, LeaveReason};
 /// description; later ones are dropped.
 pub const MAX_PENDING_CANDIDATES: usize = 200;
 
+/// How long an offer may wait for its answer before it is made again (as
+/// an ICE restart): the recovery from a signaling message lost on the way.
+pub const OFFER_STALL: Duration = Duration::from_secs(8);
+
 /// What the edge must do, in the order polled.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -164,6 +168,8 @@ enum AfterBuild {
 struct PeerView {
     /// Our offer is applied and waits for its answer ("have-local-offer").
     offering: bool,
+    /// Since when (as first seen by `tick`) our offer waits for an answer.
+    offering_since: Option<Instant>,
     /// A remote description has been applied.
     negotiated: bool,
     /// The DTLS fingerprint the remote description names.
@@ -410,6 +416,22 @@ impl Negotiator {
                     source: Box::new(e),
                 };
                 return self.end(EndReason::Failed(Arc::new(why)));
+            }
+        }
+        // Signaling is at most once (a message can be lost when a server
+        // restarts or its store reconnects): an offer that waits this long
+        // for its answer is made again, as an ICE restart.
+        if self.server_lost.is_none()
+            && let Some(p) = &mut self.peer
+        {
+            if !p.offering {
+                p.offering_since = None;
+            } else if now.saturating_duration_since(*p.offering_since.get_or_insert(now))
+                >= OFFER_STALL
+            {
+                p.offering_since = Some(now);
+                tracing::info!("no answer to our offer for {OFFER_STALL:?}: offering again");
+                return self.restart_ice(now);
             }
         }
         // The impolite side restarts ICE when the connection stays down.
@@ -864,6 +886,29 @@ mod tests {
     }
 
     #[test]
+    fn an_offer_without_an_answer_is_made_again_after_the_stall_time() {
+        // The first offer of a call, whose answer is lost on the way.
+        let t0 = Instant::now();
+        let mut b = Negotiator::new(RESTART);
+        b.signal(t0, joined(true, false));
+        b.peer_built();
+        b.offer_created(sdp("OURS"));
+        drain(&mut b);
+        // The first tick that sees the offer waiting starts its clock.
+        b.tick(t0);
+        b.tick(t0 + OFFER_STALL - Duration::from_millis(1));
+        assert!(drain(&mut b).is_empty(), "not yet");
+        b.tick(t0 + OFFER_STALL);
+        assert_eq!(drain(&mut b), ["restart ice"]);
+        b.offer_created(sdp("OURS"));
+        b.answer_applied(&sdp("THEIRS"));
+        b.peer_state(t0 + OFFER_STALL, ConnectionState::Connected);
+        drain(&mut b);
+        b.tick(t0 + OFFER_STALL * 3);
+        assert!(drain(&mut b).is_empty(), "answered: no more offers");
+    }
+
+    #[test]
     fn only_the_impolite_side_restarts_ice_and_not_again_too_soon() {
         let t0 = Instant::now();
         let mut b = connected_offerer(t0);
@@ -881,7 +926,8 @@ mod tests {
         assert!(drain(&mut b).is_empty());
         b.tick(t0 + RESTART * 3);
         assert_eq!(drain(&mut b), ["restart ice"]);
-        // Back up: no more restarts.
+        // Answered and back up: no more restarts.
+        b.answer_applied(&sdp("THEIRS"));
         b.peer_state(t0 + RESTART * 3, ConnectionState::Connected);
         b.tick(t0 + RESTART * 10);
         assert_eq!(drain(&mut b), ["state connected", "publish"]);

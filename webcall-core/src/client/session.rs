@@ -27,6 +27,10 @@ use crate::token::{ParticipantId, ResumeToken};
 /// After the WebSocket drops, how long to keep trying before giving up.
 pub const RECONNECT_GIVE_UP: Duration = Duration::from_secs(30);
 
+/// The longest wait a server's `reconnect` may ask for; longer values
+/// are cut to this.
+pub const MAX_SERVER_RECONNECT_DELAY: Duration = Duration::from_secs(10);
+
 /// What the signaling channel tells the call.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -166,11 +170,12 @@ impl Session {
     }
 
     /// A frame arrived from the server.
-    pub fn message(&mut self, _now: Instant, message: ServerMessage) -> Vec<Output> {
+    pub fn message(&mut self, now: Instant, message: ServerMessage) -> Vec<Output> {
         if self.phase == Phase::Closed {
             return vec![];
         }
         let event = match message {
+            ServerMessage::Reconnect { after_ms } => return self.moved(now, after_ms),
             ServerMessage::Joined(j) => {
                 self.phase = Phase::Joined;
                 self.resume = Some(j.resume.clone());
@@ -195,6 +200,27 @@ impl Session {
             ServerMessage::Candidate { candidate, .. } => SignalEvent::Candidate(candidate),
         };
         vec![Output::Event(event)]
+    }
+
+    /// The server asked us to reconnect (it is restarting and the room
+    /// outlives it): a planned reconnect, without backoff, that keeps the
+    /// seat. The give-up clock starts as for a dropped socket.
+    fn moved(&mut self, now: Instant, after_ms: u64) -> Vec<Output> {
+        let after = Duration::from_millis(after_ms).min(MAX_SERVER_RECONNECT_DELAY);
+        self.retries = 0;
+        self.down_since.get_or_insert(now);
+        let mut out = Vec::new();
+        if self.resume.is_none() {
+            // Not joined yet: join afresh on the new connection.
+            self.phase = Phase::Connecting;
+        } else {
+            if self.phase != Phase::Down {
+                out.push(Output::Event(SignalEvent::Reconnecting));
+            }
+            self.phase = Phase::Down;
+        }
+        out.push(Output::Reconnect { after });
+        out
     }
 
     /// The WebSocket closed or could not be opened; `cause` says how.
@@ -323,6 +349,39 @@ mod tests {
         }
         s.message(t0, ServerMessage::Joined(j));
         assert!(s.is_joined());
+    }
+
+    #[test]
+    fn a_servers_reconnect_is_a_planned_resume_without_backoff() {
+        let t0 = Instant::now();
+        let mut s = Session::new("http://127.0.0.1:8000");
+        s.connected(t0);
+        let j = joined();
+        s.message(t0, ServerMessage::Joined(j.clone()));
+        // Earlier drops grew the backoff; the server's delay replaces it.
+        s.disconnected(t0, dropped());
+        s.disconnected(t0, dropped());
+        s.connected(t0);
+        s.message(t0, ServerMessage::Joined(j.clone()));
+
+        let out = s.message(t0, ServerMessage::Reconnect { after_ms: 730 });
+        assert!(
+            matches!(&out[..], [Output::Event(SignalEvent::Reconnecting), Output::Reconnect { after }] if after.as_millis() == 730),
+            "{out:?}"
+        );
+        assert!(!s.is_joined() && !s.is_closed());
+        let out = s.connected(t0 + Duration::from_secs(1));
+        assert!(
+            matches!(&out[..], [Output::Send(ClientMessage::Join { resume: Some(r), .. })] if r == &j.resume),
+            "the seat is taken back: {out:?}"
+        );
+
+        // A server cannot park its clients for long.
+        s.message(t0, ServerMessage::Joined(j));
+        let out = s.message(t0, ServerMessage::Reconnect { after_ms: u64::MAX });
+        assert!(
+            matches!(&out[..], [_, Output::Reconnect { after }] if *after == MAX_SERVER_RECONNECT_DELAY)
+        );
     }
 
     #[test]

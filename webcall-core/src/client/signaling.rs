@@ -152,6 +152,44 @@ impl Runner {
         }
         reconnect
     }
+
+    /// Waits `after` before reconnecting; a hang-up meanwhile ends the
+    /// session. False when the handle is gone.
+    async fn pause(
+        &mut self,
+        after: Duration,
+        commands: &mut mpsc::Receiver<Command>,
+        hangup_ack: &mut Option<oneshot::Sender<()>>,
+    ) -> bool {
+        let sleep = tokio::time::sleep(after);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return true,
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Hangup(ack)) => {
+                        let out = self.session.hangup();
+                        self.apply(None, out).await;
+                        *hangup_ack = Some(ack);
+                        return true;
+                    }
+                    // Nothing is sent while down (the call renegotiates).
+                    Some(Command::Send(_)) => {}
+                    None => return false,
+                },
+            }
+        }
+    }
+}
+
+/// Why a connected socket's loop ended.
+enum Exit {
+    /// The session is over (hang-up or a fatal error).
+    Done,
+    /// The socket dropped.
+    Dropped(Error),
+    /// The server asked for a reconnect after this delay.
+    Reconnect(Duration),
 }
 
 async fn open(link: &Link) -> Result<Ws> {
@@ -190,18 +228,8 @@ async fn run(
                 let out = r.session.disconnected(Instant::now(), cause);
                 match r.apply(None, out).await {
                     Some(after) => {
-                        // Hang-ups still work while waiting to reconnect.
-                        tokio::select! {
-                            _ = tokio::time::sleep(after) => {}
-                            cmd = commands.recv() => match cmd {
-                                Some(Command::Hangup(ack)) => {
-                                    let out = r.session.hangup();
-                                    r.apply(None, out).await;
-                                    hangup_ack = Some(ack);
-                                }
-                                Some(Command::Send(_)) => {}
-                                None => break 'outer,
-                            },
+                        if !r.pause(after, &mut commands, &mut hangup_ack).await {
+                            break 'outer;
                         }
                         continue;
                     }
@@ -211,26 +239,31 @@ async fn run(
         };
         let out = r.session.connected(Instant::now());
         r.apply(Some(&mut ws), out).await;
-        let reason = loop {
+        let exit = loop {
             tokio::select! {
                 frame = ws.next() => match frame {
                     Some(Ok(Message::Text(text))) => match ServerMessage::decode(text.as_str()) {
                         Ok(msg) => {
                             let out = r.session.message(Instant::now(), msg);
-                            r.apply(Some(&mut ws), out).await;
+                            let moved = r.apply(Some(&mut ws), out).await;
                             if r.session.is_closed() {
                                 let _ = ws.close(None).await;
-                                break None;
+                                break Exit::Done;
+                            }
+                            if let Some(after) = moved {
+                                // The server is going away and asked us back.
+                                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                                break Exit::Reconnect(after);
                             }
                         }
                         Err(e) => tracing::debug!("ignoring a frame from the server: {e}"),
                     },
-                    Some(Ok(Message::Close(_))) | None => break Some(Error::WebSocket {
+                    Some(Ok(Message::Close(_))) | None => break Exit::Dropped(Error::WebSocket {
                         server: r.server.clone(),
                         source: None,
                     }),
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => break Some(Error::WebSocket {
+                    Some(Err(e)) => break Exit::Dropped(Error::WebSocket {
                         server: r.server.clone(),
                         source: Some(e),
                     }),
@@ -245,22 +278,29 @@ async fn run(
                         r.apply(Some(&mut ws), out).await;
                         let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
                         hangup_ack = Some(ack);
-                        break None;
+                        break Exit::Done;
                     }
                     None => {
                         let out = r.session.hangup();
                         r.apply(Some(&mut ws), out).await;
                         let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
-                        break None;
+                        break Exit::Done;
                     }
                 },
             }
         };
-        if let Some(cause) = reason {
-            let out = r.session.disconnected(Instant::now(), cause);
-            if let Some(after) = r.apply(None, out).await {
-                tokio::time::sleep(after).await;
+        let after = match exit {
+            Exit::Done => None,
+            Exit::Reconnect(after) => Some(after),
+            Exit::Dropped(cause) => {
+                let out = r.session.disconnected(Instant::now(), cause);
+                r.apply(None, out).await
             }
+        };
+        if let Some(after) = after
+            && !r.pause(after, &mut commands, &mut hangup_ack).await
+        {
+            break;
         }
     }
     if let Some(ack) = hangup_ack {
