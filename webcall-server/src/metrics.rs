@@ -84,6 +84,31 @@ pub const TURN_RATE_LIMITED_PACKETS: &str = "webcall_turn_rate_limited_packets_t
 /// Always 1, with the server's `version` as a label (gauge).
 pub const BUILD_INFO: &str = "webcall_build_info";
 
+/// Every metric's name, as README's table lists them.
+pub const ALL: &[&str] = &[
+    ROOMS,
+    PARTICIPANTS,
+    WEBSOCKETS,
+    TCP_CONNECTIONS,
+    QUEUED_BYTES,
+    RECEIVED,
+    RELAYED,
+    REFUSALS,
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    REDIS_ERRORS,
+    REDIS_COMMAND,
+    TURN_ALLOCATIONS,
+    TURN_ALLOCATIONS_OPENED,
+    TURN_ALLOCATIONS_REFUSED,
+    TURN_RELAYED_BYTES,
+    TURN_DENIED_PEERS,
+    TURN_AUTH_FAILURES,
+    TURN_UNAUTHENTICATED_DROPPED,
+    TURN_RATE_LIMITED_PACKETS,
+    BUILD_INFO,
+];
+
 /// Histogram buckets for durations (`*_seconds`): 0.5 ms to 10 s.
 const SECONDS_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -437,5 +462,82 @@ pub(crate) fn room_input(kind: &'static str, from: ConnectionId, outputs: &[Outp
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `webcall_*` names in `text`, histogram series folded into their
+    /// histogram's name.
+    fn names_in(text: &str) -> std::collections::BTreeSet<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("webcall_"))
+            // Crate paths, not metrics.
+            .filter(|w| !["webcall_server", "webcall_core"].contains(w))
+            .map(|w| {
+                ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| w.strip_suffix(s))
+                    .filter(|base| ALL.contains(base))
+                    .unwrap_or(w)
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    fn read(path: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn the_readme_lists_every_metric_and_nothing_else() {
+        let readme = read("../README.md");
+        let section = readme
+            .split("\n## Metrics\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("README has a section Metrics");
+        for name in ALL {
+            assert!(
+                section.contains(&format!("| `{name}` |")),
+                "{name} has no row in README's Metrics table"
+            );
+        }
+        let unknown: Vec<_> = names_in(section)
+            .into_iter()
+            .filter(|n| !ALL.contains(&n.as_str()))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "README names unknown metrics: {unknown:?}"
+        );
+    }
+
+    #[test]
+    fn the_dashboard_graphs_only_metrics_that_exist() {
+        let dashboard = read("../contrib/grafana/webcall.json");
+        let parsed: serde_json::Value =
+            serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+        assert!(parsed["panels"].as_array().is_some_and(|p| !p.is_empty()));
+        let used = names_in(&dashboard);
+        let unknown: Vec<_> = used.iter().filter(|n| !ALL.contains(&n.as_str())).collect();
+        assert!(
+            unknown.is_empty(),
+            "the dashboard names unknown metrics: {unknown:?}"
+        );
+        // Everything but the build label is graphed.
+        for name in ALL.iter().filter(|n| **n != BUILD_INFO) {
+            assert!(used.contains(*name), "the dashboard does not graph {name}");
+        }
+    }
+
+    #[test]
+    fn names_are_prefixed_and_unique() {
+        let unique: std::collections::BTreeSet<_> = ALL.iter().collect();
+        assert_eq!(unique.len(), ALL.len());
+        assert!(ALL.iter().all(|n| n.starts_with("webcall_")));
     }
 }

@@ -278,6 +278,17 @@ async fn a_call_and_its_refusals_show_in_the_scrape() -> Result<()> {
         !after.text.contains(&token),
         "the room token is a secret and must not appear in the scrape"
     );
+    for (name, _) in after.samples.keys() {
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|b| webcall_server::metrics::ALL.contains(b))
+            .unwrap_or(name);
+        assert!(
+            webcall_server::metrics::ALL.contains(&base),
+            "{name} is not a documented metric"
+        );
+    }
 
     // Bye is relayed (as peer_left); the seat is freed.
     a.send(ClientMessage::Bye).await;
