@@ -1,8 +1,9 @@
 //! Prometheus metrics on `--metrics-listen`, against a real server with
 //! real HTTP and WebSocket clients (and TURN clients): what a call, a
-//! refused join, a cross-origin upgrade and relayed TURN traffic change
-//! in the scrape, that the scrape is Prometheus text without secrets, and
-//! that only the metrics port serves it.
+//! refused join, a cross-origin upgrade, a creation over the rate, an
+//! oversized frame and relayed TURN traffic change in the scrape, that
+//! the scrape is Prometheus text without secrets, and that only the
+//! metrics port serves it.
 //!
 //! The recorder is process-wide, so the tests of this file run one at a
 //! time (`ONE_SERVER`) and compare counters before and after.
@@ -16,7 +17,9 @@ use anyhow::{Context, Result, bail, ensure};
 use server_support::{Peer, WAIT, config, http, pair};
 use tokio::net::UdpSocket;
 use tokio::sync::Mutex;
-use webcall_core::protocol::{ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage};
+use webcall_core::protocol::{
+    ClientMessage, ErrorCode, MAX_CLIENT_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage,
+};
 use webcall_server::Config;
 use webcall_testkit::{TestServer, wait_until};
 use webrtc_util::Conn;
@@ -186,7 +189,11 @@ async fn scrape_until(
 #[tokio::test]
 async fn a_call_and_its_refusals_show_in_the_scrape() -> Result<()> {
     let _one = ONE_SERVER.lock().await;
-    let (server, metrics) = start(config()).await?;
+    let (server, metrics) = start(Config {
+        create_rate_per_minute: 1,
+        ..config()
+    })
+    .await?;
     let before = scrape(metrics).await?;
     let delta = |after: &Scrape, name: &str, labels: &[(&str, &str)]| {
         after.get(name, labels) - before.get(name, labels)
@@ -214,6 +221,14 @@ async fn a_call_and_its_refusals_show_in_the_scrape() -> Result<()> {
     third.expect_fatal(ErrorCode::RoomFull).await;
     let cross = Peer::connect_with(&server.ws_url(&token), Some("https://elsewhere.example")).await;
     assert!(cross.is_err(), "a cross-origin upgrade was accepted");
+    // A second room within the minute is over the creation rate; a frame
+    // over the size limit ends its connection.
+    let second = http().post(server.url("/api/rooms")).send().await?;
+    assert_eq!(second.status(), 429);
+    let mut big = Peer::connect(&server.ws_url(&token)).await;
+    big.send_text(&"x".repeat(MAX_CLIENT_MESSAGE_BYTES + 1))
+        .await;
+    big.expect_fatal(ErrorCode::MessageTooLarge).await;
 
     // The public port has no /metrics.
     let public = http().get(server.url("/metrics")).send().await?;
@@ -237,7 +252,15 @@ async fn a_call_and_its_refusals_show_in_the_scrape() -> Result<()> {
     let refusals = "webcall_refusals_total";
     assert_eq!(delta(&after, refusals, &[("reason", "room_full")]), 1.0);
     assert_eq!(delta(&after, refusals, &[("reason", "origin")]), 1.0);
-    assert_eq!(delta(&after, refusals, &[("reason", "rate_limited")]), 0.0);
+    assert_eq!(delta(&after, refusals, &[("reason", "rate_limited")]), 1.0);
+    assert_eq!(
+        delta(&after, refusals, &[("reason", "message_too_large")]),
+        1.0
+    );
+    assert_eq!(
+        delta(&after, refusals, &[("reason", "connection_limit")]),
+        0.0
+    );
 
     let requests = "webcall_http_requests_total";
     let http_count = |method, route, status| {
@@ -248,8 +271,9 @@ async fn a_call_and_its_refusals_show_in_the_scrape() -> Result<()> {
         )
     };
     assert_eq!(http_count("POST", "/api/rooms", "201"), 1.0);
+    assert_eq!(http_count("POST", "/api/rooms", "429"), 1.0);
     assert_eq!(http_count("GET", "/api/rooms/{token}", "200"), 1.0);
-    assert_eq!(http_count("GET", "/ws/rooms/{token}", "101"), 3.0);
+    assert_eq!(http_count("GET", "/ws/rooms/{token}", "101"), 4.0);
     assert_eq!(http_count("GET", "/ws/rooms/{token}", "403"), 1.0);
     assert_eq!(http_count("GET", "unmatched", "404"), 1.0);
     let timed = "webcall_http_request_duration_seconds_count";
@@ -259,7 +283,7 @@ async fn a_call_and_its_refusals_show_in_the_scrape() -> Result<()> {
             timed,
             &[("method", "POST"), ("route", "/api/rooms")]
         ),
-        1.0
+        2.0
     );
     assert!(
         after.has("webcall_http_request_duration_seconds_bucket"),
