@@ -678,6 +678,11 @@ impl Rooms {
         self.rooms.len()
     }
 
+    /// How many seats are taken in all rooms, held ones included.
+    pub fn participants(&self) -> usize {
+        self.rooms.values().map(Room::participants).sum()
+    }
+
     /// True when no room is stored.
     pub fn is_empty(&self) -> bool {
         self.rooms.is_empty()

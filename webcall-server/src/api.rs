@@ -101,6 +101,7 @@ pub(crate) async fn create_room(
         .check(client, tokio::time::Instant::now().into_std())
     {
         tracing::info!(client = %facts.client, "room creation rate limited");
+        crate::metrics::refused_with(ErrorCode::RateLimited);
         let mut response = api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited);
         let wait = retry_after(state.config.create_rate_per_minute).as_secs();
         response
@@ -122,10 +123,12 @@ pub(crate) async fn create_room(
         }
         Err(crate::Error::Room(webcall_core::Error::TooManyRoomsFromClient)) => {
             tracing::info!(client = %facts.client, "room creation refused: too many open links from this client or network");
+            crate::metrics::refused_with(ErrorCode::TooManyRooms);
             api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRooms)
         }
         Err(e) => {
             tracing::warn!("cannot create a room: {e}");
+            crate::metrics::refused_with(ErrorCode::Unavailable);
             api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
         }
     }

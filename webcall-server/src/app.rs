@@ -28,7 +28,7 @@ use crate::store::{MemoryStore, RoomStore};
 use crate::tls::Tls;
 use crate::turn::ice::TurnIce;
 use crate::turn::{TurnServer, TurnTls};
-use crate::{api, headers, serve, ws};
+use crate::{api, headers, metrics, serve, ws};
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -150,6 +150,10 @@ fn embedded((router, state): (Router, Arc<AppState>)) -> (Router, ShutdownHandle
 /// ports must be free), each join is handed its URLs with a fresh
 /// credential, and it stops after the connections have drained. TURN over
 /// TLS without a certificate of its own serves the HTTPS certificate.
+///
+/// With [`Config::metrics_listen`] set, Prometheus metrics are served
+/// there (see [`crate::metrics`]) from the start until the server has
+/// stopped.
 pub async fn run(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -180,6 +184,10 @@ pub async fn run_with_tls(
     config.validate()?;
     config.listen = listener.local_addr()?;
     config.max_connections = serve::connection_limit(config.max_connections);
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(metrics::Listener::bind(addr).await?),
+        None => None,
+    };
     let turn = match &config.turn {
         Some(turn_config) => {
             let mut turn_config = turn_config.clone();
@@ -207,6 +215,10 @@ pub async fn run_with_tls(
         _ => None,
     };
     let (router, state) = build(config, None, ice);
+    let metrics = metrics.map(|(listener, handle)| {
+        let turn_stats = turn.as_ref().map(|t| t.stats().clone());
+        metrics::Listener::start(listener, handle, &state, turn_stats)
+    });
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
         "room links use {}; requests are answered for {}",
@@ -222,6 +234,9 @@ pub async fn run_with_tls(
     serve::serve(listener, router, state, tls, shutdown).await;
     if let Some(turn) = turn {
         turn.stop().await;
+    }
+    if let Some(metrics) = metrics {
+        metrics.stop().await;
     }
     Ok(())
 }
@@ -270,7 +285,8 @@ fn build(
         .route("/ws/rooms/{token}", get(ws::upgrade))
         .route("/healthz", get(api::healthz))
         .fallback(api::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), check_host));
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
+        .layer(middleware::from_fn(metrics::track_http));
     let router = headers::security_headers(router, &state.config).with_state(state.clone());
     (router, state)
 }

@@ -99,6 +99,11 @@ pub struct Config {
     /// URLs, with a credential minted per join, are handed out before
     /// `ice_servers`.
     pub turn: Option<crate::turn::TurnConfig>,
+    /// Where [`crate::run`] serves Prometheus metrics at `GET /metrics`
+    /// (plain HTTP, nothing else on that port; keep it on loopback or a
+    /// private network). `None`: no metrics listener. See
+    /// [`crate::metrics`] for the names.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -130,6 +135,7 @@ impl Default for Config {
             tls: None,
             data_dir: None,
             turn: None,
+            metrics_listen: None,
         }
     }
 }

@@ -25,6 +25,7 @@
 //! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
 //! | [`turn`] | the built-in TURN server and its per-join credentials |
 //! | [`limits`] | token buckets for room creation and messages |
+//! | [`metrics`] | Prometheus metrics: names, the `/metrics` listener, counting helpers |
 //! | `request` | client address, scheme and host behind trusted proxies; origin checks |
 //! | [`assets`] | the browser client's files, embedded |
 //!
@@ -51,6 +52,7 @@ pub mod hosts;
 pub mod hub;
 pub mod ice;
 pub mod limits;
+pub mod metrics;
 mod request;
 mod rooms;
 mod serve;

@@ -257,6 +257,13 @@ struct Flags {
     /// Relay allocations open at once on the built-in TURN server.
     #[arg(long, env = "WEBCALL_TURN_MAX_ALLOCATIONS", default_value_t = 1000)]
     turn_max_allocations: usize,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9100: a second listener, plain HTTP, with nothing else on
+    /// it (the public port has no /metrics). Keep it on loopback or a
+    /// private network. Default: no metrics.
+    #[arg(long, env = "WEBCALL_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 /// An inclusive UDP port range.
@@ -405,6 +412,7 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
             }
         },
         data_dir: flags.data_dir,
+        metrics_listen: flags.metrics_listen,
         ..defaults
     })
 }
@@ -637,6 +645,8 @@ mod tests {
             "/etc/pebble/ca.pem",
             "--data-dir",
             "/srv/webcall",
+            "--metrics-listen",
+            "127.0.0.1:9100",
         ])
         .unwrap();
         let c = config(flags).unwrap();
@@ -696,6 +706,7 @@ mod tests {
             }))
         );
         assert_eq!(c.resolved_data_dir(), PathBuf::from("/srv/webcall"));
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9100".parse().unwrap()));
     }
 
     #[test]
@@ -756,6 +767,7 @@ mod tests {
             ("acme_directory", "WEBCALL_ACME_DIRECTORY"),
             ("acme_directory_ca", "WEBCALL_ACME_DIRECTORY_CA"),
             ("data_dir", "WEBCALL_DATA_DIR"),
+            ("metrics_listen", "WEBCALL_METRICS_LISTEN"),
         ] {
             let arg = command
                 .get_arguments()
@@ -885,6 +897,7 @@ mod tests {
     fn defaults_and_bad_values() {
         let c = config(Flags::try_parse_from(["webcall-server"]).unwrap()).unwrap();
         assert!(c.turn.is_none());
+        assert_eq!(c.metrics_listen, None);
         assert_eq!(c.room.ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.ice_servers, vec![IceServer::new(DEFAULT_STUN)]);
         assert_eq!(
@@ -905,6 +918,7 @@ mod tests {
             &["--turn-transports", "sctp"],
             &["--turn-allow-peer", "loopback"],
             &["--turn-public-ip", "turn.example.org"],
+            &["--metrics-listen", "9100"],
         ] {
             let args = std::iter::once("webcall-server").chain(bad.iter().copied());
             assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");

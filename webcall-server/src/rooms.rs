@@ -79,6 +79,11 @@ impl RoomService {
         self.store.outlives_process()
     }
 
+    /// The store, for what only it can count.
+    pub(crate) fn store(&self) -> &Arc<dyn RoomStore> {
+        &self.store
+    }
+
     /// See [`RoomStore::create`].
     pub(crate) async fn create(&self, now: Timestamp, creator: Creator) -> Result<CreatedRoom> {
         self.store.create(now, creator).await
@@ -97,7 +102,9 @@ impl RoomService {
     /// A `join`, answered.
     pub(crate) async fn join(&self, token: &RoomToken, now: Timestamp, join: Join) -> Result<()> {
         let _turn = self.turn(token).await;
+        let conn = join.conn;
         let outputs = self.store.join(token, now, join).await?;
+        crate::metrics::room_input("join", conn, &outputs);
         self.bus.deliver(outputs).await;
         Ok(())
     }
@@ -111,7 +118,9 @@ impl RoomService {
         message: ClientMessage,
     ) -> Result<()> {
         let _turn = self.turn(token).await;
+        let kind = crate::metrics::message_type(&message);
         let outputs = self.store.handle(token, now, conn, message).await?;
+        crate::metrics::room_input(kind, conn, &outputs);
         self.bus.deliver(outputs).await;
         Ok(())
     }

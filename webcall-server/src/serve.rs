@@ -440,6 +440,7 @@ fn redirect_to_https<B>(state: &AppState, request: &hyper::Request<B>) -> Respon
 fn refuse(stream: TcpStream, peer: SocketAddr, open: usize, plain: bool) {
     const BODY: &str = r#"{"error":{"code":"unavailable","message":"the server is unavailable; try again shortly: too many connections"}}"#;
     tracing::debug!(%peer, open, "connection refused: connection limit");
+    crate::metrics::refused("connection_limit");
     if !plain {
         return;
     }

@@ -107,6 +107,13 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
     }
+
+    /// How many seats are taken in all stored rooms, held ones included;
+    /// `None` when this store does not count them (the metrics then leave
+    /// the participants gauge out).
+    async fn participants(&self) -> Result<Option<usize>> {
+        Ok(None)
+    }
 }
 
 /// Every room in this process's memory, behind one mutex. Each call holds
@@ -229,6 +236,10 @@ impl RoomStore for MemoryStore {
     async fn len(&self) -> Result<usize> {
         Ok(self.lock().len())
     }
+
+    async fn participants(&self) -> Result<Option<usize>> {
+        Ok(Some(self.lock().participants()))
+    }
 }
 
 #[cfg(test)]
@@ -237,4 +248,31 @@ mod tests {
 
     // One line per implementation: the whole behaviour suite against it.
     suite::room_store_suite!(memory, MemoryStore::new);
+
+    #[tokio::test]
+    async fn the_memory_store_counts_seats_held_ones_included() {
+        let store = MemoryStore::new(RoomConfig::default());
+        let now = Timestamp::from_unix_millis(1_800_000_000_000);
+        assert_eq!(store.participants().await.unwrap(), Some(0));
+        let join = |conn| Join {
+            conn: ConnectionId(conn),
+            version: webcall_core::protocol::PROTOCOL_VERSION,
+            resume: None,
+            ice: IceConfig::default(),
+        };
+        let a = store.create(now, Creator::default()).await.unwrap().token;
+        let b = store.create(now, Creator::default()).await.unwrap().token;
+        store.join(&a, now, join(1)).await.unwrap();
+        store.join(&a, now, join(2)).await.unwrap();
+        store.join(&b, now, join(3)).await.unwrap();
+        assert_eq!(store.participants().await.unwrap(), Some(3));
+        // A dropped connection's seat is held, and still counted.
+        store.disconnect(&a, now, ConnectionId(2)).await.unwrap();
+        assert_eq!(store.participants().await.unwrap(), Some(3));
+        store
+            .handle(&b, now, ConnectionId(3), ClientMessage::Bye)
+            .await
+            .unwrap();
+        assert_eq!(store.participants().await.unwrap(), Some(2));
+    }
 }

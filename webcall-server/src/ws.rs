@@ -82,6 +82,7 @@ pub(crate) async fn upgrade(
 ) -> Response {
     if !origin_allowed(headers.get(header::ORIGIN), &facts, &state.config) {
         tracing::info!(origin = ?headers.get(header::ORIGIN), "cross-origin WebSocket refused");
+        crate::metrics::refused("origin");
         return (
             StatusCode::FORBIDDEN,
             "this page's origin may not open signaling connections to this server\n",
@@ -96,6 +97,7 @@ pub(crate) async fn upgrade(
             limit = state.config.max_connections,
             "connection limit reached"
         );
+        crate::metrics::refused("connection_limit");
         return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
     };
     let room = match token.parse::<RoomToken>() {
@@ -153,6 +155,7 @@ impl Drop for ConnectionSlot {
 }
 
 async fn refuse(mut socket: Socket, code: ErrorCode) {
+    crate::metrics::refused_with(code);
     let frame = ServerMessage::error(code).encode();
     if send(&mut socket, Message::text(frame)).await {
         close(socket, CloseCode::Normal).await;
@@ -379,6 +382,7 @@ impl Connection {
             // Cut off by the hub: it stopped reading. Its queue is
             // drained, so this goes straight to the socket.
             None if self.outbox.cut_off() => {
+                crate::metrics::refused_with(ErrorCode::TooSlow);
                 let error = ErrorMessage::new(ErrorCode::TooSlow);
                 match self.send_now(error).await {
                     Flow::Continue => Flow::Close(close_code(ErrorCode::TooSlow)),
@@ -508,6 +512,7 @@ impl Connection {
     /// the connection is ending: nothing more is read, and only a fatal
     /// error is still said, after what is left in the queue.
     fn answer(&mut self, error: ErrorMessage) -> Flow {
+        crate::metrics::refused_with(error.code);
         let close = error.fatal.then(|| close_code(error.code));
         let frame = ServerMessage::Error(error.clone()).encode();
         if self.state.hub.send(self.id, frame) {

@@ -42,6 +42,9 @@ pub struct TurnStats {
     pub nonces: AtomicUsize,
     /// Relayed packets dropped by the per-allocation byte rate.
     pub rate_limited_packets: AtomicU64,
+    /// Payload bytes relayed between clients and their peers, both
+    /// directions together (without STUN or ChannelData framing).
+    pub relayed_bytes: AtomicU64,
 }
 
 /// Why an allocation is refused before any port is bound.
@@ -306,6 +309,9 @@ impl Conn for RelayConn {
             if !self.within_rate(n) {
                 continue;
             }
+            self.stats
+                .relayed_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
             return Ok((n, from));
         }
     }
@@ -326,7 +332,11 @@ impl Conn for RelayConn {
         if !self.within_rate(buf.len()) {
             return Ok(buf.len());
         }
-        Ok(self.socket.send_to(buf, target).await?)
+        let sent = self.socket.send_to(buf, target).await?;
+        self.stats
+            .relayed_bytes
+            .fetch_add(sent as u64, Ordering::Relaxed);
+        Ok(sent)
     }
 
     fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
