@@ -14,6 +14,10 @@ pub enum Error {
     /// message names the file or directory and what to do.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The shared room store (Redis) did not answer or answered something
+    /// unexpected; the server keeps reconnecting with backoff.
+    #[error("the room store is unavailable ({0}); try again in a few seconds")]
+    Store(String),
     /// The room logic refused (too many rooms, no randomness).
     #[error(transparent)]
     Room(#[from] webcall_core::Error),

@@ -87,10 +87,24 @@ struct Entry {
     queue: Arc<Queue>,
 }
 
+/// How many low bits of a [`ConnectionId`] count connections within one
+/// instance; the bits above name the instance (see [`instance_of`]), so
+/// that ids from instances sharing a store never collide and a bus can
+/// route an output to the instance that holds its connection.
+pub const INSTANCE_SHIFT: u32 = 40;
+
+/// The instance number a connection id was issued by (0 for a server
+/// that shares nothing).
+pub fn instance_of(conn: ConnectionId) -> u64 {
+    conn.0 >> INSTANCE_SHIFT
+}
+
 /// Routes frames to connections by id.
 #[derive(Debug, Default)]
 pub struct Hub {
     limits: QueueLimits,
+    /// This instance's number, the high bits of every id it issues.
+    instance: u64,
     next_id: AtomicU64,
     senders: RwLock<HashMap<ConnectionId, Entry>>,
     total: Arc<AtomicUsize>,
@@ -110,9 +124,22 @@ impl Hub {
         }
     }
 
+    /// The same hub issuing ids of instance `instance` (below
+    /// 2^(64-[`INSTANCE_SHIFT`])), for a server sharing its store.
+    pub fn for_instance(mut self, instance: u64) -> Self {
+        self.instance = instance & (u64::MAX >> INSTANCE_SHIFT);
+        self
+    }
+
+    /// This hub's instance number.
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
+
     /// Registers a new connection: its id and the queue to drain.
     pub fn register(&self) -> (ConnectionId, Outbox) {
-        let id = ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed) + 1);
+        let local = (self.next_id.fetch_add(1, Ordering::Relaxed) + 1) & ((1 << INSTANCE_SHIFT) - 1);
+        let id = ConnectionId(self.instance << INSTANCE_SHIFT | local);
         let (tx, rx) = mpsc::channel(self.limits.messages.max(1));
         let queue = Arc::new(Queue::default());
         self.write().insert(

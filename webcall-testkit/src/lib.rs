@@ -16,6 +16,8 @@
 //!   behind symmetric NAT or UDP-blocking routers.
 //! - [`Coturn`]: coturn on a loopback port with the TURN REST secret, and
 //!   credentials minted for it, for relay-only calls.
+//! - [`RedisServer`]: `redis-server` on a loopback port with persistence
+//!   off, stopped and started again at will, for the shared room store.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -43,6 +45,7 @@ pub mod http;
 pub mod nat;
 mod poll;
 mod proxy;
+mod redis;
 mod server;
 pub mod turn;
 
@@ -53,5 +56,6 @@ pub use fantoccini;
 pub use nat::{Nat, NatLab};
 pub use poll::{Condition, POLL_INTERVAL, wait_for, wait_until};
 pub use proxy::TcpProxy;
+pub use redis::RedisServer;
 pub use server::TestServer;
 pub use webcall_core::protocol::CreatedRoom;
