@@ -103,10 +103,7 @@ pub(crate) async fn upgrade(
     let room = match token.parse::<RoomToken>() {
         Ok(token) => match state.rooms.info(&token, state.clock.now()).await {
             Ok(info) => info.map(|_| token),
-            Err(e) => {
-                tracing::warn!("room store failed: {e}");
-                return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
-            }
+            Err(e) => return crate::api::store_failed(e),
         },
         Err(_) => None,
     };
