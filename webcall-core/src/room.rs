@@ -279,6 +279,13 @@ impl Room {
         self.seats.iter().filter_map(|s| s.held_until).min()
     }
 
+    /// The connections that hold a seat now (held seats, whose
+    /// connection is gone, are left out): for a server that must
+    /// disconnect the seats of a process that went away.
+    pub fn live_connections(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.seats.iter().filter(|s| s.is_live()).map(|s| s.conn)
+    }
+
     fn live_seat(&self, conn: ConnectionId) -> Option<&Seat> {
         self.seats.iter().find(|s| s.is_live() && s.conn == conn)
     }

@@ -6,7 +6,10 @@
 //!
 //! The store holds no lock while outputs are delivered: each room's turn
 //! is its own async lock here, so a slow delivery to one room never holds
-//! up another room or the store.
+//! up another room or the store. A store shared between processes also
+//! hands out the room's [`Lease`] for the turn: it is given back only once
+//! the bus has delivered (published) the outputs, so the next input to
+//! the room, in whichever process, delivers its outputs after these.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +21,11 @@ use webcall_core::token::RoomToken;
 
 use crate::bus::Bus;
 use crate::error::Result;
-use crate::store::{Held, Join, RoomStore};
+use crate::store::{Held, Join, Lease, RoomStore};
+
+/// How many rooms with a held seat due one call to
+/// [`RoomService::tick_due`] takes on; the rest wait for the next call.
+const DUE_BATCH: usize = 500;
 
 /// A store and a bus, one room input at a time.
 #[derive(Debug)]
@@ -29,15 +36,28 @@ pub(crate) struct RoomService {
     turns: Mutex<HashMap<RoomToken, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// One room's turn: that room takes no other input until it is dropped.
+/// One room's turn: that room takes no other input until it is ended
+/// (or dropped, which gives the store's lease back in the background).
 struct Turn<'a> {
     service: &'a RoomService,
     token: RoomToken,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    lease: Option<Lease>,
+}
+
+impl Turn<'_> {
+    /// Ends the turn once the outputs are delivered, giving the store's
+    /// lease back first.
+    async fn end(mut self) {
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
 }
 
 impl Drop for Turn<'_> {
     fn drop(&mut self) {
+        drop(self.lease.take());
         let mut turns = self.service.lock_turns();
         // Forget the room's lock when nobody else holds or waits for it
         // (the map's reference and this turn's are the only ones left).
@@ -65,13 +85,18 @@ impl RoomService {
         self.turns.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn turn(&self, token: &RoomToken) -> Turn<'_> {
+    /// Waits for the room's turn in this process, then for its lease
+    /// from the store.
+    async fn turn(&self, token: &RoomToken) -> Result<Turn<'_>> {
         let lock = self.lock_turns().entry(token.clone()).or_default().clone();
-        Turn {
+        let mut turn = Turn {
             service: self,
             token: token.clone(),
             guard: Some(lock.lock_owned().await),
-        }
+            lease: None,
+        };
+        turn.lease = Some(self.store.lease(token).await?);
+        Ok(turn)
     }
 
     /// See [`RoomStore::outlives_process`].
@@ -101,11 +126,12 @@ impl RoomService {
 
     /// A `join`, answered.
     pub(crate) async fn join(&self, token: &RoomToken, now: Timestamp, join: Join) -> Result<()> {
-        let _turn = self.turn(token).await;
+        let turn = self.turn(token).await?;
         let conn = join.conn;
         let outputs = self.store.join(token, now, join).await?;
         crate::metrics::room_input("join", conn, &outputs);
         self.bus.deliver(outputs).await;
+        turn.end().await;
         Ok(())
     }
 
@@ -117,11 +143,12 @@ impl RoomService {
         conn: ConnectionId,
         message: ClientMessage,
     ) -> Result<()> {
-        let _turn = self.turn(token).await;
+        let turn = self.turn(token).await?;
         let kind = crate::metrics::message_type(&message);
         let outputs = self.store.handle(token, now, conn, message).await?;
         crate::metrics::room_input(kind, conn, &outputs);
         self.bus.deliver(outputs).await;
+        turn.end().await;
         Ok(())
     }
 
@@ -134,11 +161,12 @@ impl RoomService {
         conn: ConnectionId,
         quietly: bool,
     ) -> Result<Option<Timestamp>> {
-        let _turn = self.turn(token).await;
+        let turn = self.turn(token).await?;
         let Held { outputs, next_tick } = self.store.disconnect(token, now, conn).await?;
         if !quietly {
             self.bus.deliver(outputs).await;
         }
+        turn.end().await;
         Ok(next_tick)
     }
 
@@ -149,10 +177,63 @@ impl RoomService {
         token: &RoomToken,
         now: Timestamp,
     ) -> Result<Option<Timestamp>> {
-        let _turn = self.turn(token).await;
+        let turn = self.turn(token).await?;
         let Held { outputs, next_tick } = self.store.tick(token, now).await?;
         self.bus.deliver(outputs).await;
+        turn.end().await;
         Ok(next_tick)
+    }
+
+    /// Ticks every room whose held seat is due at `now` by the store's
+    /// account ([`RoomStore::due`]): with a store shared between
+    /// processes, the process that scheduled a tick may be gone, so every
+    /// instance calls this about once a second. Returns how many rooms
+    /// were ticked; a room that fails is logged and left for the next
+    /// call.
+    // Called by the periodic task of a server sharing its store.
+    #[allow(dead_code)]
+    pub(crate) async fn tick_due(&self, now: Timestamp) -> Result<usize> {
+        let mut ticked = 0;
+        for token in self.store.due(now, DUE_BATCH).await? {
+            match self.tick(&token, now).await {
+                Ok(_) => ticked += 1,
+                Err(e) => tracing::debug!(?token, "cannot free a room's held seats now: {e}"),
+            }
+        }
+        Ok(ticked)
+    }
+
+    /// The server instance numbered `instance` is gone: in every room
+    /// where its connections held a seat, those seats are held for their
+    /// participants as for any dropped connection (the other side hears
+    /// `peer_reconnecting`), to be freed by [`tick_due`](Self::tick_due)
+    /// after the grace unless they come back through another instance.
+    /// Then the store forgets the instance. Returns how many rooms were
+    /// released; on an error, the instance is kept for another attempt.
+    // Called by the periodic task of a server sharing its store.
+    #[allow(dead_code)]
+    pub(crate) async fn release_instance(&self, instance: u64, now: Timestamp) -> Result<usize> {
+        let mut released = 0;
+        let mut failed = None;
+        for token in self.store.instance_rooms(instance).await? {
+            let result = async {
+                let turn = self.turn(&token).await?;
+                let held = self.store.disconnect_instance(&token, now, instance).await?;
+                self.bus.deliver(held.outputs).await;
+                turn.end().await;
+                Ok::<_, crate::Error>(())
+            }
+            .await;
+            match result {
+                Ok(()) => released += 1,
+                Err(e) => failed = Some(e),
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        self.store.forget_instance(instance).await?;
+        Ok(released)
     }
 
     /// Removes expired rooms and tells their participants; returns how

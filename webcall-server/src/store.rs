@@ -4,8 +4,11 @@
 //! [`MemoryStore`] keeps every room in this process; a store shared
 //! between processes implements the same trait (each call loads the room,
 //! applies the input with webcall-core's state machine, and saves it) and
-//! runs the same behaviour tests (`suite`).
+//! runs the same behaviour tests (`suite`). [`RedisStore`] is that shared
+//! store.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -16,8 +19,11 @@ use webcall_core::token::{ResumeToken, RoomToken};
 
 use crate::error::Result;
 
+mod redis;
 #[cfg(test)]
 mod suite;
+
+pub use self::redis::RedisStore;
 
 /// A `join` as the store needs it.
 #[derive(Debug, Clone)]
@@ -40,6 +46,59 @@ pub struct Held {
     /// When to call [`RoomStore::tick`] for the room next; `None` when no
     /// seat is held (or, after a disconnect, the connection held none).
     pub next_tick: Option<Timestamp>,
+}
+
+/// A room's lease from its store: while it is held, no other process
+/// sharing the store feeds that room an input. The server holds it across
+/// "apply the input, deliver the outputs", so that rooms shared between
+/// instances still deliver their messages in the order they were made.
+///
+/// Release it with [`release`](Self::release) once the outputs are
+/// delivered; a lease dropped instead is released in the background.
+#[must_use = "a lease holds its room until released"]
+pub struct Lease {
+    release: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl Lease {
+    /// A lease that holds nothing: for stores in one process, where the
+    /// caller's own per-room lock is enough.
+    pub fn none() -> Self {
+        Self { release: None }
+    }
+
+    /// A lease that `release` gives back when awaited (and that is
+    /// spawned on the current Tokio runtime if the lease is dropped).
+    pub fn releasing_with(release: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self {
+            release: Some(Box::pin(release)),
+        }
+    }
+
+    /// Gives the room back.
+    pub async fn release(mut self) {
+        if let Some(release) = self.release.take() {
+            release.await;
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(release);
+        }
+    }
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("held", &self.release.is_some())
+            .finish()
+    }
 }
 
 /// Room storage: every method is one input to one room (or to all, for
@@ -95,6 +154,53 @@ pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
 
     /// How many rooms are stored (expired ones until swept).
     async fn len(&self) -> Result<usize>;
+
+    /// Takes the room's lease, waiting while another process holds it
+    /// (see [`Lease`]). The default holds nothing: rooms that live in
+    /// one process need only the caller's per-room lock.
+    async fn lease(&self, _token: &RoomToken) -> Result<Lease> {
+        Ok(Lease::none())
+    }
+
+    /// Up to `limit` rooms with a held seat due at `now`: call
+    /// [`tick`](Self::tick) for each. A store that outlives the process
+    /// answers this, since the process that scheduled a tick may be gone;
+    /// the default (nothing) suits a store whose ticks the process
+    /// schedules itself from [`Held::next_tick`].
+    async fn due(&self, _now: Timestamp, _limit: usize) -> Result<Vec<RoomToken>> {
+        Ok(Vec::new())
+    }
+
+    /// The rooms where connections of the server instance numbered
+    /// `instance` (see `hub::instance_of`) took a seat, so that another
+    /// instance can release them when that one is gone. Default: none.
+    async fn instance_rooms(&self, _instance: u64) -> Result<Vec<RoomToken>> {
+        Ok(Vec::new())
+    }
+
+    /// Every live seat of the room held by a connection of `instance` is
+    /// disconnected (held for its participant, as for a dropped socket).
+    /// Default: nothing to do.
+    async fn disconnect_instance(
+        &self,
+        _token: &RoomToken,
+        _now: Timestamp,
+        _instance: u64,
+    ) -> Result<Held> {
+        Ok(Held::default())
+    }
+
+    /// Forgets which rooms `instance` took seats in, once they are
+    /// released. Default: nothing to forget.
+    async fn forget_instance(&self, _instance: u64) -> Result<()> {
+        Ok(())
+    }
+
+    /// Checks that the store answers (for a readiness probe); `Err` says
+    /// why not. Default: always ready.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// True when the rooms outlive this process (another instance, or
     /// this one restarted, serves them): then a shutdown asks clients to
@@ -248,6 +354,7 @@ mod tests {
 
     // One line per implementation: the whole behaviour suite against it.
     suite::room_store_suite!(memory, MemoryStore::new);
+    suite::room_store_suite!(redis, async crate::store::redis::tests::store_on_own_server);
 
     #[tokio::test]
     async fn the_memory_store_counts_seats_held_ones_included() {

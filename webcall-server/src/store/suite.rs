@@ -14,8 +14,19 @@ use webcall_core::token::RoomToken;
 use super::{Join, RoomStore};
 
 /// Runs every behaviour test against the store `make(config)` returns.
+/// With `async make`, `make(config)` is a future of the store and of what
+/// it needs kept alive until the test ends (a server, say).
 macro_rules! room_store_suite {
+    ($name:ident, async $make:expr) => {
+        $crate::store::suite::room_store_suite!(@tests $name, $make);
+    };
     ($name:ident, $make:expr) => {
+        $crate::store::suite::room_store_suite!(
+            @tests $name,
+            |config| async move { (($make)(config), ()) }
+        );
+    };
+    (@tests $name:ident, $make:expr) => {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
@@ -29,7 +40,7 @@ macro_rules! room_store_suite {
             {
                 let config = suite::config();
                 #[allow(clippy::redundant_closure_call)]
-                let store = ($make)(config.clone());
+                let (store, _keep) = ($make)(config.clone()).await;
                 test(Box::new(store), config).await;
             }
 
@@ -308,6 +319,9 @@ pub(crate) async fn creation_limits_hold(store: Store, config: RoomConfig) {
     // Once its rooms lapse, the client may create again.
     let later = T0.saturating_add(config.unused_ttl);
     store.create(later, client).await.unwrap();
+    // Lapsed rooms count towards the total until swept (a store may sweep
+    // them on its own once full); sweep so that `len` counts live rooms.
+    store.sweep(later).await.unwrap();
     while store.len().await.unwrap() < config.max_rooms {
         store.create(later, Creator::default()).await.unwrap();
     }
