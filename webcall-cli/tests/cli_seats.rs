@@ -5,7 +5,9 @@
 //! closing both sides of every connection, so the server notices, and comes
 //! back a few seconds later. The browser shows the other side as
 //! reconnecting at most, never as gone, and goes on decoding its video;
-//! `webcall join` takes its seat back and does not end.
+//! `webcall join` takes its seat back and does not end. The same when the
+//! instance `webcall join` talks to is redeployed (rooms on Redis): it is
+//! asked to reconnect, comes back to the new instance, and the call goes on.
 
 mod cli_common;
 
@@ -133,5 +135,102 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
     );
     browser.close().await.unwrap();
     drop(proxy);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_of_the_instance_webcall_join_uses_does_not_stop_the_call() {
+    // Two instances on one Redis: the browser on b, `webcall join` on a.
+    let redis = webcall_testkit::RedisServer::start().unwrap();
+    let config = webcall_server::Config {
+        redis_url: Some(redis.url()),
+        redis_prefix: format!("t{:016x}:", getrandom::u64().unwrap()),
+        ..TestServer::test_config()
+    };
+    let a = TestServer::start_with(config.clone()).await.unwrap();
+    let b = TestServer::start_with(config.clone()).await.unwrap();
+    let room = a.create_room().await.unwrap();
+    let dir = scratch("seats-restart");
+    let stats_path = dir.join("native.json");
+
+    let browser = Browser::launch().await.unwrap();
+    browser
+        .goto(&b.room_url(room.token.as_str()))
+        .await
+        .unwrap();
+    browser
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+        .await
+        .unwrap();
+    let child = spawn(join_synthetic(
+        &a.room_url(room.token.as_str()),
+        "40",
+        &stats_path,
+        &[],
+    ));
+    let decoding = "await (async () => { const s = await window.webcall.stats(); \
+        return s.videoFramesDecoded > 30 && s.videoWidth > 0; })()";
+    browser
+        .wait_until(decoding, WAIT, "the browser decoding the native video")
+        .await
+        .unwrap();
+
+    // Instance a is redeployed: stopped (its clients are asked to come
+    // back) and started again on its address.
+    let addr = a.addr();
+    a.shutdown().await.unwrap();
+    let a = TestServer::start_at(addr, config).await.unwrap();
+    browser
+        .wait_until(
+            &status_is("connected"),
+            WAIT,
+            "the browser connected, the native side back",
+        )
+        .await
+        .unwrap();
+    let after = frames_decoded(&browser).await;
+    browser
+        .wait_until(
+            &format!("(await window.webcall.stats()).videoFramesDecoded > {after} + 30"),
+            WAIT,
+            "the browser decoding after the restart",
+        )
+        .await
+        .unwrap();
+    let log = browser
+        .eval("return window.webcall.log.join('\\n');")
+        .await
+        .unwrap();
+    let log = log.as_str().unwrap_or_default();
+    assert!(
+        !log.contains("status peer_left") && !log.contains("replacing ours"),
+        "the browser never saw the other side leave nor replaced the connection:\n{log}"
+    );
+
+    browser
+        .wait_until(
+            &status_is("peer_left"),
+            Duration::from_secs(60),
+            "the native side hanging up at the end of its duration",
+        )
+        .await
+        .unwrap();
+    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
+        .await
+        .unwrap();
+    assert!(run.success(), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("lost the server connection; reconnecting"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("call over after"), "{run:#?}");
+    let s = stats(&stats_path);
+    assert!(
+        s["received"]["video_frames_decoded"].as_u64().unwrap() > 100,
+        "{s:#}"
+    );
+    browser.close().await.unwrap();
+    drop((a, b));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -275,11 +275,7 @@ impl Inner {
 
     /// Runs one Redis call, bounded by [`COMMAND_TIMEOUT`], timed and
     /// counted; `what` says what failed.
-    async fn run<T>(
-        &self,
-        what: &str,
-        call: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T> {
+    async fn run<T>(&self, what: &str, call: impl Future<Output = RedisResult<T>>) -> Result<T> {
         let started = Instant::now();
         let result = tokio::time::timeout(COMMAND_TIMEOUT, call).await;
         histogram!(REDIS_COMMAND).record(started.elapsed().as_secs_f64());
@@ -386,7 +382,10 @@ impl Inner {
         Ok(json.and_then(|json| match serde_json::from_str(&json) {
             Ok(room) => Some(room),
             Err(e) => {
-                tracing::error!(?token, "a room in Redis cannot be read, treated as gone: {e}");
+                tracing::error!(
+                    ?token,
+                    "a room in Redis cannot be read, treated as gone: {e}"
+                );
                 None
             }
         }))
@@ -774,9 +773,7 @@ impl RoomStore for RedisStore {
                     .flat_map(|conn| room.disconnect(now, conn))
                     // The other instance's connections are gone already.
                     .filter(|o| match o {
-                        Output::Send { to, .. } | Output::Close(to) => {
-                            instance_of(*to) != instance
-                        }
+                        Output::Send { to, .. } | Output::Close(to) => instance_of(*to) != instance,
                     })
                     .collect::<Vec<_>>();
                 Held {
@@ -965,7 +962,10 @@ pub(super) mod tests {
         assert!(a.holds_seat(&first, y).await.unwrap());
         let offer = ClientMessage::Offer { sdp: "v=0".into() };
         let out = a.handle(&first, at(1), y, offer).await.unwrap();
-        assert!(matches!(first_to(&out, x), Some(ServerMessage::Offer { .. })));
+        assert!(matches!(
+            first_to(&out, x),
+            Some(ServerMessage::Offer { .. })
+        ));
     }
 
     /// A room service on `store` with a hub of instance `instance`.
@@ -982,11 +982,18 @@ pub(super) mod tests {
         let (_server, a, b) = two_instances(config).await;
         let (hub_a, service_a) = service(&a, 1);
         let (hub_b, service_b) = service(&b, 2);
-        let token = service_a.create(T0, Creator::default()).await.unwrap().token;
+        let token = service_a
+            .create(T0, Creator::default())
+            .await
+            .unwrap()
+            .token;
         let (x, mut outbox_x) = hub_a.register();
         let (y, _outbox_y) = hub_b.register();
         service_a.join(&token, T0, join(x)).await.unwrap();
-        assert!(matches!(next(&mut outbox_x).await, ServerMessage::Joined(_)));
+        assert!(matches!(
+            next(&mut outbox_x).await,
+            ServerMessage::Joined(_)
+        ));
         service_b.join(&token, T0, join(y)).await.unwrap();
         // The instance that held `y` schedules nothing: the store knows.
         service_b.disconnect(&token, at(1), y, true).await.unwrap();
@@ -1014,12 +1021,19 @@ pub(super) mod tests {
         // Two rooms with a participant on each instance.
         let mut rooms = Vec::new();
         for _ in 0..2 {
-            let token = service_a.create(T0, Creator::default()).await.unwrap().token;
+            let token = service_a
+                .create(T0, Creator::default())
+                .await
+                .unwrap()
+                .token;
             let (x, _outbox_x) = hub_a.register();
             let (y, mut outbox_y) = hub_b.register();
             service_a.join(&token, T0, join(x)).await.unwrap();
             service_b.join(&token, T0, join(y)).await.unwrap();
-            assert!(matches!(next(&mut outbox_y).await, ServerMessage::Joined(_)));
+            assert!(matches!(
+                next(&mut outbox_y).await,
+                ServerMessage::Joined(_)
+            ));
             rooms.push((token, x, y, outbox_y, _outbox_x));
         }
         let mut listed = b.instance_rooms(1).await.unwrap();
@@ -1128,7 +1142,10 @@ pub(super) mod tests {
         for _ in 0..rounds {
             let candidate = ClientMessage::Offer { sdp: "v=0".into() };
             service.handle(&token, at(1), x, candidate).await.unwrap();
-            assert!(matches!(next(&mut outbox_y).await, ServerMessage::Offer { .. }));
+            assert!(matches!(
+                next(&mut outbox_y).await,
+                ServerMessage::Offer { .. }
+            ));
         }
         let each = started.elapsed() / rounds;
         println!("one relayed message through Redis: {each:?}");
