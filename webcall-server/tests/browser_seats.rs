@@ -9,8 +9,10 @@
 //!   takes its seat back and keeps its peer connection; the other page
 //!   shows "reconnecting" at most, and media never stops.
 //! - A call whose two pages sit on two instances sharing Redis survives a
-//!   rolling restart of each instance: seats taken back, connections kept,
-//!   media never stops.
+//!   rolling restart of each instance (seats taken back, connections kept,
+//!   media never stops, an ICE restart still goes through afterwards) and
+//!   Redis going away and coming back (media goes on, new rooms get 503
+//!   meanwhile).
 //!
 //! Needs chromium and chromium-driver. Run on loopback only with
 //! `unshare -n -- sh -c 'ip link set lo up && cargo test --offline -p webcall-server --test browser_seats'`.
@@ -325,7 +327,7 @@ async fn restart(server: TestServer, config: webcall_server::Config) -> Result<T
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_across_two_instances_survives_a_restart_of_each() -> Result<()> {
+async fn a_call_across_two_instances_survives_restarts_of_each_and_of_redis() -> Result<()> {
     let _turn = HEAVY.lock().await;
     let redis = webcall_testkit::RedisServer::start()?;
     let config = webcall_server::Config {
@@ -356,6 +358,59 @@ async fn a_call_across_two_instances_survives_a_restart_of_each() -> Result<()> 
     for (who, browser) in [("alice", &alice), ("bob", &bob)] {
         let now = frames_decoded(browser).await?;
         wait_frames_past(browser, now + 30.0, &format!("{who} after b's restart")).await?;
+    }
+
+    // Both can still renegotiate: an ICE restart from Alice's side goes
+    // through the restarted instances and both sides take it.
+    let ufrags = "return window.webcall.state().ufrags;";
+    let before = (alice.eval(ufrags).await?, bob.eval(ufrags).await?);
+    ensure!(
+        alice.eval("return window.webcall.restartIce();").await? == Value::Bool(true),
+        "alice restarts ICE"
+    );
+    for (who, browser, was) in [("alice", &alice, &before.0), ("bob", &bob, &before.1)] {
+        browser
+            .wait_until(
+                &format!(
+                    "(() => {{ const s = window.webcall.state(); \
+                       return s.ufrags.local && s.ufrags.local !== {} \
+                         && s.ufrags.remote && s.ufrags.remote !== {} \
+                         && s.signalingState === 'stable' && s.connectionState === 'connected'; }})()",
+                    was["local"], was["remote"]
+                ),
+                MEDIA,
+                &format!("{who} connected again with new ICE credentials"),
+            )
+            .await?;
+        let now = frames_decoded(browser).await?;
+        wait_frames_past(browser, now + 30.0, &format!("{who} after the ICE restart")).await?;
+    }
+
+    // Redis goes away mid-call: the call goes on, new rooms are refused
+    // clearly; Redis comes back: rooms can be made again.
+    let mut redis = redis;
+    redis.stop();
+    for (who, browser) in [("alice", &alice), ("bob", &bob)] {
+        let now = frames_decoded(browser).await?;
+        wait_frames_past(browser, now + 30.0, &format!("{who} while Redis is away")).await?;
+    }
+    let refused = a.request("POST", "/api/rooms", None).await?;
+    ensure!(
+        refused.status == 503 && refused.header("retry-after").is_some(),
+        "creating a room while Redis is away: {} {}",
+        refused.status,
+        refused.text()
+    );
+    redis.start_again()?;
+    webcall_testkit::wait_until("rooms can be made again", STATE, || async {
+        Ok(b.request("POST", "/api/rooms", None).await?.status == 201)
+    })
+    .await?;
+    for (who, browser) in [("alice", &alice), ("bob", &bob)] {
+        ensure!(
+            browser.status().await == "connected",
+            "{who} still in the call after Redis came back"
+        );
     }
 
     let (alice_log, bob_log) = (page_log(&alice).await?, page_log(&bob).await?);

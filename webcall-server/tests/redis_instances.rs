@@ -113,14 +113,16 @@ async fn a_call_spans_two_instances() {
     }
 
     // A third person, on either instance, finds the room full.
-    let mut third = Peer::connect(&a.ws_url(&token)).await;
-    third
-        .send(ClientMessage::Join {
-            version: webcall_core::protocol::PROTOCOL_VERSION,
-            resume: None,
-        })
-        .await;
-    third.expect_fatal(ErrorCode::RoomFull).await;
+    for server in [&a, &b] {
+        let mut third = Peer::connect(&server.ws_url(&token)).await;
+        third
+            .send(ClientMessage::Join {
+                version: webcall_core::protocol::PROTOCOL_VERSION,
+                resume: None,
+            })
+            .await;
+        third.expect_fatal(ErrorCode::RoomFull).await;
+    }
 
     // Leaving is seen across instances at once.
     first.send(ClientMessage::Bye).await;
