@@ -218,7 +218,10 @@ impl RoomService {
         for token in self.store.instance_rooms(instance).await? {
             let result = async {
                 let turn = self.turn(&token).await?;
-                let held = self.store.disconnect_instance(&token, now, instance).await?;
+                let held = self
+                    .store
+                    .disconnect_instance(&token, now, instance)
+                    .await?;
                 self.bus.deliver(held.outputs).await;
                 turn.end().await;
                 Ok::<_, crate::Error>(())

@@ -109,13 +109,12 @@ return 0
 /// Saves a room if the lease is still ours. Keys: the lease, the room,
 /// the rooms index, the deadlines, the creator's client and network sets.
 /// Arguments: the lease's value, the JSON, the key's lifetime (ms), the
-/// token, when the room lapses, its next deadline ('' for none).
+/// token, when the room lapses, its next deadline ('' for none). Returns
+/// 1, or 0 when the lease is no longer ours.
 static SAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('lost the room lease (held over 5 s)')
-end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
 if ARGV[6] == '' then
@@ -131,13 +130,12 @@ return 1
 });
 
 /// Deletes a room and its index entries if the lease is still ours. Keys
-/// as for [`SAVE`]; arguments: the lease's value, the token.
+/// as for [`SAVE`]; arguments: the lease's value, the token. Returns as
+/// [`SAVE`] does.
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('lost the room lease (held over 5 s)')
-end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 for i = 3, 6 do redis.call('ZREM', KEYS[i], ARGV[2]) end
 return 1
@@ -226,6 +224,18 @@ impl InputLease {
     }
 }
 
+/// The answer of [`SAVE`] or [`DELETE`]: 0 when the lease lapsed (its
+/// holder stalled for over [`LEASE_TTL`]) and another may hold the room.
+fn leased(answer: i64, what: &str) -> Result<()> {
+    if answer == 1 {
+        return Ok(());
+    }
+    counter!(REDIS_ERRORS).increment(1);
+    Err(Error::Store(format!(
+        "{what}: lost the room's lease (held over {LEASE_TTL:?}); the input was not applied"
+    )))
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -275,11 +285,7 @@ impl Inner {
 
     /// Runs one Redis call, bounded by [`COMMAND_TIMEOUT`], timed and
     /// counted; `what` says what failed.
-    async fn run<T>(
-        &self,
-        what: &str,
-        call: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T> {
+    async fn run<T>(&self, what: &str, call: impl Future<Output = RedisResult<T>>) -> Result<T> {
         let started = Instant::now();
         let result = tokio::time::timeout(COMMAND_TIMEOUT, call).await;
         histogram!(REDIS_COMMAND).record(started.elapsed().as_secs_f64());
@@ -386,7 +392,10 @@ impl Inner {
         Ok(json.and_then(|json| match serde_json::from_str(&json) {
             Ok(room) => Some(room),
             Err(e) => {
-                tracing::error!(?token, "a room in Redis cannot be read, treated as gone: {e}");
+                tracing::error!(
+                    ?token,
+                    "a room in Redis cannot be read, treated as gone: {e}"
+                );
                 None
             }
         }))
@@ -428,11 +437,12 @@ impl Inner {
                     .map_or_else(String::new, |t| t.unix_millis().to_string()),
             );
         let mut redis = self.redis.clone();
-        self.run("saving a room", async move {
-            invocation.invoke_async::<i64>(&mut redis).await
-        })
-        .await?;
-        Ok(())
+        let saved = self
+            .run("saving a room", async move {
+                invocation.invoke_async::<i64>(&mut redis).await
+            })
+            .await?;
+        leased(saved, "saving a room")
     }
 
     /// Deletes `room` and its index entries under the lease `value`.
@@ -443,11 +453,12 @@ impl Inner {
         }
         invocation.arg(value).arg(room.token().as_str());
         let mut redis = self.redis.clone();
-        self.run("deleting a room", async move {
-            invocation.invoke_async::<i64>(&mut redis).await
-        })
-        .await?;
-        Ok(())
+        let deleted = self
+            .run("deleting a room", async move {
+                invocation.invoke_async::<i64>(&mut redis).await
+            })
+            .await?;
+        leased(deleted, "deleting a room")
     }
 
     /// Drops `token` from the indexes of rooms with a lifetime and a
@@ -774,9 +785,7 @@ impl RoomStore for RedisStore {
                     .flat_map(|conn| room.disconnect(now, conn))
                     // The other instance's connections are gone already.
                     .filter(|o| match o {
-                        Output::Send { to, .. } | Output::Close(to) => {
-                            instance_of(*to) != instance
-                        }
+                        Output::Send { to, .. } | Output::Close(to) => instance_of(*to) != instance,
                     })
                     .collect::<Vec<_>>();
                 Held {
@@ -965,7 +974,10 @@ pub(super) mod tests {
         assert!(a.holds_seat(&first, y).await.unwrap());
         let offer = ClientMessage::Offer { sdp: "v=0".into() };
         let out = a.handle(&first, at(1), y, offer).await.unwrap();
-        assert!(matches!(first_to(&out, x), Some(ServerMessage::Offer { .. })));
+        assert!(matches!(
+            first_to(&out, x),
+            Some(ServerMessage::Offer { .. })
+        ));
     }
 
     /// A room service on `store` with a hub of instance `instance`.
@@ -982,11 +994,18 @@ pub(super) mod tests {
         let (_server, a, b) = two_instances(config).await;
         let (hub_a, service_a) = service(&a, 1);
         let (hub_b, service_b) = service(&b, 2);
-        let token = service_a.create(T0, Creator::default()).await.unwrap().token;
+        let token = service_a
+            .create(T0, Creator::default())
+            .await
+            .unwrap()
+            .token;
         let (x, mut outbox_x) = hub_a.register();
         let (y, _outbox_y) = hub_b.register();
         service_a.join(&token, T0, join(x)).await.unwrap();
-        assert!(matches!(next(&mut outbox_x).await, ServerMessage::Joined(_)));
+        assert!(matches!(
+            next(&mut outbox_x).await,
+            ServerMessage::Joined(_)
+        ));
         service_b.join(&token, T0, join(y)).await.unwrap();
         // The instance that held `y` schedules nothing: the store knows.
         service_b.disconnect(&token, at(1), y, true).await.unwrap();
@@ -1014,12 +1033,19 @@ pub(super) mod tests {
         // Two rooms with a participant on each instance.
         let mut rooms = Vec::new();
         for _ in 0..2 {
-            let token = service_a.create(T0, Creator::default()).await.unwrap().token;
+            let token = service_a
+                .create(T0, Creator::default())
+                .await
+                .unwrap()
+                .token;
             let (x, _outbox_x) = hub_a.register();
             let (y, mut outbox_y) = hub_b.register();
             service_a.join(&token, T0, join(x)).await.unwrap();
             service_b.join(&token, T0, join(y)).await.unwrap();
-            assert!(matches!(next(&mut outbox_y).await, ServerMessage::Joined(_)));
+            assert!(matches!(
+                next(&mut outbox_y).await,
+                ServerMessage::Joined(_)
+            ));
             rooms.push((token, x, y, outbox_y, _outbox_x));
         }
         let mut listed = b.instance_rooms(1).await.unwrap();
@@ -1051,6 +1077,65 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
+    async fn an_input_waits_for_the_rooms_lease_and_a_lapsed_lease_saves_nothing() {
+        let (server, a, b) = two_instances(RoomConfig::default()).await;
+        let token = a.create(T0, Creator::default()).await.unwrap().token;
+
+        // While instance A holds the room, B's join waits for it.
+        let lease = a.lease(&token).await.unwrap();
+        let waiting = tokio::spawn({
+            let (b, token) = (b.clone(), token.clone());
+            async move { b.join(&token, T0, join(conn(2, 1))).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the join did not wait for the lease"
+        );
+        lease.release().await;
+        let out = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the join goes on once the lease is back")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            first_to(&out, conn(2, 1)),
+            Some(ServerMessage::Joined(_))
+        ));
+
+        // A's lease lapses (as after a stall over 5 s) and B takes the
+        // room: what A then tries to save is refused.
+        let lease = a.lease(&token).await.unwrap();
+        let mut redis = ::redis::Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let lock = a.inner.keys.lock(&token);
+        ::redis::cmd("DEL")
+            .arg(&lock)
+            .query_async::<()>(&mut redis)
+            .await
+            .unwrap();
+        let other = b.lease(&token).await.unwrap();
+        let refused = a.join(&token, T0, join(conn(1, 1))).await;
+        assert!(
+            matches!(&refused, Err(Error::Store(e)) if e.contains("lost the room's lease")),
+            "{refused:?}"
+        );
+        assert_eq!(a.info(&token, T0).await.unwrap().unwrap().participants, 1);
+        // Giving back a lapsed lease leaves the new holder's alone.
+        lease.release().await;
+        let holder: Option<String> = ::redis::cmd("GET")
+            .arg(&lock)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(holder.is_some());
+        other.release().await;
+    }
+
+    #[tokio::test]
     async fn an_outage_fails_fast_and_the_store_comes_back_by_itself() {
         let (store, mut server) = store_on_own_server(RoomConfig::default()).await;
         let token = store.create(T0, Creator::default()).await.unwrap().token;
@@ -1064,6 +1149,7 @@ pub(super) mod tests {
             let joined = store.join(&token, T0, join(conn(1, 1))).await;
             assert!(matches!(joined, Err(Error::Store(_))), "{joined:?}");
             assert!(store.ping().await.is_err());
+            println!("three calls with Redis away: {:?}", started.elapsed());
             assert!(
                 started.elapsed() < Duration::from_secs(3),
                 "three calls took {:?}",
@@ -1128,7 +1214,10 @@ pub(super) mod tests {
         for _ in 0..rounds {
             let candidate = ClientMessage::Offer { sdp: "v=0".into() };
             service.handle(&token, at(1), x, candidate).await.unwrap();
-            assert!(matches!(next(&mut outbox_y).await, ServerMessage::Offer { .. }));
+            assert!(matches!(
+                next(&mut outbox_y).await,
+                ServerMessage::Offer { .. }
+            ));
         }
         let each = started.elapsed() / rounds;
         println!("one relayed message through Redis: {each:?}");
