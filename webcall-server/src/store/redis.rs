@@ -107,10 +107,12 @@ return 0
 });
 
 /// Saves a room if the lease is still ours. Keys: the lease, the room,
-/// the rooms index, the deadlines, the creator's client and network sets.
+/// the rooms index, the deadlines, the creator's client and network sets,
+/// then the room sets of the instances whose connections hold a live seat.
 /// Arguments: the lease's value, the JSON, the key's lifetime (ms), the
-/// token, when the room lapses, its next deadline ('' for none). Returns
-/// 1, or 0 when the lease is no longer ours.
+/// token, when the room lapses, its next deadline ('' for none), how long
+/// an instance's room set lives (ms). Returns 1, or 0 when the lease is no
+/// longer ours.
 static SAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -124,6 +126,10 @@ else
 end
 redis.call('ZADD', KEYS[5], 'XX', ARGV[5], ARGV[4])
 redis.call('ZADD', KEYS[6], 'XX', ARGV[5], ARGV[4])
+for i = 7, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[4])
+  redis.call('PEXPIRE', KEYS[i], ARGV[7])
+end
 return 1
 ",
     )
@@ -426,6 +432,14 @@ impl Inner {
         for key in self.room_keys(room.token(), room.creator()) {
             invocation.key(key);
         }
+        // Where its live connections are, for another instance to release
+        // their seats should theirs die.
+        let mut instances: Vec<u64> = room.live_connections().map(instance_of).collect();
+        instances.sort_unstable();
+        instances.dedup();
+        for instance in instances {
+            invocation.key(self.keys.instance(instance));
+        }
         invocation
             .arg(value)
             .arg(json)
@@ -435,7 +449,8 @@ impl Inner {
             .arg(
                 room.next_deadline()
                     .map_or_else(String::new, |t| t.unix_millis().to_string()),
-            );
+            )
+            .arg(millis(self.config.ttl.saturating_add(KEEP_AFTER_LAPSE)));
         let mut redis = self.redis.clone();
         let saved = self
             .run("saving a room", async move {
@@ -624,41 +639,12 @@ impl RoomStore for RedisStore {
 
     async fn join(&self, token: &RoomToken, now: Timestamp, join: Join) -> Result<Vec<Output>> {
         let conn = join.conn;
-        let (outputs, seated) = self
-            .inner
+        self.inner
             .apply(token, now, |room| match room {
-                Some(room) => {
-                    let before = room.participant_on(conn).is_some();
-                    let outputs =
-                        room.join(now, conn, join.version, join.resume.as_ref(), join.ice);
-                    (outputs, !before && room.participant_on(conn).is_some())
-                }
-                None => (not_found(conn), false),
+                Some(room) => room.join(now, conn, join.version, join.resume.as_ref(), join.ice),
+                None => not_found(conn),
             })
-            .await?;
-        if seated {
-            // Remember where this instance's connections sit, for another
-            // instance to release them should this one die.
-            let key = self.inner.keys.instance(instance_of(conn));
-            let mut pipe = ::redis::pipe();
-            pipe.sadd(&key, token.as_str())
-                .ignore()
-                .pexpire(
-                    &key,
-                    i64::try_from(millis(
-                        self.inner.config.ttl.saturating_add(KEEP_AFTER_LAPSE),
-                    ))
-                    .unwrap_or(i64::MAX),
-                )
-                .ignore();
-            let mut redis = self.inner.redis.clone();
-            self.inner
-                .run("noting an instance's room", async move {
-                    pipe.query_async::<()>(&mut redis).await
-                })
-                .await?;
-        }
-        Ok(outputs)
+            .await
     }
 
     async fn holds_seat(&self, token: &RoomToken, conn: ConnectionId) -> Result<bool> {
@@ -1174,6 +1160,38 @@ pub(super) mod tests {
             first_to(&out, conn(1, 1)),
             Some(ServerMessage::Joined(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn each_call_to_a_redis_that_never_answers_fails_within_two_seconds() {
+        // A peer that accepts connections and never says a word, as a
+        // Redis stuck or behind a dead link.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}/0", listener.local_addr().unwrap());
+        let accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let store = RedisStore::connect(&url, &prefix(), RoomConfig::default())
+            .await
+            .unwrap();
+        let token = RoomToken::generate().unwrap();
+        for _ in 0..2 {
+            let started = Instant::now();
+            let joined = store.join(&token, T0, join(conn(1, 1))).await;
+            assert!(matches!(joined, Err(Error::Store(_))), "{joined:?}");
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(2), "a join took {took:?}");
+            let started = Instant::now();
+            let created = store.create(T0, Creator::default()).await;
+            assert!(matches!(created, Err(Error::Store(_))), "{created:?}");
+            let took = started.elapsed();
+            println!("a call to a silent Redis failed after {took:?}");
+            assert!(took < Duration::from_secs(2), "a create took {took:?}");
+        }
+        accepting.abort();
     }
 
     #[test]
