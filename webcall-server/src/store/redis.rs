@@ -973,6 +973,62 @@ pub(super) mod tests {
         (hub, service)
     }
 
+    /// A bus that delivers through a hub once its gate opens.
+    #[derive(Debug)]
+    struct GatedBus {
+        hub: Arc<Hub>,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait]
+    impl crate::bus::Bus for GatedBus {
+        async fn deliver(&self, outputs: Vec<Output>) {
+            self.gate.acquire().await.unwrap().forget();
+            self.hub.deliver(outputs);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_instance_waits_until_the_outputs_are_delivered() {
+        // Instance A's delivery is stalled: B's next input to the room
+        // waits for it, so B's outputs can never overtake A's.
+        let (_server, a, b) = two_instances(RoomConfig::default()).await;
+        let hub_a = Arc::new(Hub::new().for_instance(1));
+        let bus_a = Arc::new(GatedBus {
+            hub: hub_a.clone(),
+            gate: tokio::sync::Semaphore::new(0),
+        });
+        let service_a = Arc::new(RoomService::new(Arc::new(a.clone()), bus_a.clone()));
+        let (_hub_b, service_b) = service(&b, 2);
+        let service_b = Arc::new(service_b);
+        let token = service_a.create(T0, Creator::default()).await.unwrap().token;
+        let (x, mut outbox_x) = hub_a.register();
+        let joining_a = tokio::spawn({
+            let (service, token) = (service_a.clone(), token.clone());
+            async move { service.join(&token, T0, join(x)).await }
+        });
+        // A has applied its join and waits at the gate.
+        let started = Instant::now();
+        while b.info(&token, T0).await.unwrap().unwrap().participants == 0 {
+            assert!(started.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let joining_b = tokio::spawn({
+            let (service, token) = (service_b.clone(), token.clone());
+            async move { service.join(&token, T0, join(conn(2, 1))).await }
+        });
+        // Showing that something does not happen takes a wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!joining_b.is_finished(), "B went ahead of A's delivery");
+        assert_eq!(b.info(&token, T0).await.unwrap().unwrap().participants, 1);
+        // A delivers `joined`, then B's `peer_joined` reaches x.
+        bus_a.gate.add_permits(2);
+        joining_a.await.unwrap().unwrap();
+        joining_b.await.unwrap().unwrap();
+        assert!(matches!(next(&mut outbox_x).await, ServerMessage::Joined(_)));
+        assert_eq!(b.info(&token, T0).await.unwrap().unwrap().participants, 2);
+    }
+
     #[tokio::test]
     async fn tick_due_frees_a_held_seat_after_the_grace() {
         let config = RoomConfig::default();
