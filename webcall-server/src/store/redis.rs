@@ -1001,7 +1001,11 @@ pub(super) mod tests {
         let service_a = Arc::new(RoomService::new(Arc::new(a.clone()), bus_a.clone()));
         let (_hub_b, service_b) = service(&b, 2);
         let service_b = Arc::new(service_b);
-        let token = service_a.create(T0, Creator::default()).await.unwrap().token;
+        let token = service_a
+            .create(T0, Creator::default())
+            .await
+            .unwrap()
+            .token;
         let (x, mut outbox_x) = hub_a.register();
         let joining_a = tokio::spawn({
             let (service, token) = (service_a.clone(), token.clone());
@@ -1025,7 +1029,10 @@ pub(super) mod tests {
         bus_a.gate.add_permits(2);
         joining_a.await.unwrap().unwrap();
         joining_b.await.unwrap().unwrap();
-        assert!(matches!(next(&mut outbox_x).await, ServerMessage::Joined(_)));
+        assert!(matches!(
+            next(&mut outbox_x).await,
+            ServerMessage::Joined(_)
+        ));
         assert_eq!(b.info(&token, T0).await.unwrap().unwrap().participants, 2);
     }
 
