@@ -236,7 +236,6 @@ fn leased(answer: i64, what: &str) -> Result<()> {
     if answer == 1 {
         return Ok(());
     }
-    counter!(REDIS_ERRORS).increment(1);
     Err(Error::Store(format!(
         "{what}: lost the room's lease (held over {LEASE_TTL:?}); the input was not applied"
     )))
@@ -252,8 +251,8 @@ fn lapses(room: &Room) -> Timestamp {
 }
 
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://host:port/db`, or
-    /// `rediss://` for TLS), every key starting with `prefix`. It does
+    /// A store on the Redis at `url` (`redis://[:password@]host:port/db`),
+    /// every key starting with `prefix`. It does
     /// not wait for Redis: a server starts while Redis is away, and each
     /// method fails with [`Error::Store`] until it is back (see
     /// [`RoomStore::ping`]). Only a malformed URL is an error here.
@@ -333,9 +332,8 @@ impl Inner {
                 return Ok(value);
             }
             if started.elapsed() >= LEASE_WAIT {
-                counter!(REDIS_ERRORS).increment(1);
                 return Err(Error::Store(format!(
-                    "the room stayed busy for {LEASE_WAIT:?} (another instance holds its lease)"
+                    "the room stayed busy for {LEASE_WAIT:?} (another input holds its lease)"
                 )));
             }
             tokio::time::sleep(pause).await;
@@ -366,8 +364,8 @@ impl Inner {
         }
     }
 
-    /// A lease on the room for an input: a lease is a [`Lease`] that
-    /// gives it back when released or dropped.
+    /// Takes the room's lease: its value, and the [`Lease`] that gives it
+    /// back when released or dropped.
     async fn lease(self: &Arc<Self>, token: &RoomToken) -> Result<(String, Lease)> {
         let value = self.acquire(token).await?;
         let (inner, token, v) = (self.clone(), token.clone(), value.clone());
