@@ -32,10 +32,20 @@ fn room_not_found() -> Response {
     api_error(StatusCode::NOT_FOUND, ErrorCode::RoomNotFound)
 }
 
-/// The answer when the room store cannot be reached.
-fn store_failed(e: crate::Error) -> Response {
+/// How long a client is asked to wait when the room store is away.
+pub(crate) const STORE_RETRY_AFTER_SECS: u64 = 5;
+
+/// The answer when the room store cannot be reached: 503 with the usual
+/// JSON error and `Retry-After`.
+pub(crate) fn store_failed(e: crate::Error) -> Response {
     tracing::warn!("room store failed: {e}");
-    api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
+    crate::metrics::refused_with(ErrorCode::Unavailable);
+    let mut response = api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(STORE_RETRY_AFTER_SECS),
+    );
+    response
 }
 
 /// The largest body `POST /api/rooms` reads. Today no field is defined;
@@ -126,11 +136,7 @@ pub(crate) async fn create_room(
             crate::metrics::refused_with(ErrorCode::TooManyRooms);
             api_error(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRooms)
         }
-        Err(e) => {
-            tracing::warn!("cannot create a room: {e}");
-            crate::metrics::refused_with(ErrorCode::Unavailable);
-            api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable)
-        }
+        Err(e) => store_failed(e),
     }
 }
 
@@ -200,9 +206,49 @@ pub(crate) async fn room_qr(
     }
 }
 
-/// `GET /healthz`.
+/// `GET /healthz`: the process answers. It stays 200 while Redis is
+/// away (restarting the process would not help); `/readyz` tells.
 pub(crate) async fn healthz() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, NO_STORE)], "ok")
+}
+
+/// `GET /readyz`: whether this instance should be sent new clients:
+/// `200 {"ready":true}`, or `503 {"ready":false,"reason":"…"}` while it
+/// shuts down or cannot reach Redis (rooms shared with other instances).
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let reason = if state.shutdown.borrow().is_some() {
+        Some("shutting down".to_owned())
+    } else if let Some(shared) = &state.shared {
+        match shared.bus.ping().await {
+            Err(e) => Some(e.to_string()),
+            Ok(()) if !shared.bus.is_subscribed() => {
+                Some("not yet receiving signaling from other instances over Redis".to_owned())
+            }
+            Ok(()) => None,
+        }
+    } else {
+        None
+    };
+    match reason {
+        None => (
+            [(header::CACHE_CONTROL, NO_STORE)],
+            Json(serde_json::json!({ "ready": true })),
+        )
+            .into_response(),
+        Some(reason) => {
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CACHE_CONTROL, NO_STORE)],
+                Json(serde_json::json!({ "ready": false, "reason": reason })),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(STORE_RETRY_AFTER_SECS),
+            );
+            response
+        }
+    }
 }
 
 /// `GET /` and `GET /r/{token}`: the single page, which routes itself.

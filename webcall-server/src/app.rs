@@ -14,7 +14,9 @@ use axum::routing::{get, post};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 
+use crate::bus::{Bus, RedisBus};
 use crate::clock::Clock;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::error::Result;
 use crate::hosts::AllowedHosts;
@@ -24,7 +26,7 @@ use crate::limits::PerAddressLimit;
 use crate::request::RequestFacts;
 use crate::rooms::RoomService;
 use crate::serve::Gate;
-use crate::store::{MemoryStore, RoomStore};
+use crate::store::{MemoryStore, RedisStore, RoomStore};
 use crate::tls::Tls;
 use crate::turn::ice::TurnIce;
 use crate::turn::{TurnServer, TurnTls};
@@ -52,6 +54,56 @@ pub struct AppState {
     pub(crate) shutdown: watch::Sender<Option<tokio::time::Instant>>,
     /// Every signaling connection's task, for shutdown to wait for.
     pub(crate) signaling: TaskTracker,
+    /// With rooms on Redis: this instance among the others, and the bus
+    /// that reaches them (for readiness).
+    pub(crate) shared: Option<Shared>,
+}
+
+/// What an instance sharing Redis with others holds besides its store.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) bus: Arc<RedisBus>,
+}
+
+/// Where rooms live and how their outputs are delivered.
+struct Parts {
+    store: Arc<dyn RoomStore>,
+    hub: Arc<Hub>,
+    bus: Arc<dyn Bus>,
+    shared: Option<Shared>,
+}
+
+impl Parts {
+    /// Rooms in this process: `store`, or a fresh [`MemoryStore`].
+    fn local(config: &Config, store: Option<Arc<dyn RoomStore>>) -> Self {
+        let store = store.unwrap_or_else(|| Arc::new(MemoryStore::new(config.room.clone())));
+        let hub = Arc::new(Hub::with_limits(config.queue_limits()));
+        Self {
+            store,
+            bus: hub.clone(),
+            hub,
+            shared: None,
+        }
+    }
+
+    /// Rooms and signaling on the Redis at `url`, shared with the other
+    /// instances using it. Starts while Redis is away (then the server is
+    /// not ready, and rooms answer 503, until it is back).
+    async fn shared(config: &Config, url: &str) -> Result<Self> {
+        let prefix = &config.redis_prefix;
+        let cluster = Arc::new(Cluster::join(url, prefix).await?);
+        let hub =
+            Arc::new(Hub::with_limits(config.queue_limits()).for_instance(cluster.instance()));
+        let bus = Arc::new(RedisBus::start(url, prefix, hub.clone()).await?);
+        let store = Arc::new(RedisStore::connect(url, prefix, config.room.clone()).await?);
+        Ok(Self {
+            store,
+            hub,
+            bus: bus.clone(),
+            shared: Some(Shared { cluster, bus }),
+        })
+    }
 }
 
 impl AppState {
@@ -116,7 +168,8 @@ impl ShutdownHandle {
 /// sweep runs when this is called inside a Tokio runtime, until the router
 /// is dropped.
 pub fn app(config: Config) -> (Router, ShutdownHandle) {
-    embedded(build(config, None, None))
+    let parts = Parts::local(&config, None);
+    embedded(build(config, parts, None))
 }
 
 /// [`app`] with a room store and an ICE provider of the caller's choosing.
@@ -125,7 +178,8 @@ pub fn app_with(
     store: Arc<dyn RoomStore>,
     ice: Arc<dyn IceProvider>,
 ) -> (Router, ShutdownHandle) {
-    embedded(build(config, Some(store), Some(ice)))
+    let parts = Parts::local(&config, Some(store));
+    embedded(build(config, parts, Some(ice)))
 }
 
 fn embedded((router, state): (Router, Arc<AppState>)) -> (Router, ShutdownHandle) {
@@ -214,7 +268,11 @@ pub async fn run_with_tls(
         }
         _ => None,
     };
-    let (router, state) = build(config, None, ice);
+    let parts = match config.redis_url.clone() {
+        Some(url) => Parts::shared(&config, &url).await?,
+        None => Parts::local(&config, None),
+    };
+    let (router, state) = build(config, parts, ice);
     let metrics = metrics.map(|(listener, handle)| {
         let turn_stats = turn.as_ref().map(|t| t.stats().clone());
         metrics::Listener::start(listener, handle, &state, turn_stats)
@@ -231,7 +289,11 @@ pub async fn run_with_tls(
     if let Some(tls) = &tls {
         tracing::info!("HTTPS with {}", tls.describe());
     }
+    let shared = state.shared.clone();
     serve::serve(listener, router, state, tls, shutdown).await;
+    if let Some(shared) = shared {
+        shared.cluster.leave().await;
+    }
     if let Some(turn) = turn {
         turn.stop().await;
     }
@@ -243,20 +305,24 @@ pub async fn run_with_tls(
 
 fn build(
     config: Config,
-    store: Option<Arc<dyn RoomStore>>,
+    parts: Parts,
     ice: Option<Arc<dyn IceProvider>>,
 ) -> (Router, Arc<AppState>) {
-    let store = store.unwrap_or_else(|| Arc::new(MemoryStore::new(config.room.clone())));
+    let Parts {
+        store,
+        hub,
+        bus,
+        shared,
+    } = parts;
     let ice = ice.unwrap_or_else(|| {
         Arc::new(StaticIce::new(
             config.ice_servers.clone(),
             config.ice_transport_policy,
         ))
     });
-    let hub = Arc::new(Hub::with_limits(config.queue_limits()));
     let state = Arc::new(AppState {
         create_limit: PerAddressLimit::new(config.create_rate_per_minute),
-        rooms: RoomService::new(store, hub.clone()),
+        rooms: RoomService::new(store, bus),
         hub,
         gate: Arc::new(Gate::new(
             config.max_connections,
@@ -269,9 +335,16 @@ fn build(
         connections: AtomicUsize::new(0),
         shutdown: watch::Sender::new(None),
         signaling: TaskTracker::new(),
+        shared,
     });
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(sweep(Arc::downgrade(&state)));
+        if let Some(shared) = &state.shared {
+            runtime.spawn(crate::cluster::run(
+                shared.cluster.clone(),
+                Arc::downgrade(&state),
+            ));
+        }
     }
 
     let router = Router::new()
@@ -284,6 +357,7 @@ fn build(
         .route("/api/rooms/{token}/qr.svg", get(api::room_qr))
         .route("/ws/rooms/{token}", get(ws::upgrade))
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), check_host))
         .layer(middleware::from_fn(metrics::track_http));
@@ -315,15 +389,15 @@ async fn sweep(state: Weak<AppState>) {
 }
 
 /// Answers only requests for a host the server is configured or started
-/// for (see [`AllowedHosts`]); `/healthz` answers whatever the host, for
-/// load balancers that probe by address.
+/// for (see [`AllowedHosts`]); `/healthz` and `/readyz` answer whatever
+/// the host, for load balancers that probe by address.
 async fn check_host(
     State(state): State<Arc<AppState>>,
     facts: RequestFacts,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() == "/healthz" {
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
         return next.run(request).await;
     }
     if request.headers().get_all(header::HOST).iter().count() > 1 {

@@ -1,7 +1,7 @@
 //! Delivery of room outputs to connections by id, wherever each connection
 //! is. [`Bus`] is the seam: in one process the [`Hub`] is the bus (it holds
-//! every connection's queue); a bus shared between processes would route
-//! each output to the process whose hub holds that connection. Every
+//! every connection's queue); [`RedisBus`] routes each output to the
+//! instance whose hub holds that connection, over Redis pub/sub. Every
 //! implementation runs the same behaviour tests (`suite`).
 
 use async_trait::async_trait;
@@ -9,8 +9,12 @@ use webcall_core::room::Output;
 
 use crate::hub::Hub;
 
+mod redis;
 #[cfg(test)]
 mod suite;
+
+pub use redis::RedisBus;
+pub(crate) use redis::{connection as redis_connection, failed as redis_failed};
 
 /// Carries room outputs to connections.
 #[async_trait]
@@ -32,5 +36,5 @@ impl Bus for Hub {
 #[cfg(test)]
 mod tests {
     // One line per implementation: the whole behaviour suite against it.
-    super::suite::bus_suite!(hub, |hub| hub);
+    super::suite::bus_suite!(hub, |hub| async move { hub });
 }

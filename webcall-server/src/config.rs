@@ -14,6 +14,9 @@ pub use crate::tls::{AcmeSettings, TlsSource};
 /// The STUN server handed to clients when none is configured.
 pub const DEFAULT_STUN: &str = "stun:stun.l.google.com:19302";
 
+/// The prefix of Redis keys and channels unless configured.
+pub const DEFAULT_REDIS_PREFIX: &str = "webcall:";
+
 /// Everything the server can be told.
 ///
 /// `Config::default()` suits tests and local use, except that it hands
@@ -104,6 +107,14 @@ pub struct Config {
     /// private network). `None`: no metrics listener. See
     /// [`crate::metrics`] for the names.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where rooms and signaling are shared between instances: a Redis
+    /// URL (`redis://HOST:PORT/DB`). With it, rooms outlive this process,
+    /// several instances serve the same rooms, and a shutdown asks clients
+    /// to reconnect. `None`: rooms live in this process's memory.
+    pub redis_url: Option<String>,
+    /// The prefix of every Redis key and channel this server uses, so
+    /// that several deployments can share one Redis.
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -136,6 +147,8 @@ impl Default for Config {
             data_dir: None,
             turn: None,
             metrics_listen: None,
+            redis_url: None,
+            redis_prefix: DEFAULT_REDIS_PREFIX.to_owned(),
         }
     }
 }
@@ -143,6 +156,21 @@ impl Default for Config {
 impl Config {
     /// Checks the settings that could otherwise fail later, at request time.
     pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.redis_url {
+            let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("redis" | "redis+unix" | "unix")) {
+                return Err(Error::Config(format!(
+                    "the store URL {url:?} is not a Redis URL: give redis://HOST:PORT/DB (or unix:///PATH)"
+                )));
+            }
+            redis::Client::open(url.as_str())
+                .map_err(|e| Error::Config(format!("the store URL {url:?} is not usable: {e}")))?;
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
+            return Err(Error::Config(
+                "the Redis key prefix must be 1 to 64 characters, such as webcall:".into(),
+            ));
+        }
         if let Some(url) = &self.public_url {
             let parsed = url::Url::parse(url).map_err(|e| {
                 Error::Config(format!(

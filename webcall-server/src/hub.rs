@@ -138,7 +138,8 @@ impl Hub {
 
     /// Registers a new connection: its id and the queue to drain.
     pub fn register(&self) -> (ConnectionId, Outbox) {
-        let local = (self.next_id.fetch_add(1, Ordering::Relaxed) + 1) & ((1 << INSTANCE_SHIFT) - 1);
+        let local =
+            (self.next_id.fetch_add(1, Ordering::Relaxed) + 1) & ((1 << INSTANCE_SHIFT) - 1);
         let id = ConnectionId(self.instance << INSTANCE_SHIFT | local);
         let (tx, rx) = mpsc::channel(self.limits.messages.max(1));
         let queue = Arc::new(Queue::default());

@@ -13,13 +13,14 @@
 //! | [`config`] | [`Config`], every setting with its default |
 //! | `app` | shared state, routes, the expiry sweep, [`run`] |
 //! | `headers` | security headers on every answer |
-//! | `api` | `POST /api/rooms`, `GET /api/rooms/{token}`, the QR code, pages, `/healthz` |
+//! | `api` | `POST /api/rooms`, `GET /api/rooms/{token}`, the QR code, pages, `/healthz`, `/readyz` |
 //! | `ws` | `GET /ws/rooms/{token}`: one task per signaling connection |
 //! | `serve` | the accept loop: connection limits, request time limits, TLS handshakes, shutdown |
 //! | [`tls`] | HTTPS certificates: PEM files reloaded on change, self-signed, ACME |
 //! | [`hosts`] | the `Host` values the server answers to |
-//! | [`store`] | [`store::RoomStore`], where rooms live (in memory now), and its behaviour tests |
-//! | [`bus`] | [`bus::Bus`], delivery of room outputs to a connection id wherever it is |
+//! | [`store`] | [`store::RoomStore`], where rooms live (in memory, or on Redis shared by instances), and its behaviour tests |
+//! | [`bus`] | [`bus::Bus`], delivery of room outputs to a connection id wherever it is (this process, or another instance over Redis) |
+//! | `cluster` | instances sharing Redis: instance numbers, heartbeats, seats of dead instances |
 //! | [`hub`] | this process's connections: their bounded queues, by id (the in-memory bus) |
 //! | `rooms` | a store and a bus together: one input to a room at a time, outputs delivered in order |
 //! | [`ice`] | [`ice::IceProvider`], the ICE servers handed out per join |
@@ -45,6 +46,7 @@ mod app;
 pub mod assets;
 pub mod bus;
 mod clock;
+mod cluster;
 pub mod config;
 mod error;
 mod headers;

@@ -264,6 +264,24 @@ struct Flags {
     /// private network. Default: no metrics.
     #[arg(long, env = "WEBCALL_METRICS_LISTEN", value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+
+    /// Where rooms live: `memory` (this process only; a restart forgets
+    /// them) or a Redis URL, redis://HOST:PORT/DB, shared by every
+    /// instance behind the same link: rooms survive restarts, instances
+    /// relay signaling to each other, and a shutdown asks clients to
+    /// reconnect to another instance.
+    #[arg(
+        long,
+        env = "WEBCALL_REDIS_URL",
+        value_name = "memory|URL",
+        default_value = "memory"
+    )]
+    store: String,
+
+    /// Prefix of every Redis key and channel, for several deployments on
+    /// one Redis.
+    #[arg(long, env = "WEBCALL_REDIS_PREFIX", default_value = webcall_server::config::DEFAULT_REDIS_PREFIX)]
+    redis_prefix: String,
 }
 
 /// An inclusive UDP port range.
@@ -413,6 +431,8 @@ fn config(flags: Flags) -> anyhow::Result<Config> {
         },
         data_dir: flags.data_dir,
         metrics_listen: flags.metrics_listen,
+        redis_url: (flags.store != "memory").then_some(flags.store),
+        redis_prefix: flags.redis_prefix,
         ..defaults
     })
 }
@@ -768,6 +788,8 @@ mod tests {
             ("acme_directory_ca", "WEBCALL_ACME_DIRECTORY_CA"),
             ("data_dir", "WEBCALL_DATA_DIR"),
             ("metrics_listen", "WEBCALL_METRICS_LISTEN"),
+            ("store", "WEBCALL_REDIS_URL"),
+            ("redis_prefix", "WEBCALL_REDIS_PREFIX"),
         ] {
             let arg = command
                 .get_arguments()
@@ -898,6 +920,7 @@ mod tests {
         let c = config(Flags::try_parse_from(["webcall-server"]).unwrap()).unwrap();
         assert!(c.turn.is_none());
         assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.redis_url, None, "rooms in memory by default");
         assert_eq!(c.room.ttl, Duration::from_secs(7 * 24 * 3600));
         assert_eq!(c.ice_servers, vec![IceServer::new(DEFAULT_STUN)]);
         assert_eq!(
@@ -922,6 +945,34 @@ mod tests {
         ] {
             let args = std::iter::once("webcall-server").chain(bad.iter().copied());
             assert!(Flags::try_parse_from(args).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_store_flag_takes_memory_or_a_redis_url() {
+        let parse = |args: &[&str]| {
+            config(
+                Flags::try_parse_from(
+                    std::iter::once("webcall-server").chain(args.iter().copied()),
+                )
+                .unwrap(),
+            )
+            .unwrap()
+        };
+        let c = parse(&[
+            "--store",
+            "redis://127.0.0.1:6379/2",
+            "--redis-prefix",
+            "call:",
+        ]);
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/2"));
+        assert_eq!(c.redis_prefix, "call:");
+        c.validate().unwrap();
+        assert_eq!(parse(&["--store", "memory"]).redis_url, None);
+        for bad in ["postgres://db/1", "127.0.0.1:6379", "redis://"] {
+            let c = parse(&["--store", bad]);
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("store URL"), "{bad}: {e}");
         }
     }
 }

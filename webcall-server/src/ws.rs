@@ -103,10 +103,7 @@ pub(crate) async fn upgrade(
     let room = match token.parse::<RoomToken>() {
         Ok(token) => match state.rooms.info(&token, state.clock.now()).await {
             Ok(info) => info.map(|_| token),
-            Err(e) => {
-                tracing::warn!("room store failed: {e}");
-                return api_error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable);
-            }
+            Err(e) => return crate::api::store_failed(e),
         },
         Err(_) => None,
     };
@@ -322,15 +319,20 @@ impl Connection {
         };
 
         self.state.hub.remove(self.id);
-        // On shutdown every participant is told `unavailable`; telling the
-        // other one that this peer left as well would be untrue (both still
-        // hold a working media connection) and races with their own notice.
+        // On shutdown with rooms in memory every participant is told
+        // `unavailable`; telling the other one that this peer left as well
+        // would be untrue (both still hold a working media connection) and
+        // races with their own notice. With rooms that outlive this process
+        // the other one may sit on another instance that goes on: it hears
+        // `peer_reconnecting`, as for any dropped connection, and the seat's
+        // grace is kept by the shared store's deadlines.
         let shutting_down = self.state.shutdown.borrow().is_some();
+        let quietly = shutting_down && !self.state.rooms.outlives_process();
         let now = self.state.clock.now();
         match self
             .state
             .rooms
-            .disconnect(&self.room, now, self.id, shutting_down)
+            .disconnect(&self.room, now, self.id, quietly)
             .await
         {
             Ok(Some(deadline)) if !shutting_down => {

@@ -8,6 +8,9 @@
 //! - A page whose signaling goes through a proxy that restarts mid-call
 //!   takes its seat back and keeps its peer connection; the other page
 //!   shows "reconnecting" at most, and media never stops.
+//! - A call whose two pages sit on two instances sharing Redis survives a
+//!   rolling restart of each instance: seats taken back, connections kept,
+//!   media never stops.
 //!
 //! Needs chromium and chromium-driver. Run on loopback only with
 //! `unshare -n -- sh -c 'ip link set lo up && cargo test --offline -p webcall-server --test browser_seats'`.
@@ -305,5 +308,71 @@ async fn a_network_lost_for_longer_than_the_seat_grace_ends_in_left() -> Result<
     );
     alice.close().await?;
     bob.close().await?;
+    Ok(())
+}
+
+/// Restarts `server` on its own address with `config`, as a deploy of a
+/// new version does.
+async fn restart(server: TestServer, config: webcall_server::Config) -> Result<TestServer> {
+    let addr = server.addr();
+    server.shutdown().await?;
+    let server = TestServer::start_at(addr, config).await?;
+    webcall_testkit::wait_until("the restarted instance is ready", STATE, || async {
+        Ok(server.request("GET", "/readyz", None).await?.status == 200)
+    })
+    .await?;
+    Ok(server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_across_two_instances_survives_a_restart_of_each() -> Result<()> {
+    let _turn = HEAVY.lock().await;
+    let redis = webcall_testkit::RedisServer::start()?;
+    let config = webcall_server::Config {
+        redis_url: Some(redis.url()),
+        redis_prefix: format!("t{:016x}:", getrandom::u64()?),
+        ..TestServer::test_config()
+    };
+    let a = TestServer::start_with(config.clone()).await?;
+    let b = TestServer::start_with(config.clone()).await?;
+    let room = a.create_room().await?;
+    let token = room.token.as_str();
+    // Alice's page and signaling on instance a, Bob's on instance b.
+    let (alice, bob, _) = call_via(&a.room_url(token), &b.room_url(token), token).await?;
+
+    // A rolling deploy: a, then b, each stopped and started again on its
+    // address, while the call goes on.
+    let a = restart(a, config.clone()).await?;
+    for (who, browser) in [("alice", &alice), ("bob", &bob)] {
+        let now = frames_decoded(browser).await?;
+        wait_frames_past(browser, now + 30.0, &format!("{who} after a's restart")).await?;
+    }
+    alice
+        .wait_until(&status_is("connected"), STATE, "alice back on instance a")
+        .await?;
+    let b = restart(b, config).await?;
+    bob.wait_until(&status_is("connected"), STATE, "bob back on instance b")
+        .await?;
+    for (who, browser) in [("alice", &alice), ("bob", &bob)] {
+        let now = frames_decoded(browser).await?;
+        wait_frames_past(browser, now + 30.0, &format!("{who} after b's restart")).await?;
+    }
+
+    let (alice_log, bob_log) = (page_log(&alice).await?, page_log(&bob).await?);
+    for (who, log) in [("alice", &alice_log), ("bob", &bob_log)] {
+        ensure!(
+            log.iter()
+                .any(|l| l.contains("seat resumed; keeping the connection")),
+            "{who} took the seat back and kept the connection: {log:#?}"
+        );
+        ensure!(
+            !log.iter()
+                .any(|l| l.contains("status peer_left") || l.contains("replacing ours")),
+            "{who} never saw the other leave nor replaced the connection: {log:#?}"
+        );
+    }
+    alice.close().await?;
+    bob.close().await?;
+    drop((a, b));
     Ok(())
 }

@@ -125,6 +125,20 @@ async fn healthz_answers_ok() {
 }
 
 #[tokio::test]
+async fn readyz_is_ready_with_rooms_in_memory_and_answers_any_host() {
+    let server = TestServer::start_with(config()).await.unwrap();
+    let response = http()
+        .get(server.url("/readyz"))
+        .header("host", "elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({ "ready": true }));
+}
+
+#[tokio::test]
 async fn room_creation_is_rate_limited_per_client() {
     let server = TestServer::start_with(Config {
         create_rate_per_minute: 3,

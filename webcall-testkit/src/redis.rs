@@ -41,8 +41,7 @@ impl RedisServer {
     /// until it answers `PING`.
     pub fn start() -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let dir =
-            std::env::temp_dir().join(format!("webcall-redis-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("webcall-redis-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let mut redis = Self {
@@ -123,8 +122,7 @@ impl RedisServer {
             {
                 bail!("redis-server exited at start ({status})");
             }
-            if let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1))
-            {
+            if let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)) {
                 stream.set_read_timeout(Some(Duration::from_secs(1)))?;
                 let mut reply = [0u8; 7];
                 if stream.write_all(b"PING\r\n").is_ok()
@@ -135,7 +133,10 @@ impl RedisServer {
                 }
             }
             if start.elapsed() > bound {
-                bail!("redis-server did not answer PING on {} within {bound:?}", self.addr);
+                bail!(
+                    "redis-server did not answer PING on {} within {bound:?}",
+                    self.addr
+                );
             }
             std::thread::sleep(Duration::from_millis(25));
         }

@@ -70,11 +70,32 @@ impl TestServer {
     /// loopback address). With TLS it waits until `/healthz` answers (the
     /// certificate may come first); plain HTTP is answered at once, as the
     /// port is listening before this returns.
-    pub async fn start_with(mut config: Config) -> Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
+    pub async fn start_with(config: Config) -> Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("cannot bind a loopback port for the test server")?;
+        Self::serve(listener, config).await
+    }
+
+    /// Starts a server with `config` on `addr`, as an instance restarted
+    /// on the address its clients know: waits (a bounded time) for the
+    /// address to be free again.
+    pub async fn start_at(addr: SocketAddr, config: Config) -> Result<Self> {
+        let started = std::time::Instant::now();
+        let listener = loop {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => break listener,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    return Err(e).with_context(|| format!("cannot bind {addr} again"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        Self::serve(listener, config).await
+    }
+
+    async fn serve(listener: tokio::net::TcpListener, mut config: Config) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let addr = listener.local_addr()?;
         config.listen = addr;
         let tls = config.tls.is_some();

@@ -12,7 +12,7 @@ use webcall_core::room::{ConnectionId, Output};
 use super::Bus;
 use crate::hub::{Hub, Outbox};
 
-/// Runs every behaviour test against the bus `make(hub)` returns.
+/// Runs every behaviour test against the bus `make(hub).await` returns.
 macro_rules! bus_suite {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -30,7 +30,7 @@ macro_rules! bus_suite {
             {
                 let hub = Arc::new(Hub::new());
                 #[allow(clippy::redundant_closure_call)]
-                let bus: Arc<dyn $crate::bus::Bus> = ($make)(hub.clone());
+                let bus: Arc<dyn $crate::bus::Bus> = ($make)(hub.clone()).await;
                 test(bus, hub).await;
             }
 
