@@ -190,8 +190,6 @@ impl RoomService {
     /// instance calls this about once a second. Returns how many rooms
     /// were ticked; a room that fails is logged and left for the next
     /// call.
-    // Called by the periodic task of a server sharing its store.
-    #[allow(dead_code)]
     pub(crate) async fn tick_due(&self, now: Timestamp) -> Result<usize> {
         let mut ticked = 0;
         for token in self.store.due(now, DUE_BATCH).await? {
@@ -210,8 +208,6 @@ impl RoomService {
     /// after the grace unless they come back through another instance.
     /// Then the store forgets the instance. Returns how many rooms were
     /// released; on an error, the instance is kept for another attempt.
-    // Called by the periodic task of a server sharing its store.
-    #[allow(dead_code)]
     pub(crate) async fn release_instance(&self, instance: u64, now: Timestamp) -> Result<usize> {
         let mut released = 0;
         let mut failed = None;

@@ -108,7 +108,10 @@ impl std::fmt::Debug for Lease {
 /// it feeds that room its next input, so every connection sees a room's
 /// messages in the order the room made them (a `joined` is never overtaken
 /// by the `peer_joined` that follows it); the server does this one room at
-/// a time (see `rooms.rs`), so a store needs no lock across deliveries.
+/// a time (see `rooms.rs`), so a store in one process needs no lock across
+/// deliveries. A store shared between processes hands out a [`Lease`] per
+/// room ([`lease`](RoomStore::lease)) that the server holds from the input
+/// until its outputs are delivered.
 #[async_trait]
 pub trait RoomStore: Send + Sync + std::fmt::Debug + 'static {
     /// Creates a room for `creator`, within the limits per client, per

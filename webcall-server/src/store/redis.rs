@@ -107,15 +107,16 @@ return 0
 });
 
 /// Saves a room if the lease is still ours. Keys: the lease, the room,
-/// the rooms index, the deadlines, the creator's client and network sets.
+/// the rooms index, the deadlines, the creator's client and network sets,
+/// then the room sets of the instances whose connections hold a live seat.
 /// Arguments: the lease's value, the JSON, the key's lifetime (ms), the
-/// token, when the room lapses, its next deadline ('' for none).
+/// token, when the room lapses, its next deadline ('' for none), how long
+/// an instance's room set lives (ms). Returns 1, or 0 when the lease is no
+/// longer ours.
 static SAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('lost the room lease (held over 5 s)')
-end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
 if ARGV[6] == '' then
@@ -125,19 +126,22 @@ else
 end
 redis.call('ZADD', KEYS[5], 'XX', ARGV[5], ARGV[4])
 redis.call('ZADD', KEYS[6], 'XX', ARGV[5], ARGV[4])
+for i = 7, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[4])
+  redis.call('PEXPIRE', KEYS[i], ARGV[7])
+end
 return 1
 ",
     )
 });
 
 /// Deletes a room and its index entries if the lease is still ours. Keys
-/// as for [`SAVE`]; arguments: the lease's value, the token.
+/// as for [`SAVE`]; arguments: the lease's value, the token. Returns as
+/// [`SAVE`] does.
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('lost the room lease (held over 5 s)')
-end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
 for i = 3, 6 do redis.call('ZREM', KEYS[i], ARGV[2]) end
 return 1
@@ -226,6 +230,17 @@ impl InputLease {
     }
 }
 
+/// The answer of [`SAVE`] or [`DELETE`]: 0 when the lease lapsed (its
+/// holder stalled for over [`LEASE_TTL`]) and another may hold the room.
+fn leased(answer: i64, what: &str) -> Result<()> {
+    if answer == 1 {
+        return Ok(());
+    }
+    Err(Error::Store(format!(
+        "{what}: lost the room's lease (held over {LEASE_TTL:?}); the input was not applied"
+    )))
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -236,8 +251,8 @@ fn lapses(room: &Room) -> Timestamp {
 }
 
 impl RedisStore {
-    /// A store on the Redis at `url` (`redis://host:port/db`, or
-    /// `rediss://` for TLS), every key starting with `prefix`. It does
+    /// A store on the Redis at `url` (`redis://[:password@]host:port/db`),
+    /// every key starting with `prefix`. It does
     /// not wait for Redis: a server starts while Redis is away, and each
     /// method fails with [`Error::Store`] until it is back (see
     /// [`RoomStore::ping`]). Only a malformed URL is an error here.
@@ -317,9 +332,8 @@ impl Inner {
                 return Ok(value);
             }
             if started.elapsed() >= LEASE_WAIT {
-                counter!(REDIS_ERRORS).increment(1);
                 return Err(Error::Store(format!(
-                    "the room stayed busy for {LEASE_WAIT:?} (another instance holds its lease)"
+                    "the room stayed busy for {LEASE_WAIT:?} (another input holds its lease)"
                 )));
             }
             tokio::time::sleep(pause).await;
@@ -350,8 +364,8 @@ impl Inner {
         }
     }
 
-    /// A lease on the room for an input: a lease is a [`Lease`] that
-    /// gives it back when released or dropped.
+    /// Takes the room's lease: its value, and the [`Lease`] that gives it
+    /// back when released or dropped.
     async fn lease(self: &Arc<Self>, token: &RoomToken) -> Result<(String, Lease)> {
         let value = self.acquire(token).await?;
         let (inner, token, v) = (self.clone(), token.clone(), value.clone());
@@ -416,6 +430,14 @@ impl Inner {
         for key in self.room_keys(room.token(), room.creator()) {
             invocation.key(key);
         }
+        // Where its live connections are, for another instance to release
+        // their seats should theirs die.
+        let mut instances: Vec<u64> = room.live_connections().map(instance_of).collect();
+        instances.sort_unstable();
+        instances.dedup();
+        for instance in instances {
+            invocation.key(self.keys.instance(instance));
+        }
         invocation
             .arg(value)
             .arg(json)
@@ -425,13 +447,15 @@ impl Inner {
             .arg(
                 room.next_deadline()
                     .map_or_else(String::new, |t| t.unix_millis().to_string()),
-            );
+            )
+            .arg(millis(self.config.ttl.saturating_add(KEEP_AFTER_LAPSE)));
         let mut redis = self.redis.clone();
-        self.run("saving a room", async move {
-            invocation.invoke_async::<i64>(&mut redis).await
-        })
-        .await?;
-        Ok(())
+        let saved = self
+            .run("saving a room", async move {
+                invocation.invoke_async::<i64>(&mut redis).await
+            })
+            .await?;
+        leased(saved, "saving a room")
     }
 
     /// Deletes `room` and its index entries under the lease `value`.
@@ -442,11 +466,12 @@ impl Inner {
         }
         invocation.arg(value).arg(room.token().as_str());
         let mut redis = self.redis.clone();
-        self.run("deleting a room", async move {
-            invocation.invoke_async::<i64>(&mut redis).await
-        })
-        .await?;
-        Ok(())
+        let deleted = self
+            .run("deleting a room", async move {
+                invocation.invoke_async::<i64>(&mut redis).await
+            })
+            .await?;
+        leased(deleted, "deleting a room")
     }
 
     /// Drops `token` from the indexes of rooms with a lifetime and a
@@ -612,41 +637,12 @@ impl RoomStore for RedisStore {
 
     async fn join(&self, token: &RoomToken, now: Timestamp, join: Join) -> Result<Vec<Output>> {
         let conn = join.conn;
-        let (outputs, seated) = self
-            .inner
+        self.inner
             .apply(token, now, |room| match room {
-                Some(room) => {
-                    let before = room.participant_on(conn).is_some();
-                    let outputs =
-                        room.join(now, conn, join.version, join.resume.as_ref(), join.ice);
-                    (outputs, !before && room.participant_on(conn).is_some())
-                }
-                None => (not_found(conn), false),
+                Some(room) => room.join(now, conn, join.version, join.resume.as_ref(), join.ice),
+                None => not_found(conn),
             })
-            .await?;
-        if seated {
-            // Remember where this instance's connections sit, for another
-            // instance to release them should this one die.
-            let key = self.inner.keys.instance(instance_of(conn));
-            let mut pipe = ::redis::pipe();
-            pipe.sadd(&key, token.as_str())
-                .ignore()
-                .pexpire(
-                    &key,
-                    i64::try_from(millis(
-                        self.inner.config.ttl.saturating_add(KEEP_AFTER_LAPSE),
-                    ))
-                    .unwrap_or(i64::MAX),
-                )
-                .ignore();
-            let mut redis = self.inner.redis.clone();
-            self.inner
-                .run("noting an instance's room", async move {
-                    pipe.query_async::<()>(&mut redis).await
-                })
-                .await?;
-        }
-        Ok(outputs)
+            .await
     }
 
     async fn holds_seat(&self, token: &RoomToken, conn: ConnectionId) -> Result<bool> {
@@ -975,6 +971,69 @@ pub(super) mod tests {
         (hub, service)
     }
 
+    /// A bus that delivers through a hub once its gate opens.
+    #[derive(Debug)]
+    struct GatedBus {
+        hub: Arc<Hub>,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait]
+    impl crate::bus::Bus for GatedBus {
+        async fn deliver(&self, outputs: Vec<Output>) {
+            self.gate.acquire().await.unwrap().forget();
+            self.hub.deliver(outputs);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_instance_waits_until_the_outputs_are_delivered() {
+        // Instance A's delivery is stalled: B's next input to the room
+        // waits for it, so B's outputs can never overtake A's.
+        let (_server, a, b) = two_instances(RoomConfig::default()).await;
+        let hub_a = Arc::new(Hub::new().for_instance(1));
+        let bus_a = Arc::new(GatedBus {
+            hub: hub_a.clone(),
+            gate: tokio::sync::Semaphore::new(0),
+        });
+        let service_a = Arc::new(RoomService::new(Arc::new(a.clone()), bus_a.clone()));
+        let (_hub_b, service_b) = service(&b, 2);
+        let service_b = Arc::new(service_b);
+        let token = service_a
+            .create(T0, Creator::default())
+            .await
+            .unwrap()
+            .token;
+        let (x, mut outbox_x) = hub_a.register();
+        let joining_a = tokio::spawn({
+            let (service, token) = (service_a.clone(), token.clone());
+            async move { service.join(&token, T0, join(x)).await }
+        });
+        // A has applied its join and waits at the gate.
+        let started = Instant::now();
+        while b.info(&token, T0).await.unwrap().unwrap().participants == 0 {
+            assert!(started.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let joining_b = tokio::spawn({
+            let (service, token) = (service_b.clone(), token.clone());
+            async move { service.join(&token, T0, join(conn(2, 1))).await }
+        });
+        // Showing that something does not happen takes a wait.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!joining_b.is_finished(), "B went ahead of A's delivery");
+        assert_eq!(b.info(&token, T0).await.unwrap().unwrap().participants, 1);
+        // A delivers `joined`, then B's `peer_joined` reaches x.
+        bus_a.gate.add_permits(2);
+        joining_a.await.unwrap().unwrap();
+        joining_b.await.unwrap().unwrap();
+        assert!(matches!(
+            next(&mut outbox_x).await,
+            ServerMessage::Joined(_)
+        ));
+        assert_eq!(b.info(&token, T0).await.unwrap().unwrap().participants, 2);
+    }
+
     #[tokio::test]
     async fn tick_due_frees_a_held_seat_after_the_grace() {
         let config = RoomConfig::default();
@@ -1065,6 +1124,65 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
+    async fn an_input_waits_for_the_rooms_lease_and_a_lapsed_lease_saves_nothing() {
+        let (server, a, b) = two_instances(RoomConfig::default()).await;
+        let token = a.create(T0, Creator::default()).await.unwrap().token;
+
+        // While instance A holds the room, B's join waits for it.
+        let lease = a.lease(&token).await.unwrap();
+        let waiting = tokio::spawn({
+            let (b, token) = (b.clone(), token.clone());
+            async move { b.join(&token, T0, join(conn(2, 1))).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the join did not wait for the lease"
+        );
+        lease.release().await;
+        let out = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the join goes on once the lease is back")
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            first_to(&out, conn(2, 1)),
+            Some(ServerMessage::Joined(_))
+        ));
+
+        // A's lease lapses (as after a stall over 5 s) and B takes the
+        // room: what A then tries to save is refused.
+        let lease = a.lease(&token).await.unwrap();
+        let mut redis = ::redis::Client::open(server.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        let lock = a.inner.keys.lock(&token);
+        ::redis::cmd("DEL")
+            .arg(&lock)
+            .query_async::<()>(&mut redis)
+            .await
+            .unwrap();
+        let other = b.lease(&token).await.unwrap();
+        let refused = a.join(&token, T0, join(conn(1, 1))).await;
+        assert!(
+            matches!(&refused, Err(Error::Store(e)) if e.contains("lost the room's lease")),
+            "{refused:?}"
+        );
+        assert_eq!(a.info(&token, T0).await.unwrap().unwrap().participants, 1);
+        // Giving back a lapsed lease leaves the new holder's alone.
+        lease.release().await;
+        let holder: Option<String> = ::redis::cmd("GET")
+            .arg(&lock)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+        assert!(holder.is_some());
+        other.release().await;
+    }
+
+    #[tokio::test]
     async fn an_outage_fails_fast_and_the_store_comes_back_by_itself() {
         let (store, mut server) = store_on_own_server(RoomConfig::default()).await;
         let token = store.create(T0, Creator::default()).await.unwrap().token;
@@ -1078,6 +1196,7 @@ pub(super) mod tests {
             let joined = store.join(&token, T0, join(conn(1, 1))).await;
             assert!(matches!(joined, Err(Error::Store(_))), "{joined:?}");
             assert!(store.ping().await.is_err());
+            println!("three calls with Redis away: {:?}", started.elapsed());
             assert!(
                 started.elapsed() < Duration::from_secs(3),
                 "three calls took {:?}",
@@ -1102,6 +1221,38 @@ pub(super) mod tests {
             first_to(&out, conn(1, 1)),
             Some(ServerMessage::Joined(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn each_call_to_a_redis_that_never_answers_fails_within_two_seconds() {
+        // A peer that accepts connections and never says a word, as a
+        // Redis stuck or behind a dead link.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("redis://{}/0", listener.local_addr().unwrap());
+        let accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let store = RedisStore::connect(&url, &prefix(), RoomConfig::default())
+            .await
+            .unwrap();
+        let token = RoomToken::generate().unwrap();
+        for _ in 0..2 {
+            let started = Instant::now();
+            let joined = store.join(&token, T0, join(conn(1, 1))).await;
+            assert!(matches!(joined, Err(Error::Store(_))), "{joined:?}");
+            let took = started.elapsed();
+            assert!(took < Duration::from_secs(2), "a join took {took:?}");
+            let started = Instant::now();
+            let created = store.create(T0, Creator::default()).await;
+            assert!(matches!(created, Err(Error::Store(_))), "{created:?}");
+            let took = started.elapsed();
+            println!("a call to a silent Redis failed after {took:?}");
+            assert!(took < Duration::from_secs(2), "a create took {took:?}");
+        }
+        accepting.abort();
     }
 
     #[test]
