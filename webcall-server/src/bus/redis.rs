@@ -268,43 +268,39 @@ fn deliver_published(hub: &Hub, payload: &str) {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, OnceLock};
+    use std::sync::Arc;
 
     use webcall_testkit::RedisServer;
 
     use super::*;
 
-    /// One Redis for this module's tests; each test has its own prefix.
-    fn redis() -> &'static RedisServer {
-        static REDIS: OnceLock<RedisServer> = OnceLock::new();
-        REDIS.get_or_init(|| RedisServer::start().expect("redis-server starts"))
-    }
-
     fn prefix() -> String {
         format!("test{}:", getrandom::u64().unwrap())
     }
 
-    /// A bus of another instance on the same Redis (and prefix), for the
-    /// suite: everything it delivers to the suite's hub crosses Redis.
+    /// A bus of another instance on a Redis of its own, for the suite:
+    /// everything it delivers to the suite's hub crosses Redis.
     async fn across(hub: Arc<Hub>) -> Arc<dyn Bus> {
+        let redis = RedisServer::start().expect("redis-server starts");
         let prefix = prefix();
-        let receiver = RedisBus::start(&redis().url(), &prefix, hub).await.unwrap();
+        let receiver = RedisBus::start(&redis.url(), &prefix, hub).await.unwrap();
         assert!(receiver.is_subscribed());
         let other = Arc::new(Hub::new().for_instance(7));
-        let sender = RedisBus::start(&redis().url(), &prefix, other)
-            .await
-            .unwrap();
+        let sender = RedisBus::start(&redis.url(), &prefix, other).await.unwrap();
         Arc::new(Pair {
             sender,
             _receiver: receiver,
+            _redis: redis,
         })
     }
 
-    /// The sending bus, keeping the receiving one subscribed.
+    /// The sending bus, keeping the receiving one subscribed and Redis
+    /// running (stopped when the test drops the bus).
     #[derive(Debug)]
     struct Pair {
         sender: RedisBus,
         _receiver: RedisBus,
+        _redis: RedisServer,
     }
 
     #[async_trait]
