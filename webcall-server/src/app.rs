@@ -23,6 +23,7 @@ use crate::hosts::AllowedHosts;
 use crate::hub::Hub;
 use crate::ice::{IceProvider, StaticIce};
 use crate::limits::PerAddressLimit;
+use crate::redis_link::RedisLink;
 use crate::request::RequestFacts;
 use crate::rooms::RoomService;
 use crate::serve::Gate;
@@ -92,10 +93,11 @@ impl Parts {
     /// not ready, and rooms answer 503, until it is back).
     async fn shared(config: &Config, url: &str) -> Result<Self> {
         let prefix = &config.redis_prefix;
-        let cluster = Arc::new(Cluster::join(url, prefix).await?);
+        let link = RedisLink::open(url)?;
+        let cluster = Arc::new(Cluster::join(link.clone(), prefix).await?);
         let hub =
             Arc::new(Hub::with_limits(config.queue_limits()).for_instance(cluster.instance()));
-        let bus = Arc::new(RedisBus::start(url, prefix, hub.clone()).await?);
+        let bus = Arc::new(RedisBus::on(link, prefix, hub.clone()).await?);
         let store = Arc::new(RedisStore::connect(url, prefix, config.room.clone()).await?);
         Ok(Self {
             store,

@@ -14,7 +14,6 @@ mod redis;
 mod suite;
 
 pub use redis::RedisBus;
-pub(crate) use redis::{connection as redis_connection, failed as redis_failed};
 
 /// Carries room outputs to connections.
 #[async_trait]

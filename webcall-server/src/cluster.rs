@@ -17,12 +17,10 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
-
 use crate::app::AppState;
-use crate::bus::{redis_connection, redis_failed};
 use crate::error::Result;
 use crate::hub::INSTANCE_SHIFT;
+use crate::redis_link::RedisLink;
 
 /// How often an instance renews its heartbeat and looks for dead ones.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
@@ -40,7 +38,7 @@ pub(crate) struct Cluster {
     instance: u64,
     nonce: String,
     prefix: String,
-    connection: ConnectionManager,
+    link: RedisLink,
 }
 
 impl Cluster {
@@ -48,14 +46,13 @@ impl Cluster {
     /// it. With Redis away the number is picked at random all the same
     /// (there are 2^24 of them) and claimed by the first heartbeat that
     /// reaches Redis: the server starts, but is not ready until then.
-    pub(crate) async fn join(url: &str, prefix: &str) -> Result<Self> {
-        let (_, connection) = redis_connection(url)?;
+    pub(crate) async fn join(link: RedisLink, prefix: &str) -> Result<Self> {
         let nonce = format!("{:032x}", random()? as u128 | (random()? as u128) << 64);
         let mut cluster = Self {
             instance: 0,
             nonce,
             prefix: prefix.to_owned(),
-            connection,
+            link,
         };
         for _ in 0..16 {
             cluster.instance = random()? % ((1 << (64 - INSTANCE_SHIFT)) - 1) + 1;
@@ -90,16 +87,13 @@ impl Cluster {
 
     /// Takes the instance number unless another live instance has it.
     async fn claim_number(&self) -> Result<bool> {
-        let mut connection = self.connection.clone();
-        let taken: Option<String> = redis::cmd("SET")
-            .arg(self.key(self.instance))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(self.instance))
             .arg(&self.nonce)
             .arg("NX")
             .arg("PX")
-            .arg(HEARTBEAT_TTL.as_millis() as u64)
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| redis_failed("instance", &e))?;
+            .arg(HEARTBEAT_TTL.as_millis() as u64);
+        let taken: Option<String> = self.link.query("taking an instance number", cmd).await?;
         Ok(taken.is_some())
     }
 
@@ -115,42 +109,39 @@ impl Cluster {
             redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
             return 1",
         );
-        let mut connection = self.connection.clone();
-        let ours: i64 = script
-            .key(self.key(self.instance))
+        let mut invocation = script.key(self.key(self.instance));
+        invocation
             .key(self.instances())
             .arg(&self.nonce)
             .arg(HEARTBEAT_TTL.as_millis() as u64)
             .arg(now_ms)
-            .arg(self.instance)
-            .invoke_async(&mut connection)
-            .await
-            .map_err(|e| redis_failed("heartbeat", &e))?;
+            .arg(self.instance);
+        let ours: i64 = self
+            .link
+            .run("renewing the heartbeat", |mut redis| async move {
+                invocation.invoke_async(&mut redis).await
+            })
+            .await?;
         Ok(ours == 1)
     }
 
     /// Instances last heard of more than [`HEARTBEAT_TTL`] ago whose
     /// heartbeat key is gone.
     async fn dead(&self, now_ms: u64) -> Result<Vec<u64>> {
-        let mut connection = self.connection.clone();
         let before = now_ms.saturating_sub(HEARTBEAT_TTL.as_millis() as u64);
-        let quiet: Vec<u64> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.instances())
+        let mut cmd = redis::cmd("ZRANGEBYSCORE");
+        cmd.arg(self.instances())
             .arg("-inf")
             .arg(before)
             .arg("LIMIT")
             .arg(0)
-            .arg(100)
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| redis_failed("instances", &e))?;
+            .arg(100);
+        let quiet: Vec<u64> = self.link.query("listing instances", cmd).await?;
         let mut dead = Vec::new();
         for instance in quiet.into_iter().filter(|&n| n != self.instance) {
-            let alive: bool = redis::cmd("EXISTS")
-                .arg(self.key(instance))
-                .query_async(&mut connection)
-                .await
-                .map_err(|e| redis_failed("instances", &e))?;
+            let mut cmd = redis::cmd("EXISTS");
+            cmd.arg(self.key(instance));
+            let alive: bool = self.link.query("checking an instance", cmd).await?;
             if !alive {
                 dead.push(instance);
             }
@@ -161,28 +152,21 @@ impl Cluster {
     /// Makes this instance the one releasing `instance`'s seats; false
     /// when another already is.
     async fn claim_release(&self, instance: u64) -> Result<bool> {
-        let mut connection = self.connection.clone();
-        let claimed: Option<String> = redis::cmd("SET")
-            .arg(format!("{}reap:{instance}", self.prefix))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}reap:{instance}", self.prefix))
             .arg(&self.nonce)
             .arg("NX")
             .arg("PX")
-            .arg(60_000)
-            .query_async(&mut connection)
-            .await
-            .map_err(|e| redis_failed("reap", &e))?;
+            .arg(60_000);
+        let claimed: Option<String> = self.link.query("claiming a dead instance", cmd).await?;
         Ok(claimed.is_some())
     }
 
     /// Forgets a released instance.
     async fn forget(&self, instance: u64) -> Result<()> {
-        let mut connection = self.connection.clone();
-        redis::cmd("ZREM")
-            .arg(self.instances())
-            .arg(instance)
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(|e| redis_failed("instances", &e))
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.instances()).arg(instance);
+        self.link.query("forgetting an instance", cmd).await
     }
 
     /// Says goodbye at the end of a graceful shutdown (its connections
@@ -194,13 +178,16 @@ impl Cluster {
             redis.call('ZREM', KEYS[2], ARGV[2])
             return 1",
         );
-        let mut connection = self.connection.clone();
-        if let Err(e) = script
-            .key(self.key(self.instance))
+        let mut invocation = script.key(self.key(self.instance));
+        invocation
             .key(self.instances())
             .arg(&self.nonce)
-            .arg(self.instance)
-            .invoke_async::<i64>(&mut connection)
+            .arg(self.instance);
+        if let Err(e) = self
+            .link
+            .run("saying goodbye", |mut redis| async move {
+                invocation.invoke_async::<i64>(&mut redis).await
+            })
             .await
         {
             tracing::warn!("cannot say goodbye to the other instances: {e}");

@@ -55,6 +55,7 @@ pub mod hub;
 pub mod ice;
 pub mod limits;
 pub mod metrics;
+mod redis_link;
 mod request;
 mod rooms;
 mod serve;

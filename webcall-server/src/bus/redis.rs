@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt as _;
@@ -24,8 +24,9 @@ use tokio::sync::watch;
 use webcall_core::room::{ConnectionId, Output};
 
 use crate::bus::Bus;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hub::{Hub, instance_of};
+use crate::redis_link::RedisLink;
 
 /// The longest wait between two attempts to subscribe again.
 const MAX_RESUBSCRIBE_DELAY: Duration = Duration::from_secs(5);
@@ -45,7 +46,7 @@ enum Item {
 #[derive(Debug)]
 pub struct RedisBus {
     hub: Arc<Hub>,
-    connection: redis::aio::ConnectionManager,
+    link: RedisLink,
     prefix: String,
     /// True while this instance's channel is subscribed.
     subscribed: Arc<AtomicBool>,
@@ -58,34 +59,6 @@ fn channel(prefix: &str, instance: u64) -> String {
     format!("{prefix}bus:{instance}")
 }
 
-/// A client for `url` whose commands fail within about a second while
-/// Redis is away, and which reconnects by itself with backoff.
-pub(crate) fn connection(url: &str) -> Result<(redis::Client, redis::aio::ConnectionManager)> {
-    let client = redis::Client::open(url)
-        .map_err(|e| Error::Config(format!("the store URL {url:?} is not usable: {e}")))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(1)))
-        .set_response_timeout(Some(Duration::from_secs(1)))
-        .set_number_of_retries(2)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(2));
-    let manager = redis::aio::ConnectionManager::new_lazy_with_config(client.clone(), config)
-        .map_err(|e| Error::Store(format!("cannot set up the Redis connection: {e}")))?;
-    Ok((client, manager))
-}
-
-/// Counts a failed Redis command.
-pub(crate) fn failed(what: &'static str, e: &redis::RedisError) -> Error {
-    metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => what).increment(1);
-    Error::Store(format!("{what}: {e}"))
-}
-
-/// Records how long a Redis command took.
-pub(crate) fn timed(what: &'static str, started: Instant) {
-    metrics::histogram!(crate::metrics::REDIS_COMMAND, "op" => what)
-        .record(started.elapsed().as_secs_f64());
-}
-
 impl RedisBus {
     /// A bus for `hub`'s instance on the Redis at `url`: it subscribes to
     /// the instance's channel (and keeps subscribing again after Redis
@@ -93,7 +66,12 @@ impl RedisBus {
     /// subscribe is over, subscribed or not: the server starts while Redis
     /// is away, and is not ready until the subscription is made.
     pub async fn start(url: &str, prefix: &str, hub: Arc<Hub>) -> Result<Self> {
-        let (client, connection) = connection(url)?;
+        Self::on(RedisLink::open(url)?, prefix, hub).await
+    }
+
+    /// [`start`](Self::start) on a link shared with others.
+    pub(crate) async fn on(link: RedisLink, prefix: &str, hub: Arc<Hub>) -> Result<Self> {
+        let client = link.client().clone();
         let subscribed = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = watch::channel(());
         let (first_tx, first_rx) = tokio::sync::oneshot::channel();
@@ -108,7 +86,7 @@ impl RedisBus {
         let _ = first_rx.await;
         Ok(Self {
             hub,
-            connection,
+            link,
             prefix: prefix.to_owned(),
             subscribed,
             _stop: stop,
@@ -122,12 +100,7 @@ impl RedisBus {
 
     /// Asks Redis whether it answers, for readiness.
     pub async fn ping(&self) -> Result<()> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-            .map(drop)
-            .map_err(|e| failed("ping", &e))
+        self.link.ping().await
     }
 }
 
@@ -165,18 +138,18 @@ impl Bus for RedisBus {
             pipe.publish(channel(&self.prefix, *instance), payload)
                 .ignore();
         }
-        let mut connection = self.connection.clone();
-        let started = Instant::now();
-        match pipe.query_async::<()>(&mut connection).await {
-            Ok(()) => timed("publish", started),
-            Err(e) => {
-                // At most once: the clients recover (PROTOCOL.md, "Delivery").
-                let e = failed("publish", &e);
-                tracing::warn!(
-                    instances = remote.len(),
-                    "signaling for another instance lost: {e}"
-                );
-            }
+        let published = self
+            .link
+            .run("publishing signaling", |mut redis| async move {
+                pipe.query_async::<()>(&mut redis).await
+            })
+            .await;
+        if let Err(e) = published {
+            // At most once: the clients recover (PROTOCOL.md, "Delivery").
+            tracing::warn!(
+                instances = remote.len(),
+                "signaling for another instance lost: {e}"
+            );
         }
     }
 }
@@ -228,14 +201,14 @@ async fn subscribe(
                     }
                 }
                 subscribed.store(false, Ordering::Release);
-                metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "subscribe").increment(1);
+                metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
                 tracing::warn!(%channel, "lost the Redis subscription; subscribing again");
             }
             Err(e) => {
                 if let Some(first) = first.take() {
                     let _ = first.send(());
                 }
-                metrics::counter!(crate::metrics::REDIS_ERRORS, "op" => "subscribe").increment(1);
+                metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
                 tracing::warn!(%channel, "cannot subscribe on Redis ({e}); trying again in {delay:?}");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}

@@ -27,14 +27,11 @@
 //! next use.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Cmd, RedisResult, Script};
+use ::redis::{Cmd, Script};
 use async_trait::async_trait;
-use metrics::{counter, histogram};
 use webcall_core::protocol::{ClientMessage, CreatedRoom, RoomInfo};
 use webcall_core::room::{ConnectionId, Creator, Output, Room, RoomConfig};
 use webcall_core::time::Timestamp;
@@ -43,22 +40,7 @@ use webcall_core::token::RoomToken;
 use super::{Held, Join, Lease, RoomStore, not_found};
 use crate::error::{Error, Result};
 use crate::hub::instance_of;
-use crate::metrics::{REDIS_COMMAND, REDIS_ERRORS};
-
-/// How long one command may take, waiting for a reconnection included:
-/// past it the caller gets [`Error::Store`] (a signaling message or an
-/// API call fails fast instead of hanging while Redis is away).
-const COMMAND_TIMEOUT: Duration = Duration::from_millis(1500);
-/// How long to wait for a TCP connection to Redis.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long to wait for Redis to answer a command on a connection.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Reconnection backoff: the first pause, the longest, and how many
-/// attempts one reconnection makes before failing the commands waiting
-/// for it (the next command starts another).
-const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
-const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
-const RECONNECT_RETRIES: usize = 2;
+use crate::redis_link::RedisLink;
 
 /// How long a lease lasts if its holder never gives it back (it died):
 /// far above one input plus its delivery (milliseconds), short enough that
@@ -169,7 +151,7 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    redis: ConnectionManager,
+    redis: RedisLink,
     keys: Keys,
     config: RoomConfig,
     /// The leases this store holds now (taken by [`RoomStore::lease`]),
@@ -257,19 +239,7 @@ impl RedisStore {
     /// method fails with [`Error::Store`] until it is back (see
     /// [`RoomStore::ping`]). Only a malformed URL is an error here.
     pub async fn connect(url: &str, prefix: &str, config: RoomConfig) -> Result<Self> {
-        let client = ::redis::Client::open(url).map_err(|e| {
-            Error::Config(format!(
-                "the store URL is not a Redis URL ({e}); write it as redis://host:port/db"
-            ))
-        })?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_min_delay(RECONNECT_MIN_DELAY)
-            .set_max_delay(RECONNECT_MAX_DELAY)
-            .set_number_of_retries(RECONNECT_RETRIES);
-        let redis = ConnectionManager::new_lazy_with_config(client, manager)
-            .map_err(|e| Error::Config(format!("cannot set up the Redis connection: {e}")))?;
+        let redis = RedisLink::open(url)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 redis,
@@ -288,26 +258,9 @@ impl Inner {
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs one Redis call, bounded by [`COMMAND_TIMEOUT`], timed and
-    /// counted; `what` says what failed.
-    async fn run<T>(&self, what: &str, call: impl Future<Output = RedisResult<T>>) -> Result<T> {
-        let started = Instant::now();
-        let result = tokio::time::timeout(COMMAND_TIMEOUT, call).await;
-        histogram!(REDIS_COMMAND).record(started.elapsed().as_secs_f64());
-        let error = match result {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {COMMAND_TIMEOUT:?}"),
-        };
-        counter!(REDIS_ERRORS).increment(1);
-        Err(Error::Store(format!("{what}: {error}")))
-    }
-
     /// One command.
     async fn query<T: ::redis::FromRedisValue>(&self, what: &str, cmd: Cmd) -> Result<T> {
-        let mut redis = self.redis.clone();
-        self.run(what, async move { cmd.query_async(&mut redis).await })
-            .await
+        self.redis.query(what, cmd).await
     }
 
     /// Takes the room's lease, waiting (with a short backoff) while
@@ -350,11 +303,11 @@ impl Inner {
                 leases.remove(token);
             }
         }
-        let mut redis = self.redis.clone();
         let mut invocation = RELEASE.key(self.keys.lock(token));
         invocation.arg(value);
         let result = self
-            .run("giving a room's lease back", async move {
+            .redis
+            .run("giving a room's lease back", |mut redis| async move {
                 invocation.invoke_async::<i64>(&mut redis).await
             })
             .await;
@@ -449,9 +402,9 @@ impl Inner {
                     .map_or_else(String::new, |t| t.unix_millis().to_string()),
             )
             .arg(millis(self.config.ttl.saturating_add(KEEP_AFTER_LAPSE)));
-        let mut redis = self.redis.clone();
         let saved = self
-            .run("saving a room", async move {
+            .redis
+            .run("saving a room", |mut redis| async move {
                 invocation.invoke_async::<i64>(&mut redis).await
             })
             .await?;
@@ -465,9 +418,9 @@ impl Inner {
             invocation.key(key);
         }
         invocation.arg(value).arg(room.token().as_str());
-        let mut redis = self.redis.clone();
         let deleted = self
-            .run("deleting a room", async move {
+            .redis
+            .run("deleting a room", |mut redis| async move {
                 invocation.invoke_async::<i64>(&mut redis).await
             })
             .await?;
@@ -482,11 +435,11 @@ impl Inner {
             .ignore()
             .zrem(self.keys.deadlines(), token.as_str())
             .ignore();
-        let mut redis = self.redis.clone();
-        self.run("forgetting a gone room", async move {
-            pipe.query_async::<()>(&mut redis).await
-        })
-        .await
+        self.redis
+            .run("forgetting a gone room", |mut redis| async move {
+                pipe.query_async::<()>(&mut redis).await
+            })
+            .await
     }
 
     /// Applies `input` to the room under its lease, and saves the room if
@@ -589,11 +542,11 @@ impl Inner {
             .arg(millis(keep))
             .arg(lapse.unix_millis())
             .arg(millis(config.ttl.saturating_add(KEEP_AFTER_LAPSE)));
-        let mut redis = self.redis.clone();
-        self.run("creating a room", async move {
-            invocation.invoke_async::<i64>(&mut redis).await
-        })
-        .await
+        self.redis
+            .run("creating a room", |mut redis| async move {
+                invocation.invoke_async::<i64>(&mut redis).await
+            })
+            .await
     }
 }
 
@@ -789,6 +742,7 @@ impl RoomStore for RedisStore {
     async fn ping(&self) -> Result<()> {
         let reply: String = self
             .inner
+            .redis
             .query("reaching Redis", ::redis::cmd("PING"))
             .await?;
         if reply == "PONG" {
