@@ -169,12 +169,67 @@ async fn loopback_peers_are_refused_with_403_and_counted() -> Result<()> {
     let sent = relay.send_to(b"to loopback", peer.local_addr()?).await;
     let err = sent.expect_err("a permission for a loopback peer must be refused");
     assert!(err.to_string().contains("403"), "{err}");
-    assert!(count(&stats.denied_peers) >= 1, "{stats:?}");
+    assert_eq!(count(&stats.denied_peers), 1, "{stats:?}");
     let mut buf = [0u8; 64];
     assert!(
         peer.try_recv_from(&mut buf).is_err(),
         "nothing reached the loopback peer"
     );
+    client.close().await?;
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn denied_permissions_are_counted_once_per_allocation() -> Result<()> {
+    let server = TurnServer::start(&TestServer::turn_config(false)).await?;
+    let stats = server.stats().clone();
+    let (client, relay) = allocate(
+        server.udp_addr(),
+        &credential("1", Duration::from_secs(600)),
+    )
+    .await?;
+    // Forty CreatePermission requests for forty different denied peers
+    // (loopback, private, metadata, CGNAT), each refused with 403.
+    for i in 0..40u8 {
+        let peer: SocketAddr = match i % 4 {
+            0 => format!("127.0.0.{}:9", i + 1),
+            1 => format!("10.0.0.{i}:9"),
+            2 => format!("169.254.169.254:{}", 80 + u16::from(i)),
+            _ => format!("100.64.0.{i}:9"),
+        }
+        .parse()?;
+        let refused = relay.send_to(b"no", peer).await;
+        let err = refused.expect_err("a permission for a denied peer must be refused");
+        assert!(err.to_string().contains("403"), "{peer}: {err}");
+    }
+    assert_eq!(
+        count(&stats.denied_peers),
+        1,
+        "one allocation, counted once: {stats:?}"
+    );
+
+    // Another allocation meeting a denied peer is counted on its own.
+    let (other, other_relay) = allocate(
+        server.udp_addr(),
+        &credential("2", Duration::from_secs(600)),
+    )
+    .await?;
+    for _ in 0..3 {
+        assert!(
+            other_relay
+                .send_to(b"no", "10.1.2.3:9".parse()?)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(count(&stats.denied_peers), 2, "{stats:?}");
+    assert_eq!(
+        count(&stats.denied_packets),
+        0,
+        "refused permissions are not dropped packets: {stats:?}"
+    );
+    other.close().await?;
     client.close().await?;
     server.stop().await;
     Ok(())
