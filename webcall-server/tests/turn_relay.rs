@@ -506,17 +506,9 @@ async fn turns_listener_answers_stun_over_tls() -> Result<()> {
         server.urls()
     );
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(der))?;
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(tls_addr).await?;
     let local = tcp.local_addr()?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+    let mut tls = tls_trusting(der)?
         .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
         .await?;
 
@@ -539,6 +531,84 @@ async fn turns_listener_answers_stun_over_tls() -> Result<()> {
         assert_eq!(SocketAddr::new(mapped.ip, mapped.port), local);
     }
     server.stop().await;
+    Ok(())
+}
+
+/// A TLS client that trusts only `der` (a self-signed certificate).
+fn tls_trusting(der: Vec<u8>) -> Result<tokio_rustls::TlsConnector> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(der))?;
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(client)))
+}
+
+#[tokio::test]
+async fn turns_is_served_with_the_https_certificate_and_allocates() -> Result<()> {
+    use stun::message::CLASS_SUCCESS_RESPONSE;
+    use webcall_server::config::TlsSource;
+    use webcall_server::tls::fingerprint;
+
+    // HTTPS with a self-signed certificate; TURN over TLS without one of
+    // its own, on a port chosen here (the server hands it out only in
+    // joins).
+    let (files, der) = self_signed()?;
+    let turns_addr: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?
+    };
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_listen = Some(turns_addr);
+    turn.tls = None;
+    let server = TestServer::start_with(webcall_server::Config {
+        tls: Some(TlsSource::Files {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        }),
+        turn: Some(turn),
+        ..TestServer::test_config()
+    })
+    .await?;
+
+    // The same certificate on both ports.
+    let https = webcall_testkit::http::peer_certificates(server.addr(), None).await?;
+    let turns = webcall_testkit::http::peer_certificates(turns_addr, None).await?;
+    let leaf = |chain: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>]| {
+        chain.first().map(|c| fingerprint(c))
+    };
+    assert_eq!(
+        leaf(&https),
+        Some(fingerprint(&der)),
+        "HTTPS serves its file"
+    );
+    assert_eq!(
+        leaf(&turns),
+        leaf(&https),
+        "turns: is served with the HTTPS certificate"
+    );
+
+    // A client trusting that certificate allocates over the TLS port.
+    let tcp = tokio::net::TcpStream::connect(turns_addr).await?;
+    let mut tls = tls_trusting(der)?
+        .connect(
+            tokio_rustls::rustls::pki_types::ServerName::try_from("127.0.0.1")?,
+            tcp,
+        )
+        .await?;
+    let allocated = stream_allocate(&mut tls, &credential("tls", Duration::from_secs(600))).await?;
+    assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
+    use stun::message::Getter as _;
+    let mut relayed = turn::proto::relayaddr::RelayedAddress::default();
+    relayed.get_from(&allocated)?;
+    assert_eq!(relayed.ip.to_string(), "127.0.0.1");
+    drop(tls);
+    server.shutdown().await?;
+    let _ = std::fs::remove_dir_all(files.cert.parent().context("a directory")?);
     Ok(())
 }
 
@@ -622,11 +692,59 @@ async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<
     Ok(())
 }
 
-/// Writes `m` to a TURN-over-TCP stream and reads the answer.
-async fn tcp_transaction(stream: &mut tokio::net::TcpStream, m: &Message) -> Result<Message> {
+/// Writes `m` to a TURN-over-TCP or TLS stream and reads the answer.
+async fn stream_transaction(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    m: &Message,
+) -> Result<Message> {
     use tokio::io::AsyncWriteExt;
     stream.write_all(&m.raw).await?;
+    stream.flush().await?;
     read_message(stream).await
+}
+
+/// Allocates over a TURN-over-TCP or TLS stream with `credential`: the
+/// first request gets the 401 challenge, the second is answered.
+async fn stream_allocate(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    credential: &Credential,
+) -> Result<Message> {
+    use stun::integrity::MessageIntegrity;
+    use stun::textattrs::{Nonce, Realm, Username};
+    use turn::proto::reqtrans::RequestedTransport;
+
+    let allocate = |extra: Vec<Box<dyn Setter>>| {
+        let mut attrs: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            Box::new(RequestedTransport {
+                protocol: turn::proto::PROTO_UDP,
+            }),
+        ];
+        attrs.extend(extra);
+        message(attrs)
+    };
+    let challenge = stream_transaction(stream, &allocate(vec![])?).await?;
+    let nonce = Nonce::get_from_as(&challenge, stun::attributes::ATTR_NONCE)?;
+    let realm = Realm::get_from_as(&challenge, stun::attributes::ATTR_REALM)?;
+    let integrity = MessageIntegrity::new_long_term_integrity(
+        credential.username.clone(),
+        realm.text.clone(),
+        credential.password.clone(),
+    );
+    stream_transaction(
+        stream,
+        &allocate(vec![
+            Box::new(Username::new(
+                stun::attributes::ATTR_USERNAME,
+                credential.username.clone(),
+            )),
+            Box::new(realm),
+            Box::new(nonce),
+            Box::new(integrity),
+        ])?,
+    )
+    .await
 }
 
 /// Reads one STUN message from a TURN-over-TCP or TLS stream.
@@ -652,48 +770,14 @@ fn message(attrs: Vec<Box<dyn Setter>>) -> Result<Message> {
 
 #[tokio::test]
 async fn a_tcp_client_leaving_frees_its_allocation_and_the_listener_keeps_serving() -> Result<()> {
-    use stun::integrity::MessageIntegrity;
     use stun::message::{BINDING_REQUEST, CLASS_SUCCESS_RESPONSE};
-    use stun::textattrs::{Nonce, Realm, Username};
-    use turn::proto::reqtrans::RequestedTransport;
 
     let server = TurnServer::start(&TestServer::turn_config(true)).await?;
     let stats = server.stats().clone();
     let good = credential("tcp", Duration::from_secs(600));
 
     let mut first = tokio::net::TcpStream::connect(server.tcp_addr()).await?;
-    let allocate = |extra: Vec<Box<dyn Setter>>| {
-        let mut attrs: Vec<Box<dyn Setter>> = vec![
-            Box::new(stun::agent::TransactionId::new()),
-            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
-            Box::new(RequestedTransport {
-                protocol: turn::proto::PROTO_UDP,
-            }),
-        ];
-        attrs.extend(extra);
-        message(attrs)
-    };
-    let challenge = tcp_transaction(&mut first, &allocate(vec![])?).await?;
-    let nonce = Nonce::get_from_as(&challenge, stun::attributes::ATTR_NONCE)?;
-    let realm = Realm::get_from_as(&challenge, stun::attributes::ATTR_REALM)?;
-    let integrity = MessageIntegrity::new_long_term_integrity(
-        good.username.clone(),
-        realm.text.clone(),
-        good.password.clone(),
-    );
-    let allocated = tcp_transaction(
-        &mut first,
-        &allocate(vec![
-            Box::new(Username::new(
-                stun::attributes::ATTR_USERNAME,
-                good.username.clone(),
-            )),
-            Box::new(realm),
-            Box::new(nonce),
-            Box::new(integrity),
-        ])?,
-    )
-    .await?;
+    let allocated = stream_allocate(&mut first, &good).await?;
     assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
     assert_eq!(stats.allocations.load(Ordering::Relaxed), 1);
 
@@ -707,7 +791,7 @@ async fn a_tcp_client_leaving_frees_its_allocation_and_the_listener_keeps_servin
 
     // The TCP listener still serves new clients.
     let mut second = tokio::net::TcpStream::connect(server.tcp_addr()).await?;
-    let answer = tcp_transaction(
+    let answer = stream_transaction(
         &mut second,
         &message(vec![
             Box::new(stun::agent::TransactionId::new()),
