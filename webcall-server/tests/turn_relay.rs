@@ -692,6 +692,38 @@ async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<
     Ok(())
 }
 
+#[tokio::test]
+async fn an_embedder_keeping_the_default_ice_servers_also_hands_out_the_public_stun() -> Result<()>
+{
+    // As documented on `Config::turn`: the library does not drop the
+    // default public STUN server when the built-in TURN server is set.
+    let server = TestServer::start_with(webcall_server::Config {
+        ice_servers: webcall_server::Config::default().ice_servers,
+        turn: Some(TestServer::turn_config(true)),
+        ..server_support::config()
+    })
+    .await?;
+    let room = server.create_room().await?;
+    let mut peer = server_support::Peer::connect(&server.ws_url(room.token.as_str())).await;
+    let joined = peer.join(None).await;
+    let urls: Vec<&str> = joined
+        .ice_servers
+        .iter()
+        .flat_map(|s| s.urls.iter().map(String::as_str))
+        .collect();
+    assert!(
+        urls[0].starts_with("stun:127.0.0.1:"),
+        "built-in first: {urls:?}"
+    );
+    assert_eq!(
+        urls.last(),
+        Some(&webcall_server::config::DEFAULT_STUN),
+        "then the default public STUN server: {urls:?}"
+    );
+    server.shutdown().await?;
+    Ok(())
+}
+
 /// Writes `m` to a TURN-over-TCP or TLS stream and reads the answer.
 async fn stream_transaction(
     stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
