@@ -858,3 +858,136 @@ async fn the_public_ip_is_in_relay_addresses_and_urls() -> Result<()> {
     server.stop().await;
     Ok(())
 }
+
+/// The resident memory of process `pid` in KiB (`VmRSS`).
+fn resident_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS in /proc/PID/status")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("a VmRSS figure")?
+        .parse()?)
+}
+
+/// The real binary, stopped on drop.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends one unauthenticated Allocate from a fresh socket on `source` and
+/// waits (a bounded time) for the server's 401. Once it arrives, every
+/// datagram sent before it on the same listener has been handled.
+fn unauthenticated_round_trip(source: [u8; 4], server: SocketAddr) -> Result<bool> {
+    let socket = std::net::UdpSocket::bind(SocketAddr::from((source, 0)))?;
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    socket.send_to(&unauthenticated_allocate()?, server)?;
+    let mut buf = [0u8; 1500];
+    match socket.recv_from(&mut buf) {
+        Ok((n, _)) => {
+            let mut m = Message::new();
+            m.raw = buf[..n].to_vec();
+            m.decode()?;
+            Ok(m.typ.class == stun::message::CLASS_ERROR_RESPONSE)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+#[test]
+fn unauthenticated_floods_from_many_sources_keep_the_process_memory_flat() -> Result<()> {
+    // Each round: 60,000 source addresses (more than the 50,000 the rate
+    // limiter tracks) send one unauthenticated Allocate each, so each gets
+    // a 401 and a nonce (more than the 10,000 nonces kept). Defaults
+    // everywhere: this is the binary as deployed.
+    const SOURCES_PER_ROUND: u32 = 60_000;
+    const BATCH: u32 = 1_000;
+    let started = Instant::now();
+    let turn_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let turn_addr = SocketAddr::from(([127, 0, 0, 1], turn_port));
+    let data = std::env::temp_dir().join(format!(
+        "webcall-turn-flood-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_nanos()
+    ));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_webcall-server"))
+        .args(["--listen", "127.0.0.1:0", "--turn", "--turn-listen"])
+        .arg(turn_addr.to_string())
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start webcall-server")?;
+    let server = ServerProcess(child);
+    let pid = server.0.id();
+
+    // Probes come from their own addresses (each within its rate).
+    let mut probes = (0u32..).map(|i| [127, 250, (i >> 8) as u8, i as u8]);
+    let mut probe = |what: &str| -> Result<()> {
+        let deadline = Instant::now() + SOON;
+        loop {
+            let source = probes.next().context("probe addresses")?;
+            if unauthenticated_round_trip(source, turn_addr)? {
+                return Ok(());
+            }
+            ensure!(Instant::now() < deadline, "no answer from TURN {what}");
+        }
+    };
+    probe("at start")?;
+    let baseline = resident_kib(pid)?;
+
+    let flood = |round: u8, probe: &mut dyn FnMut(&str) -> Result<()>| -> Result<()> {
+        let request = unauthenticated_allocate()?;
+        for batch in 0..SOURCES_PER_ROUND / BATCH {
+            for i in 0..BATCH {
+                let n = batch * BATCH + i;
+                let source = [127, 10 + round, (n >> 8) as u8, n as u8];
+                let socket = std::net::UdpSocket::bind(SocketAddr::from((source, 0)))?;
+                socket.send_to(&request, turn_addr)?;
+            }
+            // Flow control: wait until the server has handled the batch.
+            probe("during the flood")?;
+        }
+        Ok(())
+    };
+    flood(0, &mut probe)?;
+    let after_first = resident_kib(pid)?;
+    flood(100, &mut probe)?;
+    let after_second = resident_kib(pid)?;
+    let elapsed = started.elapsed();
+    let _ = std::fs::remove_dir_all(&data);
+    eprintln!(
+        "VmRSS: {baseline} KiB at start, {after_first} KiB after {SOURCES_PER_ROUND} sources, \
+         {after_second} KiB after {} sources; {elapsed:?}",
+        2 * SOURCES_PER_ROUND
+    );
+    ensure!(
+        after_second.saturating_sub(after_first) <= 2 * 1024,
+        "a second flood grew memory by {} KiB (bounded tables stay full, not larger)",
+        after_second.saturating_sub(after_first)
+    );
+    ensure!(
+        after_second.saturating_sub(baseline) <= 12 * 1024,
+        "floods grew memory by {} KiB",
+        after_second.saturating_sub(baseline)
+    );
+    ensure!(
+        elapsed < Duration::from_secs(60),
+        "the flood took {elapsed:?}"
+    );
+    Ok(())
+}
