@@ -1,6 +1,8 @@
 //! The built-in TURN server: credentials, quotas, the peer deny list and
-//! flood bounds with the `turn` crate's client, and relay-only calls
-//! between two headless Chromiums over UDP and TCP.
+//! flood bounds with the `turn` crate's client, `turns:` with the HTTPS
+//! certificate, the real binary's memory under an unauthenticated flood,
+//! and relay-only calls between two headless Chromiums over UDP, TCP and
+//! TLS.
 //!
 //! Everything runs on 127.0.0.1. Run in a loopback-only namespace:
 //! `cargo test -p webcall-server --test turn_relay --no-run`, then
