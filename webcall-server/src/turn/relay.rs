@@ -536,6 +536,16 @@ mod tests {
         conn.close().await.unwrap();
         assert_eq!(s.stats.allocations.load(Ordering::Relaxed), 0);
         assert!(s.denials.is_empty());
+
+        // A new allocation on the same five-tuple is counted on its own,
+        // and the old connection going away leaves the new entry alone.
+        let again = relay(&s, &quotas).await;
+        drop(conn);
+        assert_eq!(s.denials.len(), 1);
+        assert!(s.denials.first(&five_tuple(), &s.stats));
+        assert_eq!(s.stats.denied_peers.load(Ordering::Relaxed), 2);
+        drop(again);
+        assert!(s.denials.is_empty());
     }
 
     #[tokio::test]
