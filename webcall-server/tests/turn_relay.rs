@@ -348,20 +348,25 @@ async fn relay_call(transport: TurnTransport, allow_loopback: bool) -> Result<Re
         TestServer::turn_config(allow_loopback),
         transport,
         BrowserOptions::default(),
+        None,
     )
     .await
 }
 
+/// [`relay_call`] with this TURN configuration and these browsers, the
+/// page served over HTTPS with `https` when given.
 async fn relay_call_with(
     mut turn: TurnConfig,
     transport: TurnTransport,
     browser: BrowserOptions,
+    https: Option<webcall_server::config::TlsSource>,
 ) -> Result<RelayCall> {
     turn.transports = Some(vec![transport]);
     let stats = turn.stats.clone();
     let server = TestServer::start_with(webcall_server::Config {
         ice_transport_policy: IceTransportPolicy::Relay,
         turn: Some(turn),
+        tls: https,
         ..TestServer::test_config()
     })
     .await?;
@@ -623,7 +628,27 @@ async fn relay_only_call_over_tls() -> Result<()> {
         extra_args: vec!["--ignore-certificate-errors".to_owned()],
         ..BrowserOptions::default()
     };
-    let call = relay_call_with(turn, TurnTransport::Tls, browser).await?;
+    let call = relay_call_with(turn, TurnTransport::Tls, browser, None).await?;
+    assert_relayed(&call, "tls").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_over_tls_with_the_https_certificate() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    // The page over HTTPS; TURN over TLS with no certificate of its own.
+    let (files, _) = self_signed()?;
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_listen = Some("127.0.0.1:0".parse()?);
+    let browser = BrowserOptions {
+        // The test certificate is self-signed.
+        extra_args: vec!["--ignore-certificate-errors".to_owned()],
+        ..BrowserOptions::default()
+    };
+    let https = webcall_server::config::TlsSource::Files {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+    };
+    let call = relay_call_with(turn, TurnTransport::Tls, browser, Some(https)).await?;
     assert_relayed(&call, "tls").await
 }
 
