@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::bus::{Bus, RedisBus};
 use crate::clock::Clock;
 use crate::cluster::Cluster;
-use crate::config::Config;
+use crate::config::{Config, DEFAULT_STUN};
 use crate::error::Result;
 use crate::hosts::AllowedHosts;
 use crate::hub::Hub;
@@ -252,6 +252,15 @@ pub async fn run_with_tls(
             }
             if turn_config.tls_listen.is_some() && turn_config.tls.is_none() {
                 turn_config.tls = tls.as_ref().map(|tls| TurnTls::Config(tls.server_config()));
+            }
+            if config
+                .ice_servers
+                .iter()
+                .any(|s| s.urls.iter().any(|u| u == DEFAULT_STUN))
+            {
+                tracing::info!(
+                    "clients get the built-in TURN server and also the public STUN server {DEFAULT_STUN}; set ice_servers to [] (--ice-servers '[]') for the built-in server alone"
+                );
             }
             Some(TurnServer::start(&turn_config).await?)
         }

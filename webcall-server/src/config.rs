@@ -20,7 +20,11 @@ pub const DEFAULT_REDIS_PREFIX: &str = "webcall:";
 /// Everything the server can be told.
 ///
 /// `Config::default()` suits tests and local use, except that it hands
-/// clients a public STUN server; tests set `ice_servers: vec![]`.
+/// clients a public STUN server; tests set `ice_servers: vec![]`. So do
+/// embedders that set [`Config::turn`] and want clients to use the
+/// built-in server only: the default public STUN server is not dropped
+/// when `turn` is set (the binary's `--turn` empties the list itself
+/// unless `--ice-servers` is given).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the binary listens. [`crate::run`] takes a bound listener
@@ -29,7 +33,10 @@ pub struct Config {
     /// The base of room links (`https://call.example.org`); without it,
     /// links are built from each request's `Host` header.
     pub public_url: Option<String>,
-    /// STUN and TURN servers handed to every participant in `joined`.
+    /// STUN and TURN servers handed to every participant in `joined`,
+    /// after the built-in TURN server's when [`Config::turn`] is set. The
+    /// default is a public STUN server ([`DEFAULT_STUN`]), kept also with
+    /// `turn` set: use `vec![]` so that no third-party server is contacted.
     pub ice_servers: Vec<IceServer>,
     /// Which ICE candidates clients may use.
     pub ice_transport_policy: IceTransportPolicy,
@@ -100,7 +107,9 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// The built-in TURN server, started by [`crate::run`] when set; its
     /// URLs, with a credential minted per join, are handed out before
-    /// `ice_servers`.
+    /// `ice_servers`, which is not changed by this: leave it at its
+    /// default and clients also get the public STUN server (set
+    /// `ice_servers: vec![]` for the built-in server alone).
     pub turn: Option<crate::turn::TurnConfig>,
     /// Where [`crate::run`] serves Prometheus metrics at `GET /metrics`
     /// (plain HTTP, nothing else on that port; keep it on loopback or a

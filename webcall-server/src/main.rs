@@ -774,28 +774,97 @@ mod tests {
         assert!(bad_domain.validate().is_err());
     }
 
-    #[test]
-    fn tls_flags_have_environment_variables() {
+    /// Every flag's long name and environment variable (help and version
+    /// have none).
+    fn flag_envs() -> Vec<(String, Option<String>)> {
         use clap::CommandFactory;
-        let command = Flags::command();
-        for (flag, env) in [
-            ("tls_cert", "WEBCALL_TLS_CERT"),
-            ("tls_key", "WEBCALL_TLS_KEY"),
-            ("tls_self_signed", "WEBCALL_TLS_SELF_SIGNED"),
-            ("acme_domain", "WEBCALL_ACME_DOMAIN"),
-            ("acme_email", "WEBCALL_ACME_EMAIL"),
-            ("acme_directory", "WEBCALL_ACME_DIRECTORY"),
-            ("acme_directory_ca", "WEBCALL_ACME_DIRECTORY_CA"),
-            ("data_dir", "WEBCALL_DATA_DIR"),
-            ("metrics_listen", "WEBCALL_METRICS_LISTEN"),
-            ("store", "WEBCALL_REDIS_URL"),
-            ("redis_prefix", "WEBCALL_REDIS_PREFIX"),
-        ] {
-            let arg = command
-                .get_arguments()
-                .find(|a| a.get_id() == flag)
-                .unwrap_or_else(|| panic!("no flag {flag}"));
-            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env), "{flag}");
+        Flags::command()
+            .get_arguments()
+            .filter(|a| !matches!(a.get_id().as_str(), "help" | "version"))
+            .map(|a| {
+                let long = a
+                    .get_long()
+                    .unwrap_or_else(|| panic!("{} has no --name", a.get_id()));
+                let env = a.get_env().and_then(|e| e.to_str()).map(str::to_owned);
+                (long.to_owned(), env)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_flag_has_an_environment_variable_listed_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let flags = flag_envs();
+        assert!(flags.len() > 30, "the flags were found: {flags:?}");
+        let mut seen = std::collections::HashSet::new();
+        for (flag, env) in flags {
+            let env = env.unwrap_or_else(|| panic!("--{flag} has no environment variable"));
+            assert!(seen.insert(env.clone()), "{env} is used twice");
+            assert!(
+                env.starts_with("WEBCALL_") || env == "PUBLIC_BASE_URL",
+                "{env}: environment variables start with WEBCALL_"
+            );
+            assert!(
+                readme.lines().any(|row| row.starts_with("| `--")
+                    && row.contains(&format!("`--{flag}`"))
+                    && row.contains(&format!("`{env}`"))),
+                "README's flag table lacks a row naming --{flag} and {env}"
+            );
+        }
+    }
+
+    /// The `environment:` of one service in compose.yaml, as (name, value).
+    fn compose_environment(compose: &str, service: &str) -> Vec<(String, String)> {
+        let mut lines = compose
+            .lines()
+            .skip_while(|l| *l != format!("  {service}:"))
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with("   ") || l.starts_with("  #"))
+            .skip_while(|l| l.trim() != "environment:")
+            .skip(1);
+        let mut env = Vec::new();
+        for line in lines.by_ref() {
+            if line.trim_start().starts_with('#') {
+                continue;
+            }
+            if !line.starts_with("      ") {
+                break;
+            }
+            let (name, value) = line.trim().split_once(": ").expect("NAME: value");
+            env.push((name.to_owned(), value.to_owned()));
+        }
+        env
+    }
+
+    #[test]
+    fn compose_gives_the_server_known_variables_and_the_coturn_profile_its_secret() {
+        let compose = include_str!("../../compose.yaml");
+        let known: Vec<String> = flag_envs().into_iter().filter_map(|(_, e)| e).collect();
+        let webcall = compose_environment(compose, "webcall");
+        assert!(!webcall.is_empty(), "compose.yaml has a webcall service");
+        for (name, _) in &webcall {
+            assert!(
+                known.contains(name),
+                "compose.yaml sets {name}, which no flag reads"
+            );
+        }
+        // The coturn profile shares webcall's secret and is handed out as
+        // an external URL: webcall must be given both, empty when unset.
+        let coturn = compose
+            .split("\n  coturn:")
+            .nth(1)
+            .expect("a coturn service");
+        assert!(coturn.contains("${WEBCALL_TURN_SECRET"));
+        for name in ["WEBCALL_TURN_SECRET", "WEBCALL_TURN_EXTERNAL"] {
+            let value = webcall
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str());
+            assert_eq!(
+                value,
+                Some(format!("${{{name}:-}}").as_str()),
+                "compose.yaml passes {name} to webcall"
+            );
         }
     }
 

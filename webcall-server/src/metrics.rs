@@ -73,8 +73,12 @@ pub const TURN_ALLOCATIONS_OPENED: &str = "webcall_turn_allocations_opened_total
 pub const TURN_ALLOCATIONS_REFUSED: &str = "webcall_turn_allocations_refused_total";
 /// Bytes relayed by the TURN server (counter).
 pub const TURN_RELAYED_BYTES: &str = "webcall_turn_relayed_bytes_total";
-/// Relay peers refused by the deny list (counter).
+/// TURN allocations refused a peer on the deny list, each counted once
+/// (counter).
 pub const TURN_DENIED_PEERS: &str = "webcall_turn_denied_peers_total";
+/// Relayed packets dropped because their peer is on the deny list
+/// (counter).
+pub const TURN_DENIED_PACKETS: &str = "webcall_turn_denied_packets_total";
 /// TURN requests with bad credentials (counter).
 pub const TURN_AUTH_FAILURES: &str = "webcall_turn_auth_failures_total";
 /// Unauthenticated TURN requests dropped by the rate limit (counter).
@@ -103,6 +107,7 @@ pub const ALL: &[&str] = &[
     TURN_ALLOCATIONS_REFUSED,
     TURN_RELAYED_BYTES,
     TURN_DENIED_PEERS,
+    TURN_DENIED_PACKETS,
     TURN_AUTH_FAILURES,
     TURN_UNAUTHENTICATED_DROPPED,
     TURN_RATE_LIMITED_PACKETS,
@@ -180,7 +185,11 @@ fn describe() {
     );
     describe_counter!(
         TURN_DENIED_PEERS,
-        "TURN permissions and packets refused because the peer is on the deny list (loopback, private, link-local, metadata)."
+        "TURN allocations refused a peer on the deny list (loopback, private, link-local, metadata), each allocation counted once."
+    );
+    describe_counter!(
+        TURN_DENIED_PACKETS,
+        "Relayed packets dropped because their peer is on the deny list."
     );
     describe_counter!(
         TURN_AUTH_FAILURES,
@@ -378,6 +387,7 @@ impl Values {
                 (TURN_ALLOCATIONS_REFUSED, load(&turn.allocations_refused)),
                 (TURN_RELAYED_BYTES, load(&turn.relayed_bytes)),
                 (TURN_DENIED_PEERS, load(&turn.denied_peers)),
+                (TURN_DENIED_PACKETS, load(&turn.denied_packets)),
                 (TURN_AUTH_FAILURES, load(&turn.unauthorized)),
                 (
                     TURN_UNAUTHENTICATED_DROPPED,

@@ -395,7 +395,8 @@ async fn turn_relays_denials_and_bad_credentials_are_counted() -> Result<()> {
     assert_eq!(after.get("webcall_turn_relayed_bytes_total", &[]), 22.0);
     assert_eq!(after.get("webcall_turn_allocations", &[]), 1.0);
     assert_eq!(after.get("webcall_turn_allocations_opened_total", &[]), 1.0);
-    assert!(after.get("webcall_turn_denied_peers_total", &[]) >= 1.0);
+    assert_eq!(after.get("webcall_turn_denied_peers_total", &[]), 1.0);
+    assert_eq!(after.get("webcall_turn_denied_packets_total", &[]), 0.0);
     assert!(after.get("webcall_turn_auth_failures_total", &[]) >= 1.0);
     assert_eq!(
         after.get("webcall_turn_allocations_refused_total", &[]),

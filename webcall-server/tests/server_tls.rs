@@ -1,6 +1,7 @@
 //! HTTPS end to end: the real server with `--tls-self-signed`, with
 //! certificate files replaced while it runs, and with ACME certificates
-//! from a local pebble (Debian package `pebble`). Clients check the
+//! from a local pebble (Debian package `pebble`) that really validates the
+//! TLS-ALPN-01 answer, with `pebble-challtestsrv` as its DNS. Clients check the
 //! certificates as a browser would, trusting only what the test names.
 //!
 //! Loopback only:
@@ -305,9 +306,12 @@ async fn replaced_certificate_files_are_served_without_a_restart() -> Result<()>
     Ok(())
 }
 
-/// A pebble ACME server on loopback, stopped on drop.
+/// A pebble ACME server on loopback that really validates TLS-ALPN-01
+/// challenges, with `pebble-challtestsrv` as its DNS server (every name
+/// resolves to 127.0.0.1); both stopped on drop.
 struct Pebble {
     child: Child,
+    dns: Child,
     directory: String,
     management: SocketAddr,
     /// Pebble's own HTTPS certificate (PEM), made by the test.
@@ -318,6 +322,8 @@ impl Drop for Pebble {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = self.dns.kill();
+        let _ = self.dns.wait();
     }
 }
 
@@ -328,14 +334,38 @@ fn free_port() -> Result<u16> {
 }
 
 impl Pebble {
-    /// Starts pebble with challenge validation turned off (nothing can
-    /// reach a test domain) and waits until its directory answers.
-    async fn start(dir: &Path) -> Result<Self> {
+    /// Starts pebble and its DNS server and waits until the directory
+    /// answers. Pebble validates TLS-ALPN-01 challenges by connecting to
+    /// `tls_port` on the address its DNS gives for the domain (127.0.0.1),
+    /// so the server under test must listen there.
+    async fn start(dir: &Path, tls_port: u16) -> Result<Self> {
         let binary = std::env::var("WEBCALL_PEBBLE").unwrap_or_else(|_| "/usr/bin/pebble".into());
-        ensure!(
-            Path::new(&binary).exists(),
-            "{binary} is missing: install the Debian package pebble (or set WEBCALL_PEBBLE)"
-        );
+        let challtestsrv = std::env::var("WEBCALL_PEBBLE_CHALLTESTSRV")
+            .unwrap_or_else(|_| "/usr/bin/pebble-challtestsrv".into());
+        for program in [&binary, &challtestsrv] {
+            ensure!(
+                Path::new(program).exists(),
+                "{program} is missing: install the Debian package pebble \
+                 (or set WEBCALL_PEBBLE and WEBCALL_PEBBLE_CHALLTESTSRV)"
+            );
+        }
+        // The DNS server: A queries get 127.0.0.1, AAAA queries nothing (the
+        // server under test listens on IPv4 only). Its challenge responders
+        // are off: the server under test answers the challenge itself.
+        let dns_port = free_port()?;
+        let dns_log = std::fs::File::create(dir.join("challtestsrv.log"))?;
+        let dns = Command::new(&challtestsrv)
+            .arg("-dns01")
+            .arg(format!("127.0.0.1:{dns_port}"))
+            .args(["-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""])
+            .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .arg("-management")
+            .arg(format!("127.0.0.1:{}", free_port()?))
+            .stdin(Stdio::null())
+            .stdout(dns_log.try_clone()?)
+            .stderr(dns_log)
+            .spawn()
+            .with_context(|| format!("cannot start {challtestsrv}"))?;
         let (cert, key) = certificate_for("localhost")?;
         let (cert_path, key_path) = (dir.join("pebble-cert.pem"), dir.join("pebble-key.pem"));
         std::fs::write(&cert_path, &cert)?;
@@ -348,7 +378,7 @@ impl Pebble {
                 "certificate": cert_path,
                 "privateKey": key_path,
                 "httpPort": free_port()?,
-                "tlsPort": free_port()?,
+                "tlsPort": tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false
             }
@@ -359,7 +389,8 @@ impl Pebble {
         let child = Command::new(&binary)
             .arg("-config")
             .arg(&config_path)
-            .env("PEBBLE_VA_ALWAYS_VALID", "1")
+            .arg("-dnsserver")
+            .arg(format!("127.0.0.1:{dns_port}"))
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .stdin(Stdio::null())
@@ -369,6 +400,7 @@ impl Pebble {
             .with_context(|| format!("cannot start {binary}"))?;
         let pebble = Self {
             child,
+            dns,
             directory: format!("https://127.0.0.1:{api}/dir"),
             management: SocketAddr::from(([127, 0, 0, 1], management)),
             listener_ca: cert_path,
@@ -403,7 +435,10 @@ impl Pebble {
 async fn acme_obtains_a_certificate_from_pebble_and_keeps_it() -> Result<()> {
     const DOMAIN: &str = "call.example.test";
     let data = TempDir::new("acme");
-    let pebble = Pebble::start(data.path()).await?;
+    // Pebble connects to this port to check the TLS-ALPN-01 answer, so
+    // the server's address is chosen before pebble starts.
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let pebble = Pebble::start(data.path(), addr.port()).await?;
     let config = tls_config(
         TlsSource::Acme(AcmeSettings {
             domains: vec![DOMAIN.to_owned()],
@@ -415,7 +450,12 @@ async fn acme_obtains_a_certificate_from_pebble_and_keeps_it() -> Result<()> {
     );
     // Starting waits until a handshake succeeds, that is until the
     // certificate has arrived.
-    let server = TestServer::start_with(config.clone()).await?;
+    let server = TestServer::start_at(addr, config.clone())
+        .await
+        .with_context(|| {
+            let log = std::fs::read_to_string(data.path().join("pebble.log")).unwrap_or_default();
+            format!("pebble's log:\n{log}")
+        })?;
     let root = pebble.issuing_root().await?;
 
     // A client that trusts pebble's root (and nothing else) accepts the

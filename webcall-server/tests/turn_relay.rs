@@ -1,6 +1,8 @@
 //! The built-in TURN server: credentials, quotas, the peer deny list and
-//! flood bounds with the `turn` crate's client, and relay-only calls
-//! between two headless Chromiums over UDP and TCP.
+//! flood bounds with the `turn` crate's client, `turns:` with the HTTPS
+//! certificate, the real binary's memory under an unauthenticated flood,
+//! and relay-only calls between two headless Chromiums over UDP, TCP and
+//! TLS.
 //!
 //! Everything runs on 127.0.0.1. Run in a loopback-only namespace:
 //! `cargo test -p webcall-server --test turn_relay --no-run`, then
@@ -169,12 +171,67 @@ async fn loopback_peers_are_refused_with_403_and_counted() -> Result<()> {
     let sent = relay.send_to(b"to loopback", peer.local_addr()?).await;
     let err = sent.expect_err("a permission for a loopback peer must be refused");
     assert!(err.to_string().contains("403"), "{err}");
-    assert!(count(&stats.denied_peers) >= 1, "{stats:?}");
+    assert_eq!(count(&stats.denied_peers), 1, "{stats:?}");
     let mut buf = [0u8; 64];
     assert!(
         peer.try_recv_from(&mut buf).is_err(),
         "nothing reached the loopback peer"
     );
+    client.close().await?;
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn denied_permissions_are_counted_once_per_allocation() -> Result<()> {
+    let server = TurnServer::start(&TestServer::turn_config(false)).await?;
+    let stats = server.stats().clone();
+    let (client, relay) = allocate(
+        server.udp_addr(),
+        &credential("1", Duration::from_secs(600)),
+    )
+    .await?;
+    // Forty CreatePermission requests for forty different denied peers
+    // (loopback, private, metadata, CGNAT), each refused with 403.
+    for i in 0..40u8 {
+        let peer: SocketAddr = match i % 4 {
+            0 => format!("127.0.0.{}:9", i + 1),
+            1 => format!("10.0.0.{i}:9"),
+            2 => format!("169.254.169.254:{}", 80 + u16::from(i)),
+            _ => format!("100.64.0.{i}:9"),
+        }
+        .parse()?;
+        let refused = relay.send_to(b"no", peer).await;
+        let err = refused.expect_err("a permission for a denied peer must be refused");
+        assert!(err.to_string().contains("403"), "{peer}: {err}");
+    }
+    assert_eq!(
+        count(&stats.denied_peers),
+        1,
+        "one allocation, counted once: {stats:?}"
+    );
+
+    // Another allocation meeting a denied peer is counted on its own.
+    let (other, other_relay) = allocate(
+        server.udp_addr(),
+        &credential("2", Duration::from_secs(600)),
+    )
+    .await?;
+    for _ in 0..3 {
+        assert!(
+            other_relay
+                .send_to(b"no", "10.1.2.3:9".parse()?)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(count(&stats.denied_peers), 2, "{stats:?}");
+    assert_eq!(
+        count(&stats.denied_packets),
+        0,
+        "refused permissions are not dropped packets: {stats:?}"
+    );
+    other.close().await?;
     client.close().await?;
     server.stop().await;
     Ok(())
@@ -291,20 +348,25 @@ async fn relay_call(transport: TurnTransport, allow_loopback: bool) -> Result<Re
         TestServer::turn_config(allow_loopback),
         transport,
         BrowserOptions::default(),
+        None,
     )
     .await
 }
 
+/// [`relay_call`] with this TURN configuration and these browsers, the
+/// page served over HTTPS with `https` when given.
 async fn relay_call_with(
     mut turn: TurnConfig,
     transport: TurnTransport,
     browser: BrowserOptions,
+    https: Option<webcall_server::config::TlsSource>,
 ) -> Result<RelayCall> {
     turn.transports = Some(vec![transport]);
     let stats = turn.stats.clone();
     let server = TestServer::start_with(webcall_server::Config {
         ice_transport_policy: IceTransportPolicy::Relay,
         turn: Some(turn),
+        tls: https,
         ..TestServer::test_config()
     })
     .await?;
@@ -451,17 +513,9 @@ async fn turns_listener_answers_stun_over_tls() -> Result<()> {
         server.urls()
     );
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(der))?;
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
     let tcp = tokio::net::TcpStream::connect(tls_addr).await?;
     let local = tcp.local_addr()?;
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(client))
+    let mut tls = tls_trusting(der)?
         .connect(rustls::pki_types::ServerName::try_from("127.0.0.1")?, tcp)
         .await?;
 
@@ -487,6 +541,84 @@ async fn turns_listener_answers_stun_over_tls() -> Result<()> {
     Ok(())
 }
 
+/// A TLS client that trusts only `der` (a self-signed certificate).
+fn tls_trusting(der: Vec<u8>) -> Result<tokio_rustls::TlsConnector> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(der))?;
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(client)))
+}
+
+#[tokio::test]
+async fn turns_is_served_with_the_https_certificate_and_allocates() -> Result<()> {
+    use stun::message::CLASS_SUCCESS_RESPONSE;
+    use webcall_server::config::TlsSource;
+    use webcall_server::tls::fingerprint;
+
+    // HTTPS with a self-signed certificate; TURN over TLS without one of
+    // its own, on a port chosen here (the server hands it out only in
+    // joins).
+    let (files, der) = self_signed()?;
+    let turns_addr: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?
+    };
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_listen = Some(turns_addr);
+    turn.tls = None;
+    let server = TestServer::start_with(webcall_server::Config {
+        tls: Some(TlsSource::Files {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        }),
+        turn: Some(turn),
+        ..TestServer::test_config()
+    })
+    .await?;
+
+    // The same certificate on both ports.
+    let https = webcall_testkit::http::peer_certificates(server.addr(), None).await?;
+    let turns = webcall_testkit::http::peer_certificates(turns_addr, None).await?;
+    let leaf = |chain: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>]| {
+        chain.first().map(|c| fingerprint(c))
+    };
+    assert_eq!(
+        leaf(&https),
+        Some(fingerprint(&der)),
+        "HTTPS serves its file"
+    );
+    assert_eq!(
+        leaf(&turns),
+        leaf(&https),
+        "turns: is served with the HTTPS certificate"
+    );
+
+    // A client trusting that certificate allocates over the TLS port.
+    let tcp = tokio::net::TcpStream::connect(turns_addr).await?;
+    let mut tls = tls_trusting(der)?
+        .connect(
+            tokio_rustls::rustls::pki_types::ServerName::try_from("127.0.0.1")?,
+            tcp,
+        )
+        .await?;
+    let allocated = stream_allocate(&mut tls, &credential("tls", Duration::from_secs(600))).await?;
+    assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
+    use stun::message::Getter as _;
+    let mut relayed = turn::proto::relayaddr::RelayedAddress::default();
+    relayed.get_from(&allocated)?;
+    assert_eq!(relayed.ip.to_string(), "127.0.0.1");
+    drop(tls);
+    server.shutdown().await?;
+    let _ = std::fs::remove_dir_all(files.cert.parent().context("a directory")?);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_call_over_tls() -> Result<()> {
     let _heavy = HEAVY.lock().await;
@@ -496,7 +628,27 @@ async fn relay_only_call_over_tls() -> Result<()> {
         extra_args: vec!["--ignore-certificate-errors".to_owned()],
         ..BrowserOptions::default()
     };
-    let call = relay_call_with(turn, TurnTransport::Tls, browser).await?;
+    let call = relay_call_with(turn, TurnTransport::Tls, browser, None).await?;
+    assert_relayed(&call, "tls").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_over_tls_with_the_https_certificate() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    // The page over HTTPS; TURN over TLS with no certificate of its own.
+    let (files, _) = self_signed()?;
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_listen = Some("127.0.0.1:0".parse()?);
+    let browser = BrowserOptions {
+        // The test certificate is self-signed.
+        extra_args: vec!["--ignore-certificate-errors".to_owned()],
+        ..BrowserOptions::default()
+    };
+    let https = webcall_server::config::TlsSource::Files {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+    };
+    let call = relay_call_with(turn, TurnTransport::Tls, browser, Some(https)).await?;
     assert_relayed(&call, "tls").await
 }
 
@@ -567,11 +719,91 @@ async fn each_join_gets_the_builtin_servers_with_its_own_credential() -> Result<
     Ok(())
 }
 
-/// Writes `m` to a TURN-over-TCP stream and reads the answer.
-async fn tcp_transaction(stream: &mut tokio::net::TcpStream, m: &Message) -> Result<Message> {
+#[tokio::test]
+async fn an_embedder_keeping_the_default_ice_servers_also_hands_out_the_public_stun() -> Result<()>
+{
+    // As documented on `Config::turn`: the library does not drop the
+    // default public STUN server when the built-in TURN server is set.
+    let server = TestServer::start_with(webcall_server::Config {
+        ice_servers: webcall_server::Config::default().ice_servers,
+        turn: Some(TestServer::turn_config(true)),
+        ..server_support::config()
+    })
+    .await?;
+    let room = server.create_room().await?;
+    let mut peer = server_support::Peer::connect(&server.ws_url(room.token.as_str())).await;
+    let joined = peer.join(None).await;
+    let urls: Vec<&str> = joined
+        .ice_servers
+        .iter()
+        .flat_map(|s| s.urls.iter().map(String::as_str))
+        .collect();
+    assert!(
+        urls[0].starts_with("stun:127.0.0.1:"),
+        "built-in first: {urls:?}"
+    );
+    assert_eq!(
+        urls.last(),
+        Some(&webcall_server::config::DEFAULT_STUN),
+        "then the default public STUN server: {urls:?}"
+    );
+    server.shutdown().await?;
+    Ok(())
+}
+
+/// Writes `m` to a TURN-over-TCP or TLS stream and reads the answer.
+async fn stream_transaction(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    m: &Message,
+) -> Result<Message> {
     use tokio::io::AsyncWriteExt;
     stream.write_all(&m.raw).await?;
+    stream.flush().await?;
     read_message(stream).await
+}
+
+/// Allocates over a TURN-over-TCP or TLS stream with `credential`: the
+/// first request gets the 401 challenge, the second is answered.
+async fn stream_allocate(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    credential: &Credential,
+) -> Result<Message> {
+    use stun::integrity::MessageIntegrity;
+    use stun::textattrs::{Nonce, Realm, Username};
+    use turn::proto::reqtrans::RequestedTransport;
+
+    let allocate = |extra: Vec<Box<dyn Setter>>| {
+        let mut attrs: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            Box::new(RequestedTransport {
+                protocol: turn::proto::PROTO_UDP,
+            }),
+        ];
+        attrs.extend(extra);
+        message(attrs)
+    };
+    let challenge = stream_transaction(stream, &allocate(vec![])?).await?;
+    let nonce = Nonce::get_from_as(&challenge, stun::attributes::ATTR_NONCE)?;
+    let realm = Realm::get_from_as(&challenge, stun::attributes::ATTR_REALM)?;
+    let integrity = MessageIntegrity::new_long_term_integrity(
+        credential.username.clone(),
+        realm.text.clone(),
+        credential.password.clone(),
+    );
+    stream_transaction(
+        stream,
+        &allocate(vec![
+            Box::new(Username::new(
+                stun::attributes::ATTR_USERNAME,
+                credential.username.clone(),
+            )),
+            Box::new(realm),
+            Box::new(nonce),
+            Box::new(integrity),
+        ])?,
+    )
+    .await
 }
 
 /// Reads one STUN message from a TURN-over-TCP or TLS stream.
@@ -597,48 +829,14 @@ fn message(attrs: Vec<Box<dyn Setter>>) -> Result<Message> {
 
 #[tokio::test]
 async fn a_tcp_client_leaving_frees_its_allocation_and_the_listener_keeps_serving() -> Result<()> {
-    use stun::integrity::MessageIntegrity;
     use stun::message::{BINDING_REQUEST, CLASS_SUCCESS_RESPONSE};
-    use stun::textattrs::{Nonce, Realm, Username};
-    use turn::proto::reqtrans::RequestedTransport;
 
     let server = TurnServer::start(&TestServer::turn_config(true)).await?;
     let stats = server.stats().clone();
     let good = credential("tcp", Duration::from_secs(600));
 
     let mut first = tokio::net::TcpStream::connect(server.tcp_addr()).await?;
-    let allocate = |extra: Vec<Box<dyn Setter>>| {
-        let mut attrs: Vec<Box<dyn Setter>> = vec![
-            Box::new(stun::agent::TransactionId::new()),
-            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
-            Box::new(RequestedTransport {
-                protocol: turn::proto::PROTO_UDP,
-            }),
-        ];
-        attrs.extend(extra);
-        message(attrs)
-    };
-    let challenge = tcp_transaction(&mut first, &allocate(vec![])?).await?;
-    let nonce = Nonce::get_from_as(&challenge, stun::attributes::ATTR_NONCE)?;
-    let realm = Realm::get_from_as(&challenge, stun::attributes::ATTR_REALM)?;
-    let integrity = MessageIntegrity::new_long_term_integrity(
-        good.username.clone(),
-        realm.text.clone(),
-        good.password.clone(),
-    );
-    let allocated = tcp_transaction(
-        &mut first,
-        &allocate(vec![
-            Box::new(Username::new(
-                stun::attributes::ATTR_USERNAME,
-                good.username.clone(),
-            )),
-            Box::new(realm),
-            Box::new(nonce),
-            Box::new(integrity),
-        ])?,
-    )
-    .await?;
+    let allocated = stream_allocate(&mut first, &good).await?;
     assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
     assert_eq!(stats.allocations.load(Ordering::Relaxed), 1);
 
@@ -652,7 +850,7 @@ async fn a_tcp_client_leaving_frees_its_allocation_and_the_listener_keeps_servin
 
     // The TCP listener still serves new clients.
     let mut second = tokio::net::TcpStream::connect(server.tcp_addr()).await?;
-    let answer = tcp_transaction(
+    let answer = stream_transaction(
         &mut second,
         &message(vec![
             Box::new(stun::agent::TransactionId::new()),
@@ -685,5 +883,138 @@ async fn the_public_ip_is_in_relay_addresses_and_urls() -> Result<()> {
     relay.close().await?;
     client.close().await?;
     server.stop().await;
+    Ok(())
+}
+
+/// The resident memory of process `pid` in KiB (`VmRSS`).
+fn resident_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS in /proc/PID/status")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("a VmRSS figure")?
+        .parse()?)
+}
+
+/// The real binary, stopped on drop.
+struct ServerProcess(std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends one unauthenticated Allocate from a fresh socket on `source` and
+/// waits (a bounded time) for the server's 401. Once it arrives, every
+/// datagram sent before it on the same listener has been handled.
+fn unauthenticated_round_trip(source: [u8; 4], server: SocketAddr) -> Result<bool> {
+    let socket = std::net::UdpSocket::bind(SocketAddr::from((source, 0)))?;
+    socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+    socket.send_to(&unauthenticated_allocate()?, server)?;
+    let mut buf = [0u8; 1500];
+    match socket.recv_from(&mut buf) {
+        Ok((n, _)) => {
+            let mut m = Message::new();
+            m.raw = buf[..n].to_vec();
+            m.decode()?;
+            Ok(m.typ.class == stun::message::CLASS_ERROR_RESPONSE)
+        }
+        Err(_) => Ok(false),
+    }
+}
+
+#[test]
+fn unauthenticated_floods_from_many_sources_keep_the_process_memory_flat() -> Result<()> {
+    // Each round: 60,000 source addresses (more than the 50,000 the rate
+    // limiter tracks) send one unauthenticated Allocate each, so each gets
+    // a 401 and a nonce (more than the 10,000 nonces kept). Defaults
+    // everywhere: this is the binary as deployed.
+    const SOURCES_PER_ROUND: u32 = 60_000;
+    const BATCH: u32 = 1_000;
+    let started = Instant::now();
+    let turn_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let turn_addr = SocketAddr::from(([127, 0, 0, 1], turn_port));
+    let data = std::env::temp_dir().join(format!(
+        "webcall-turn-flood-{}-{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)?
+            .as_nanos()
+    ));
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_webcall-server"))
+        .args(["--listen", "127.0.0.1:0", "--turn", "--turn-listen"])
+        .arg(turn_addr.to_string())
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start webcall-server")?;
+    let server = ServerProcess(child);
+    let pid = server.0.id();
+
+    // Probes come from their own addresses (each within its rate).
+    let mut probes = (0u32..).map(|i| [127, 250, (i >> 8) as u8, i as u8]);
+    let mut probe = |what: &str| -> Result<()> {
+        let deadline = Instant::now() + SOON;
+        loop {
+            let source = probes.next().context("probe addresses")?;
+            if unauthenticated_round_trip(source, turn_addr)? {
+                return Ok(());
+            }
+            ensure!(Instant::now() < deadline, "no answer from TURN {what}");
+        }
+    };
+    probe("at start")?;
+    let baseline = resident_kib(pid)?;
+
+    let flood = |round: u8, probe: &mut dyn FnMut(&str) -> Result<()>| -> Result<()> {
+        let request = unauthenticated_allocate()?;
+        for batch in 0..SOURCES_PER_ROUND / BATCH {
+            for i in 0..BATCH {
+                let n = batch * BATCH + i;
+                let source = [127, 10 + round, (n >> 8) as u8, n as u8];
+                let socket = std::net::UdpSocket::bind(SocketAddr::from((source, 0)))?;
+                socket.send_to(&request, turn_addr)?;
+            }
+            // Flow control: wait until the server has handled the batch.
+            probe("during the flood")?;
+        }
+        Ok(())
+    };
+    flood(0, &mut probe)?;
+    let after_first = resident_kib(pid)?;
+    flood(100, &mut probe)?;
+    let after_second = resident_kib(pid)?;
+    let elapsed = started.elapsed();
+    let _ = std::fs::remove_dir_all(&data);
+    eprintln!(
+        "VmRSS: {baseline} KiB at start, {after_first} KiB after {SOURCES_PER_ROUND} sources, \
+         {after_second} KiB after {} sources; {elapsed:?}",
+        2 * SOURCES_PER_ROUND
+    );
+    ensure!(
+        after_second.saturating_sub(after_first) <= 2 * 1024,
+        "a second flood grew memory by {} KiB (bounded tables stay full, not larger)",
+        after_second.saturating_sub(after_first)
+    );
+    ensure!(
+        after_second.saturating_sub(baseline) <= 12 * 1024,
+        "floods grew memory by {} KiB",
+        after_second.saturating_sub(baseline)
+    );
+    ensure!(
+        elapsed < Duration::from_secs(60),
+        "the flood took {elapsed:?}"
+    );
     Ok(())
 }

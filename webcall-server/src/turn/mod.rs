@@ -22,7 +22,7 @@ pub mod relay;
 mod server;
 pub mod stream;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -304,6 +304,7 @@ impl TurnServer {
         };
         let stats = config.stats.clone();
         let policy = PeerPolicy::new(config.allow_peers.clone());
+        let denials = Arc::<relay::Denials>::default();
         let shared = Arc::new(server::Shared {
             auth: Arc::new(RestAuth::new(config.secret.clone(), config.realm.clone())),
             realm: config.realm.clone(),
@@ -318,7 +319,7 @@ impl TurnServer {
             stats: stats.clone(),
             unauthenticated_per_second: config.unauthenticated_per_second,
             sources: Mutex::new(HashMap::new()),
-            logged: Mutex::new(HashSet::new()),
+            denials: denials.clone(),
             channel_bind_timeout: Duration::from_secs(600),
         });
         let relay = RelaySettings {
@@ -329,6 +330,7 @@ impl TurnServer {
             bytes_per_second: config.relay_bytes_per_second,
             max_lifetime: config.max_allocation_lifetime,
             stats: stats.clone(),
+            denials,
         };
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();

@@ -91,13 +91,14 @@ const DENIED_V4: [Ipv4Net; 15] = [
     v4(240, 0, 0, 0, 4),     // reserved, broadcast
 ];
 
-const DENIED_V6: [Ipv6Net; 10] = [
+const DENIED_V6: [Ipv6Net; 11] = [
     v6(0, 0, 0, 96),           // IPv4-compatible (deprecated), unspecified, loopback
     v6(0xfc00, 0, 0, 7),       // unique local
     v6(0xfe80, 0, 0, 10),      // link-local
     v6(0xfec0, 0, 0, 10),      // site-local (deprecated)
     v6(0xff00, 0, 0, 8),       // multicast
     v6(0x2001, 0x0db8, 0, 32), // documentation
+    v6(0x3fff, 0, 0, 20),      // documentation (RFC 9637)
     v6(0x0100, 0, 0, 64),      // discard-only
     v6(0x0064, 0xff9b, 1, 48), // local-use NAT64
     v6(0x2001, 0, 0, 32),      // Teredo
@@ -151,6 +152,8 @@ mod tests {
             "fe80::1",
             "ff02::1",
             "2001:db8::1",
+            "3fff::1",
+            "3fff:fff:ffff::1",
             // IPv4-mapped, NAT64 and 6to4 forms of denied IPv4 addresses.
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
@@ -172,6 +175,8 @@ mod tests {
             "100.128.0.1",
             "198.20.0.1",
             "2606:4700::1111",
+            "3fff:1000::1",
+            "3ffe:ffff::1",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
             "2002:808:808::1",

@@ -2,7 +2,9 @@
 //! UDP port in the configured range for each allocation and wraps it in a
 //! [`RelayConn`], which enforces the peer policy, the relayed byte rate and
 //! the allocation lifetime cap, and holds the allocation's place in the
-//! quotas until it closes.
+//! quotas until it closes. [`Denials`] remembers, per open allocation,
+//! whether it has met a denied peer, so that each allocation is counted
+//! and logged once however many permissions or packets it tries.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::net::UdpSocket;
+use turn::allocation::five_tuple::FiveTuple;
 use turn::relay::RelayAddressGenerator;
 use webrtc_util::Conn;
 
@@ -24,8 +27,12 @@ use crate::limits::TokenBucket;
 pub struct TurnStats {
     /// Messages received on all listeners.
     pub messages: AtomicU64,
-    /// Packets and permissions refused because the peer is on the deny list.
+    /// Allocations that were refused a peer on the deny list (a
+    /// permission, a channel or a packet), each counted once.
     pub denied_peers: AtomicU64,
+    /// Relayed packets dropped because their peer is on the deny list
+    /// (each packet counted).
+    pub denied_packets: AtomicU64,
     /// Allocations open now.
     pub allocations: AtomicUsize,
     /// Allocations opened since start.
@@ -119,10 +126,77 @@ impl Drop for Reservation {
     }
 }
 
-/// The reservation of the Allocate request being handled. The server loop
-/// handles one request at a time per listener, so it puts the reservation
-/// here just before the TURN crate asks the generator for a port.
-pub type PendingReservation = Arc<Mutex<Option<Reservation>>>;
+/// The Allocate request being handled: its place in the quotas and the
+/// five-tuple (client and listener) that will name the allocation.
+#[derive(Debug)]
+pub struct PendingAllocation {
+    /// The place in the quotas.
+    pub reservation: Reservation,
+    /// The client's five-tuple, as the TURN crate names the allocation.
+    pub five_tuple: FiveTuple,
+}
+
+/// The Allocate request being handled. The server loop handles one request
+/// at a time per listener, so it puts the allocation's reservation here
+/// just before the TURN crate asks the generator for a port.
+pub type PendingReservation = Arc<Mutex<Option<PendingAllocation>>>;
+
+/// Whether each open allocation has met a denied peer, by five-tuple. An
+/// entry lives as long as its allocation's relay connection, so there are
+/// never more than the allocations open (bounded by the quotas).
+#[derive(Debug, Default)]
+pub struct Denials {
+    flags: Mutex<HashMap<FiveTuple, Arc<AtomicBool>>>,
+}
+
+impl Denials {
+    fn register(&self, five_tuple: FiveTuple) -> Arc<AtomicBool> {
+        let flag = Arc::new(AtomicBool::new(false));
+        self.lock().insert(five_tuple, flag.clone());
+        flag
+    }
+
+    /// Removes the entry of an allocation that ended, unless a newer
+    /// allocation on the same five-tuple has replaced it.
+    fn forget(&self, five_tuple: &FiveTuple, flag: &Arc<AtomicBool>) {
+        let mut flags = self.lock();
+        if flags.get(five_tuple).is_some_and(|f| Arc::ptr_eq(f, flag)) {
+            flags.remove(five_tuple);
+        }
+    }
+
+    /// Records that the allocation of `five_tuple` met a denied peer.
+    /// Returns `true` the first time for that allocation, which is then
+    /// counted in [`TurnStats::denied_peers`]; `false` afterwards and when
+    /// no such allocation is open.
+    pub fn first(&self, five_tuple: &FiveTuple, stats: &TurnStats) -> bool {
+        let flag = self.lock().get(five_tuple).cloned();
+        flag.is_some_and(|flag| first_denial(&flag, stats))
+    }
+
+    /// Allocations with an entry now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no allocation has an entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FiveTuple, Arc<AtomicBool>>> {
+        self.flags.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Sets an allocation's denial flag; counts the allocation the first time.
+fn first_denial(flag: &AtomicBool, stats: &TurnStats) -> bool {
+    let first = !flag.swap(true, Ordering::Relaxed);
+    if first {
+        stats.denied_peers.fetch_add(1, Ordering::Relaxed);
+    }
+    first
+}
 
 /// What every relay connection of one server shares.
 #[derive(Debug, Clone)]
@@ -142,6 +216,8 @@ pub struct RelaySettings {
     pub max_lifetime: Duration,
     /// Counters.
     pub stats: Arc<TurnStats>,
+    /// Which open allocations have met a denied peer.
+    pub denials: Arc<Denials>,
 }
 
 /// Binds relay ports for one listener's allocations.
@@ -201,7 +277,10 @@ impl RelayAddressGenerator for RelayGenerator {
         use_ipv4: bool,
         _requested_port: u16,
     ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
-        let reservation = self
+        let PendingAllocation {
+            reservation,
+            five_tuple,
+        } = self
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -231,7 +310,9 @@ impl RelayAddressGenerator for RelayGenerator {
             }),
             deadline: tokio::time::Instant::now() + s.max_lifetime,
             stats: s.stats.clone(),
-            denial_logged: AtomicBool::new(false),
+            five_tuple,
+            denied: s.denials.register(five_tuple),
+            denials: s.denials.clone(),
             reservation: Mutex::new(Some(reservation)),
         };
         Ok((Arc::new(conn), relay_addr))
@@ -247,19 +328,25 @@ pub struct RelayConn {
     bucket: Option<Mutex<TokenBucket>>,
     deadline: tokio::time::Instant,
     stats: Arc<TurnStats>,
-    denial_logged: AtomicBool,
+    five_tuple: FiveTuple,
+    /// Whether this allocation has met a denied peer (shared with
+    /// `denials`, where the server loop finds it by five-tuple).
+    denied: Arc<AtomicBool>,
+    denials: Arc<Denials>,
     reservation: Mutex<Option<Reservation>>,
 }
 
 impl RelayConn {
-    /// Counts a denied peer, and logs the first for this allocation.
+    /// Counts a packet dropped for a denied peer; counts and logs the
+    /// allocation the first time it meets one.
     fn deny(&self, peer: SocketAddr, direction: &str) {
-        self.stats.denied_peers.fetch_add(1, Ordering::Relaxed);
-        if !self.denial_logged.swap(true, Ordering::Relaxed) {
+        self.stats.denied_packets.fetch_add(1, Ordering::Relaxed);
+        if first_denial(&self.denied, &self.stats) {
             tracing::info!(
+                client = %self.five_tuple.src_addr,
                 relay = %self.relay_addr,
                 %peer,
-                "TURN relay refused a denied peer ({direction}); further refusals on this allocation are only counted"
+                "TURN relay dropped a packet for a denied peer ({direction}); see --turn-allow-peer. Further refusals on this allocation are only counted"
             );
         }
     }
@@ -354,11 +441,18 @@ impl Conn for RelayConn {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        self.denials.forget(&self.five_tuple, &self.denied);
         Ok(())
     }
 
     fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
         self
+    }
+}
+
+impl Drop for RelayConn {
+    fn drop(&mut self) {
+        self.denials.forget(&self.five_tuple, &self.denied);
     }
 }
 
@@ -375,12 +469,24 @@ mod tests {
             bytes_per_second,
             max_lifetime,
             stats: Arc::default(),
+            denials: Arc::default(),
+        }
+    }
+
+    fn five_tuple() -> FiveTuple {
+        FiveTuple {
+            protocol: turn::proto::PROTO_UDP,
+            src_addr: "127.0.0.1:50000".parse().unwrap(),
+            dst_addr: "127.0.0.1:3478".parse().unwrap(),
         }
     }
 
     async fn relay(settings: &RelaySettings, quotas: &Arc<Quotas>) -> Arc<dyn Conn + Send + Sync> {
         let pending = PendingReservation::default();
-        *pending.lock().unwrap() = Some(quotas.reserve("user").unwrap());
+        *pending.lock().unwrap() = Some(PendingAllocation {
+            reservation: quotas.reserve("user").unwrap(),
+            five_tuple: five_tuple(),
+        });
         let generator = RelayGenerator::new(settings.clone(), pending);
         let (conn, addr) = generator.allocate_conn(true, 0).await.unwrap();
         assert_eq!(
@@ -408,10 +514,17 @@ mod tests {
         let dropped = s.stats.rate_limited_packets.load(Ordering::Relaxed);
         assert!((5..=11).contains(&dropped), "{dropped} of 30 dropped");
 
-        // A denied peer is counted, never sent to.
-        conn.send_to(b"x", "10.0.0.1:9".parse().unwrap())
-            .await
-            .unwrap();
+        // A denied peer is never sent to: each packet is counted, the
+        // allocation once, also when the server loop sees a denial too.
+        assert_eq!(s.denials.len(), 1);
+        for _ in 0..5 {
+            conn.send_to(b"x", "10.0.0.1:9".parse().unwrap())
+                .await
+                .unwrap();
+        }
+        assert_eq!(s.stats.denied_packets.load(Ordering::Relaxed), 5);
+        assert_eq!(s.stats.denied_peers.load(Ordering::Relaxed), 1);
+        assert!(!s.denials.first(&five_tuple(), &s.stats));
         assert_eq!(s.stats.denied_peers.load(Ordering::Relaxed), 1);
 
         // At the lifetime cap, the relay ends.
@@ -419,9 +532,20 @@ mod tests {
         assert!(conn.recv_from(&mut buf).await.is_err());
         assert!(conn.send_to(b"late", to).await.is_err());
 
-        // Closing frees the quota.
+        // Closing frees the quota and forgets the allocation's denials.
         conn.close().await.unwrap();
         assert_eq!(s.stats.allocations.load(Ordering::Relaxed), 0);
+        assert!(s.denials.is_empty());
+
+        // A new allocation on the same five-tuple is counted on its own,
+        // and the old connection going away leaves the new entry alone.
+        let again = relay(&s, &quotas).await;
+        drop(conn);
+        assert_eq!(s.denials.len(), 1);
+        assert!(s.denials.first(&five_tuple(), &s.stats));
+        assert_eq!(s.stats.denied_peers.load(Ordering::Relaxed), 2);
+        drop(again);
+        assert!(s.denials.is_empty());
     }
 
     #[tokio::test]

@@ -9,13 +9,14 @@
 //! - Allocate requests over the total or per-credential quota get `508` or
 //!   `486`;
 //! - CreatePermission and ChannelBind requests naming a denied peer get
-//!   `403 Forbidden`, so a client learns at once that the peer is refused.
+//!   `403 Forbidden`, so a client learns at once that the peer is refused;
+//!   the allocation is counted and logged the first time only.
 //!
 //! The loop handles one message at a time, as the crate's own loop does;
 //! that is what lets an Allocate's quota reservation reach the relay
 //! generator through [`PendingReservation`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -49,7 +50,9 @@ use webrtc_util::Conn;
 
 use super::credentials::RestAuth;
 use super::peers::PeerPolicy;
-use super::relay::{PendingReservation, QuotaRefusal, Quotas, TurnStats};
+use super::relay::{
+    Denials, PendingAllocation, PendingReservation, QuotaRefusal, Quotas, TurnStats,
+};
 use crate::limits::TokenBucket;
 
 /// How long a nonce stays valid (the TURN crate's own figure).
@@ -58,8 +61,6 @@ const NONCE_LIFETIME: Duration = Duration::from_secs(3600);
 const MTU: usize = 1600;
 /// Source addresses whose rate is tracked before idle ones are forgotten.
 const MAX_TRACKED_SOURCES: usize = 50_000;
-/// Clients whose first refused permission was logged before the set is reset.
-const MAX_LOGGED: usize = 10_000;
 
 /// What the loops of one server share.
 #[derive(Debug)]
@@ -75,7 +76,8 @@ pub(crate) struct Shared {
     /// (0 = no limit), with a burst of twice that.
     pub unauthenticated_per_second: u32,
     pub sources: Mutex<HashMap<IpAddr, TokenBucket>>,
-    pub logged: Mutex<HashSet<SocketAddr>>,
+    /// Which open allocations have met a denied peer.
+    pub denials: Arc<Denials>,
     pub channel_bind_timeout: Duration,
 }
 
@@ -87,6 +89,16 @@ enum Verdict {
     Drop,
     /// Answer it with this error (and a fresh nonce for 401).
     Answer(ErrorCode, Option<MessageIntegrity>),
+}
+
+/// The five-tuple that names the allocation of `client` on the listener at
+/// `local` (the TURN crate names stream clients' allocations as UDP ones).
+fn five_tuple(client: SocketAddr, local: SocketAddr) -> FiveTuple {
+    FiveTuple {
+        protocol: PROTO_UDP,
+        src_addr: client,
+        dst_addr: local,
+    }
 }
 
 impl Shared {
@@ -121,9 +133,16 @@ impl Shared {
         ok
     }
 
-    /// Decides on one STUN message from `src`. An Allocate within its
-    /// quotas leaves its reservation in `pending`.
-    fn check(&self, m: &Message, src: SocketAddr, pending: &PendingReservation) -> Verdict {
+    /// Decides on one STUN message from `src`, received on the listener at
+    /// `local`. An Allocate within its quotas leaves its reservation in
+    /// `pending`.
+    fn check(
+        &self,
+        m: &Message,
+        src: SocketAddr,
+        local: SocketAddr,
+        pending: &PendingReservation,
+    ) -> Verdict {
         if m.typ.class != CLASS_REQUEST {
             return Verdict::Pass;
         }
@@ -157,7 +176,10 @@ impl Shared {
         if m.typ.method == METHOD_ALLOCATE {
             return match self.quotas.reserve(&username) {
                 Ok(reservation) => {
-                    *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(reservation);
+                    *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(PendingAllocation {
+                        reservation,
+                        five_tuple: five_tuple(src, local),
+                    });
                     Verdict::Pass
                 }
                 Err(refusal) => {
@@ -178,16 +200,13 @@ impl Shared {
                 .into_iter()
                 .find(|peer| !self.policy.allows(peer.ip()));
             if let Some(peer) = denied {
-                self.stats.denied_peers.fetch_add(1, Ordering::Relaxed);
-                let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
-                if logged.len() >= MAX_LOGGED {
-                    logged.clear();
-                }
-                if logged.insert(src) {
+                // Counted and logged once per allocation; a request without
+                // an allocation is refused all the same, uncounted.
+                if self.denials.first(&five_tuple(src, local), &self.stats) {
                     tracing::info!(
                         client = %src,
                         %peer,
-                        "TURN permission refused (403): the peer is on the deny list; see --turn-allow-peer. Further refusals for this client are only counted"
+                        "TURN permission refused (403): the peer is on the deny list; see --turn-allow-peer. Further refusals on this allocation are only counted"
                     );
                 }
                 return Verdict::Answer(CODE_FORBIDDEN, Some(integrity));
@@ -321,11 +340,7 @@ pub(crate) async fn read_loop(shared: Arc<Shared>, listener: Listener, stop: Can
             () = stop.cancelled() => break,
             Some(client) = gone_client => {
                 // A stream client closed: its allocation goes with it.
-                manager.delete_allocation(&FiveTuple {
-                    protocol: PROTO_UDP,
-                    src_addr: client,
-                    dst_addr: local,
-                }).await;
+                manager.delete_allocation(&five_tuple(client, local)).await;
                 continue;
             }
             received = conn.recv_from(&mut buf) => match received {
@@ -347,7 +362,7 @@ pub(crate) async fn read_loop(shared: Arc<Shared>, listener: Listener, stop: Can
             if m.decode().is_err() {
                 continue;
             }
-            match shared.check(&m, src, &pending) {
+            match shared.check(&m, src, local, &pending) {
                 Verdict::Pass => {}
                 Verdict::Drop => continue,
                 Verdict::Answer(code, integrity) => {
