@@ -36,6 +36,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod media;
 pub mod protocol;
 pub mod resample;

@@ -457,6 +457,40 @@ impl ProtocolError {
     }
 }
 
+/// The largest body `POST /api/rooms` accepts, in bytes (4 KiB).
+pub const MAX_CREATE_BODY_BYTES: usize = 4 * 1024;
+
+/// The body of `POST /api/rooms`: empty (ASCII whitespace only), or a JSON
+/// object of at most [`MAX_CREATE_BODY_BYTES`]. No field is defined today;
+/// an object's fields are ignored, so that later versions can add some
+/// without older servers refusing them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CreateRoomRequest {}
+
+impl CreateRoomRequest {
+    /// Checks a request body: [`ProtocolError::TooLarge`] over
+    /// [`MAX_CREATE_BODY_BYTES`], [`ProtocolError::Malformed`] for anything
+    /// but blank or a JSON object (an array, a string, broken JSON, text
+    /// after the object).
+    pub fn parse(body: &[u8]) -> Result<Self, ProtocolError> {
+        if body.len() > MAX_CREATE_BODY_BYTES {
+            return Err(ProtocolError::TooLarge {
+                len: body.len(),
+                max: MAX_CREATE_BODY_BYTES,
+            });
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self {});
+        }
+        // A map, not a derived struct: serde lets a struct be written as
+        // a JSON array too, and `[]` is not an object.
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+            .map(|_| Self {})
+            .map_err(|e| ProtocolError::Malformed(format!("expected empty or a JSON object: {e}")))
+    }
+}
+
 /// `POST /api/rooms` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedRoom {
@@ -668,6 +702,32 @@ mod tests {
         assert_eq!(
             again,
             serde_json::from_str::<serde_json::Value>(joined).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_create_body_is_blank_or_one_json_object() {
+        for ok in ["", " \r\n\t", "{}", " {\"later\": [1, {}]} \n", "\x0c"] {
+            assert_eq!(
+                CreateRoomRequest::parse(ok.as_bytes()),
+                Ok(CreateRoomRequest {}),
+                "{ok:?}"
+            );
+        }
+        for bad in ["[]", "null", "\"{}\"", "{} {}", "{", "{}\x0c", "\u{a0}"] {
+            let err = CreateRoomRequest::parse(bad.as_bytes()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadMessage, "{bad:?}");
+        }
+        let at_limit = format!("{{\"x\":\"{}\"}}", "a".repeat(MAX_CREATE_BODY_BYTES - 8));
+        assert_eq!(at_limit.len(), MAX_CREATE_BODY_BYTES);
+        assert!(CreateRoomRequest::parse(at_limit.as_bytes()).is_ok());
+        let over = [b' '; MAX_CREATE_BODY_BYTES + 1];
+        assert_eq!(
+            CreateRoomRequest::parse(&over),
+            Err(ProtocolError::TooLarge {
+                len: MAX_CREATE_BODY_BYTES + 1,
+                max: MAX_CREATE_BODY_BYTES
+            })
         );
     }
 

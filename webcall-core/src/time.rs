@@ -8,20 +8,32 @@ use serde::{Deserialize, Serialize};
 
 /// An instant in UTC with millisecond precision, written on the wire as
 /// RFC 3339 with whole seconds (`2026-12-02T11:20:00Z`).
+///
+/// Instants end at [`Timestamp::MAX`], the last that RFC 3339's four-digit
+/// years can write: every way of making a later one gives `MAX` instead,
+/// so that every `Timestamp` can be written (a room whose lifetime is set
+/// to centuries still serialises).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    /// The last instant there is: 9999-12-31T23:59:59.999Z.
+    pub const MAX: Self = Self(253_402_300_799_999);
+
     /// The current time from the system clock. Only edges (servers,
     /// clients) call this; state machines take a `Timestamp` argument.
     pub fn now() -> Self {
         Self::from_system_time(SystemTime::now())
     }
 
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch ([`Timestamp::MAX`] if later).
     pub const fn from_unix_millis(ms: u64) -> Self {
-        Self(ms)
+        if ms > Self::MAX.0 {
+            Self::MAX
+        } else {
+            Self(ms)
+        }
     }
 
     /// Milliseconds since the Unix epoch.
@@ -29,12 +41,11 @@ impl Timestamp {
         self.0
     }
 
-    /// Converts a `SystemTime`; instants before 1970 become the epoch.
+    /// Converts a `SystemTime`; instants before 1970 become the epoch,
+    /// those after [`Timestamp::MAX`] become `MAX`.
     pub fn from_system_time(t: SystemTime) -> Self {
-        Self(
-            t.duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        )
+        t.duration_since(UNIX_EPOCH)
+            .map_or(Self(0), |d| Self::from_unix_millis(millis(d)))
     }
 
     /// The same instant as a `SystemTime`.
@@ -42,15 +53,20 @@ impl Timestamp {
         UNIX_EPOCH + Duration::from_millis(self.0)
     }
 
-    /// This instant plus `d`, saturating.
+    /// This instant plus `d`, saturating at [`Timestamp::MAX`].
     pub fn saturating_add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(d.as_millis() as u64))
+        Self::from_unix_millis(self.0.saturating_add(millis(d)))
     }
 
     /// How long after `earlier` this instant is (zero if it is not later).
     pub fn saturating_duration_since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))
     }
+}
+
+/// A duration's whole milliseconds, saturating (`as u64` would wrap).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl fmt::Display for Timestamp {
@@ -71,8 +87,12 @@ impl fmt::Debug for Timestamp {
 
 impl TryFrom<String> for Timestamp {
     type Error = humantime::TimestampError;
+    /// Parses RFC 3339 text. A fraction of a second is dropped, as in
+    /// what this type writes: text read and written again reads as the
+    /// same instant.
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        humantime::parse_rfc3339_weak(&s).map(Self::from_system_time)
+        let t = humantime::parse_rfc3339_weak(&s).map(Self::from_system_time)?;
+        Ok(Self(t.0 - t.0 % 1000))
     }
 }
 
@@ -93,6 +113,41 @@ mod tests {
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(json, "\"2026-12-02T11:20:00Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn every_instant_can_be_written() {
+        // Found by fuzzing (fuzz/regressions/room/): a room whose lifetime
+        // was set to Duration::MAX could not be serialised; printing its
+        // end (past year 9999) panicked.
+        let t0 = Timestamp::from_unix_millis(1_800_000_000_123);
+        let end = t0.saturating_add(Duration::MAX);
+        assert_eq!(end, Timestamp::MAX);
+        assert_eq!(end.to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(Timestamp::from_unix_millis(u64::MAX), Timestamp::MAX);
+        let json = serde_json::to_string(&end).unwrap();
+        let back: Timestamp = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.to_string(), end.to_string());
+        // Durations whose milliseconds overflow a u64 saturate too, where
+        // `as u64` wrapped them to an earlier time.
+        let huge = Duration::from_secs(u64::MAX / 1000 + 1);
+        assert_eq!(t0.saturating_add(huge), Timestamp::MAX);
+        assert_eq!(
+            Timestamp::from_system_time(UNIX_EPOCH + Duration::from_secs(1 << 50)),
+            Timestamp::MAX
+        );
+    }
+
+    #[test]
+    fn fractions_of_a_second_are_dropped_when_read() {
+        // Found with the signaling target's invariant: a message with
+        // `"expires_at":"...:00.5Z"` decoded to an instant that its own
+        // encoding did not give back.
+        let read: Timestamp = serde_json::from_str("\"2026-12-02T11:20:00.5Z\"").unwrap();
+        assert_eq!(read, Timestamp::from_unix_millis(1_796_210_400_000));
+        let again: Timestamp =
+            serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+        assert_eq!(again, read);
     }
 
     #[test]

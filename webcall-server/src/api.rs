@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use webcall_core::protocol::{ApiError, ErrorCode};
+use webcall_core::protocol::{ApiError, CreateRoomRequest, ErrorCode};
 use webcall_core::token::RoomToken;
 
 use crate::app::AppState;
@@ -50,7 +50,7 @@ pub(crate) fn store_failed(e: crate::Error) -> Response {
 
 /// The largest body `POST /api/rooms` reads. Today no field is defined;
 /// the body is read (so the connection can be kept alive) and checked.
-pub(crate) const MAX_CREATE_BODY: usize = 4 * 1024;
+pub(crate) const MAX_CREATE_BODY: usize = webcall_core::protocol::MAX_CREATE_BODY_BYTES;
 
 /// Reads and checks the body of `POST /api/rooms`: empty, or a JSON object
 /// whose fields are ignored. The answer to anything else.
@@ -77,12 +77,10 @@ async fn read_create_body(body: Body, timeout: std::time::Duration) -> Result<()
             }
             Ok(Ok(bytes)) => bytes,
         };
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(());
-    }
-    match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err(api_error_with(
+    // A longer body was refused while reading it (413 above).
+    match CreateRoomRequest::parse(&bytes) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(api_error_with(
             StatusCode::BAD_REQUEST,
             ApiError::with_detail(
                 ErrorCode::BadMessage,
