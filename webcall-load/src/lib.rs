@@ -180,13 +180,21 @@ pub async fn run(options: &Options) -> Result<Report> {
     }
     let run_seconds = loaded.elapsed().as_secs_f64();
 
-    // The drain: what was sent to a present participant arrives, or is lost.
+    // The drain: what was sent to a present participant arrives, or is
+    // lost once nothing more has arrived for the drain period (an
+    // overloaded server may still be working through its queues).
     let _ = phase_tx.send(Phase::Quiet);
-    let drained_by = Instant::now() + options.drain;
-    while Counters::get(&counters.delivered) < Counters::get(&counters.sent_to_present)
-        && Instant::now() < drained_by
+    let mut arrived = Counters::get(&counters.delivered);
+    let mut last_arrival = Instant::now();
+    while arrived < Counters::get(&counters.sent_to_present)
+        && last_arrival.elapsed() < options.drain
     {
         sleep(POLL).await;
+        let now = Counters::get(&counters.delivered);
+        if now > arrived {
+            arrived = now;
+            last_arrival = Instant::now();
+        }
     }
     sampler.abort();
     for r in lock(&rss).iter_mut() {
@@ -238,6 +246,7 @@ fn report(
         reload_resume: get(&c.reload_resume),
         resume_missed: get(&c.resume_missed),
         drain_timeouts: get(&c.drain_timeouts),
+        owed_at_leave: get(&c.owed_at_leave),
         close_timeouts: get(&c.close_timeouts),
         unexpected_closes: get(&c.unexpected_closes),
         server_reconnects: get(&c.server_reconnects),

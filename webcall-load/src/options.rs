@@ -53,8 +53,8 @@ pub struct Options {
     #[arg(long, env = "WEBCALL_LOAD_RAMP", default_value = "500/s")]
     pub ramp: Rate,
 
-    /// After sending stops: how long to wait for messages still on their
-    /// way before what has not arrived counts as lost.
+    /// After sending stops: how long without a single arrival before
+    /// what has not arrived counts as lost.
     #[arg(long, env = "WEBCALL_LOAD_DRAIN", default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
 

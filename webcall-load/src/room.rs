@@ -403,7 +403,10 @@ impl Participant {
                     }
                 }
                 _ = sleep_until(deadline) => {
-                    Counters::add(&self.ctx.counters.drain_timeouts);
+                    let counters = &self.ctx.counters;
+                    Counters::add(&counters.drain_timeouts);
+                    let received = self.shared.received[self.slot].load(Ordering::Relaxed);
+                    counters.owed_at_leave.fetch_add(owed.saturating_sub(received), Ordering::Relaxed);
                     break;
                 }
             }

@@ -24,6 +24,7 @@ pub(crate) struct Counters {
     pub reload_resume: AtomicU64,
     pub resume_missed: AtomicU64,
     pub drain_timeouts: AtomicU64,
+    pub owed_at_leave: AtomicU64,
     pub close_timeouts: AtomicU64,
     pub unexpected_closes: AtomicU64,
     pub server_reconnects: AtomicU64,
@@ -258,6 +259,10 @@ pub struct Report {
     /// Leaves that went ahead before everything sent to the leaver had
     /// arrived (bounded wait of 5 s).
     pub drain_timeouts: u64,
+    /// Messages still on their way to a participant when it left after a
+    /// drain timeout: some of the `lost` may be these, dropped because
+    /// their receiver had gone (an overloaded run), not by a server fault.
+    pub owed_at_leave: u64,
     /// Leaves whose connection the server had not closed within 5 s.
     pub close_timeouts: u64,
     /// Connections the server closed or lost that the participant did not
@@ -309,6 +314,13 @@ impl fmt::Display for Report {
             "lost {}  duplicated {}  misrouted {}  out of order {}",
             self.lost, self.duplicated, self.misrouted, self.out_of_order
         )?;
+        if self.owed_at_leave > 0 {
+            writeln!(
+                f,
+                "               ({} messages were still owed to participants that left after a drain timeout)",
+                self.owed_at_leave
+            )?;
+        }
         writeln!(
             f,
             "relay latency  p50 {} µs  p90 {} µs  p99 {} µs  p99.9 {} µs  max {} µs  ({} messages)",
