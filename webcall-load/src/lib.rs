@@ -57,6 +57,9 @@ use stats::{Counters, lock};
 const POLL: Duration = Duration::from_millis(20);
 /// How often a progress line is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// How far into the load memory is taken as the baseline of its drift
+/// (a fifth of the load when that is shorter).
+const WARM_UP: Duration = Duration::from_secs(60);
 /// How long the participants may take to leave at the end.
 const LEAVE_BOUND: Duration = Duration::from_secs(30);
 
@@ -171,8 +174,15 @@ pub async fn run(options: &Options) -> Result<Report> {
     let loaded = Instant::now();
     let end = loaded + options.duration;
     let mut next_line = loaded + PROGRESS_EVERY;
+    let mut warm_at = Some(loaded + WARM_UP.min(options.duration / 5));
     while Instant::now() < end {
-        sleep_until(end.min(next_line)).await;
+        sleep_until(end.min(next_line).min(warm_at.unwrap_or(end))).await;
+        if warm_at.is_some_and(|at| Instant::now() >= at) {
+            warm_at = None;
+            for r in lock(&rss).iter_mut() {
+                r.warm_kib = r.sample();
+            }
+        }
         if Instant::now() >= next_line {
             progress.line("load");
             next_line += PROGRESS_EVERY;

@@ -176,6 +176,10 @@ pub struct Rss {
     pub before_kib: Option<u64>,
     /// When every room was open.
     pub after_ramp_kib: Option<u64>,
+    /// A minute into the load (a fifth of it when shorter): the baseline
+    /// of the drift, once queues, buffers and the allocator have warmed
+    /// up.
+    pub warm_kib: Option<u64>,
     /// The last sample, taken at the end of the run (before the rooms
     /// were left).
     pub last_kib: Option<u64>,
@@ -183,8 +187,8 @@ pub struct Rss {
     pub max_kib: Option<u64>,
     /// Samples taken (one a second).
     pub samples: u64,
-    /// `last` against `after_ramp`, in percent: how much memory grew (or
-    /// shrank) while the load stayed the same.
+    /// `last` against `warm` (`after_ramp` until then), in percent: how
+    /// much memory grew (or shrank) while the load stayed the same.
     pub drift_percent: Option<f64>,
 }
 
@@ -203,7 +207,7 @@ impl Rss {
         self.samples += 1;
         self.last_kib = Some(now);
         self.max_kib = Some(self.max_kib.map_or(now, |m| m.max(now)));
-        self.drift_percent = self.after_ramp_kib.map(|base| {
+        self.drift_percent = self.warm_kib.or(self.after_ramp_kib).map(|base| {
             let pct = (now as f64 - base as f64) * 100.0 / (base as f64).max(1.0);
             (pct * 10.0).round() / 10.0
         });
@@ -357,10 +361,11 @@ impl fmt::Display for Report {
             };
             writeln!(
                 f,
-                "server {} RSS  before {}, after ramp {}, last {}, max {}; drift {} ({} samples)",
+                "server {} RSS  before {}, after ramp {}, warm {}, last {}, max {}; drift {} ({} samples)",
                 r.pid,
                 kib(r.before_kib),
                 kib(r.after_ramp_kib),
+                kib(r.warm_kib),
                 kib(r.last_kib),
                 kib(r.max_kib),
                 r.drift_percent
