@@ -104,7 +104,8 @@ impl Histogram {
         let exp = (i - EXACT) / (1 << SUB_BITS) + 10;
         let top = (i - EXACT) % (1 << SUB_BITS) + (1 << SUB_BITS);
         let shift = exp as u32 - SUB_BITS;
-        ((top + 1) << shift).saturating_sub(1)
+        let end = u128::from(top + 1) << shift;
+        u64::try_from(end - 1).unwrap_or(u64::MAX)
     }
 
     /// Counts one latency.
