@@ -27,6 +27,57 @@ async fn frames_decoded(browser: &Browser) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits until the browser has decoded 30 more frames than now.
+async fn wait_more_frames(browser: &Browser, what: &str) {
+    let now = frames_decoded(browser).await;
+    browser
+        .wait_until(
+            &format!("(await window.webcall.stats()).videoFramesDecoded > {now} + 30"),
+            WAIT,
+            what,
+        )
+        .await
+        .unwrap();
+}
+
+/// The page never showed the other side as gone nor replaced its
+/// connection.
+async fn assert_never_left(browser: &Browser) {
+    let log = browser
+        .eval("return window.webcall.log.join('\\n');")
+        .await
+        .unwrap();
+    let log = log.as_str().unwrap_or_default();
+    assert!(
+        !log.contains("status peer_left") && !log.contains("replacing ours"),
+        "the browser never saw the other side leave nor replaced the connection:\n{log}"
+    );
+}
+
+/// The native side runs its full duration and hangs up; its run went well
+/// and it came back once after losing the server.
+async fn finish_native(browser: &Browser, child: std::process::Child) -> cli_common::Run {
+    browser
+        .wait_until(
+            &status_is("peer_left"),
+            Duration::from_secs(60),
+            "the native side hanging up at the end of its duration",
+        )
+        .await
+        .unwrap();
+    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
+        .await
+        .unwrap();
+    assert!(run.success(), "{run:#?}");
+    assert!(
+        run.stdout
+            .contains("lost the server connection; reconnecting"),
+        "{run:#?}"
+    );
+    assert!(run.stdout.contains("call over after"), "{run:#?}");
+    run
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
     let server = TestServer::start().await.unwrap();
@@ -89,45 +140,10 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
         )
         .await
         .unwrap();
-    let after = frames_decoded(&browser).await;
-    browser
-        .wait_until(
-            &format!("(await window.webcall.stats()).videoFramesDecoded > {after} + 30"),
-            WAIT,
-            "the browser decoding after the proxy came back",
-        )
-        .await
-        .unwrap();
-    let log = browser
-        .eval("return window.webcall.log.join('\\n');")
-        .await
-        .unwrap();
-    let log = log.as_str().unwrap_or_default();
-    assert!(
-        !log.contains("status peer_left") && !log.contains("replacing ours"),
-        "the browser never saw the other side leave nor replaced the connection:\n{log}"
-    );
-
-    // The native side runs its full duration, then hangs up.
-    browser
-        .wait_until(
-            &status_is("peer_left"),
-            Duration::from_secs(60),
-            "the native side hanging up at the end of its duration",
-        )
-        .await
-        .unwrap();
-    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
-        .await
-        .unwrap();
-    assert!(run.success(), "{run:#?}");
+    wait_more_frames(&browser, "the browser decoding after the proxy came back").await;
+    assert_never_left(&browser).await;
+    let run = finish_native(&browser, child).await;
     assert!(!run.stderr.contains("lost the webcall server"), "{run:#?}");
-    assert!(
-        run.stdout
-            .contains("lost the server connection; reconnecting"),
-        "{run:#?}"
-    );
-    assert!(run.stdout.contains("call over after"), "{run:#?}");
     let s = stats(&stats_path);
     assert!(
         s["received"]["video_frames_decoded"].as_u64().unwrap() > 100,
@@ -188,43 +204,9 @@ async fn a_rolling_restart_of_the_instance_webcall_join_uses_does_not_stop_the_c
         )
         .await
         .unwrap();
-    let after = frames_decoded(&browser).await;
-    browser
-        .wait_until(
-            &format!("(await window.webcall.stats()).videoFramesDecoded > {after} + 30"),
-            WAIT,
-            "the browser decoding after the restart",
-        )
-        .await
-        .unwrap();
-    let log = browser
-        .eval("return window.webcall.log.join('\\n');")
-        .await
-        .unwrap();
-    let log = log.as_str().unwrap_or_default();
-    assert!(
-        !log.contains("status peer_left") && !log.contains("replacing ours"),
-        "the browser never saw the other side leave nor replaced the connection:\n{log}"
-    );
-
-    browser
-        .wait_until(
-            &status_is("peer_left"),
-            Duration::from_secs(60),
-            "the native side hanging up at the end of its duration",
-        )
-        .await
-        .unwrap();
-    let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
-        .await
-        .unwrap();
-    assert!(run.success(), "{run:#?}");
-    assert!(
-        run.stdout
-            .contains("lost the server connection; reconnecting"),
-        "{run:#?}"
-    );
-    assert!(run.stdout.contains("call over after"), "{run:#?}");
+    wait_more_frames(&browser, "the browser decoding after the restart").await;
+    assert_never_left(&browser).await;
+    finish_native(&browser, child).await;
     let s = stats(&stats_path);
     assert!(
         s["received"]["video_frames_decoded"].as_u64().unwrap() > 100,

@@ -32,17 +32,7 @@ pub struct Coturn {
 impl Coturn {
     /// The coturn binary, when installed.
     pub fn binary() -> Option<PathBuf> {
-        let name = std::env::var_os("WEBCALL_TURNSERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_TURNSERVER));
-        if name.components().count() > 1 {
-            return name.is_file().then_some(name);
-        }
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(&name))
-                .find(|p| p.is_file())
-        })
+        crate::installed(std::env::var_os("WEBCALL_TURNSERVER"), DEFAULT_TURNSERVER)
     }
 
     /// Starts coturn with a fresh random secret and waits until its UDP

@@ -59,3 +59,23 @@ pub use proxy::TcpProxy;
 pub use redis::RedisServer;
 pub use server::TestServer;
 pub use webcall_core::protocol::CreatedRoom;
+
+/// The path of a program: `override_path` when set (a path, or a name
+/// looked up in `PATH`), else `default` looked up in `PATH`; `None` when
+/// not installed.
+fn installed(
+    override_path: Option<std::ffi::OsString>,
+    default: &str,
+) -> Option<std::path::PathBuf> {
+    let name = override_path
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(default));
+    if name.components().count() > 1 {
+        return name.is_file().then_some(name);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(&name))
+            .find(|p| p.is_file())
+    })
+}

@@ -24,17 +24,10 @@ pub struct RedisServer {
 impl RedisServer {
     /// The `redis-server` binary, when installed.
     pub fn binary() -> Option<PathBuf> {
-        let name = std::env::var_os("WEBCALL_REDIS_SERVER")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_REDIS_SERVER));
-        if name.components().count() > 1 {
-            return name.is_file().then_some(name);
-        }
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(&name))
-                .find(|p| p.is_file())
-        })
+        crate::installed(
+            std::env::var_os("WEBCALL_REDIS_SERVER"),
+            DEFAULT_REDIS_SERVER,
+        )
     }
 
     /// Starts Redis on a free loopback port (no RDB, no AOF) and waits
