@@ -329,7 +329,8 @@ async fn restart(server: TestServer, config: webcall_server::Config) -> Result<T
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_across_two_instances_survives_restarts_of_each_and_of_redis() -> Result<()> {
     let _turn = HEAVY.lock().await;
-    let redis = webcall_testkit::RedisServer::start()?;
+    // Durable, as a production Redis: its restart below keeps the rooms.
+    let redis = webcall_testkit::RedisServer::start_durable()?;
     let config = webcall_server::Config {
         redis_url: Some(redis.url()),
         redis_prefix: format!("t{:016x}:", getrandom::u64()?),
@@ -394,6 +395,13 @@ async fn a_call_across_two_instances_survives_restarts_of_each_and_of_redis() ->
         let now = frames_decoded(browser).await?;
         wait_frames_past(browser, now + 30.0, &format!("{who} while Redis is away")).await?;
     }
+    // Bob signals while Redis is away (an ICE restart's offer): the
+    // instance cannot feed the room, answers `unavailable`, and his page
+    // reconnects; the offer is lost and made again later.
+    ensure!(
+        bob.eval("return window.webcall.restartIce();").await? == Value::Bool(true),
+        "bob restarts ICE while Redis is away"
+    );
     let refused = a.request("POST", "/api/rooms", None).await?;
     ensure!(
         refused.status == 503 && refused.header("retry-after").is_some(),
@@ -406,11 +414,19 @@ async fn a_call_across_two_instances_survives_restarts_of_each_and_of_redis() ->
         Ok(b.request("POST", "/api/rooms", None).await?.status == 201)
     })
     .await?;
+    // Whoever lost its signaling meanwhile (a message it sent while Redis
+    // was away is answered `unavailable`, and the page reconnects) is back
+    // in its seat: the rooms were kept by Redis's append-only file.
     for (who, browser) in [("alice", &alice), ("bob", &bob)] {
-        ensure!(
-            browser.status().await == "connected",
-            "{who} still in the call after Redis came back"
-        );
+        browser
+            .wait_until(
+                &status_is("connected"),
+                STATE,
+                &format!("{who} in the call after Redis came back"),
+            )
+            .await?;
+        let now = frames_decoded(browser).await?;
+        wait_frames_past(browser, now + 30.0, &format!("{who} after Redis came back")).await?;
     }
 
     let (alice_log, bob_log) = (page_log(&alice).await?, page_log(&bob).await?);

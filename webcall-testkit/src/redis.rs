@@ -19,6 +19,9 @@ pub struct RedisServer {
     addr: SocketAddr,
     child: Option<Child>,
     dir: PathBuf,
+    /// Every write is in an append-only file in `dir` (synced at once), so
+    /// data outlives a stop and start, as on a Redis run for production.
+    durable: bool,
 }
 
 impl RedisServer {
@@ -30,9 +33,21 @@ impl RedisServer {
         )
     }
 
-    /// Starts Redis on a free loopback port (no RDB, no AOF) and waits
-    /// until it answers `PING`.
+    /// Starts Redis on a free loopback port (no RDB, no AOF: a stop loses
+    /// everything) and waits until it answers `PING`.
     pub fn start() -> Result<Self> {
+        Self::start_keeping(false)
+    }
+
+    /// The same, but every write goes to an append-only file in the
+    /// server's temporary directory (synced at each write, removed on
+    /// drop): the data outlives [`stop`](Self::stop) and
+    /// [`start_again`](Self::start_again), as a production Redis's does.
+    pub fn start_durable() -> Result<Self> {
+        Self::start_keeping(true)
+    }
+
+    fn start_keeping(durable: bool) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let dir = std::env::temp_dir().join(format!("webcall-redis-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -41,6 +56,7 @@ impl RedisServer {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             child: None,
             dir,
+            durable,
         };
         redis.start_again()?;
         Ok(redis)
@@ -82,7 +98,9 @@ impl RedisServer {
                     "--save",
                     "",
                     "--appendonly",
-                    "no",
+                    if self.durable { "yes" } else { "no" },
+                    "--appendfsync",
+                    "always",
                     "--daemonize",
                     "no",
                     "--dir",
