@@ -9,7 +9,9 @@
 //!   relayed address at 1 Mbit/s each way (1,000-byte packets, 125 a
 //!   second), as two browsers behind NATs relaying both ends do: the bytes
 //!   delivered, and the server's CPU time over the window, so how many such
-//!   calls one core carries.
+//!   calls one core carries; and where a loss happens: the clients' own
+//!   CPU, and the datagrams the kernel dropped at the server's sockets and
+//!   at the clients' (full receive buffers).
 //!
 //! Run with `cargo bench -p webcall-server --bench turn_relay --profile dev`
 //! (append `-- memory` or `-- relay` for one section);
@@ -65,18 +67,9 @@ impl ServerProcess {
         })
     }
 
-    fn stat_fields(&self) -> Result<Vec<String>> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        let (_, rest) = stat.rsplit_once(')').context("unexpected /proc stat")?;
-        Ok(rest.split_whitespace().map(str::to_owned).collect())
-    }
-
     /// User plus system CPU time so far, in seconds.
     fn cpu_seconds(&self) -> Result<f64> {
-        let f = self.stat_fields()?;
-        // After ")": state is field 0, utime 11, stime 12.
-        let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
-        Ok(ticks as f64 / TICKS_PER_SECOND)
+        cpu_seconds(&self.child.id().to_string())
     }
 
     /// Resident set size in KiB.
@@ -95,6 +88,49 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User plus system CPU time of a process (`self` or a pid), in seconds.
+fn cpu_seconds(pid: &str) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let (_, rest) = stat.rsplit_once(')').context("unexpected /proc stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 0, utime 11, stime 12.
+    let ticks: u64 = f[11].parse::<u64>()? + f[12].parse::<u64>()?;
+    Ok(ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// Datagrams the kernel dropped because a UDP socket's receive buffer was
+/// full, summed over the sockets a process (`self` or a pid) holds: tells
+/// whether a loss is the server's or the clients' falling behind.
+fn udp_receive_drops(pid: &str) -> Result<u64> {
+    let mut inodes = std::collections::HashSet::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let Ok(target) = std::fs::read_link(fd?.path()) else {
+            continue;
+        };
+        let target = target.to_string_lossy().into_owned();
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+        {
+            inodes.insert(inode.to_owned());
+        }
+    }
+    let mut drops = 0;
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            // sl local rem st tx:rx tr:tm retr uid timeout inode ref pointer drops
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() >= 13 && inodes.contains(f[9]) {
+                drops += f[12].parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Ok(drops)
 }
 
 fn free_udp_port() -> Result<u16> {
@@ -225,6 +261,12 @@ async fn relay(calls: usize) -> Result<()> {
     }
     // Permissions and channels settle, then the measured window.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let server_pid = server.child.id().to_string();
+    let (client_cpu0, server_drops0, client_drops0) = (
+        cpu_seconds("self")?,
+        udp_receive_drops(&server_pid)?,
+        udp_receive_drops("self")?,
+    );
     let (cpu0, rx0, tx0, t0) = (
         server.cpu_seconds()?,
         received.load(Ordering::Relaxed),
@@ -237,6 +279,11 @@ async fn relay(calls: usize) -> Result<()> {
         received.load(Ordering::Relaxed),
         sent.load(Ordering::Relaxed),
         t0.elapsed().as_secs_f64(),
+    );
+    let (client_cpu1, server_drops1, client_drops1) = (
+        cpu_seconds("self")?,
+        udp_receive_drops(&server_pid)?,
+        udp_receive_drops("self")?,
     );
     stop.cancel();
     while tasks.join_next().await.is_some() {}
@@ -254,6 +301,12 @@ async fn relay(calls: usize) -> Result<()> {
         } else {
             f64::INFINITY
         },
+    );
+    println!(
+        "relay: the clients here (one worker thread) used {:.1} % of one core; datagrams dropped for full receive buffers in the window: {} at the server's sockets, {} at the clients'",
+        (client_cpu1 - client_cpu0) / secs * 100.0,
+        server_drops1 - server_drops0,
+        client_drops1 - client_drops0,
     );
     Ok(())
 }
