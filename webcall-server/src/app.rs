@@ -250,6 +250,9 @@ pub async fn run_with_tls(
             if turn_config.public_host.is_none() {
                 turn_config.public_host = config.public_host();
             }
+            if turn_config.tls_on_https_port == Some(0) {
+                turn_config.tls_on_https_port = Some(config.listen.port());
+            }
             if turn_config.tls_listen.is_some() && turn_config.tls.is_none() {
                 turn_config.tls = tls.as_ref().map(|tls| TurnTls::Config(tls.server_config()));
             }
@@ -301,7 +304,8 @@ pub async fn run_with_tls(
         tracing::info!("HTTPS with {}", tls.describe());
     }
     let shared = state.shared.clone();
-    serve::serve(listener, router, state, tls, shutdown).await;
+    let turn_intake = turn.as_ref().and_then(TurnServer::https_intake);
+    serve::serve(listener, router, state, tls, turn_intake, shutdown).await;
     if let Some(shared) = shared {
         shared.cluster.leave().await;
     }

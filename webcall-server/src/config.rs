@@ -253,6 +253,11 @@ impl Config {
                     "TURN over TLS needs a certificate: --turn-tls-cert and --turn-tls-key, or HTTPS (--tls-cert, --tls-self-signed, --acme-domain) to share".into(),
                 ));
             }
+            if turn.tls_on_https_port.is_some() && self.tls.is_none() {
+                return Err(Error::Config(
+                    "--turn-tls-on-https needs HTTPS on this server: add --tls-cert and --tls-key, --tls-self-signed or --acme-domain".into(),
+                ));
+            }
         }
         for host in &self.allowed_hosts {
             if host != "*" && !crate::request::is_plausible_host(host) {

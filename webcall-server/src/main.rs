@@ -207,6 +207,14 @@ struct Flags {
     #[arg(long, env = "WEBCALL_TURN_TLS_LISTEN")]
     turn_tls_listen: Option<SocketAddr>,
 
+    /// Also take TURN over TLS on the HTTPS port (443 on a VPS), told
+    /// apart from HTTPS by its first bytes, and hand clients that turns:
+    /// URL: calls then connect from networks that let only HTTPS out.
+    /// Needs HTTPS on this server (--tls-cert, --tls-self-signed or
+    /// --acme-domain).
+    #[arg(long, env = "WEBCALL_TURN_TLS_ON_HTTPS")]
+    turn_tls_on_https: bool,
+
     /// Certificate chain (PEM) for TURN over TLS.
     #[arg(long, env = "WEBCALL_TURN_TLS_CERT")]
     turn_tls_cert: Option<PathBuf>,
@@ -347,6 +355,15 @@ fn turn_config(flags: &Flags) -> anyhow::Result<Option<TurnConfig>> {
         (None, None) => None,
         _ => anyhow::bail!("--turn-tls-cert and --turn-tls-key go together"),
     };
+    if flags.turn_tls_on_https {
+        // The port clients reach HTTPS on: the public URL's, else ours.
+        let public_port = flags
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.port_or_known_default());
+        turn.tls_on_https_port = Some(public_port.unwrap_or(flags.listen.port()));
+    }
     turn.public_ip = flags.turn_public_ip;
     turn.relay_ports = (flags.turn_relay_ports.0, flags.turn_relay_ports.1);
     turn.transports = flags.turn_transports.clone();
@@ -881,6 +898,46 @@ mod tests {
             lan_urls("192.0.2.5:443".parse().unwrap()),
             vec!["https://192.0.2.5".to_owned()]
         );
+    }
+
+    #[test]
+    fn turn_over_tls_on_the_https_port_takes_the_public_port() {
+        let parse = |args: &[&str]| {
+            let mut all = vec![
+                "webcall-server",
+                "--turn",
+                "--turn-secret",
+                "a shared secret of length",
+            ];
+            all.extend_from_slice(args);
+            config(Flags::try_parse_from(all).unwrap()).unwrap()
+        };
+        let https = ["--tls-cert", "/c.pem", "--tls-key", "/k.pem"];
+        let c = parse(
+            &[
+                &[
+                    "--turn-tls-on-https",
+                    "--public-url",
+                    "https://call.example.org",
+                ],
+                &https[..],
+            ]
+            .concat(),
+        );
+        assert_eq!(c.turn.as_ref().unwrap().tls_on_https_port, Some(443));
+        c.validate().unwrap();
+        let c = parse(
+            &[
+                &["--turn-tls-on-https", "--listen", "0.0.0.0:8443"],
+                &https[..],
+            ]
+            .concat(),
+        );
+        assert_eq!(c.turn.as_ref().unwrap().tls_on_https_port, Some(8443));
+        let c = parse(&[]);
+        assert_eq!(c.turn.as_ref().unwrap().tls_on_https_port, None);
+        let err = parse(&["--turn-tls-on-https"]).validate().unwrap_err();
+        assert!(err.to_string().contains("needs HTTPS"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Serving connections: the accept loop with its limits (all connections,
 //! connections per client), on an HTTPS port a TLS handshake within the
-//! request time limit (plain HTTP there is redirected, never served),
+//! request time limit (plain HTTP there is redirected, never served; TURN
+//! over TLS is handed to the TURN server when it shares the port),
 //! HTTP/1.1 with time limits on request heads and idle keep-alive, and a
 //! shutdown that tells every connection, signaling
 //! WebSockets included, and ends within a bounded time.
@@ -23,7 +24,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -36,10 +37,14 @@ use crate::app::AppState;
 use crate::config::canonical;
 use crate::request::{OverTls, client_key, is_plausible_host};
 use crate::tls::{ALPN_ACME_TLS, Tls};
+use crate::turn::stream::StreamIntake;
 
 /// Largest request head accepted (hyper's minimum is 8 KiB). The API's
 /// requests are a few hundred bytes.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// The ALPN name of TURN over TLS (RFC 7443).
+const ALPN_STUN_TURN: &[u8] = b"stun.turn";
 
 /// Open files kept back from connections for the listener, logs and the
 /// runtime.
@@ -176,6 +181,7 @@ pub(crate) async fn serve(
     router: Router,
     state: Arc<AppState>,
     tls: Option<Tls>,
+    turn: Option<StreamIntake>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     // On an HTTPS port every routed request came over TLS (plain HTTP is
@@ -191,9 +197,15 @@ pub(crate) async fn serve(
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
     // `tls` lives until the end: it keeps the certificate current.
-    let acceptor = tls
-        .as_ref()
-        .map(|tls| TlsAcceptor::from(tls.server_config()));
+    let acceptor = tls.as_ref().map(|tls| {
+        if turn.is_none() {
+            return TlsAcceptor::from(tls.server_config());
+        }
+        // TURN clients that name their protocol (RFC 7443) are let in too.
+        let mut config = (*tls.server_config()).clone();
+        config.alpn_protocols.push(ALPN_STUN_TURN.to_vec());
+        TlsAcceptor::from(Arc::new(config))
+    });
     let gate = state.gate.clone();
     tokio::pin!(shutdown);
     loop {
@@ -224,6 +236,7 @@ pub(crate) async fn serve(
             state: state.clone(),
             http: http.clone(),
             ticket,
+            turn: turn.clone(),
         };
         match &acceptor {
             None => gate
@@ -265,6 +278,8 @@ struct Connection {
     state: Arc<AppState>,
     http: Http,
     ticket: ConnectionTicket,
+    /// Where TURN-over-TLS connections go when the HTTPS port takes them.
+    turn: Option<StreamIntake>,
 }
 
 impl Connection {
@@ -311,7 +326,28 @@ impl Connection {
             let _ = within(deadline, &mut stopping, tls.shutdown()).await;
             return;
         }
-        self.serve_http(TokioIo::new(tls), true).await;
+        let Some(turn) = self.turn.clone() else {
+            self.serve_http(TokioIo::new(tls), true).await;
+            return;
+        };
+        // The port also takes TURN over TLS: the first decrypted byte
+        // tells (a TURN client opens with a STUN request, whose first two
+        // bits are zero; an HTTP request opens with a letter).
+        let mut tls = tls;
+        let mut first = [0u8; 1];
+        match within(deadline, &mut stopping, tls.read(&mut first)).await {
+            Some(Ok(1)) => {}
+            _ => return,
+        }
+        let (reader, writer) = tokio::io::split(tls);
+        let stream = tokio::io::join(std::io::Cursor::new(first).chain(reader), writer);
+        if first[0] < 0x40 {
+            tracing::debug!(peer = %self.peer, "TURN over TLS on the HTTPS port");
+            // From here the TURN server's stream limits count it.
+            turn.hand_over(self.peer, Box::new(stream));
+            return;
+        }
+        self.serve_http(TokioIo::new(stream), true).await;
     }
 
     /// HTTP/1.1 on `io` until the client closes it, it idles out, or
@@ -326,6 +362,7 @@ impl Connection {
             state,
             http,
             ticket,
+            turn: _,
         } = self;
         let service_ticket = ticket.clone();
         // Requests being answered on this connection: at shutdown, one

@@ -619,6 +619,80 @@ async fn turns_is_served_with_the_https_certificate_and_allocates() -> Result<()
     Ok(())
 }
 
+#[tokio::test]
+async fn the_https_port_also_takes_turn_over_tls() -> Result<()> {
+    use stun::message::CLASS_SUCCESS_RESPONSE;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use webcall_server::config::TlsSource;
+
+    // HTTPS with a self-signed certificate, TURN over TLS on the same
+    // port and on no port of its own (that joins are handed its URL, the
+    // relay-only browser call below shows).
+    let (files, der) = self_signed()?;
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_on_https_port = Some(0);
+    let server = TestServer::start_with(webcall_server::Config {
+        ice_servers: vec![],
+        tls: Some(TlsSource::Files {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        }),
+        turn: Some(turn),
+        ..TestServer::test_config()
+    })
+    .await?;
+    let connector = tls_trusting(der)?;
+    let name = || tokio_rustls::rustls::pki_types::ServerName::try_from("127.0.0.1");
+
+    // A TURN client allocates over TLS on the HTTPS port...
+    let tcp = tokio::net::TcpStream::connect(server.addr()).await?;
+    let mut tls = connector.connect(name()?, tcp).await?;
+    let allocated =
+        stream_allocate(&mut tls, &credential("shared", Duration::from_secs(600))).await?;
+    assert_eq!(allocated.typ.class, CLASS_SUCCESS_RESPONSE, "{allocated}");
+
+    // ...while HTTPS on it answers as before.
+    let tcp = tokio::net::TcpStream::connect(server.addr()).await?;
+    let mut https = connector.connect(name()?, tcp).await?;
+    https
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut answer = String::new();
+    https.read_to_string(&mut answer).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("strict-transport-security"),
+        "{answer}"
+    );
+    drop(tls);
+    server.shutdown().await?;
+    let _ = std::fs::remove_dir_all(files.cert.parent().context("a directory")?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_only_call_over_tls_on_the_https_port() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    // The page and TURN over TLS on one port, as on a network that lets
+    // only HTTPS out.
+    let (files, _) = self_signed()?;
+    let mut turn = TestServer::turn_config(true);
+    turn.tls_on_https_port = Some(0);
+    let browser = BrowserOptions {
+        // The test certificate is self-signed.
+        extra_args: vec!["--ignore-certificate-errors".to_owned()],
+        ..BrowserOptions::default()
+    };
+    let https = webcall_server::config::TlsSource::Files {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+    };
+    let call = relay_call_with(turn, TurnTransport::Tls, browser, Some(https)).await?;
+    assert_relayed(&call, "tls").await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_call_over_tls() -> Result<()> {
     let _heavy = HEAVY.lock().await;

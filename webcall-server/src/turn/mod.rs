@@ -42,7 +42,7 @@ use crate::config::IpNet;
 use crate::error::{Error, Result};
 use peers::PeerPolicy;
 use relay::{PendingReservation, Quotas, RelayGenerator, RelaySettings};
-use stream::StreamLimits;
+use stream::{StreamIntake, StreamLimits};
 
 /// Names the stream clients that have gone.
 type Gone = tokio::sync::mpsc::UnboundedReceiver<SocketAddr>;
@@ -98,6 +98,12 @@ pub struct TurnConfig {
     pub tls_listen: Option<SocketAddr>,
     /// The certificate for TLS.
     pub tls: Option<TurnTls>,
+    /// The HTTPS port's public number when it also takes TURN over TLS
+    /// (`--turn-tls-on-https`): the HTTPS server hands over connections
+    /// whose first bytes are STUN ([`TurnServer::https_intake`]), and
+    /// clients get `turns:<host>:<port>`, which passes networks that let
+    /// only HTTPS out. Needs HTTPS on that port, served by [`crate::run`].
+    pub tls_on_https_port: Option<u16>,
     /// The address written into relayed addresses and handed-out URLs.
     /// Default: the listening address if it is specific, else the first
     /// address of this machine that is not loopback.
@@ -170,6 +176,7 @@ impl TurnConfig {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_TURN_PORT)),
             tls_listen: None,
             tls: None,
+            tls_on_https_port: None,
             public_ip: None,
             public_host: None,
             relay_ports: (49152, 65535),
@@ -286,6 +293,7 @@ pub struct TurnServer {
     udp: SocketAddr,
     tcp: SocketAddr,
     tls: Option<SocketAddr>,
+    https_intake: Option<StreamIntake>,
     urls: TurnUrls,
     stats: Arc<TurnStats>,
     stop: CancellationToken,
@@ -374,6 +382,13 @@ impl TurnServer {
             let conn: Arc<dyn Conn + Send + Sync> = conn;
             listeners.push((conn, Some(gone)));
         }
+        let https_intake = config.tls_on_https_port.map(|port| {
+            let local = SocketAddr::new(config.listen.ip(), port);
+            let (conn, gone, intake) = stream::intake(local, limits, stop.clone());
+            let conn: Arc<dyn Conn + Send + Sync> = conn;
+            listeners.push((conn, Some(gone)));
+            intake
+        });
         for (conn, gone) in listeners {
             let pending = PendingReservation::default();
             let manager = Arc::new(Manager::new(ManagerConfig {
@@ -413,10 +428,17 @@ impl TurnServer {
         if let Some(tls) = tls_addr.filter(|_| wanted(TurnTransport::Tls)) {
             builtin.push(format!("turns:{host}:{}?transport=tcp", tls.port()));
         }
+        if let Some(port) = config
+            .tls_on_https_port
+            .filter(|_| wanted(TurnTransport::Tls))
+        {
+            builtin.push(format!("turns:{host}:{port}?transport=tcp"));
+        }
         tracing::info!(
             udp = %udp_addr,
             tcp = %tcp_addr,
             tls = ?tls_addr,
+            tls_on_https_port = ?config.tls_on_https_port,
             relay_ip = %relay.public_ip,
             relay_ports = %format!("{}-{}", relay.ports.0, relay.ports.1),
             "TURN server started; clients get {}",
@@ -426,6 +448,7 @@ impl TurnServer {
             udp: udp_addr,
             tcp: tcp_addr,
             tls: tls_addr,
+            https_intake,
             urls: TurnUrls {
                 builtin,
                 external: config.external.clone(),
@@ -449,6 +472,12 @@ impl TurnServer {
     /// The TLS listening address, if TLS listens.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls
+    }
+
+    /// Where the HTTPS server hands TURN-over-TLS connections, when
+    /// [`TurnConfig::tls_on_https_port`] is set.
+    pub fn https_intake(&self) -> Option<StreamIntake> {
+        self.https_intake.clone()
     }
 
     /// The URLs clients are handed.

@@ -8,7 +8,9 @@
 //!
 //! The stream type is generic: [`listen`] takes an accept function from
 //! `TcpStream` to any `AsyncRead + AsyncWrite` stream, the identity for
-//! TCP and a TLS handshake for TLS.
+//! TCP and a TLS handshake for TLS. [`intake`] makes a virtual connection
+//! with no listener: the HTTPS server hands it the TLS connections on its
+//! port that turn out to carry TURN (`turns:` on 443).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -55,6 +57,90 @@ pub struct StreamConn {
     stop: CancellationToken,
 }
 
+/// The stream clients of one virtual connection: how a new one is let in
+/// (limits, bookkeeping, serving it, saying when it has gone).
+#[derive(Clone)]
+struct Clients {
+    in_tx: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    gone_tx: mpsc::UnboundedSender<SocketAddr>,
+    peers: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>,
+    limits: StreamLimits,
+    stop: CancellationToken,
+}
+
+/// A virtual connection with no listener of its own, the channel naming
+/// clients that have gone, and the [`Clients`] that feed it.
+fn virtual_conn(
+    local: SocketAddr,
+    limits: StreamLimits,
+    stop: CancellationToken,
+) -> (
+    Arc<StreamConn>,
+    mpsc::UnboundedReceiver<SocketAddr>,
+    Clients,
+) {
+    let (in_tx, in_rx) = mpsc::channel(IN_QUEUE);
+    let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+    let conn = Arc::new(StreamConn {
+        local,
+        inbound: tokio::sync::Mutex::new(in_rx),
+        peers: Arc::new(Mutex::new(HashMap::new())),
+        stop: stop.clone(),
+    });
+    let clients = Clients {
+        in_tx,
+        gone_tx,
+        peers: conn.peers.clone(),
+        limits,
+        stop,
+    };
+    (conn, gone_rx, clients)
+}
+
+impl Clients {
+    /// Lets in the client at `peer` whose stream `handshake` yields (within
+    /// [`HANDSHAKE`]), unless a limit is reached; serves it until it goes.
+    fn admit<S, Fut>(&self, peer: SocketAddr, handshake: Fut)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        Fut: Future<Output = std::io::Result<S>> + Send + 'static,
+    {
+        let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
+        {
+            let mut map = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            let from_address = map.keys().filter(|a| a.ip() == peer.ip()).count();
+            if map.len() >= self.limits.max_connections || from_address >= PER_ADDRESS {
+                tracing::debug!(%peer, "TURN stream client refused: connection limit");
+                return;
+            }
+            map.insert(peer, out_tx);
+        }
+        let clients = self.clone();
+        tokio::spawn(async move {
+            let served = async {
+                let stream = tokio::time::timeout(HANDSHAKE, handshake)
+                    .await
+                    .map_err(|_| std::io::Error::other("handshake timed out"))??;
+                serve(stream, peer, clients.in_tx.clone(), out_rx).await
+            };
+            tokio::select! {
+                () = clients.stop.cancelled() => {}
+                result = served => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, "TURN stream client gone: {e}");
+                    }
+                }
+            }
+            clients
+                .peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer);
+            let _ = clients.gone_tx.send(peer);
+        });
+    }
+}
+
 /// Starts accepting stream clients on `listener`, turning each TCP
 /// connection into a stream with `accept` (a TLS handshake, say). Returns
 /// the virtual connection and a channel naming each client that has gone,
@@ -70,16 +156,7 @@ where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = std::io::Result<S>> + Send + 'static,
 {
-    let local = listener.local_addr()?;
-    let (in_tx, in_rx) = mpsc::channel(IN_QUEUE);
-    let (gone_tx, gone_rx) = mpsc::unbounded_channel();
-    let conn = Arc::new(StreamConn {
-        local,
-        inbound: tokio::sync::Mutex::new(in_rx),
-        peers: Arc::new(Mutex::new(HashMap::new())),
-        stop: stop.clone(),
-    });
-    let peers = conn.peers.clone();
+    let (conn, gone_rx, clients) = virtual_conn(listener.local_addr()?, limits, stop.clone());
     tokio::spawn(async move {
         loop {
             let (tcp, peer) = tokio::select! {
@@ -93,46 +170,53 @@ where
                     }
                 },
             };
-            let (out_tx, out_rx) = mpsc::channel(OUT_QUEUE);
-            {
-                let mut map = peers.lock().unwrap_or_else(|p| p.into_inner());
-                let from_address = map.keys().filter(|a| a.ip() == peer.ip()).count();
-                if map.len() >= limits.max_connections || from_address >= PER_ADDRESS {
-                    tracing::debug!(%peer, "TURN stream client refused: connection limit");
-                    continue;
-                }
-                map.insert(peer, out_tx);
-            }
             let _ = tcp.set_nodelay(true);
-            let handshake = accept(tcp);
-            let in_tx = in_tx.clone();
-            let gone_tx = gone_tx.clone();
-            let peers = peers.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let served = async {
-                    let stream = tokio::time::timeout(HANDSHAKE, handshake)
-                        .await
-                        .map_err(|_| std::io::Error::other("handshake timed out"))??;
-                    serve(stream, peer, in_tx, out_rx).await
-                };
-                tokio::select! {
-                    () = stop.cancelled() => {}
-                    result = served => {
-                        if let Err(e) = result {
-                            tracing::debug!(%peer, "TURN stream client gone: {e}");
-                        }
-                    }
-                }
-                peers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&peer);
-                let _ = gone_tx.send(peer);
-            });
+            clients.admit(peer, accept(tcp));
         }
     });
     Ok((conn, gone_rx))
+}
+
+/// A stream whose TLS another server already terminated, handed over whole.
+pub trait HandedStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> HandedStream for T {}
+
+/// Where the HTTPS server hands TURN clients that reached its port: a
+/// connection whose first decrypted bytes are STUN rather than HTTP.
+#[derive(Clone)]
+pub struct StreamIntake {
+    clients: Clients,
+}
+
+impl std::fmt::Debug for StreamIntake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamIntake").finish_non_exhaustive()
+    }
+}
+
+impl StreamIntake {
+    /// Serves `stream` from the client at `peer` as TURN over TLS, within
+    /// the listener's limits (over them, it is closed).
+    pub fn hand_over(&self, peer: SocketAddr, stream: Box<dyn HandedStream>) {
+        self.clients
+            .admit(peer, async move { Ok::<_, std::io::Error>(stream) });
+    }
+}
+
+/// A virtual connection fed by [`StreamIntake::hand_over`] instead of a
+/// listener of its own; `local` is the address it is reached at.
+pub fn intake(
+    local: SocketAddr,
+    limits: StreamLimits,
+    stop: CancellationToken,
+) -> (
+    Arc<StreamConn>,
+    mpsc::UnboundedReceiver<SocketAddr>,
+    StreamIntake,
+) {
+    let (conn, gone_rx, clients) = virtual_conn(local, limits, stop);
+    (conn, gone_rx, StreamIntake { clients })
 }
 
 /// Reads framed messages from one client and writes what is queued for it.
