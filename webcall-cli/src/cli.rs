@@ -46,6 +46,26 @@ pub enum Command {
     Join(JoinArgs),
     /// List cameras, microphones and speakers.
     Devices(DevicesArgs),
+    /// Check before a call: the server, its STUN and TURN servers, and the
+    /// camera, microphone and speaker here.
+    Test(TestArgs),
+}
+
+/// `webcall test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The webcall server, e.g. https://call.example.org.
+    #[arg(long, env = "WEBCALL_SERVER", default_value = "http://localhost:8000")]
+    pub server: String,
+    /// Print {"server", "ok", "checks": [{"name", "verdict", "detail"}]} as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Check the server and its STUN/TURN servers only.
+    #[arg(long)]
+    pub no_devices: bool,
+    /// Gather on this local address only (repeatable), as in `webcall join`.
+    #[arg(long = "ice-addr", value_name = "IP")]
+    pub ice_addrs: Vec<IpAddr>,
 }
 
 /// `webcall devices`.

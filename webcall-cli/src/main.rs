@@ -1,8 +1,10 @@
-//! `webcall`: create a call link, or join a call from the terminal.
+//! `webcall`: create a call link, join a call from the terminal, list
+//! devices, or check everything before a call.
 //!
 //! Thin: parse flags ([`cli`]), run the subcommand, turn an error into one
 //! line on stderr and a non-zero exit code.
 
+mod check;
 mod cli;
 mod create;
 mod join;
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         match &cli.command {
             cli::Command::Create(args) => create::run(args).await,
             cli::Command::Join(args) => join::run(args).await,
+            cli::Command::Test(args) => check::run(args).await,
             cli::Command::Devices(args) => {
                 let list = webcall_cli::devices::DeviceList::probe();
                 if args.json {

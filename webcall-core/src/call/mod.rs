@@ -14,6 +14,7 @@
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
 //! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
+//! - [`probe`]: checking STUN and TURN servers before a call.
 //! - [`negotiator`]: the negotiation as a state machine without IO
 //!   (perfect negotiation, buffered candidates, ICE restarts, going on
 //!   without the server).
@@ -58,6 +59,7 @@ mod media;
 pub mod negotiator;
 pub mod pattern;
 mod peer;
+pub mod probe;
 mod receive;
 pub mod sinks;
 pub mod sources;

@@ -1,4 +1,5 @@
-//! The room API over HTTP: create a room, look one up. Errors are mapped to
+//! The room API over HTTP: create a room, look one up, ask whether the
+//! server takes new calls. Errors are mapped to
 //! what a person can act on: server down, not a webcall server, room gone.
 
 use std::time::Duration;
@@ -75,4 +76,32 @@ pub async fn room_info(server: &str, token: &RoomToken) -> Result<RoomInfo> {
     let server = super::link::normalize_server(server)?;
     let request = client()?.get(format!("{server}/api/rooms/{token}"));
     call_api(&server, request, "GET /api/rooms/{token}").await
+}
+
+/// Whether a server takes new calls, as its `GET /readyz` says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Readiness {
+    /// True when it does.
+    pub ready: bool,
+    /// Why not (its room store is unreachable, it is shutting down, ...).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Asks the server at `server` whether it takes new calls (`/readyz`: 200
+/// or 503, both with a JSON body). A server that does not answer, or
+/// answers something else, is an error saying so.
+pub async fn readiness(server: &str) -> Result<Readiness> {
+    let server = super::link::normalize_server(server)?;
+    let resp = client()?
+        .get(format!("{server}/readyz"))
+        .send()
+        .await
+        .map_err(|e| unreachable(&server, e))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| unreachable(&server, e))?;
+    serde_json::from_str(&body).map_err(|_| Error::NotWebcall {
+        server: server.clone(),
+        detail: format!("GET /readyz answered HTTP {status} without a webcall body"),
+    })
 }

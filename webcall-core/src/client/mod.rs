@@ -2,7 +2,8 @@
 //! hold a seat in a room over the WebSocket described in PROTOCOL.md.
 //!
 //! - [`link`]: `http(s)://host[:port]/r/<token>` to a server base and a token.
-//! - [`http`]: the room API (`POST /api/rooms`, `GET /api/rooms/{token}`).
+//! - [`http`]: the room API (`POST /api/rooms`, `GET /api/rooms/{token}`)
+//!   and `GET /readyz`.
 //! - [`session`]: the signaling session as a state machine without IO:
 //!   join and resume, fatal errors, reconnect back-off.
 //! - [`signaling`]: the WebSocket edge that drives a [`session::Session`]:
@@ -13,7 +14,7 @@ pub mod link;
 pub mod session;
 pub mod signaling;
 
-pub use http::{create_room, room_info};
+pub use http::{Readiness, create_room, readiness, room_info};
 pub use link::Link;
 pub use signaling::{SignalEvent, Signaling};
 
