@@ -282,3 +282,137 @@ async fn two_native_peers_see_and_hear_each_other() {
     assert!(len > 60 * 640 * 480 * 3 / 2, "{len} bytes");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `webcall join --no-tui` for a chat test: no media (chat needs none),
+/// loopback candidates only, figures written to `stats`.
+fn join_for_chat(url: &str, stats: &std::path::Path) -> std::process::Command {
+    webcall(&[
+        "join",
+        url,
+        "--no-tui",
+        "--video",
+        "none",
+        "--audio",
+        "none",
+        "--ice-addr",
+        "127.0.0.1",
+        "--duration",
+        "300",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ])
+}
+
+/// A 4,000-character text with letters of one, two and four bytes.
+fn long_text(tag: char) -> String {
+    let mut s = String::from(tag);
+    s.extend("жx😀".chars().cycle().take(3999));
+    assert_eq!(s.chars().count(), 4000);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_native_peers_chat_in_order_and_agree_on_the_verification_code() {
+    use std::io::Write;
+    use webcall_testkit::wait_for;
+
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    // Both reach the server through a relay that reads the fingerprints
+    // it passes on (and changes none).
+    let relay = cli_common::relay::FingerprintRelay::launch(server.addr(), false).await;
+    let link = relay.link(&room.url);
+    let dir = scratch("native-chat");
+    let (stats_a, stats_b) = (dir.join("a.json"), dir.join("b.json"));
+    let mut a = cli_common::Live::spawn(join_for_chat(&link, &stats_a));
+    let mut b = cli_common::Live::spawn(join_for_chat(&link, &stats_b));
+
+    // A types 1,000 lines and a 4,000-character one, all before the call
+    // is up, then its input ends: the call must go on.
+    let from_a: Vec<String> = (0..1000)
+        .map(|i| format!("a to b {i:04} ✓"))
+        .chain([long_text('A')])
+        .collect();
+    let mut a_in = a.take_stdin();
+    let lines = from_a.clone();
+    let writer = std::thread::spawn(move || {
+        for line in lines {
+            writeln!(a_in, "{line}").unwrap();
+        }
+        // Dropped here: end of input.
+    });
+    // B types two, a line with a tab, and keeps its input open.
+    let mut b_in = b.take_stdin();
+    let from_b = [
+        "hello from b".to_owned(),
+        long_text('B'),
+        "tab\there \\ <b>".to_owned(),
+    ];
+    for line in &from_b {
+        writeln!(b_in, "{line}").unwrap();
+    }
+
+    wait_for("B has all of A's messages", LIMIT * 2, || {
+        b.lines_after("chat: ").len() >= from_a.len()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", b.lines()));
+    writer.join().unwrap();
+    wait_for("A has B's messages", LIMIT, || a.lines_after("chat: ").len() >= 3)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {:#?}", a.lines()));
+    assert_eq!(b.lines_after("chat: "), from_a, "in order, each whole on one line");
+    assert_eq!(
+        a.lines_after("chat: "),
+        ["hello from b", &from_b[1], "tab\\there \\\\ <b>"],
+        "control characters and backslashes escaped"
+    );
+
+    // A's input has ended; the call goes on and A still gets messages.
+    writeln!(b_in, "still there?").unwrap();
+    wait_for("A still in the call after its input ended", LIMIT, || {
+        a.lines_after("chat: ").len() == 4
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", a.lines()));
+    assert_eq!(a.lines_after("chat: ")[3], "still there?");
+
+    // Both show the same code, on screen and in their figures.
+    let code_a = a.lines_after("verification code: ");
+    let code_b = b.lines_after("verification code: ");
+    assert!(!code_a.is_empty() && !code_b.is_empty(), "{code_a:?} {code_b:?}");
+    assert_eq!(code_a.last(), code_b.last());
+
+    a.interrupt();
+    b.interrupt();
+    let (ra, rb) = blocking(move || (a.finish(LIMIT), b.finish(LIMIT)))
+        .await
+        .unwrap();
+    assert!(ra.success(), "{ra:#?}");
+    assert!(rb.success(), "{rb:#?}");
+    let (sa, sb) = (stats(&stats_a), stats(&stats_b));
+    assert_eq!(sa["sent"]["chat_messages"], 1001, "{sa:#}");
+    assert_eq!(sb["received"]["chat_messages"], 1001, "{sb:#}");
+    assert_eq!(sb["sent"]["chat_messages"], 4, "{sb:#}");
+    assert_eq!(sa["received"]["chat_messages"], 4, "{sa:#}");
+    let code = sa["verification_code"].as_str().expect("a code").to_owned();
+    assert_eq!(sb["verification_code"].as_str(), Some(code.as_str()));
+    assert!(
+        code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    assert_eq!(code_a.last().unwrap().replace(' ', ""), code);
+
+    // It is the code of the two certificates the relay saw go by.
+    let seen = relay.seen();
+    let mut fingerprints: Vec<String> = seen.iter().map(|s| s.delivered.clone()).collect();
+    fingerprints.sort();
+    fingerprints.dedup();
+    assert_eq!(fingerprints.len(), 2, "{seen:#?}");
+    let expected =
+        webcall_core::call::verify::code_from_fingerprints(&fingerprints[0], &fingerprints[1]);
+    assert_eq!(code_a.last().unwrap(), &expected);
+    drop(b_in);
+    let _ = std::fs::remove_dir_all(&dir);
+}
