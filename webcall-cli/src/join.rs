@@ -259,6 +259,10 @@ pub async fn run_events(
     mut log: impl FnMut(String),
 ) -> Finish {
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+    // One listener for the whole call: one made afresh on each turn of the
+    // loop would miss a Ctrl-C that comes while an event is handled.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let finish = loop {
         let until_deadline = async {
             match deadline {
@@ -293,7 +297,7 @@ pub async fn run_events(
                 }
             },
             _ = until_deadline => break Finish::Duration,
-            _ = tokio::signal::ctrl_c() => break Finish::Interrupted,
+            _ = &mut ctrl_c => break Finish::Interrupted,
         }
     };
     if !matches!(finish, Finish::Ended(_)) {

@@ -73,11 +73,7 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
     if let Some(code) = &r.verification_code
         && code.len() == 6
     {
-        out.push(format!(
-            "  verification code {} {}",
-            &code[..3],
-            &code[3..]
-        ));
+        out.push(format!("  verification code {} {}", &code[..3], &code[3..]));
     }
     out
 }

@@ -357,12 +357,27 @@ async fn two_native_peers_chat_in_order_and_agree_on_the_verification_code() {
         b.lines_after("chat: ").len() >= from_a.len()
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}: {:#?}", b.lines()));
+    .unwrap_or_else(|e| {
+        let got = b.lines_after("chat: ");
+        panic!(
+            "{e}: B got {} messages, the first {:?}; A's stderr:\n{}\nB's stderr:\n{}",
+            got.len(),
+            got.first(),
+            a.stderr(),
+            b.stderr()
+        )
+    });
     writer.join().unwrap();
-    wait_for("A has B's messages", LIMIT, || a.lines_after("chat: ").len() >= 3)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {:#?}", a.lines()));
-    assert_eq!(b.lines_after("chat: "), from_a, "in order, each whole on one line");
+    wait_for("A has B's messages", LIMIT, || {
+        a.lines_after("chat: ").len() >= 3
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", a.lines()));
+    assert_eq!(
+        b.lines_after("chat: "),
+        from_a,
+        "in order, each whole on one line"
+    );
     assert_eq!(
         a.lines_after("chat: "),
         ["hello from b", &from_b[1], "tab\\there \\\\ <b>"],
@@ -381,7 +396,10 @@ async fn two_native_peers_chat_in_order_and_agree_on_the_verification_code() {
     // Both show the same code, on screen and in their figures.
     let code_a = a.lines_after("verification code: ");
     let code_b = b.lines_after("verification code: ");
-    assert!(!code_a.is_empty() && !code_b.is_empty(), "{code_a:?} {code_b:?}");
+    assert!(
+        !code_a.is_empty() && !code_b.is_empty(),
+        "{code_a:?} {code_b:?}"
+    );
     assert_eq!(code_a.last(), code_b.last());
 
     a.interrupt();

@@ -130,7 +130,8 @@ pub struct Live {
     stdin: Option<std::process::ChildStdin>,
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     stdout: Option<std::thread::JoinHandle<()>>,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    errors: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Live {
@@ -152,16 +153,25 @@ impl Live {
                 }
             }
         });
-        let mut err = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
+        let err = child.stderr.take().unwrap();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = std::thread::spawn({
+            let errors = errors.clone();
+            move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    let mut e = errors.lock().unwrap();
+                    e.push_str(&line);
+                    e.push('\n');
+                }
+            }
         });
         Self {
             stdin: child.stdin.take(),
             child,
             lines,
+            errors,
             stdout: Some(stdout),
             stderr: Some(stderr),
         }
@@ -175,6 +185,11 @@ impl Live {
     /// The output lines so far.
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().unwrap().clone()
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.errors.lock().unwrap().clone()
     }
 
     /// The output lines so far that start with `prefix`, without it.
@@ -212,12 +227,16 @@ impl Live {
             std::thread::sleep(Duration::from_millis(50));
         };
         let _ = self.stdout.take().unwrap().join();
+        let _ = self.stderr.take().unwrap().join();
         let run = Run {
             code,
             stdout: self.lines().join("\n"),
-            stderr: self.stderr.take().unwrap().join().unwrap(),
+            stderr: self.stderr(),
         };
-        assert!(code.is_some(), "webcall did not finish within {limit:?}: {run:#?}");
+        assert!(
+            code.is_some(),
+            "webcall did not finish within {limit:?}: {run:#?}"
+        );
         run
     }
 }

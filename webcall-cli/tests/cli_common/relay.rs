@@ -114,9 +114,7 @@ fn scan(chunk: &mut [u8], rewrite: bool, seen: &Mutex<Vec<Seen>>) {
             .position(|&b| b == b'\\' || b == b'"')
             .unwrap_or(chunk.len() - start);
         let original = String::from_utf8_lossy(&chunk[start..start + len]).into_owned();
-        if rewrite
-            && let Some(space) = chunk[start..start + len].iter().position(|&b| b == b' ')
-        {
+        if rewrite && let Some(space) = chunk[start..start + len].iter().position(|&b| b == b' ') {
             let digit = &mut chunk[start + space + 1];
             *digit = if *digit == b'0' { b'1' } else { b'0' };
         }

@@ -11,6 +11,7 @@
 //! slowed down by SCTP flow control instead of growing our memory.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -26,6 +27,18 @@ pub const CHAT_OUTBOX: usize = 100;
 /// Bytes handed to the data channel and not yet acknowledged by the other
 /// side, beyond which sending waits (the outbox then fills).
 pub(crate) const SEND_BUFFER_BYTES: usize = 256 * 1024;
+
+/// How long after the channel opens on our side the first message waits.
+///
+/// Works around a race in webrtc-rs 0.21 when both ends are webrtc-rs:
+/// the side that answered is the SCTP server, and its channel opens when
+/// the association's COOKIE-ECHO arrives. Messages it sends at once travel
+/// with (or right behind) its COOKIE-ACK, and the other side reads them in
+/// the same pass that completes its handshake, before its negotiated
+/// channel is opened: they are dropped there ("data channel not existed"),
+/// and SCTP does not send them again. Waiting a little lets the other side
+/// open its channel first. Browsers open negotiated channels at creation.
+pub(crate) const OPEN_GRACE: Duration = Duration::from_millis(100);
 
 /// The open channel of the current peer connection, if any.
 #[derive(Clone)]
@@ -50,6 +63,7 @@ pub(crate) async fn read(
         match event {
             DataChannelEvent::OnOpen => {
                 tracing::debug!("the chat channel is open");
+                tokio::time::sleep(OPEN_GRACE).await;
                 open.send_replace(Some(OpenChannel {
                     generation,
                     channel: channel.clone(),
