@@ -7,7 +7,9 @@ mod cli_common;
 
 use std::time::Duration;
 
-use cli_common::{finish, join_synthetic, run, scratch, spawn, stats, wav_rms, webcall};
+use cli_common::{
+    finish, join_for_chat, join_synthetic, long_text, run, scratch, spawn, stats, wav_rms, webcall,
+};
 use webcall_testkit::TestServer;
 
 /// Calls are heavy on two cores: one at a time.
@@ -281,34 +283,6 @@ async fn two_native_peers_see_and_hear_each_other() {
     let len = std::fs::metadata(&y4m_a).unwrap().len();
     assert!(len > 60 * 640 * 480 * 3 / 2, "{len} bytes");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// `webcall join --no-tui` for a chat test: no media (chat needs none),
-/// loopback candidates only, figures written to `stats`.
-fn join_for_chat(url: &str, stats: &std::path::Path) -> std::process::Command {
-    webcall(&[
-        "join",
-        url,
-        "--no-tui",
-        "--video",
-        "none",
-        "--audio",
-        "none",
-        "--ice-addr",
-        "127.0.0.1",
-        "--duration",
-        "300",
-        "--stats-json",
-        stats.to_str().unwrap(),
-    ])
-}
-
-/// A 4,000-character text with letters of one, two and four bytes.
-fn long_text(tag: char) -> String {
-    let mut s = String::from(tag);
-    s.extend("жx😀".chars().cycle().take(3999));
-    assert_eq!(s.chars().count(), 4000);
-    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

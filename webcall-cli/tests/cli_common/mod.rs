@@ -71,6 +71,34 @@ pub fn join_synthetic_args<'a>(
     args
 }
 
+/// `webcall join --no-tui` for a chat test: no media (chat needs none),
+/// loopback candidates only, figures written to `stats`.
+pub fn join_for_chat(url: &str, stats: &Path) -> Command {
+    webcall(&[
+        "join",
+        url,
+        "--no-tui",
+        "--video",
+        "none",
+        "--audio",
+        "none",
+        "--ice-addr",
+        "127.0.0.1",
+        "--duration",
+        "300",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ])
+}
+
+/// A 4,000-character text with letters of one, two and four bytes.
+pub fn long_text(tag: char) -> String {
+    let mut s = String::from(tag);
+    s.extend("жx😀".chars().cycle().take(3999));
+    assert_eq!(s.chars().count(), 4000);
+    s
+}
+
 /// Starts a command with its output captured.
 pub fn spawn(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::piped())
