@@ -408,3 +408,57 @@ async fn two_native_peers_chat_in_order_and_agree_on_the_verification_code() {
     drop(b_in);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The chat API's limits, on a real call that never connects (nobody else
+/// joins, so the data channel never opens and the outbox fills).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_waits_in_a_bounded_outbox_and_refuses_bad_texts() {
+    use webcall_core::Error;
+    use webcall_core::call::{self, CHAT_OUTBOX, CallOptions};
+
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let options = CallOptions {
+        ice_addrs: vec!["127.0.0.1".parse().unwrap()],
+        ..CallOptions::default()
+    };
+    let (call, _events) = call::join(&room.url, options).await.unwrap();
+    assert!(matches!(call.try_send_chat(""), Err(Error::ChatEmpty)));
+    let err = call.try_send_chat("x".repeat(4001)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ChatTooLong {
+                chars: 4001,
+                limit: 4000
+            }
+        ),
+        "{err}"
+    );
+    let first = call.try_send_chat("x".repeat(4000)).unwrap();
+    assert_eq!(first.text.chars().count(), 4000);
+    for i in 1..CHAT_OUTBOX {
+        call.send_chat(format!("waiting {i}")).await.unwrap();
+    }
+    let err = call.try_send_chat("one too many").unwrap_err();
+    assert!(matches!(err, Error::ChatOutboxFull { limit: 100 }), "{err}");
+    assert!(
+        err.to_string().contains("wait until the call is connected"),
+        "{err}"
+    );
+    // Waiting for room waits (nothing drains the outbox).
+    let waited = tokio::time::timeout(Duration::from_millis(300), call.send_chat("later")).await;
+    assert!(waited.is_err(), "send_chat waits while the outbox is full");
+    assert_eq!(call.stats().sent.chat_messages, 0);
+    assert_eq!(call.verification_code(), None, "nothing negotiated");
+
+    call.hangup().await;
+    assert!(matches!(
+        call.try_send_chat("hello?"),
+        Err(Error::CallEnded)
+    ));
+    assert!(matches!(
+        call.send_chat("hello?").await,
+        Err(Error::CallEnded)
+    ));
+}

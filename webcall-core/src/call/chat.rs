@@ -106,7 +106,15 @@ pub(crate) async fn pump(
     mut open: watch::Receiver<Option<OpenChannel>>,
     counters: Arc<Counters>,
 ) {
-    while let Some(message) = outbox.recv().await {
+    loop {
+        // A message leaves the outbox only once a channel is open: until
+        // then all [`CHAT_OUTBOX`] of them wait there, and no more.
+        if open.wait_for(Option::is_some).await.is_err() {
+            return;
+        }
+        let Some(message) = outbox.recv().await else {
+            return;
+        };
         let wire = message.encode();
         loop {
             let channel = match open.wait_for(Option::is_some).await {
