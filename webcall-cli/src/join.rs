@@ -2,6 +2,11 @@
 //! the call, and runs until hangup (Ctrl-C), `--duration`, or the other
 //! person hanging up. Events come in as a stream; [`run_events`] turns them
 //! into log lines, and a full-screen view can consume the same stream.
+//!
+//! Without the full-screen view, each line on standard input is sent as a
+//! chat message ([`send_stdin_lines`]; the end of the input does not end
+//! the call) and each message received is printed as `chat: <text>`, with
+//! control characters escaped ([`webcall_cli::chat::escape`]).
 
 use std::time::Duration;
 
@@ -158,6 +163,7 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
             for notice in &notices {
                 println!("{notice}");
             }
+            send_stdin_lines(call.clone())?;
             run_events(&call, events, duration, |line| println!("{line}")).await
         }
     };
@@ -201,6 +207,43 @@ fn add_speaker(
     Ok(())
 }
 
+/// Sends each line of standard input as a chat message, in order, from a
+/// thread of its own. Lines read before the data channel opens wait for it
+/// (and reading waits while [`call::CHAT_OUTBOX`] are waiting); empty lines
+/// are skipped; a line that cannot be sent (too long) is reported on
+/// stderr. The end of the input ends only the reading, not the call.
+fn send_stdin_lines(call: Call) -> Result<()> {
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("webcall-stdin".into())
+        .spawn(move || {
+            use std::io::BufRead;
+            let mut stdin = std::io::stdin().lock();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match stdin.read_until(b'\n', &mut line) {
+                    Ok(0) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::info!("stopped reading standard input: {e}");
+                        return;
+                    }
+                }
+                let Some(text) = webcall_cli::chat::input_line(&line) else {
+                    continue;
+                };
+                match runtime.block_on(call.send_chat(text)) {
+                    Ok(_) => {}
+                    Err(webcall_core::Error::CallEnded) => return,
+                    Err(e) => eprintln!("webcall: chat message not sent: {e}"),
+                }
+            }
+        })
+        .context("cannot start reading standard input")?;
+    Ok(())
+}
+
 fn write_report(path: &std::path::Path, report: &StatsReport) -> Result<()> {
     let json = serde_json::to_string_pretty(report)?;
     std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
@@ -216,6 +259,10 @@ pub async fn run_events(
     mut log: impl FnMut(String),
 ) -> Finish {
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+    // One listener for the whole call: one made afresh on each turn of the
+    // loop would miss a Ctrl-C that comes while an event is handled.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let finish = loop {
         let until_deadline = async {
             match deadline {
@@ -250,7 +297,7 @@ pub async fn run_events(
                 }
             },
             _ = until_deadline => break Finish::Duration,
-            _ = tokio::signal::ctrl_c() => break Finish::Interrupted,
+            _ = &mut ctrl_c => break Finish::Interrupted,
         }
     };
     if !matches!(finish, Finish::Ended(_)) {
@@ -280,6 +327,8 @@ pub fn describe(ev: &CallEvent) -> Option<String> {
              but cannot recover if the media connection drops"
         ),
         CallEvent::MediaError(e) => format!("media problem: {e}"),
+        CallEvent::Chat(message) => format!("chat: {}", webcall_cli::chat::escape(&message.text)),
+        CallEvent::VerificationCode(code) => format!("verification code: {code}"),
         CallEvent::Ended { reason } => format!("call ended: {reason:?}"),
         _ => return None,
     })

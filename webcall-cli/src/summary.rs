@@ -64,5 +64,16 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
             p.local_type, p.remote_type, p.protocol
         ));
     }
+    if r.sent.chat_messages + r.received.chat_messages > 0 {
+        out.push(format!(
+            "  chat: {} messages sent, {} received",
+            r.sent.chat_messages, r.received.chat_messages
+        ));
+    }
+    if let Some(code) = &r.verification_code
+        && code.len() == 6
+    {
+        out.push(format!("  verification code {} {}", &code[..3], &code[3..]));
+    }
     out
 }

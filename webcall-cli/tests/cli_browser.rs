@@ -1,13 +1,21 @@
 //! `webcall join` against the browser client in headless Chromium, both on
 //! 127.0.0.1: each side decodes the other's video and audio, a browser
-//! reload resumes the call, and either side leaving is seen by the other.
+//! reload resumes the call, and either side leaving is seen by the other;
+//! chat both ways over the `webcall` data channel (1,000 messages in order
+//! and a 4,000-character one), the same verification code on both sides,
+//! and different codes when a relay rewrites a fingerprint.
 
 mod cli_common;
 
+use std::io::Write;
 use std::time::Duration;
 
-use cli_common::{finish, join_synthetic, scratch, spawn, stats, wav_rms};
-use webcall_testkit::{Browser, TestServer, status_is};
+use cli_common::relay::FingerprintRelay;
+use cli_common::{
+    Live, finish, join_for_chat, join_synthetic, long_text, scratch, spawn, stats, wav_rms,
+};
+use webcall_core::call::verify::code_from_fingerprints;
+use webcall_testkit::{Browser, TestServer, status_is, wait_for};
 
 /// A browser and a native peer fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -158,6 +166,237 @@ async fn browser_hangs_up_and_native_reports_it() {
     assert!(
         s["received"]["video_frames_decoded"].as_u64().unwrap() > 0,
         "{s:#}"
+    );
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The page's received chat texts, oldest first.
+async fn browser_received(browser: &Browser) -> Vec<String> {
+    let list = browser
+        .eval("return window.webcall.chat.messages().filter((m) => !m.mine).map((m) => m.text);")
+        .await
+        .unwrap();
+    serde_json::from_value(list).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let dir = scratch("browser-chat");
+    let stats_path = dir.join("native.json");
+
+    let browser = Browser::launch().await.unwrap();
+    browser.goto(&room.url).await.unwrap();
+    browser
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+        .await
+        .unwrap();
+    let mut native = Live::spawn(join_for_chat(&room.url, &stats_path));
+
+    // The native side types 1,000 lines and a 4,000-character one at once,
+    // before the call is up; they wait for the channel.
+    let from_native: Vec<String> = (0..1000)
+        .map(|i| format!("native {i:04} ✓"))
+        .chain([long_text('N')])
+        .collect();
+    let mut stdin = native.take_stdin();
+    let lines = from_native.clone();
+    let writer = std::thread::spawn(move || {
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+        stdin
+    });
+    browser
+        .wait_until(
+            &format!(
+                "{} && window.webcall.state().channel === 'open'",
+                status_is("connected")
+            ),
+            WAIT,
+            "the browser connected with its data channel open",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "window.webcall.chat.messages().filter((m) => !m.mine).length >= 1001",
+            WAIT,
+            "the browser to have all of the native side's messages",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; native stderr:\n{}", native.stderr()));
+    assert_eq!(
+        browser_received(&browser).await,
+        from_native,
+        "in order, the long one whole"
+    );
+    let _stdin = writer.join().unwrap();
+
+    // The browser sends 1,000 at once and a 4,000-character one.
+    let refused = browser
+        .eval(
+            "const refused = []; \
+             for (let i = 0; i < 1000; i++) { \
+               const r = window.webcall.chat.send(`browser ${String(i).padStart(4, '0')}`); \
+               if (!r || !r.id) refused.push([i, r]); \
+             } \
+             return refused;",
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused, serde_json::json!([]), "the page took them all");
+    let long: String = "ж😀a<".chars().cycle().take(4000).collect();
+    let sent = browser
+        .eval(&format!(
+            "return window.webcall.chat.send({});",
+            serde_json::to_string(&long).unwrap()
+        ))
+        .await
+        .unwrap();
+    assert!(sent["id"].is_string(), "{sent}");
+    wait_for(
+        "the native side to have the browser's messages",
+        WAIT,
+        || native.lines_after("chat: ").len() >= 1001,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", native.lines_after("chat: ").len()));
+    let mut expected: Vec<String> = (0..1000).map(|i| format!("browser {i:04}")).collect();
+    expected.push(long.clone());
+    assert_eq!(
+        native.lines_after("chat: "),
+        expected,
+        "in order, one line each"
+    );
+
+    // The same code on both sides, from the fingerprints the page used.
+    wait_for("the native side to show a code", WAIT, || {
+        !native.lines_after("verification code: ").is_empty()
+    })
+    .await
+    .unwrap();
+    let page = browser
+        .eval("return window.webcall.verification();")
+        .await
+        .unwrap();
+    let code = page["code"]
+        .as_str()
+        .expect("the page has a code")
+        .to_owned();
+    assert_eq!(
+        native.lines_after("verification code: ").last(),
+        Some(&code),
+        "{page}"
+    );
+    assert_eq!(page["shown"], code.as_str(), "{page}");
+    let (local, remote) = (
+        page["local"].as_str().unwrap(),
+        page["remote"].as_str().unwrap(),
+    );
+    assert_ne!(local, remote);
+    assert_eq!(code_from_fingerprints(local, remote), code);
+
+    native.interrupt();
+    let run = tokio::task::spawn_blocking(move || native.finish(WAIT))
+        .await
+        .unwrap();
+    assert!(run.success(), "{run:#?}");
+    let s = stats(&stats_path);
+    assert_eq!(s["sent"]["chat_messages"], 1001, "{s:#}");
+    assert_eq!(s["received"]["chat_messages"], 1001, "{s:#}");
+    assert_eq!(
+        s["verification_code"].as_str(),
+        Some(code.replace(' ', "").as_str()),
+        "{s:#}"
+    );
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_rewrites_a_fingerprint_makes_the_codes_differ() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let dir = scratch("browser-mitm");
+    let stats_path = dir.join("native.json");
+    // The native side's signaling goes through a man in the middle that
+    // changes every fingerprint it delivers; the browser's does not.
+    let relay = FingerprintRelay::launch(server.addr(), true).await;
+
+    let browser = Browser::launch().await.unwrap();
+    browser.goto(&room.url).await.unwrap();
+    browser
+        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+        .await
+        .unwrap();
+    let native = Live::spawn(join_for_chat(&relay.link(&room.url), &stats_path));
+    browser
+        .wait_until(
+            "window.webcall.verification().code !== null",
+            WAIT,
+            "the browser to have negotiated",
+        )
+        .await
+        .unwrap();
+    wait_for("the native side to show a code", WAIT, || {
+        !native.lines_after("verification code: ").is_empty()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", native.lines()));
+    let page = browser
+        .eval("return window.webcall.verification();")
+        .await
+        .unwrap();
+    let browser_code = page["code"].as_str().unwrap().to_owned();
+    let native_code = native
+        .lines_after("verification code: ")
+        .last()
+        .unwrap()
+        .clone();
+    assert_ne!(browser_code, native_code, "the swap shows: {page}");
+
+    // Each side's code is the one of the fingerprints it saw: the browser
+    // the real two, the native side its own and the forged one.
+    let seen = relay.seen();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|s| s.original != s.delivered),
+        "{seen:#?}"
+    );
+    assert_eq!(seen[0].original, page["local"].as_str().unwrap());
+    assert_eq!(
+        native_code,
+        code_from_fingerprints(page["remote"].as_str().unwrap(), &seen[0].delivered)
+    );
+    assert_eq!(
+        browser_code,
+        code_from_fingerprints(
+            page["local"].as_str().unwrap(),
+            page["remote"].as_str().unwrap()
+        )
+    );
+
+    native.interrupt();
+    let run = tokio::task::spawn_blocking(move || native.finish(WAIT))
+        .await
+        .unwrap();
+    assert!(run.success(), "{run:#?}");
+    // The native side checks the browser's certificate against the forged
+    // fingerprint: the media connection never came up.
+    assert!(
+        !run.stdout.contains("connection: connected"),
+        "{}",
+        run.stdout
+    );
+    let s = stats(&stats_path);
+    assert_eq!(s["connected_ms"], serde_json::Value::Null, "{s:#}");
+    assert_eq!(
+        s["verification_code"].as_str(),
+        Some(native_code.replace(' ', "").as_str())
     );
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -7,7 +7,9 @@ mod cli_common;
 
 use std::time::Duration;
 
-use cli_common::{finish, join_synthetic, run, scratch, spawn, stats, wav_rms, webcall};
+use cli_common::{
+    finish, join_for_chat, join_synthetic, long_text, run, scratch, spawn, stats, wav_rms, webcall,
+};
 use webcall_testkit::TestServer;
 
 /// Calls are heavy on two cores: one at a time.
@@ -281,4 +283,182 @@ async fn two_native_peers_see_and_hear_each_other() {
     let len = std::fs::metadata(&y4m_a).unwrap().len();
     assert!(len > 60 * 640 * 480 * 3 / 2, "{len} bytes");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_native_peers_chat_in_order_and_agree_on_the_verification_code() {
+    use std::io::Write;
+    use webcall_testkit::wait_for;
+
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    // Both reach the server through a relay that reads the fingerprints
+    // it passes on (and changes none).
+    let relay = cli_common::relay::FingerprintRelay::launch(server.addr(), false).await;
+    let link = relay.link(&room.url);
+    let dir = scratch("native-chat");
+    let (stats_a, stats_b) = (dir.join("a.json"), dir.join("b.json"));
+    let mut a = cli_common::Live::spawn(join_for_chat(&link, &stats_a));
+    let mut b = cli_common::Live::spawn(join_for_chat(&link, &stats_b));
+
+    // A types 1,000 lines and a 4,000-character one, all before the call
+    // is up, then its input ends: the call must go on.
+    let from_a: Vec<String> = (0..1000)
+        .map(|i| format!("a to b {i:04} ✓"))
+        .chain([long_text('A')])
+        .collect();
+    let mut a_in = a.take_stdin();
+    let lines = from_a.clone();
+    let writer = std::thread::spawn(move || {
+        for line in lines {
+            writeln!(a_in, "{line}").unwrap();
+        }
+        // Dropped here: end of input.
+    });
+    // B types two, a line with a tab, and keeps its input open.
+    let mut b_in = b.take_stdin();
+    let from_b = [
+        "hello from b".to_owned(),
+        long_text('B'),
+        "tab\there \\ <b>".to_owned(),
+    ];
+    for line in &from_b {
+        writeln!(b_in, "{line}").unwrap();
+    }
+
+    wait_for("B has all of A's messages", LIMIT * 2, || {
+        b.lines_after("chat: ").len() >= from_a.len()
+    })
+    .await
+    .unwrap_or_else(|e| {
+        let got = b.lines_after("chat: ");
+        panic!(
+            "{e}: B got {} messages, the first {:?}; A's stderr:\n{}\nB's stderr:\n{}",
+            got.len(),
+            got.first(),
+            a.stderr(),
+            b.stderr()
+        )
+    });
+    writer.join().unwrap();
+    wait_for("A has B's messages", LIMIT, || {
+        a.lines_after("chat: ").len() >= 3
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", a.lines()));
+    assert_eq!(
+        b.lines_after("chat: "),
+        from_a,
+        "in order, each whole on one line"
+    );
+    assert_eq!(
+        a.lines_after("chat: "),
+        ["hello from b", &from_b[1], "tab\\there \\\\ <b>"],
+        "control characters and backslashes escaped"
+    );
+
+    // A's input has ended; the call goes on and A still gets messages.
+    writeln!(b_in, "still there?").unwrap();
+    wait_for("A still in the call after its input ended", LIMIT, || {
+        a.lines_after("chat: ").len() == 4
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#?}", a.lines()));
+    assert_eq!(a.lines_after("chat: ")[3], "still there?");
+
+    // Both show the same code, on screen and in their figures.
+    let code_a = a.lines_after("verification code: ");
+    let code_b = b.lines_after("verification code: ");
+    assert!(
+        !code_a.is_empty() && !code_b.is_empty(),
+        "{code_a:?} {code_b:?}"
+    );
+    assert_eq!(code_a.last(), code_b.last());
+
+    a.interrupt();
+    b.interrupt();
+    let (ra, rb) = blocking(move || (a.finish(LIMIT), b.finish(LIMIT)))
+        .await
+        .unwrap();
+    assert!(ra.success(), "{ra:#?}");
+    assert!(rb.success(), "{rb:#?}");
+    let (sa, sb) = (stats(&stats_a), stats(&stats_b));
+    assert_eq!(sa["sent"]["chat_messages"], 1001, "{sa:#}");
+    assert_eq!(sb["received"]["chat_messages"], 1001, "{sb:#}");
+    assert_eq!(sb["sent"]["chat_messages"], 4, "{sb:#}");
+    assert_eq!(sa["received"]["chat_messages"], 4, "{sa:#}");
+    let code = sa["verification_code"].as_str().expect("a code").to_owned();
+    assert_eq!(sb["verification_code"].as_str(), Some(code.as_str()));
+    assert!(
+        code.len() == 6 && code.bytes().all(|c| c.is_ascii_digit()),
+        "{code}"
+    );
+    assert_eq!(code_a.last().unwrap().replace(' ', ""), code);
+
+    // It is the code of the two certificates the relay saw go by.
+    let seen = relay.seen();
+    let mut fingerprints: Vec<String> = seen.iter().map(|s| s.delivered.clone()).collect();
+    fingerprints.sort();
+    fingerprints.dedup();
+    assert_eq!(fingerprints.len(), 2, "{seen:#?}");
+    let expected =
+        webcall_core::call::verify::code_from_fingerprints(&fingerprints[0], &fingerprints[1]);
+    assert_eq!(code_a.last().unwrap(), &expected);
+    drop(b_in);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The chat API's limits, on a real call that never connects (nobody else
+/// joins, so the data channel never opens and the outbox fills).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_waits_in_a_bounded_outbox_and_refuses_bad_texts() {
+    use webcall_core::Error;
+    use webcall_core::call::{self, CHAT_OUTBOX, CallOptions};
+
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let options = CallOptions {
+        ice_addrs: vec!["127.0.0.1".parse().unwrap()],
+        ..CallOptions::default()
+    };
+    let (call, _events) = call::join(&room.url, options).await.unwrap();
+    assert!(matches!(call.try_send_chat(""), Err(Error::ChatEmpty)));
+    let err = call.try_send_chat("x".repeat(4001)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ChatTooLong {
+                chars: 4001,
+                limit: 4000
+            }
+        ),
+        "{err}"
+    );
+    let first = call.try_send_chat("x".repeat(4000)).unwrap();
+    assert_eq!(first.text.chars().count(), 4000);
+    for i in 1..CHAT_OUTBOX {
+        call.send_chat(format!("waiting {i}")).await.unwrap();
+    }
+    let err = call.try_send_chat("one too many").unwrap_err();
+    assert!(matches!(err, Error::ChatOutboxFull { limit: 100 }), "{err}");
+    assert!(
+        err.to_string().contains("wait until the call is connected"),
+        "{err}"
+    );
+    // Waiting for room waits (nothing drains the outbox).
+    let waited = tokio::time::timeout(Duration::from_millis(300), call.send_chat("later")).await;
+    assert!(waited.is_err(), "send_chat waits while the outbox is full");
+    assert_eq!(call.stats().sent.chat_messages, 0);
+    assert_eq!(call.verification_code(), None, "nothing negotiated");
+
+    call.hangup().await;
+    assert!(matches!(
+        call.try_send_chat("hello?"),
+        Err(Error::CallEnded)
+    ));
+    assert!(matches!(
+        call.send_chat("hello?").await,
+        Err(Error::CallEnded)
+    ));
 }

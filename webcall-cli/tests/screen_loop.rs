@@ -33,6 +33,17 @@ impl CallControl for Recorder {
     async fn hang_up(&self) {
         self.0.lock().unwrap().push("hang up".into());
     }
+    fn send_chat(&self, text: &str) -> Result<(), String> {
+        if text.chars().count() > 4000 {
+            return Err("too long".into());
+        }
+        self.0.lock().unwrap().push(format!("chat {text}"));
+        Ok(())
+    }
+}
+
+fn special(code: KeyCode) -> Input {
+    Input::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
 fn key(c: char) -> Input {
@@ -198,4 +209,52 @@ async fn the_screen_hangs_up_when_the_time_is_up() {
     assert!(start.elapsed() >= Duration::from_secs(3));
     assert_eq!(*call.0.lock().unwrap(), ["hang up"]);
     drop((events, keys));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chat_message_is_typed_sent_and_shown_with_the_ones_received() {
+    let Rig {
+        mut terminal,
+        mut state,
+        mut inputs,
+        events,
+        keys,
+        ..
+    } = rig();
+    let call = Recorder::default();
+    let driver = async {
+        events
+            .send(ScreenEvent::Connection(Connection::Connected))
+            .unwrap();
+        events
+            .send(ScreenEvent::VerificationCode("042 917".into()))
+            .unwrap();
+        events.send(ScreenEvent::Chat("Привет!".into())).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // `c` opens the line; `q` and `m` are text there, not actions.
+        for k in "cqm x".chars() {
+            keys.send(key(k)).unwrap();
+        }
+        keys.send(special(KeyCode::Backspace)).unwrap();
+        keys.send(key('!')).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        keys.send(special(KeyCode::Enter)).unwrap();
+        // Enter opens a new line; Esc drops what was typed.
+        keys.send(special(KeyCode::Enter)).unwrap();
+        keys.send(key('z')).unwrap();
+        keys.send(special(KeyCode::Esc)).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        keys.send(key('q')).unwrap();
+    };
+    let (outcome, ()) = tokio::join!(run(&mut terminal, &mut state, &mut inputs, &call), driver);
+    assert_eq!(outcome.unwrap(), Outcome::HungUp);
+    assert_eq!(*call.0.lock().unwrap(), ["chat qm !", "hang up"]);
+    assert_eq!(state.chat.len(), 2);
+    assert!(!state.chat[0].mine && state.chat[1].mine);
+    assert_eq!(state.chat_input, None);
+    let text = screen_text(&terminal);
+    assert!(text.contains("them: Привет!"), "{text}");
+    assert!(text.contains("you: qm !"), "{text}");
+    assert!(text.contains("code 042 917"), "{text}");
+    assert!(!state.mic_muted, "m was typed, not an action");
 }

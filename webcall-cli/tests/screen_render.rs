@@ -11,7 +11,8 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use webcall_cli::screen::video::{HALF_BLOCK, fit};
 use webcall_cli::screen::{
-    Action, ColorMode, Connection, Lang, ScreenState, handle_key, render, rgb_to_xterm256,
+    Action, ColorMode, Connection, Lang, ScreenState, Typing, handle_key, handle_typing_key,
+    render, rgb_to_xterm256,
 };
 use webcall_core::media::{VideoFrame, rgb_to_yuv};
 
@@ -270,7 +271,19 @@ fn keys_map_to_actions() {
         handle_key(key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
         Some(Action::HangUp)
     );
-    assert_eq!(handle_key(key(KeyCode::Char('c'), none)), None);
+    assert_eq!(
+        handle_key(key(KeyCode::Char('c'), none)),
+        Some(Action::OpenChat)
+    );
+    assert_eq!(
+        handle_key(key(KeyCode::Enter, none)),
+        Some(Action::OpenChat)
+    );
+    assert_eq!(
+        handle_key(key(KeyCode::Char('с'), none)),
+        Some(Action::OpenChat),
+        "Russian layout"
+    );
     assert_eq!(handle_key(key(KeyCode::Char('x'), none)), None);
     assert_eq!(
         handle_key(key(KeyCode::Char('m'), KeyModifiers::CONTROL)),
@@ -293,6 +306,57 @@ fn keys_map_to_actions() {
     let mut release = key(KeyCode::Char('m'), none);
     release.kind = KeyEventKind::Release;
     assert_eq!(handle_key(release), None);
+}
+
+#[test]
+fn chat_and_the_code_are_drawn_over_the_picture_and_on_the_status_line() {
+    let mut state = connected(ColorMode::TrueColor);
+    state.verification_code = Some("125 392".into());
+    for i in 0..60 {
+        state.push_chat(i % 2 == 0, format!("message {i}"));
+    }
+    state.push_chat(false, "two\nlines \x1b[2J".into());
+    assert_eq!(state.chat.len(), 50, "the history is bounded");
+    let s = text(&draw(120, 40, &state));
+    assert!(s.contains("code 125 392"), "{s}");
+    assert!(s.contains(" c  chat"), "{s}");
+    // The latest few, one line each, escaped.
+    assert!(s.contains("them: two\\nlines \\u{1b}[2J"), "{s}");
+    assert!(s.contains("you: message 58"), "{s}");
+    assert!(!s.contains("message 54"), "only the latest five:\n{s}");
+    assert!(!s.contains('\x1b'));
+
+    // Typing: the line replaces the key help.
+    state.chat_input = Some("hello there".into());
+    let s = text(&draw(120, 40, &state));
+    assert!(s.contains("chat> hello there"), "{s}");
+    assert!(s.contains("Enter") && s.contains("cancel"), "{s}");
+}
+
+#[test]
+fn typing_keys_edit_send_and_cancel() {
+    let none = KeyModifiers::NONE;
+    assert_eq!(
+        handle_typing_key(key(KeyCode::Char('q'), none)),
+        Some(Typing::Insert('q')),
+        "letters are text while typing"
+    );
+    assert_eq!(
+        handle_typing_key(key(KeyCode::Enter, none)),
+        Some(Typing::Send)
+    );
+    assert_eq!(
+        handle_typing_key(key(KeyCode::Esc, none)),
+        Some(Typing::Cancel)
+    );
+    assert_eq!(
+        handle_typing_key(key(KeyCode::Backspace, none)),
+        Some(Typing::Backspace)
+    );
+    assert_eq!(
+        handle_typing_key(key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        Some(Typing::HangUp)
+    );
 }
 
 #[test]

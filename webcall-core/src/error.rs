@@ -120,6 +120,29 @@ pub enum Error {
     /// The WebRTC stack failed (setting up the peer connection, negotiating).
     #[error("WebRTC: {0}")]
     WebRtc(String),
+    /// A chat message with no text.
+    #[error("a chat message needs some text")]
+    ChatEmpty,
+    /// A chat message over the length limit.
+    #[error("a chat message holds at most {limit} characters, this one has {chars}; split it")]
+    ChatTooLong {
+        /// Its length in characters (Unicode code points).
+        chars: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// As many chat messages as may wait are waiting for the data channel
+    /// to open (or to drain).
+    #[error(
+        "{limit} chat messages are already waiting to be sent; wait until the call is connected and try again"
+    )]
+    ChatOutboxFull {
+        /// How many may wait.
+        limit: usize,
+    },
+    /// The call is over: nothing more can be sent.
+    #[error("the call has ended")]
+    CallEnded,
     /// A signaling frame could not be decoded.
     #[error(transparent)]
     Protocol(#[from] crate::protocol::ProtocolError),

@@ -10,9 +10,23 @@
 // or an answer) is kept in `negotiationError` until a later step succeeds or
 // the connection is replaced, so the page can show it.
 //
+// Each connection carries the negotiated `webcall` data channel, made before
+// the first offer or answer (PROTOCOL.md, "In the call"): chat goes out
+// through an outbox, in order, that waits while the channel is not open
+// (at most OUTBOX_LIMIT messages) and survives a new connection. After every
+// negotiation the verification code is computed again from the two
+// descriptions' fingerprints (channel.js).
+//
 // Events (CustomEvent): "state" (detail = { connectionState }) when the
 // connection's state or `negotiationError` changes, "remotestream"
-// (detail = { stream } or { stream: null } when cleared).
+// (detail = { stream } or { stream: null } when cleared), "chat" (detail =
+// { message: { id, text, sentAt } }) for each chat message received,
+// "chatsent" (detail = { id }) when a message of ours leaves the outbox,
+// "channel" (detail = { open }) when the data channel opens or closes,
+// "verification" (detail = { code }, null when there is none) when the
+// verification code changes.
+
+import { CHANNEL_LABEL, CHANNEL_OPTIONS, OUTBOX_LIMIT, chatTextProblem, encodeChat, fingerprintOf, newMessageId, parseMessage, verificationCode } from './channel.js';
 
 /** How long iceConnectionState may stay "disconnected" before a restart. */
 const DISCONNECTED_RESTART_MS = 4000;
@@ -24,6 +38,13 @@ const RESTART_RETRY_MS = 8000;
  * message can be lost when a server restarts.
  */
 const OFFER_STALL_MS = 8000;
+/**
+ * The outbox stops handing messages to the data channel while this much is
+ * buffered in it (Chromium closes a channel whose buffer overflows), and
+ * goes on when the buffer is down to SEND_BUFFER_LOW.
+ */
+const SEND_BUFFER_HIGH = 1024 * 1024;
+const SEND_BUFFER_LOW = 256 * 1024;
 
 /** The stats summary with every figure at 0, as for a call not yet connected. */
 export const emptyStats = (connectionState = 'new') => ({
@@ -73,10 +94,7 @@ const selectedPair = (report) => {
 };
 
 /** The DTLS fingerprint an SDP names: one per peer connection. */
-const fingerprint = (sdp) => {
-  const match = sdp ? sdp.match(/^a=fingerprint:(.+?)\s*$/m) : null;
-  return match ? match[1] : null;
-};
+const fingerprint = fingerprintOf;
 
 export class Call extends EventTarget {
   /**
@@ -100,6 +118,15 @@ export class Call extends EventTarget {
     this.generation = 0;
     /** The last failed negotiation step, `{ step, message }`, or null. */
     this.negotiationError = null;
+    /** The current connection's `webcall` data channel, or null. */
+    this.channel = null;
+    /** Chat messages `{ id, text, sentAt }` not yet handed to a channel, oldest first. */
+    this.outbox = [];
+    /** The verification code of the last negotiation ("123 456"), or null. */
+    this.verificationCode = null;
+    /** The fingerprints it was computed from: `{ local, remote }` (null when absent). */
+    this.fingerprints = { local: null, remote: null };
+    this.verificationSeq = 0;
   }
 
   /** Takes ICE servers and transport policy from a `joined` message. */
@@ -172,6 +199,8 @@ export class Call extends EventTarget {
     const pc = new RTCPeerConnection(this.config);
     this.pc = pc;
     performance.mark('webcall:pc-created');
+    // Before any track or transceiver: the first offer or answer carries it.
+    this.openChannel(pc);
 
     const stream = this.localStream;
     const kinds = new Set();
@@ -227,6 +256,13 @@ export class Call extends EventTarget {
     this.restartTimer = null;
     clearTimeout(this.offerTimer);
     this.negotiationError = null;
+    this.setVerification(null, { local: null, remote: null });
+    if (this.channel) {
+      const channel = this.channel;
+      this.channel = null;
+      channel.close();
+      this.emit('channel', { open: false });
+    }
     if (this.pc) {
       const pc = this.pc;
       this.pc = null;
@@ -301,7 +337,115 @@ export class Call extends EventTarget {
       return;
     }
     this.negotiationSucceeded(pc);
+    await this.updateVerification(pc);
   }
+
+  // ------------------------------------------------------------ data channel
+
+  /** Makes the negotiated `webcall` channel of `pc` this call's channel. */
+  openChannel(pc) {
+    let channel;
+    try {
+      channel = pc.createDataChannel(CHANNEL_LABEL, { ...CHANNEL_OPTIONS });
+    } catch (err) {
+      console.warn('webcall: cannot create the data channel; no chat in this call:', err);
+      return;
+    }
+    this.channel = channel;
+    channel.bufferedAmountLowThreshold = SEND_BUFFER_LOW;
+    channel.addEventListener('open', () => {
+      if (channel !== this.channel) return;
+      console.info(`webcall: data channel open (${this.outbox.length} waiting)`);
+      this.emit('channel', { open: true });
+      this.flushOutbox();
+    });
+    channel.addEventListener('close', () => {
+      if (channel !== this.channel) return;
+      console.info('webcall: data channel closed');
+      this.emit('channel', { open: false });
+    });
+    channel.addEventListener('bufferedamountlow', () => {
+      if (channel === this.channel) this.flushOutbox();
+    });
+    channel.addEventListener('message', ({ data }) => {
+      if (channel !== this.channel) return;
+      const message = parseMessage(data);
+      if (!message) {
+        const size = typeof data === 'string' ? `${data.length} characters` : 'binary';
+        console.info(`webcall: ignored a data channel message (${size})`);
+        return;
+      }
+      this.emit('chat', { message: { id: message.id, text: message.text, sentAt: message.sentAt } });
+    });
+  }
+
+  /** True while chat goes out at once. */
+  get channelOpen() {
+    return !!this.channel && this.channel.readyState === 'open';
+  }
+
+  /**
+   * Sends a chat message, or keeps it in the outbox until the channel is
+   * open. Returns `{ message }` (`{ id, text, sentAt }`) or `{ refused }`:
+   * 'empty', 'too_long', or 'outbox_full' (OUTBOX_LIMIT messages already
+   * wait).
+   */
+  sendChat(text) {
+    const problem = chatTextProblem(text);
+    if (problem) return { refused: problem };
+    if (this.outbox.length >= OUTBOX_LIMIT) return { refused: 'outbox_full' };
+    const message = { id: newMessageId(), text, sentAt: Date.now() };
+    this.outbox.push(message);
+    this.flushOutbox();
+    return { message };
+  }
+
+  /** Hands waiting messages to an open channel, in order, while its buffer has room. */
+  flushOutbox() {
+    const channel = this.channel;
+    while (channel && channel === this.channel && channel.readyState === 'open' && this.outbox.length > 0) {
+      if (channel.bufferedAmount > SEND_BUFFER_HIGH) return; // "bufferedamountlow" goes on
+      const message = this.outbox[0];
+      try {
+        channel.send(encodeChat(message));
+      } catch (err) {
+        console.warn('webcall: a chat message could not be sent; it waits:', err);
+        return;
+      }
+      this.outbox.shift();
+      this.emit('chatsent', { id: message.id });
+    }
+  }
+
+  // ------------------------------------------------------------ verification code
+
+  /** Computes the verification code again from `pc`'s current descriptions. */
+  async updateVerification(pc) {
+    if (pc !== this.pc || pc.signalingState !== 'stable') return;
+    const local = pc.currentLocalDescription ? pc.currentLocalDescription.sdp : null;
+    const remote = pc.currentRemoteDescription ? pc.currentRemoteDescription.sdp : null;
+    this.verificationSeq += 1;
+    const seq = this.verificationSeq;
+    let code = null;
+    try {
+      code = await verificationCode(local, remote);
+    } catch (err) {
+      // No crypto.subtle outside a secure context: no code, the call goes on.
+      console.warn('webcall: cannot compute the verification code:', err);
+    }
+    if (pc !== this.pc || seq !== this.verificationSeq) return;
+    this.setVerification(code, { local: fingerprintOf(local), remote: fingerprintOf(remote) });
+  }
+
+  setVerification(code, fingerprints) {
+    this.fingerprints = fingerprints;
+    if (code === this.verificationCode) return;
+    this.verificationCode = code;
+    if (code) console.info(`webcall: verification code ${code}`);
+    this.emit('verification', { code });
+  }
+
+  // ------------------------------------------------------------ negotiation
 
   /** Keeps a failed step of negotiation on `pc`, unless `pc` is no longer this call's. */
   negotiationFailed(pc, step, err) {

@@ -1,7 +1,9 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
-// restartIce(), loseNext(type), state(), log } (the end-to-end tests and the browser_setup
-// benchmark use them; the page's status is `document.body.dataset.status`).
+// restartIce(), loseNext(type), state(), chat: { messages(), send(text),
+// unread(), isOpen() }, verification(), log } (the end-to-end tests and the
+// browser_setup benchmark use them; the page's status is
+// `document.body.dataset.status`).
 // Imported first, so that the log holds everything the other modules say.
 
 import { emptyStats } from './call.js';
@@ -72,6 +74,55 @@ export function installHooks(currentRoom) {
     state: () => {
       const room = currentRoom();
       return room ? room.state() : { status: document.body.dataset.status };
+    },
+    chat: {
+      /**
+       * Every chat message of the page, oldest first: `{ id, text, sentAt,
+       * at, mine, pending }` (`at`: when this page added it, ms since the
+       * epoch; `pending`: ours, still waiting for the channel).
+       */
+      messages: () => {
+        const room = currentRoom();
+        return room ? room.chat.snapshot() : [];
+      },
+      /**
+       * Types `text` into the chat input and presses Enter there (a
+       * keydown event on the input, the path a person's Enter takes).
+       * Returns `{ id }` or `{ refused: 'empty' | 'too_long' | 'outbox_full' }`.
+       */
+      send: (text) => {
+        const room = currentRoom();
+        if (!room) return { refused: 'no_room' };
+        const input = document.getElementById('chat-input');
+        input.value = text;
+        input.dispatchEvent(new Event('input', { bubbles: true }));
+        room.chat.lastResult = null;
+        input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', code: 'Enter', bubbles: true, cancelable: true }));
+        return room.chat.lastResult;
+      },
+      /** The number on the unread badge (0 when it is hidden). */
+      unread: () => {
+        const room = currentRoom();
+        return room ? room.chat.unread : 0;
+      },
+      /** True while the chat panel is open. */
+      isOpen: () => {
+        const room = currentRoom();
+        return room ? room.chat.open : false;
+      },
+    },
+    /**
+     * The verification code: `{ code, shown, local, remote }`: the code of
+     * the last negotiation ("123 456", or null), the text the page shows
+     * (empty while not connected), and the local and remote fingerprints it
+     * was computed from.
+     */
+    verification: () => {
+      const room = currentRoom();
+      const shownEl = document.getElementById('verify');
+      const shown = shownEl && !shownEl.hidden ? document.getElementById('verify-code').textContent : '';
+      if (!room) return { code: null, shown, local: null, remote: null };
+      return { code: room.call.verificationCode, shown, ...room.call.fingerprints };
     },
     /** The last console lines. */
     log: logLines,

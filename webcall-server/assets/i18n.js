@@ -70,6 +70,21 @@ export const STRINGS = {
     no_camera: 'Camera off',
     remote_no_camera: 'No camera',
     controls: 'Call controls',
+
+    chat: 'Chat',
+    chat_open: 'Open the chat',
+    chat_close: 'Close the chat',
+    chat_input: 'Message',
+    chat_placeholder: 'Write a message…',
+    chat_send: 'Send',
+    chat_empty: 'Messages go straight to the other person and are not stored anywhere.',
+    chat_peer: 'They',
+    chat_waiting: 'Waiting for the connection',
+    chat_unread: 'Unread messages: {count}',
+    chat_too_long: 'Too long: {count} characters of {max}.',
+    chat_outbox_full: 'Not sent: {max} messages are already waiting for the connection.',
+    verification_code: 'Verification code:',
+    verification_hint: 'Read this code to each other. If you both see the same one, nobody in between (not even the server) can see or hear the call: it is made from both sides’ encryption keys.',
   },
   ru: {
     page_title: 'webcall: видеозвонок по ссылке',
@@ -134,6 +149,21 @@ export const STRINGS = {
     no_camera: 'Камера выключена',
     remote_no_camera: 'Нет камеры',
     controls: 'Управление звонком',
+
+    chat: 'Чат',
+    chat_open: 'Открыть чат',
+    chat_close: 'Закрыть чат',
+    chat_input: 'Сообщение',
+    chat_placeholder: 'Напишите сообщение…',
+    chat_send: 'Отправить',
+    chat_empty: 'Сообщения идут прямо собеседнику и нигде не хранятся.',
+    chat_peer: 'Собеседник',
+    chat_waiting: 'Ждёт соединения',
+    chat_unread: 'Непрочитанных сообщений: {count}',
+    chat_too_long: 'Слишком длинное сообщение: символов — {count}, можно не больше {max}.',
+    chat_outbox_full: 'Не отправлено: уже {max} сообщений ждут соединения.',
+    verification_code: 'Код проверки:',
+    verification_hint: 'Прочитайте этот код друг другу. Если у обоих он одинаковый, никто посередине (даже сервер) не видит и не слышит звонок: код вычислен из ключей шифрования обеих сторон.',
   },
 };
 
@@ -171,4 +201,5 @@ export function translatePage(root = document) {
   for (const el of root.querySelectorAll('[data-i18n-aria]')) el.setAttribute('aria-label', t(el.dataset.i18nAria));
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
   for (const el of root.querySelectorAll('[data-i18n-alt]')) el.alt = t(el.dataset.i18nAlt);
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
 }

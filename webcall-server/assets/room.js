@@ -1,6 +1,7 @@
 // The room page ("/r/{token}"): asks for the camera and microphone, wires
 // the signaling session (protocol.js) to the peer connection (call.js) and
-// draws what happens, with the status from status.js.
+// draws what happens, with the status from status.js, the chat panel
+// (chat.js) and, once connected, the verification code.
 //
 // The page marks each step of a join on the performance timeline
 // (`webcall:app-start`, `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
@@ -13,6 +14,7 @@ import { Signaling, TOKEN_PATTERN, ErrorCode, roomInfo } from './protocol.js';
 import { Call } from './call.js';
 import { roomStatus, statusView } from './status.js';
 import { $, show, setStatus, copyFrom } from './dom.js';
+import { ChatPanel } from './chat.js';
 import { showHome } from './home.js';
 
 /**
@@ -43,6 +45,7 @@ export class RoomPage {
     this.token = token;
     this.signaling = null;
     this.call = new Call((message) => (this.signaling ? this.signaling.send(message) : false));
+    this.chat = new ChatPanel(this.call);
     this.joined = false;
     this.peer = null;
     this.peerLeft = false;
@@ -87,6 +90,7 @@ export class RoomPage {
       this.render();
     });
     this.call.addEventListener('remotestream', (e) => this.setRemoteStream(e.detail.stream));
+    this.call.addEventListener('verification', () => this.render());
     signaling.start();
     this.ensureMedia();
     this.showLink();
@@ -335,6 +339,13 @@ export class RoomPage {
     $('media-retry').onclick = () => this.choose('full');
     $('media-audio').onclick = () => this.choose('audio');
     $('media-none').onclick = () => this.choose('none');
+    $('verify-toggle').onclick = () => {
+      const hint = $('verify-hint');
+      show(hint, hint.hidden);
+      $('verify-toggle').setAttribute('aria-expanded', String(!hint.hidden));
+    };
+    $('verify-toggle').title = t('verification_hint');
+    this.chat.bind();
   }
 
   toggle(kind) {
@@ -430,6 +441,11 @@ export class RoomPage {
     room.classList.toggle('has-remote', !!$('remote-video').srcObject && view.showsRemote);
     room.classList.toggle('call-over', view.over);
     show($('remote-off'), this.noRemotePicture(status));
+
+    // The code proves something only about a connection that is up.
+    const code = status === 'connected' ? this.call.verificationCode : null;
+    show($('verify'), !!code);
+    $('verify-code').textContent = code || '';
   }
 
   /**
@@ -473,6 +489,10 @@ export class RoomPage {
       ufrags: this.call.iceUfrags(),
       fatal: this.fatalCode,
       negotiationError: this.call.negotiationError,
+      channel: this.call.channel ? this.call.channel.readyState : null,
+      outbox: this.call.outbox.length,
+      verificationCode: this.call.verificationCode,
+      fingerprints: this.call.fingerprints,
     };
   }
 }

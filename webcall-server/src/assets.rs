@@ -57,6 +57,16 @@ pub static ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/call.js"),
     },
     Asset {
+        name: "channel.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/channel.js"),
+    },
+    Asset {
+        name: "chat.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/chat.js"),
+    },
+    Asset {
         name: "status.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/status.js"),

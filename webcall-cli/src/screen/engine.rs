@@ -28,6 +28,12 @@ impl CallControl for Call {
     async fn hang_up(&self) {
         self.hangup().await;
     }
+
+    fn send_chat(&self, text: &str) -> Result<(), String> {
+        self.try_send_chat(text)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// What the screen makes of one engine event (none, one or two changes).
@@ -67,6 +73,8 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             packet_loss: Some(s.packet_loss),
         })],
         CallEvent::MediaError(m) => vec![S::Notice(m)],
+        CallEvent::Chat(message) => vec![S::Chat(message.text)],
+        CallEvent::VerificationCode(code) => vec![S::VerificationCode(code)],
         CallEvent::ServerLost { reason } => vec![S::Notice(format!(
             "lost the webcall server ({reason}); the call goes on while the media connection holds"
         ))],

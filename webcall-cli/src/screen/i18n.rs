@@ -81,6 +81,16 @@ pub struct Texts {
     pub you: &'static str,
     /// Packet loss label.
     pub loss: &'static str,
+    /// Key help: chat.
+    pub key_chat: &'static str,
+    /// Key help on the chat line: send, cancel.
+    pub key_send: &'static str,
+    /// Key help on the chat line: cancel.
+    pub key_cancel: &'static str,
+    /// The verification code's label on the status line.
+    pub code: &'static str,
+    /// Who wrote a chat message: the other side.
+    pub them: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -92,6 +102,11 @@ const EN: Texts = Texts {
     no_video: "no video from the other side yet",
     you: "you",
     loss: "loss",
+    key_chat: "chat",
+    key_send: "send",
+    key_cancel: "cancel",
+    code: "code",
+    them: "them",
 };
 
 const RU: Texts = Texts {
@@ -103,4 +118,9 @@ const RU: Texts = Texts {
     no_video: "видео собеседника пока нет",
     you: "вы",
     loss: "потери",
+    key_chat: "чат",
+    key_send: "отправить",
+    key_cancel: "отмена",
+    code: "код",
+    them: "собеседник",
 };

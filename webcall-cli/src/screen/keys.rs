@@ -11,11 +11,29 @@ pub enum Action {
     ToggleCamera,
     /// Leave the call.
     HangUp,
+    /// Open the line to type a chat message.
+    OpenChat,
+}
+
+/// What a key does while a chat message is being typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    /// Add this character.
+    Insert(char),
+    /// Remove the last character.
+    Backspace,
+    /// Send the message and close the line.
+    Send,
+    /// Close the line without sending.
+    Cancel,
+    /// Leave the call (Ctrl-C).
+    HangUp,
 }
 
 /// The action for a key press, if any: `m` mutes, `v` toggles the camera,
-/// `q`, `Esc` or Ctrl-C hang up. The same keys on a Russian layout (`ь`, `м`,
-/// `й`) work too. Key releases and repeats of hang-up are ignored.
+/// `c` or Enter opens the chat line, `q`, `Esc` or Ctrl-C hang up. The same
+/// keys on a Russian layout (`ь`, `м`, `с`, `й`) work too. Key releases and
+/// repeats of hang-up are ignored.
 pub fn handle_key(key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
@@ -26,7 +44,26 @@ pub fn handle_key(key: KeyEvent) -> Option<Action> {
         _ if ctrl => None,
         KeyCode::Char('m' | 'M' | 'ь' | 'Ь') => Some(Action::ToggleMute),
         KeyCode::Char('v' | 'V' | 'м' | 'М') => Some(Action::ToggleCamera),
+        KeyCode::Char('c' | 'C' | 'с' | 'С') | KeyCode::Enter => Some(Action::OpenChat),
         KeyCode::Char('q' | 'Q' | 'й' | 'Й') | KeyCode::Esc => Some(Action::HangUp),
+        _ => None,
+    }
+}
+
+/// What a key does on the open chat line: characters are typed, Enter
+/// sends, Esc cancels, Backspace deletes, Ctrl-C still hangs up.
+pub fn handle_typing_key(key: KeyEvent) -> Option<Typing> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('c' | 'C' | 'с' | 'С') if ctrl => Some(Typing::HangUp),
+        _ if ctrl => None,
+        KeyCode::Char(c) => Some(Typing::Insert(c)),
+        KeyCode::Backspace => Some(Typing::Backspace),
+        KeyCode::Enter => Some(Typing::Send),
+        KeyCode::Esc => Some(Typing::Cancel),
         _ => None,
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! [`ScreenState`] is plain data (pictures, connection, figures, toggles);
 //! [`render`] draws it with ratatui, the remote picture in half blocks and a
-//! self-view in a corner; [`handle_key`] maps keys to [`Action`]s. The
+//! self-view in a corner, the latest chat messages over the picture and
+//! the verification code on the status line; [`handle_key`] maps keys to
+//! [`Action`]s, and [`handle_typing_key`] keys on the open chat line. The
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
 
@@ -19,9 +21,9 @@ pub mod video;
 
 pub use engine::CallScreen;
 pub use i18n::Lang;
-pub use keys::{Action, handle_key};
+pub use keys::{Action, Typing, handle_key, handle_typing_key};
 pub use palette::{ColorMode, rgb_to_xterm256};
 pub use render::render;
 pub use run::{CallControl, FrameSlot, Outcome, ScreenEvent, run};
-pub use state::{Connection, ScreenState};
+pub use state::{CHAT_HISTORY, ChatLine, Connection, ScreenState};
 pub use terminal::{Input, TerminalSession};

@@ -1,4 +1,6 @@
-//! Laying out the call screen: remote picture, self-view, status and keys.
+//! Laying out the call screen: remote picture, self-view, the latest chat
+//! messages over the picture, status (with the verification code) and keys
+//! (or the chat line being typed).
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -12,6 +14,8 @@ use super::video::draw_frame;
 
 /// Rows at the bottom for the status line and the key help.
 const FOOTER_ROWS: u16 = 2;
+/// Chat messages drawn over the picture, at most.
+const CHAT_ROWS: usize = 5;
 
 /// Draws the whole call screen for `state` into `frame`.
 pub fn render(frame: &mut Frame, state: &ScreenState) {
@@ -54,15 +58,75 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
                 .render(mid, buf);
         }
     }
-    draw_self_view(buf, video, state);
+    let self_view_width = draw_self_view(buf, video, state);
+    draw_chat(buf, video, self_view_width, state);
     Paragraph::new(status_line(state)).render(status, buf);
-    Paragraph::new(keys_line(state)).render(keys, buf);
+    let bottom = match &state.chat_input {
+        Some(typed) => chat_input_line(state, typed, keys.width),
+        None => keys_line(state),
+    };
+    Paragraph::new(bottom).render(keys, buf);
 }
 
-/// The self-view: a small picture in the bottom-right corner of the video area.
-fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) {
-    if video.width < 24 || video.height < 8 {
+/// The latest chat messages, one line each (control characters escaped,
+/// cut at the edge), at the bottom left of the picture beside the
+/// self-view.
+fn draw_chat(buf: &mut Buffer, video: Rect, self_view_width: u16, state: &ScreenState) {
+    let rows = CHAT_ROWS.min(usize::from(video.height / 3));
+    let width = video.width.saturating_sub(self_view_width + 2);
+    if rows == 0 || width < 8 {
         return;
+    }
+    let text = state.lang.text();
+    let shown = state.chat.len().min(rows);
+    let first_row = video.bottom() - shown as u16;
+    for (i, line) in state.chat.iter().skip(state.chat.len() - shown).enumerate() {
+        let (who, colour) = if line.mine {
+            (text.you, Color::Cyan)
+        } else {
+            (text.them, Color::Yellow)
+        };
+        let row = Rect::new(video.x, first_row + i as u16, width, 1);
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!("{who}: "), Style::default().fg(colour)),
+            Span::raw(crate::chat::escape(&line.text)),
+        ]))
+        .style(Style::default().fg(Color::White).bg(Color::Black))
+        .render(row, buf);
+    }
+}
+
+/// The chat line being typed, its end kept in view, and its keys.
+fn chat_input_line(state: &ScreenState, typed: &str, width: u16) -> Line<'static> {
+    let t = state.lang.text();
+    let key = |k: &'static str| Span::styled(k, Style::default().add_modifier(Modifier::REVERSED));
+    let help = format!("   {}   {}", t.key_send, t.key_cancel);
+    let room = usize::from(width)
+        .saturating_sub(help.chars().count() + 20)
+        .max(8);
+    let escaped = crate::chat::escape(typed);
+    let count = escaped.chars().count();
+    let visible: String = escaped.chars().skip(count.saturating_sub(room)).collect();
+    Line::from(vec![
+        Span::styled(
+            format!("{}> ", t.key_chat),
+            Style::default().fg(Color::Cyan),
+        ),
+        Span::raw(visible),
+        Span::styled("▏", Style::default().fg(Color::Cyan)),
+        Span::raw("   "),
+        key(" Enter "),
+        Span::raw(format!(" {}   ", t.key_send)),
+        key(" Esc "),
+        Span::raw(format!(" {}", t.key_cancel)),
+    ])
+}
+
+/// The self-view: a small picture in the bottom-right corner of the video
+/// area. Returns the width it takes (0 when the area is too small).
+fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) -> u16 {
+    if video.width < 24 || video.height < 8 {
+        return 0;
     }
     let width = (video.width / 5).clamp(16, 48);
     let height = (video.height / 4).clamp(4, 16);
@@ -90,6 +154,7 @@ fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) {
         }
         (None, false) => {}
     }
+    width
 }
 
 fn status_line(state: &ScreenState) -> Line<'static> {
@@ -137,6 +202,13 @@ fn status_line(state: &ScreenState) -> Line<'static> {
             Style::default().fg(Color::Red),
         ));
     }
+    if let Some(code) = &state.verification_code {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            format!("{} {code}", text.code),
+            Style::default().add_modifier(Modifier::BOLD),
+        ));
+    }
     if let Some(notice) = &state.notice {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(
@@ -163,6 +235,8 @@ fn keys_line(state: &ScreenState) -> Line<'static> {
         Span::raw(format!(" {}   ", t.key_mute)),
         key(" v "),
         Span::raw(format!(" {}   ", t.key_camera)),
+        key(" c "),
+        Span::raw(format!(" {}   ", t.key_chat)),
         key(" q "),
         Span::raw(" / "),
         key(" Ctrl-C "),

@@ -17,7 +17,7 @@ use tokio::time::MissedTickBehavior;
 use webcall_core::call::EndReason;
 use webcall_core::media::{VideoFrame, VideoSink, VideoSource};
 
-use super::keys::{Action, handle_key};
+use super::keys::{Action, Typing, handle_key, handle_typing_key};
 use super::render::render;
 use super::state::{Connection, ScreenState};
 use super::terminal::Input;
@@ -37,6 +37,10 @@ pub enum ScreenEvent {
     Stats(Figures),
     /// A one-line message for the status line.
     Notice(String),
+    /// A chat message from the other side.
+    Chat(String),
+    /// The call's verification code after a negotiation (`125 392`).
+    VerificationCode(String),
     /// The call is over.
     Ended(EndReason),
 }
@@ -64,6 +68,12 @@ pub trait CallControl {
     fn set_video_enabled(&self, enabled: bool);
     /// Leaves the call.
     fn hang_up(&self) -> impl Future<Output = ()> + Send;
+    /// Sends a chat message (queued if the channel is not open yet); the
+    /// error, in words, when it cannot be. Without chat: always an error.
+    fn send_chat(&self, text: &str) -> Result<(), String> {
+        let _ = text;
+        Err("chat is not available".into())
+    }
 }
 
 /// How the screen loop ended.
@@ -186,6 +196,8 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
             state.packet_loss = f.packet_loss;
         }
         ScreenEvent::Notice(n) => state.notice = Some(n),
+        ScreenEvent::Chat(text) => state.push_chat(false, text),
+        ScreenEvent::VerificationCode(code) => state.verification_code = Some(code),
         ScreenEvent::Ended(reason) => {
             state.connection = Connection::Ended;
             return Some(reason);
@@ -210,6 +222,33 @@ pub async fn act<C: CallControl>(state: &mut ScreenState, call: &C, action: Acti
             call.hang_up().await;
             return true;
         }
+        Action::OpenChat => state.chat_input = Some(String::new()),
+    }
+    false
+}
+
+/// Applies a key typed on the open chat line. Returns true on hang-up.
+pub async fn type_chat<C: CallControl>(state: &mut ScreenState, call: &C, typing: Typing) -> bool {
+    let Some(line) = &mut state.chat_input else {
+        return false;
+    };
+    match typing {
+        Typing::Insert(c) => line.push(c),
+        Typing::Backspace => {
+            line.pop();
+        }
+        Typing::Cancel => state.chat_input = None,
+        Typing::Send => {
+            let text = std::mem::take(line);
+            state.chat_input = None;
+            if !text.is_empty() {
+                match call.send_chat(&text) {
+                    Ok(()) => state.push_chat(true, text),
+                    Err(e) => state.notice = Some(e),
+                }
+            }
+        }
+        Typing::HangUp => return act(state, call, Action::HangUp).await,
     }
     false
 }
@@ -254,6 +293,15 @@ where
                 None => events_open = false,
             },
             input = inputs.input.recv() => match input {
+                Some(Input::Key(k)) if state.chat_input.is_some() => {
+                    if let Some(typing) = handle_typing_key(k) {
+                        if type_chat(state, call, typing).await {
+                            draw(terminal, state)?;
+                            return Ok(Outcome::HungUp);
+                        }
+                        dirty = true;
+                    }
+                }
                 Some(Input::Key(k)) => {
                     if let Some(action) = handle_key(k) {
                         if act(state, call, action).await {

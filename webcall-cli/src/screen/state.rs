@@ -1,5 +1,6 @@
 //! What the call screen shows: plain data, updated from the call's events.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use webcall_core::media::VideoFrame;
@@ -26,6 +27,18 @@ pub enum Connection {
     Ended,
     /// The call could not be set up or was lost.
     Failed,
+}
+
+/// Chat messages kept for the screen; older ones are forgotten.
+pub const CHAT_HISTORY: usize = 50;
+
+/// One chat message on the screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    /// True for a message this side sent.
+    pub mine: bool,
+    /// The text, as sent (escaped when drawn).
+    pub text: String,
 }
 
 /// Everything the screen draws. Rendering reads it and nothing else.
@@ -59,6 +72,12 @@ pub struct ScreenState {
     pub color: ColorMode,
     /// The language of the text.
     pub lang: Lang,
+    /// The call's verification code (`125 392`), once negotiated.
+    pub verification_code: Option<String>,
+    /// The latest chat messages, oldest first, at most [`CHAT_HISTORY`].
+    pub chat: VecDeque<ChatLine>,
+    /// The chat message being typed, while the input line is open.
+    pub chat_input: Option<String>,
 }
 
 impl ScreenState {
@@ -80,7 +99,19 @@ impl ScreenState {
             notice: None,
             color,
             lang,
+            verification_code: None,
+            chat: VecDeque::new(),
+            chat_input: None,
         }
+    }
+
+    /// Adds a chat message to the history, forgetting the oldest past
+    /// [`CHAT_HISTORY`].
+    pub fn push_chat(&mut self, mine: bool, text: String) {
+        if self.chat.len() == CHAT_HISTORY {
+            self.chat.pop_front();
+        }
+        self.chat.push_back(ChatLine { mine, text });
     }
 
     /// A fresh state with colours from `COLORTERM` and language from the locale.

@@ -1,7 +1,10 @@
 //! Helpers shared by the `webcall` command tests: run the binary with a
-//! time bound, read a WAV file's level.
+//! time bound, talk to a running one ([`Live`]), read a WAV file's level;
+//! a fingerprint-reading signaling relay ([`relay`]).
 
 #![allow(dead_code)]
+
+pub mod relay;
 
 use std::io::Read;
 use std::path::Path;
@@ -68,6 +71,34 @@ pub fn join_synthetic_args<'a>(
     args
 }
 
+/// `webcall join --no-tui` for a chat test: no media (chat needs none),
+/// loopback candidates only, figures written to `stats`.
+pub fn join_for_chat(url: &str, stats: &Path) -> Command {
+    webcall(&[
+        "join",
+        url,
+        "--no-tui",
+        "--video",
+        "none",
+        "--audio",
+        "none",
+        "--ice-addr",
+        "127.0.0.1",
+        "--duration",
+        "300",
+        "--stats-json",
+        stats.to_str().unwrap(),
+    ])
+}
+
+/// A 4,000-character text with letters of one, two and four bytes.
+pub fn long_text(tag: char) -> String {
+    let mut s = String::from(tag);
+    s.extend("жx😀".chars().cycle().take(3999));
+    assert_eq!(s.chars().count(), 4000);
+    s
+}
+
 /// Starts a command with its output captured.
 pub fn spawn(mut cmd: Command) -> Child {
     cmd.stdout(Stdio::piped())
@@ -117,6 +148,125 @@ pub fn finish(mut child: Child, limit: Duration) -> Run {
 /// Runs a command to the end, at most `limit`.
 pub fn run(cmd: Command, limit: Duration) -> Run {
     finish(spawn(cmd), limit)
+}
+
+/// A running `webcall` whose standard input the test writes and whose
+/// output lines it reads while it runs.
+#[derive(Debug)]
+pub struct Live {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stdout: Option<std::thread::JoinHandle<()>>,
+    errors: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Live {
+    /// Starts `cmd` with its standard input and output piped.
+    pub fn spawn(mut cmd: Command) -> Self {
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::piped());
+        let mut child = cmd.spawn().expect("the webcall binary starts");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn({
+            let lines = lines.clone();
+            move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(out).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap().push(line);
+                }
+            }
+        });
+        let err = child.stderr.take().unwrap();
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = std::thread::spawn({
+            let errors = errors.clone();
+            move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    let mut e = errors.lock().unwrap();
+                    e.push_str(&line);
+                    e.push('\n');
+                }
+            }
+        });
+        Self {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            errors,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
+
+    /// A writer for its standard input (to feed it from another thread).
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.stdin.take().expect("standard input not taken yet")
+    }
+
+    /// The output lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.errors.lock().unwrap().clone()
+    }
+
+    /// The output lines so far that start with `prefix`, without it.
+    pub fn lines_after(&self, prefix: &str) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+            .collect()
+    }
+
+    /// Ctrl-C: the call hangs up as a person would.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the end, killing it after `limit`.
+    pub fn finish(mut self, limit: Duration) -> Run {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + limit;
+        let code = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = self.stdout.take().unwrap().join();
+        let _ = self.stderr.take().unwrap().join();
+        let run = Run {
+            code,
+            stdout: self.lines().join("\n"),
+            stderr: self.stderr(),
+        };
+        assert!(
+            code.is_some(),
+            "webcall did not finish within {limit:?}: {run:#?}"
+        );
+        run
+    }
 }
 
 /// Root-mean-square level of a WAV file's 16-bit samples, 0.0 to 1.0.

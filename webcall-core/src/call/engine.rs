@@ -3,7 +3,8 @@
 //! timer. What to negotiate and when is decided by a [`Negotiator`]; this
 //! edge feeds it what happens, with the time, and carries out its outputs
 //! on the webrtc peer connection. Media (the send and receive paths, key
-//! frame requests, statistics) is wired up here.
+//! frame requests, statistics), the data channel's reader and outbox, and
+//! the verification code after each negotiation are wired up here.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,6 +20,7 @@ use webrtc::peer_connection::{
     RTCStatsReportEntry, StatsSelector,
 };
 
+use super::chat::{self, CHAT_OUTBOX, OpenChannel, OpenSender};
 use super::media::{self, DecodeQueue, Encoded, Outgoing, SendControl};
 use super::negotiator::{Negotiator, Output};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
@@ -95,6 +97,10 @@ pub(super) fn start(
     )
     .map_err(spawn_err)?;
 
+    let (outbox_tx, outbox_rx) = mpsc::channel(CHAT_OUTBOX);
+    let (open_tx, open_rx) = watch::channel::<Option<OpenChannel>>(None);
+    tokio::spawn(chat::pump(outbox_rx, open_rx, counters.clone()));
+
     // Hang-up is the only command; a second one queued adds nothing.
     let (commands_tx, commands_rx) = mpsc::channel(1);
     let (done_tx, done_rx) = watch::channel(false);
@@ -121,6 +127,8 @@ pub(super) fn start(
         pli_tx,
         peer_tx,
         peer: None,
+        chat_open: open_tx,
+        chat_reader: None,
         generation: 0,
         negotiator: Negotiator::new(options.ice_restart_after),
         remote_video: None,
@@ -144,6 +152,7 @@ pub(super) fn start(
     let call = Call {
         shared: Arc::new(Shared {
             commands: commands_tx,
+            outbox: outbox_tx,
             counters,
             video: video_ctl,
             audio: audio_ctl,
@@ -168,6 +177,10 @@ struct Engine {
     pli_tx: mpsc::Sender<()>,
     peer_tx: mpsc::UnboundedSender<(u64, PeerEvent)>,
     peer: Option<Peer>,
+    /// The open data channel, for the outbox pump.
+    chat_open: OpenSender,
+    /// The current peer connection's data channel reader.
+    chat_reader: Option<tokio::task::AbortHandle>,
     generation: u64,
     negotiator: Negotiator,
     remote_video: Option<(Arc<dyn TrackRemote>, u32)>,
@@ -309,6 +322,7 @@ impl Engine {
                 if let Some(local) = p.pc.local_description().await {
                     self.negotiator.answer_created(local.sdp);
                 }
+                self.update_verification_code().await;
             }
             Output::ApplyAnswer(sdp) => {
                 let Some(p) = &self.peer else { return Ok(()) };
@@ -318,6 +332,7 @@ impl Engine {
                     .await
                     .map_err(rtc_err("applying the answer"))?;
                 self.negotiator.answer_applied(&sdp);
+                self.update_verification_code().await;
             }
             Output::AddCandidate(c) => {
                 let Some(p) = &self.peer else { return Ok(()) };
@@ -349,6 +364,10 @@ impl Engine {
         self.video_ctl.live.store(false, Ordering::Relaxed);
         self.audio_ctl.live.store(false, Ordering::Relaxed);
         self.remote_video = None;
+        if let Some(reader) = self.chat_reader.take() {
+            reader.abort();
+        }
+        chat::forget(&self.chat_open, self.generation);
         if let Some(p) = self.peer.take() {
             let _ = tokio::time::timeout(Duration::from_secs(2), p.pc.close()).await;
         }
@@ -359,8 +378,38 @@ impl Engine {
         self.close_peer().await;
         self.generation += 1;
         let p = peer::build(&self.settings, self.generation, self.peer_tx.clone()).await?;
+        let reader = tokio::spawn(chat::read(
+            p.chat.clone(),
+            self.generation,
+            self.chat_open.clone(),
+            self.events.clone(),
+            self.counters.clone(),
+        ));
+        self.chat_reader = Some(reader.abort_handle());
         self.peer = Some(p);
         Ok(())
+    }
+
+    /// Works out the verification code from the descriptions just
+    /// negotiated, records it and tells the application.
+    async fn update_verification_code(&mut self) {
+        let Some(p) = &self.peer else { return };
+        let (Some(local), Some(remote)) = (
+            p.pc.current_local_description().await,
+            p.pc.current_remote_description().await,
+        ) else {
+            return;
+        };
+        let Some(code) = super::verify::verification_code(&local.sdp, &remote.sdp) else {
+            tracing::warn!("a description names no DTLS fingerprint: no verification code");
+            return;
+        };
+        self.counters
+            .live
+            .lock()
+            .expect("stats lock")
+            .verification_code = Some(code.clone());
+        self.events.send(CallEvent::VerificationCode(code));
     }
 
     async fn on_peer_event(&mut self, ev: PeerEvent) {

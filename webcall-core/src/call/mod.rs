@@ -11,7 +11,17 @@
 //! kept across it (and while the other side's seat is held), so a
 //! signaling hiccup on either side does not stop the media.
 //!
+//! Each peer connection also carries the `webcall` data channel (created
+//! by both sides before the first offer, PROTOCOL.md): [`Call::send_chat`]
+//! sends a chat message on it, waiting in order in a bounded outbox while
+//! the channel is not open; received ones come as [`CallEvent::Chat`].
+//! After every negotiation the call's verification code is worked out from
+//! the two DTLS fingerprints ([`CallEvent::VerificationCode`],
+//! [`CallStats::verification_code`]).
+//!
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
+//! - [`channel`]: the data channel's messages (chat) and their limits.
+//! - [`verify`]: the verification code.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
 //! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
 //! - [`probe`]: checking STUN and TURN servers before a call.
@@ -23,6 +33,7 @@
 //! - `peer`, `media` (private): building a peer connection; encode, send
 //!   and decode.
 //! - `receive` (private): the readers of incoming RTP and RTCP.
+//! - `chat` (private): the data channel's readers and the outbox.
 //! - `assemble` (private): H.264 access units from RTP, within
 //!   [`MAX_ACCESS_UNIT_BYTES`].
 //!
@@ -31,7 +42,10 @@
 //! reaches the server's socket); incoming media that finds its decoder's
 //! queue full is dropped (video then asks for a key frame); a picture that
 //! grows past [`MAX_ACCESS_UNIT_BYTES`] is thrown away and a key frame asked
-//! for; events for the application are dropped as [`CallEvents`] describes.
+//! for; events for the application are dropped as [`CallEvents`] describes,
+//! except chat messages, which wait for room (the data channel is not read
+//! meanwhile, so SCTP slows the sender down); chat to send waits in an
+//! outbox of [`CHAT_OUTBOX`] messages and a send buffer of 256 KiB.
 //!
 //! ```no_run
 //! # async fn demo() -> webcall_core::Result<()> {
@@ -54,6 +68,8 @@
 //! ```
 
 mod assemble;
+pub mod channel;
+mod chat;
 mod engine;
 mod media;
 pub mod negotiator;
@@ -64,6 +80,7 @@ mod receive;
 pub mod sinks;
 pub mod sources;
 pub mod stats;
+pub mod verify;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -73,6 +90,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 pub use assemble::MAX_ACCESS_UNIT_BYTES;
+pub use channel::ChatMessage;
+pub use chat::CHAT_OUTBOX;
 pub use stats::{
     CallStats, ConnectionState, LatencyStats, ReceivedCounters, SelectedPair, SentCounters,
     StatsReport,
@@ -221,6 +240,13 @@ pub enum CallEvent {
     RemoteVideoFrame(VideoFrame),
     /// A media source or codec failed; the call goes on without it.
     MediaError(String),
+    /// A chat message from the other participant (plain text: never show
+    /// it as markup).
+    Chat(ChatMessage),
+    /// A negotiation finished: the verification code both sides should
+    /// show (`125 392`, see [`verify`]). Comes after every negotiation,
+    /// ICE restarts included; it changes with a new peer connection.
+    VerificationCode(String),
     /// The call is over; no more events follow.
     Ended {
         /// Why.
@@ -255,6 +281,12 @@ impl EventSender {
         }
     }
 
+    /// Sends an event that must not be lost, waiting for room as long as
+    /// it takes (a receiver that went away takes anything).
+    pub async fn send_waiting(&self, event: CallEvent) {
+        let _ = self.0.send(event).await;
+    }
+
     /// Sends the last event of a call, waiting a little for room.
     pub async fn send_last(&self, event: CallEvent) {
         let _ = tokio::time::timeout(ENDED_WAIT, self.0.send(event)).await;
@@ -268,7 +300,8 @@ impl EventSender {
 /// [`CallEvent::Stats`] and [`CallEvent::RemoteVideoFrame`] are dropped
 /// once half the queue is taken (they are superseded by the next ones),
 /// which keeps room for the events that change the call's state; those are
-/// dropped only when the queue is full. [`CallEvent::Ended`] waits up to
+/// dropped only when the queue is full. [`CallEvent::Chat`] is never
+/// dropped: it waits for room, and no more chat is read until there is. [`CallEvent::Ended`] waits up to
 /// five seconds for room. An application that reads promptly loses nothing.
 #[derive(Debug)]
 pub struct CallEvents {
@@ -295,6 +328,7 @@ pub(crate) enum Command {
 #[derive(Debug)]
 struct Shared {
     commands: mpsc::Sender<Command>,
+    outbox: mpsc::Sender<ChatMessage>,
     counters: Arc<stats::Counters>,
     video: Arc<media::SendControl>,
     audio: Arc<media::SendControl>,
@@ -322,6 +356,62 @@ impl Call {
     /// A snapshot of the call's figures.
     pub fn stats(&self) -> CallStats {
         self.shared.counters.snapshot()
+    }
+
+    /// Queues a chat message for the other participant and returns it as
+    /// sent (with its id and time). Messages go out in the order queued;
+    /// while the data channel is not open (before the call connects, or
+    /// after the other side reloads) they wait, and when [`CHAT_OUTBOX`]
+    /// are waiting this waits for room.
+    ///
+    /// Fails with [`crate::Error::ChatEmpty`] or
+    /// [`crate::Error::ChatTooLong`] for a text outside the limits
+    /// ([`channel::MAX_CHAT_CHARS`] characters), and with
+    /// [`crate::Error::CallEnded`] once the call is over.
+    pub async fn send_chat(&self, text: impl Into<String>) -> Result<ChatMessage> {
+        let message = self.new_chat(text)?;
+        self.shared
+            .outbox
+            .send(message.clone())
+            .await
+            .map_err(|_| crate::Error::CallEnded)?;
+        Ok(message)
+    }
+
+    /// As [`Call::send_chat`], but fails with
+    /// [`crate::Error::ChatOutboxFull`] at once instead of waiting when
+    /// [`CHAT_OUTBOX`] messages are already waiting.
+    pub fn try_send_chat(&self, text: impl Into<String>) -> Result<ChatMessage> {
+        let message = self.new_chat(text)?;
+        match self.shared.outbox.try_send(message.clone()) {
+            Ok(()) => Ok(message),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(crate::Error::ChatOutboxFull { limit: CHAT_OUTBOX })
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(crate::Error::CallEnded),
+        }
+    }
+
+    fn new_chat(&self, text: impl Into<String>) -> Result<ChatMessage> {
+        if self.is_ended() {
+            return Err(crate::Error::CallEnded);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        ChatMessage::new(text, now)
+    }
+
+    /// The verification code of the last negotiation (`125 392`), once
+    /// there was one.
+    pub fn verification_code(&self) -> Option<String> {
+        self.shared
+            .counters
+            .live
+            .lock()
+            .expect("stats lock")
+            .verification_code
+            .clone()
     }
 
     /// True once the call has ended.

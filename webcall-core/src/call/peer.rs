@@ -1,16 +1,19 @@
 //! Building one WebRTC peer connection the way webcall needs it: H.264
 //! (constrained baseline, packetization-mode 1) and Opus, the settings that
-//! make it interoperate with Chromium, local ICE addresses, and an
-//! interceptor that hands key frame requests to the sender.
+//! make it interoperate with Chromium, local ICE addresses, an
+//! interceptor that hands key frame requests to the sender, and the
+//! negotiated `webcall` data channel.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rtc::data_channel::RTCDataChannelInit;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -21,6 +24,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use tokio::sync::mpsc;
+use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
@@ -31,6 +35,7 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::{channel, chat};
 use crate::error::{Error, Result};
 use crate::protocol::{IceCandidate, IceServer, IceTransportPolicy};
 
@@ -67,11 +72,13 @@ pub(crate) struct LocalTrack {
     pub ssrc: u32,
 }
 
-/// One peer connection and its local tracks.
+/// One peer connection, its local tracks and its data channel.
 pub(crate) struct Peer {
     pub pc: Arc<dyn PeerConnection>,
     pub video: Option<LocalTrack>,
     pub audio: Option<LocalTrack>,
+    /// The `webcall` data channel (negotiated, id 0, ordered, reliable).
+    pub chat: Arc<dyn DataChannel>,
 }
 
 struct Handler {
@@ -218,7 +225,12 @@ pub(crate) async fn build(
         // send fails, or when it restarts), every CreatePermission on it is
         // answered "400 Bad Request" and the relay never works again.
         .with_discard_local_candidates_during_ice_restart(true)
-        .with_include_loopback_candidate(loopback);
+        .with_include_loopback_candidate(loopback)
+        // The data channel's limit (PROTOCOL.md): larger messages are
+        // refused by SCTP before they reach us.
+        .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(
+            channel::MAX_MESSAGE_BYTES as u32,
+        ));
     if !settings.ice_addrs.is_empty() {
         se = se.with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
     }
@@ -248,15 +260,34 @@ pub(crate) async fn build(
         .with_interceptor_registry(registry)
         .with_handler(Arc::new(Handler { generation, tx }))
         .with_udp_addrs(udp_addrs)
+        // Chat handed to the channel and not yet acknowledged is bounded:
+        // past this, sending waits (and the outbox fills).
+        .with_data_channel_send_buffer_limit(chat::SEND_BUFFER_BYTES)
         .build()
         .await
         .map_err(rtc_err("creating the peer connection"))?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
+    // Before any offer or answer, on both sides, so the first offer has
+    // its application section and nobody waits for an in-band open.
+    let chat = pc
+        .create_data_channel(
+            channel::LABEL,
+            Some(RTCDataChannelInit {
+                ordered: true,
+                max_packet_life_time: None,
+                max_retransmits: None,
+                protocol: String::new(),
+                negotiated: Some(channel::CHANNEL_ID),
+            }),
+        )
+        .await
+        .map_err(rtc_err("creating the data channel"))?;
     let mut peer = Peer {
         pc: pc.clone(),
         video: None,
         audio: None,
+        chat,
     };
     for (kind, send) in [
         (RtpCodecKind::Video, settings.send_video),

@@ -56,6 +56,8 @@ pub struct SentCounters {
     pub key_frames: u64,
     /// Key frame requests (PLI/FIR) received from the other side.
     pub key_frame_requests: u64,
+    /// Chat messages handed to the data channel.
+    pub chat_messages: u64,
 }
 
 /// What was received.
@@ -88,6 +90,8 @@ pub struct ReceivedCounters {
     pub video_frames_oversized: u64,
     /// Complete pictures skipped because the decoder was behind.
     pub video_frames_skipped: u64,
+    /// Chat messages received (within the limits; others are ignored).
+    pub chat_messages: u64,
 }
 
 /// The candidate pair the media flows over, as the ICE agent selected it.
@@ -157,6 +161,9 @@ pub struct CallStats {
     pub received: ReceivedCounters,
     /// Latency from the test pattern, when the other side sends one.
     pub latency: Option<LatencyStats>,
+    /// The verification code of the last negotiation, as shown
+    /// (`125 392`; see [`super::verify`]).
+    pub verification_code: Option<String>,
 }
 
 impl CallStats {
@@ -173,6 +180,7 @@ impl CallStats {
             packets_lost: self.packets_lost,
             sent: self.sent.clone(),
             received: self.received.clone(),
+            verification_code: self.verification_code.as_deref().map(super::verify::digits),
         }
     }
 }
@@ -201,6 +209,9 @@ pub struct StatsReport {
     pub sent: SentCounters,
     /// Received counters.
     pub received: ReceivedCounters,
+    /// The verification code of the last negotiation as six digits
+    /// (`125392`), without the space it is shown with.
+    pub verification_code: Option<String>,
 }
 
 /// Live counters shared by the media paths.
@@ -225,6 +236,8 @@ pub(crate) struct Counters {
     pub plis_sent: AtomicU64,
     pub oversized_frames: AtomicU64,
     pub frames_skipped: AtomicU64,
+    pub sent_chat: AtomicU64,
+    pub recv_chat: AtomicU64,
     pub connected_ms: AtomicU64,
     pub first_video_ms: AtomicU64,
     pub live: Mutex<Live>,
@@ -243,6 +256,7 @@ pub(crate) struct Live {
     pub send_frame_rate: f64,
     pub receive_frame_rate: f64,
     pub latency: Option<LatencyStats>,
+    pub verification_code: Option<String>,
     last: Option<(Instant, [u64; 4])>,
 }
 
@@ -271,6 +285,8 @@ impl Counters {
             plis_sent: z(),
             oversized_frames: z(),
             frames_skipped: z(),
+            sent_chat: z(),
+            recv_chat: z(),
             connected_ms: AtomicU64::new(UNSET),
             first_video_ms: AtomicU64::new(UNSET),
             live: Mutex::new(Live::default()),
@@ -359,6 +375,7 @@ impl Counters {
                 audio_bytes: get(&self.sent_audio_bytes),
                 key_frames: get(&self.sent_key_frames),
                 key_frame_requests: get(&self.key_frame_requests_in),
+                chat_messages: get(&self.sent_chat),
             },
             received: ReceivedCounters {
                 video_frames_decoded: get(&self.recv_video_frames),
@@ -374,8 +391,10 @@ impl Counters {
                 key_frame_requests: get(&self.plis_sent),
                 video_frames_oversized: get(&self.oversized_frames),
                 video_frames_skipped: get(&self.frames_skipped),
+                chat_messages: get(&self.recv_chat),
             },
             latency: live.latency.clone(),
+            verification_code: live.verification_code.clone(),
         }
     }
 }
@@ -413,5 +432,12 @@ mod tests {
         assert_eq!(json["sent"]["video_frames"], 0);
         assert_eq!(json["selected_pair"], serde_json::Value::Null);
         assert_eq!(json["latency_ms"], 50.0);
+        assert_eq!(json["verification_code"], serde_json::Value::Null);
+        c.live.lock().unwrap().verification_code = Some("012 345".into());
+        Counters::add(&c.sent_chat, 2);
+        let json = serde_json::to_value(c.snapshot().report()).unwrap();
+        assert_eq!(json["verification_code"], "012345");
+        assert_eq!(json["sent"]["chat_messages"], 2);
+        assert_eq!(json["received"]["chat_messages"], 0);
     }
 }

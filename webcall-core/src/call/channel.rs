@@ -1,0 +1,245 @@
+//! The messages of the `webcall` data channel (PROTOCOL.md, "The `webcall`
+//! data channel"): how the channel is set up, and encoding and parsing its
+//! JSON messages with their limits. Pure: no channel, no clock (the caller
+//! passes the time in).
+//!
+//! A received message is either understood ([`Parsed::Chat`]) or ignored
+//! ([`Parsed::Ignored`], with the reason): not JSON, no string `type`, a
+//! type we do not know, over [`MAX_MESSAGE_BYTES`], or a `chat` outside
+//! the limits. Nothing is ever answered.
+//!
+//! ```
+//! use webcall_core::call::channel::{ChatMessage, Parsed, parse};
+//! let sent = ChatMessage::new("Привет! Can you hear me?", 1_796_292_000_123)?;
+//! let wire = sent.encode();
+//! assert_eq!(parse(wire.as_bytes()), Parsed::Chat(sent));
+//! assert!(matches!(parse(br#"{"type":"reaction","emoji":"+1"}"#), Parsed::Ignored(_)));
+//! # Ok::<(), webcall_core::Error>(())
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The channel's label.
+pub const LABEL: &str = "webcall";
+/// The channel's stream id: it is negotiated (both sides create it before
+/// the first offer), never announced in-band.
+pub const CHANNEL_ID: u16 = 0;
+/// Longer messages are ignored unread (64 KiB).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// A chat text holds at most this many characters (Unicode code points).
+pub const MAX_CHAT_CHARS: usize = 4000;
+/// A chat id holds at most this many characters.
+pub const MAX_CHAT_ID_CHARS: usize = 64;
+
+/// A chat message, as sent or received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Unique per sender (ours: 16 random hex digits), at most
+    /// [`MAX_CHAT_ID_CHARS`] characters.
+    pub id: String,
+    /// The text, 1 to [`MAX_CHAT_CHARS`] characters. Plain text: show it
+    /// as such, never as markup.
+    pub text: String,
+    /// When it was sent, ms since the Unix epoch, by the sender's clock.
+    pub sent_at: u64,
+}
+
+/// Why a received message was ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// Over [`MAX_MESSAGE_BYTES`].
+    TooLong,
+    /// Not a JSON object with a string `type` (binary or not UTF-8 too).
+    NotJson,
+    /// A `type` this version does not know.
+    UnknownType,
+    /// A `chat` with missing or mistyped fields, an empty text, a text
+    /// over [`MAX_CHAT_CHARS`] or an id over [`MAX_CHAT_ID_CHARS`].
+    BadChat,
+}
+
+/// What a received message turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Parsed {
+    /// A chat message within the limits.
+    Chat(ChatMessage),
+    /// Something to ignore, and why.
+    Ignored(Ignored),
+}
+
+/// The wire form: one JSON object tagged by `type`.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Wire {
+    Chat(ChatMessage),
+}
+
+/// Checks a chat text against the limits; the error says what to change.
+pub fn check_text(text: &str) -> Result<()> {
+    if text.is_empty() {
+        return Err(Error::ChatEmpty);
+    }
+    let chars = text.chars().count();
+    if chars > MAX_CHAT_CHARS {
+        return Err(Error::ChatTooLong {
+            chars,
+            limit: MAX_CHAT_CHARS,
+        });
+    }
+    Ok(())
+}
+
+impl ChatMessage {
+    /// A new message to send, with a fresh random id; fails with
+    /// [`Error::ChatEmpty`] or [`Error::ChatTooLong`] when the text is
+    /// outside the limits.
+    pub fn new(text: impl Into<String>, sent_at: u64) -> Result<Self> {
+        let text = text.into();
+        check_text(&text)?;
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
+        let id = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Self { id, text, sent_at })
+    }
+
+    /// The message as sent on the channel: one JSON text.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(&Wire::Chat(self.clone())).expect("a chat message serialises")
+    }
+
+    fn within_limits(&self) -> bool {
+        check_text(&self.text).is_ok()
+            && self.id.chars().count() <= MAX_CHAT_ID_CHARS
+            && !self.id.is_empty()
+    }
+}
+
+/// Reads one received message (its bytes, text or binary alike).
+pub fn parse(data: &[u8]) -> Parsed {
+    if data.len() > MAX_MESSAGE_BYTES {
+        return Parsed::Ignored(Ignored::TooLong);
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return Parsed::Ignored(Ignored::NotJson);
+    };
+    match value.get("type").and_then(|t| t.as_str()) {
+        None => Parsed::Ignored(Ignored::NotJson),
+        Some("chat") => match serde_json::from_value::<Wire>(value) {
+            Ok(Wire::Chat(chat)) if chat.within_limits() => Parsed::Chat(chat),
+            _ => Parsed::Ignored(Ignored::BadChat),
+        },
+        Some(_) => Parsed::Ignored(Ignored::UnknownType),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example in PROTOCOL.md parses to what it says.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("../../../PROTOCOL.md");
+        let section = doc
+            .split("### The `webcall` data channel")
+            .nth(1)
+            .expect("PROTOCOL.md has the data channel section");
+        let json = section
+            .split("```json\n")
+            .nth(1)
+            .and_then(|s| s.split("\n```").next())
+            .expect("a JSON example");
+        let Parsed::Chat(chat) = parse(json.as_bytes()) else {
+            panic!("{json}")
+        };
+        assert_eq!(chat.id, "5f0c8a1e2b3d4c6f");
+        assert_eq!(chat.text, "Привет! Can you hear me?");
+        assert_eq!(chat.sent_at, 1_796_292_000_123);
+        let again: serde_json::Value = serde_json::from_str(&chat.encode()).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
+    }
+
+    #[test]
+    fn new_messages_check_the_text_and_get_ids() {
+        let a = ChatMessage::new("hi", 1).unwrap();
+        let b = ChatMessage::new("hi", 1).unwrap();
+        assert_eq!(a.id.len(), 16);
+        assert_ne!(a.id, b.id);
+        assert!(matches!(ChatMessage::new("", 1), Err(Error::ChatEmpty)));
+        // Code points, not bytes: 4000 two-byte letters are fine.
+        let long = "ж".repeat(MAX_CHAT_CHARS);
+        assert!(ChatMessage::new(long.clone(), 1).is_ok());
+        let err = ChatMessage::new(long + "ж", 1).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::ChatTooLong {
+                    chars: 4001,
+                    limit: 4000
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("4000"), "{err}");
+        // The longest text, even in four-byte characters, fits a message.
+        let emoji = ChatMessage::new("😀".repeat(MAX_CHAT_CHARS), 1).unwrap();
+        assert!(emoji.encode().len() < MAX_MESSAGE_BYTES);
+        assert_eq!(parse(emoji.encode().as_bytes()), Parsed::Chat(emoji));
+    }
+
+    #[test]
+    fn what_is_not_understood_is_ignored() {
+        let ignored = |s: &[u8]| match parse(s) {
+            Parsed::Ignored(why) => why,
+            other => panic!("{:?} parsed as {other:?}", String::from_utf8_lossy(s)),
+        };
+        assert_eq!(ignored(b"hello"), Ignored::NotJson);
+        assert_eq!(ignored(&[0xff, 0xfe, 0x00]), Ignored::NotJson);
+        assert_eq!(ignored(b"[1,2]"), Ignored::NotJson);
+        assert_eq!(ignored(br#"{"text":"no type"}"#), Ignored::NotJson);
+        assert_eq!(ignored(br#"{"type":7}"#), Ignored::NotJson);
+        assert_eq!(ignored(br#"{"type":"typing"}"#), Ignored::UnknownType);
+        let chat = |id: &str, text: &str| {
+            serde_json::json!({"type": "chat", "id": id, "text": text, "sent_at": 5})
+                .to_string()
+                .into_bytes()
+        };
+        assert_eq!(ignored(&chat("a", "")), Ignored::BadChat);
+        assert_eq!(
+            ignored(&chat("a", &"x".repeat(MAX_CHAT_CHARS + 1))),
+            Ignored::BadChat
+        );
+        assert_eq!(ignored(&chat(&"i".repeat(65), "x")), Ignored::BadChat);
+        assert_eq!(ignored(&chat("", "x")), Ignored::BadChat);
+        assert_eq!(
+            ignored(br#"{"type":"chat","id":"a","text":"x","sent_at":"soon"}"#),
+            Ignored::BadChat
+        );
+        assert_eq!(
+            ignored(br#"{"type":"chat","id":"a","text":"x"}"#),
+            Ignored::BadChat
+        );
+        assert_eq!(
+            ignored(br#"{"type":"chat","id":"a","text":"x","sent_at":-1}"#),
+            Ignored::BadChat
+        );
+        // Within the limits, an id of 64 characters and unknown extra fields are fine.
+        let mut ok = serde_json::json!({"type": "chat", "id": "i".repeat(64), "text": "x", "sent_at": 5, "extra": true});
+        assert!(matches!(parse(ok.to_string().as_bytes()), Parsed::Chat(_)));
+        // Past 64 KiB nothing is read, however valid.
+        ok["pad"] = serde_json::Value::String(" ".repeat(MAX_MESSAGE_BYTES));
+        assert_eq!(ignored(ok.to_string().as_bytes()), Ignored::TooLong);
+        // Markup is plain text: it comes through unchanged.
+        let Parsed::Chat(c) = parse(&chat("a", "<b>hi</b>\nthere")) else {
+            panic!()
+        };
+        assert_eq!(c.text, "<b>hi</b>\nthere");
+    }
+}

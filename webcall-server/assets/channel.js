@@ -1,0 +1,120 @@
+// What travels over the call's `webcall` data channel, and the
+// verification code (PROTOCOL.md, "In the call: the data channel and the
+// verification code"). Pure functions, no DOM and no peer connection: the
+// node unit tests load this module as it is.
+
+/** The data channel every peer connection carries: created by both sides before the first offer. */
+export const CHANNEL_OPTIONS = Object.freeze({ negotiated: true, id: 0, ordered: true });
+/** Its label. */
+export const CHANNEL_LABEL = 'webcall';
+
+/** A received message longer than this (UTF-8 bytes) is ignored unread. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** A chat text holds 1 to this many characters (Unicode code points). */
+export const MAX_TEXT_CHARS = 4000;
+/** A chat id holds at most this many characters. */
+export const MAX_ID_CHARS = 64;
+/** Messages typed while the channel is not open wait for it, at most this many. */
+export const OUTBOX_LIMIT = 100;
+
+/** The length of `text` in Unicode code points (as PROTOCOL.md counts). */
+export const charCount = (text) => [...text].length;
+
+/** Why `text` cannot be sent as a chat message: 'empty', 'too_long', or null when it can. */
+export function chatTextProblem(text) {
+  if (typeof text !== 'string' || text.trim() === '') return 'empty';
+  if (charCount(text) > MAX_TEXT_CHARS) return 'too_long';
+  return null;
+}
+
+/** A fresh message id: 16 hex digits from the platform's random source. */
+export function newMessageId() {
+  const bytes = new Uint8Array(8);
+  globalThis.crypto.getRandomValues(bytes);
+  return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The wire form of a chat message (one JSON text). Throws on a text that
+ * {@link chatTextProblem} refuses, so nothing the far side would drop is sent.
+ */
+export function encodeChat({ id, text, sentAt }) {
+  const problem = chatTextProblem(text);
+  if (problem) throw new RangeError(`a chat text cannot be sent: ${problem}`);
+  if (typeof id !== 'string' || charCount(id) > MAX_ID_CHARS) throw new RangeError('a chat id is a string of at most 64 characters');
+  return JSON.stringify({ type: 'chat', id, text, sent_at: Math.trunc(sentAt) });
+}
+
+/** The UTF-8 length of `text`, counting no further than `limit + 1`. */
+function utf8Length(text, limit) {
+  if (text.length * 3 <= limit) return text.length; // cannot exceed: skip the count
+  let bytes = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0);
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (bytes > limit) break;
+  }
+  return bytes;
+}
+
+/**
+ * A received data-channel message as `{ type: 'chat', id, text, sentAt }`,
+ * or null for anything a receiver ignores: binary data, more than 64 KiB,
+ * not JSON, not an object with a string `type`, an unknown type, or a chat
+ * whose fields break the limits.
+ */
+export function parseMessage(data) {
+  if (typeof data !== 'string' || utf8Length(data, MAX_MESSAGE_BYTES) > MAX_MESSAGE_BYTES) return null;
+  let value;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value) || typeof value.type !== 'string') return null;
+  if (value.type !== 'chat') return null;
+  const { id, text, sent_at: sentAt } = value;
+  if (typeof id !== 'string' || charCount(id) > MAX_ID_CHARS) return null;
+  if (typeof text !== 'string' || text.length === 0 || charCount(text) > MAX_TEXT_CHARS) return null;
+  if (!Number.isSafeInteger(sentAt)) return null;
+  return { type: 'chat', id, text, sentAt };
+}
+
+/** The value of the first `a=fingerprint:` line of `sdp` (trailing whitespace removed), or null. */
+export function fingerprintOf(sdp) {
+  if (typeof sdp !== 'string') return null;
+  for (const line of sdp.split('\n')) {
+    if (line.startsWith('a=fingerprint:')) return line.slice('a=fingerprint:'.length).trimEnd();
+  }
+  return null;
+}
+
+/** Six digits as two groups of three: 125392 -> "125 392", 42 -> "000 042". */
+export function formatCode(n) {
+  const digits = String(n).padStart(6, '0');
+  return `${digits.slice(0, 3)} ${digits.slice(3)}`;
+}
+
+/**
+ * The verification code of two fingerprints (as `fingerprintOf` gives them):
+ * sorted, joined with "\n", SHA-256, the first 4 bytes big-endian modulo
+ * 1,000,000, formatted "123 456".
+ */
+export async function codeOfFingerprints(a, b) {
+  // Byte order of the UTF-8: fingerprints are ASCII, so code-unit order is the same.
+  const joined = [a, b].sort().join('\n');
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(joined));
+  const first = new DataView(digest).getUint32(0, false);
+  return formatCode(first % 1_000_000);
+}
+
+/**
+ * The verification code of a negotiation, from its local and remote
+ * session descriptions (SDP text); null when either has no fingerprint.
+ */
+export async function verificationCode(localSdp, remoteSdp) {
+  const local = fingerprintOf(localSdp);
+  const remote = fingerprintOf(remoteSdp);
+  if (!local || !remote) return null;
+  return codeOfFingerprints(local, remote);
+}
