@@ -10,7 +10,8 @@
 //! - both pages show the same verification code, equal to one computed here
 //!   from the fingerprints of their descriptions;
 //! - through a signaling relay that rewrites one side's fingerprint, the two
-//!   codes differ and the call does not connect.
+//!   codes differ and the call does not connect;
+//! - on a phone-width Russian page the chat fills the screen and sends.
 //!
 //! The tests take one lock in turn, so at most two Chromiums run at once.
 //! On loopback only:
@@ -445,6 +446,61 @@ async fn a_relay_that_rewrites_a_fingerprint_gives_different_codes_and_no_call()
     }
     assert_eq!(received(&bob).await?.len(), 0, "no chat reached bob");
 
+    alice.close().await?;
+    bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_width_russian_page_the_chat_fills_the_screen_and_sends() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let options = BrowserOptions {
+        lang: Some("ru".to_owned()),
+        window_size: (390, 844),
+        ..BrowserOptions::default()
+    };
+    let (alice, bob) = connected_pair(&server, options).await?;
+    alice
+        .wait_until(
+            "window.webcall.verification().shown !== ''",
+            STATE,
+            "alice shows a verification code",
+        )
+        .await?;
+    let label = alice
+        .eval("return document.getElementById('verify-toggle').textContent.replace(/\\s+/g, ' ').trim();")
+        .await?;
+    ensure!(
+        label
+            .as_str()
+            .is_some_and(|l| l.starts_with("Код проверки: ")),
+        "{label}"
+    );
+    alice.click("#chat-toggle").await?;
+    let layout = alice
+        .eval(
+            "const r = document.getElementById('chat').getBoundingClientRect(); \
+             const i = document.getElementById('chat-input').getBoundingClientRect(); \
+             return { left: r.left, width: r.width, viewport: window.innerWidth, \
+                      inputBottom: i.bottom, inputWidth: i.width, height: window.innerHeight, \
+                      placeholder: document.getElementById('chat-input').placeholder };",
+        )
+        .await?;
+    assert_eq!(layout["left"], 0.0, "{layout}");
+    assert_eq!(
+        layout["width"].as_f64(),
+        layout["viewport"].as_f64(),
+        "{layout}"
+    );
+    ensure!(
+        layout["inputBottom"].as_f64() <= layout["height"].as_f64()
+            && layout["inputWidth"].as_f64().unwrap_or(0.0) > 200.0,
+        "the input is on screen and wide enough: {layout}"
+    );
+    assert_eq!(layout["placeholder"], "Напишите сообщение…");
+    type_and_enter(&alice, "Привет с телефона").await?;
+    wait_received(&bob, 1, "bob").await?;
+    assert_eq!(received(&bob).await?, vec!["Привет с телефона".to_owned()]);
     alice.close().await?;
     bob.close().await
 }
