@@ -10,7 +10,8 @@
 //! - both pages show the same verification code, equal to one computed here
 //!   from the fingerprints of their descriptions;
 //! - through a signaling relay that rewrites one side's fingerprint, the two
-//!   codes differ and the call does not connect.
+//!   codes differ and the call does not connect;
+//! - on a phone-width Russian page the chat fills the screen and sends.
 //!
 //! The tests take one lock in turn, so at most two Chromiums run at once.
 //! On loopback only:
@@ -23,7 +24,9 @@ use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use webcall_testkit::fantoccini::{Locator, key::Key};
-use webcall_testkit::{Browser, BrowserOptions, TestServer, status_is};
+use webcall_testkit::{
+    Browser, BrowserOptions, Direction, SignalingRelay, TestServer, rewrite_fingerprint, status_is,
+};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -368,6 +371,136 @@ async fn both_pages_show_the_same_verification_code_from_their_fingerprints() ->
     assert_eq!(verification(&alice).await?["code"], code);
     assert_eq!(verification(&bob).await?["code"], code);
 
+    alice.close().await?;
+    bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_rewrites_a_fingerprint_gives_different_codes_and_no_call() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let room = server.create_room().await?;
+    let token = room.token.to_string();
+    // Alice signals through the relay, which puts another fingerprint in
+    // her offers and answers; Bob talks to the server directly.
+    let relay =
+        SignalingRelay::launch(server.addr(), Direction::ToServer, rewrite_fingerprint).await?;
+    let alice = Browser::launch().await?;
+    alice.goto(&relay.room_url(&token)).await?;
+    alice
+        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
+        .await?;
+    let bob = Browser::launch().await?;
+    bob.goto(&room.url).await?;
+
+    for (browser, who) in [(&alice, "alice"), (&bob, "bob")] {
+        browser
+            .wait_until(
+                "window.webcall.verification().code !== null",
+                CONNECT,
+                &format!("{who} to have negotiated and computed a code"),
+            )
+            .await?;
+    }
+    ensure!(
+        relay.websockets() >= 1,
+        "alice's signaling went through the relay"
+    );
+    ensure!(relay.changed() >= 1, "the relay rewrote a description");
+    let a = verification(&alice).await?;
+    let b = verification(&bob).await?;
+    println!("through the rewriting relay: alice {a}, bob {b}");
+    // Alice saw Bob's real fingerprint; Bob saw a forged one for Alice.
+    assert_eq!(a["remote"], b["local"]);
+    assert_ne!(b["remote"], a["local"]);
+    assert_ne!(a["code"], b["code"], "the codes differ");
+    assert_eq!(
+        b["code"].as_str(),
+        Some(
+            expected_code(
+                b["local"].as_str().context("bob's fingerprint")?,
+                b["remote"].as_str().context("the forged fingerprint")?
+            )
+            .as_str()
+        )
+    );
+
+    // DTLS refuses Alice's real certificate at Bob's end: the connection fails.
+    bob.wait_until(
+        "window.webcall.state().connectionState === 'failed'",
+        CONNECT,
+        "bob's connection to fail",
+    )
+    .await?;
+    // Never "connected with equal codes": neither page shows a code, and
+    // chat waits in Alice's outbox.
+    let shown = send(&alice, "anyone there?").await?;
+    ensure!(shown["id"].is_string(), "{shown}");
+    for (browser, who) in [(&alice, "alice"), (&bob, "bob")] {
+        let v = verification(browser).await?;
+        assert_eq!(v["shown"], "", "{who} shows no code without a connection");
+        ensure!(
+            browser.status().await != "connected",
+            "{who} is not connected"
+        );
+    }
+    assert_eq!(received(&bob).await?.len(), 0, "no chat reached bob");
+
+    alice.close().await?;
+    bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_width_russian_page_the_chat_fills_the_screen_and_sends() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let options = BrowserOptions {
+        lang: Some("ru".to_owned()),
+        window_size: (390, 844),
+        ..BrowserOptions::default()
+    };
+    let (alice, bob) = connected_pair(&server, options).await?;
+    alice
+        .wait_until(
+            "window.webcall.verification().shown !== ''",
+            STATE,
+            "alice shows a verification code",
+        )
+        .await?;
+    let label = alice
+        .eval("return document.getElementById('verify-toggle').textContent.replace(/\\s+/g, ' ').trim();")
+        .await?;
+    ensure!(
+        label
+            .as_str()
+            .is_some_and(|l| l.starts_with("Код проверки: ")),
+        "{label}"
+    );
+    alice.click("#chat-toggle").await?;
+    let layout = alice
+        .eval(
+            "const r = document.getElementById('chat').getBoundingClientRect(); \
+             const i = document.getElementById('chat-input').getBoundingClientRect(); \
+             return { left: r.left, width: r.width, viewport: window.innerWidth, \
+                      inputBottom: i.bottom, inputWidth: i.width, height: window.innerHeight, \
+                      placeholder: document.getElementById('chat-input').placeholder };",
+        )
+        .await?;
+    assert_eq!(layout["left"], 0.0, "{layout}");
+    assert_eq!(
+        layout["width"].as_f64(),
+        layout["viewport"].as_f64(),
+        "{layout}"
+    );
+    ensure!(
+        layout["inputBottom"].as_f64() <= layout["height"].as_f64()
+            && layout["inputWidth"].as_f64().unwrap_or(0.0) > 200.0,
+        "the input is on screen and wide enough: {layout}"
+    );
+    assert_eq!(layout["placeholder"], "Напишите сообщение…");
+    type_and_enter(&alice, "Привет с телефона").await?;
+    wait_received(&bob, 1, "bob").await?;
+    assert_eq!(received(&bob).await?, vec!["Привет с телефона".to_owned()]);
     alice.close().await?;
     bob.close().await
 }

@@ -18,6 +18,10 @@
 //!   credentials minted for it, for relay-only calls.
 //! - [`RedisServer`]: `redis-server` on a loopback port with persistence
 //!   off, stopped and started again at will, for the shared room store.
+//! - [`SignalingRelay`]: a WebSocket man in the middle in front of the
+//!   server that rewrites one direction's signaling messages (with
+//!   [`rewrite_fingerprint`], the DTLS fingerprints), for tests of the
+//!   verification code.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -46,6 +50,7 @@ pub mod nat;
 mod poll;
 mod proxy;
 mod redis;
+mod relay;
 mod server;
 pub mod turn;
 
@@ -57,6 +62,7 @@ pub use nat::{Nat, NatLab};
 pub use poll::{Condition, POLL_INTERVAL, wait_for, wait_until};
 pub use proxy::TcpProxy;
 pub use redis::RedisServer;
+pub use relay::{Direction, SignalingRelay, Transform, rewrite_fingerprint};
 pub use server::TestServer;
 pub use webcall_core::protocol::CreatedRoom;
 
