@@ -677,9 +677,16 @@ async fn relay_only_call_over_tls_on_the_https_port() -> Result<()> {
     let _heavy = HEAVY.lock().await;
     // The page and TURN over TLS on one port, as on a network that lets
     // only HTTPS out.
-    let (files, _) = self_signed()?;
     let mut turn = TestServer::turn_config(true);
     turn.tls_on_https_port = Some(0);
+    relay_call_over_tls_beside_https(turn).await
+}
+
+/// A relay-only call over TLS with the page served over HTTPS (a
+/// self-signed certificate the browsers are told to accept), TURN taking
+/// its certificate from HTTPS.
+async fn relay_call_over_tls_beside_https(turn: TurnConfig) -> Result<()> {
+    let (files, _) = self_signed()?;
     let browser = BrowserOptions {
         // The test certificate is self-signed.
         extra_args: vec!["--ignore-certificate-errors".to_owned()],
@@ -709,21 +716,11 @@ async fn relay_only_call_over_tls() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_only_call_over_tls_with_the_https_certificate() -> Result<()> {
     let _heavy = HEAVY.lock().await;
-    // The page over HTTPS; TURN over TLS with no certificate of its own.
-    let (files, _) = self_signed()?;
+    // The page over HTTPS; TURN over TLS on a port of its own with no
+    // certificate of its own.
     let mut turn = TestServer::turn_config(true);
     turn.tls_listen = Some("127.0.0.1:0".parse()?);
-    let browser = BrowserOptions {
-        // The test certificate is self-signed.
-        extra_args: vec!["--ignore-certificate-errors".to_owned()],
-        ..BrowserOptions::default()
-    };
-    let https = webcall_server::config::TlsSource::Files {
-        cert: files.cert.clone(),
-        key: files.key.clone(),
-    };
-    let call = relay_call_with(turn, TurnTransport::Tls, browser, Some(https)).await?;
-    assert_relayed(&call, "tls").await
+    relay_call_over_tls_beside_https(turn).await
 }
 
 #[tokio::test]
