@@ -13,6 +13,7 @@ use super::run::{
     CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
     run,
 };
+use super::quality::QualityView;
 use super::state::{Connection, ScreenState};
 use super::terminal::{InputReader, TerminalSession};
 
@@ -63,7 +64,9 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
         CallEvent::PeerReconnecting { .. } => vec![S::Notice(
             "the other side lost its server connection; waiting for it to come back".into(),
         )],
-        CallEvent::Stats(s) => vec![S::Stats(Figures {
+        CallEvent::Stats(s) => vec![
+            S::Quality(QualityView::from_stats(&s)),
+            S::Stats(Figures {
             rtt: s
                 .rtt_ms
                 .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
@@ -71,7 +74,8 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             bitrate_out: Some(s.send_bitrate_bps),
             frame_rate: Some(s.receive_frame_rate),
             packet_loss: Some(s.packet_loss),
-        })],
+            }),
+        ],
         CallEvent::MediaError(m) => vec![S::Notice(m)],
         CallEvent::Chat(message) => vec![S::Chat(message.text)],
         CallEvent::VerificationCode(code) => vec![S::VerificationCode(code)],

@@ -3,7 +3,8 @@
 //! [`ScreenState`] is plain data (pictures, connection, figures, toggles);
 //! [`render`] draws it with ratatui, the remote picture in half blocks and a
 //! self-view in a corner, the latest chat messages over the picture and
-//! the verification code on the status line; [`handle_key`] maps keys to
+//! the verification code and the call's quality grade on the status
+//! line (details in a box, [`quality`]); [`handle_key`] maps keys to
 //! [`Action`]s, and [`handle_typing_key`] keys on the open chat line. The
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
@@ -13,6 +14,7 @@ pub mod i18n;
 pub mod keys;
 pub mod logs;
 pub mod palette;
+pub mod quality;
 pub mod render;
 pub mod run;
 pub mod state;

@@ -9,6 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+use super::quality;
 use super::state::{Connection, ScreenState};
 use super::video::draw_frame;
 
@@ -60,6 +61,7 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
     }
     let self_view_width = draw_self_view(buf, video, state);
     draw_chat(buf, video, self_view_width, state);
+    quality::draw_details(buf, video, state);
     Paragraph::new(status_line(state)).render(status, buf);
     let bottom = match &state.chat_input {
         Some(typed) => chat_input_line(state, typed, keys.width),
@@ -171,6 +173,7 @@ fn status_line(state: &ScreenState) -> Line<'static> {
             Style::default().add_modifier(Modifier::BOLD),
         ),
     ];
+    spans.extend(quality::status_spans(state));
     let mut field = |s: String| {
         spans.push(Span::raw("  "));
         spans.push(Span::raw(s));
@@ -237,6 +240,8 @@ fn keys_line(state: &ScreenState) -> Line<'static> {
         Span::raw(format!(" {}   ", t.key_camera)),
         key(" c "),
         Span::raw(format!(" {}   ", t.key_chat)),
+        key(" i "),
+        Span::raw(format!(" {}   ", quality::key_details(state.lang))),
         key(" q "),
         Span::raw(" / "),
         key(" Ctrl-C "),

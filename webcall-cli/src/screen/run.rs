@@ -18,6 +18,7 @@ use webcall_core::call::EndReason;
 use webcall_core::media::{VideoFrame, VideoSink, VideoSource};
 
 use super::keys::{Action, Typing, handle_key, handle_typing_key};
+use super::quality::QualityView;
 use super::render::render;
 use super::state::{Connection, ScreenState};
 use super::terminal::Input;
@@ -41,6 +42,8 @@ pub enum ScreenEvent {
     Chat(String),
     /// The call's verification code after a negotiation (`125 392`).
     VerificationCode(String),
+    /// The call's quality grade and details.
+    Quality(QualityView),
     /// The call is over.
     Ended(EndReason),
 }
@@ -198,6 +201,7 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
         ScreenEvent::Notice(n) => state.notice = Some(n),
         ScreenEvent::Chat(text) => state.push_chat(false, text),
         ScreenEvent::VerificationCode(code) => state.verification_code = Some(code),
+        ScreenEvent::Quality(q) => state.quality = Some(q),
         ScreenEvent::Ended(reason) => {
             state.connection = Connection::Ended;
             return Some(reason);
@@ -223,6 +227,7 @@ pub async fn act<C: CallControl>(state: &mut ScreenState, call: &C, action: Acti
             return true;
         }
         Action::OpenChat => state.chat_input = Some(String::new()),
+        Action::ToggleDetails => state.show_details = !state.show_details,
     }
     false
 }

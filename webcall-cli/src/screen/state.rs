@@ -7,6 +7,7 @@ use webcall_core::media::VideoFrame;
 
 use super::i18n::Lang;
 use super::palette::ColorMode;
+use super::quality::QualityView;
 
 /// Where the call stands, as the screen names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,10 @@ pub struct ScreenState {
     pub chat: VecDeque<ChatLine>,
     /// The chat message being typed, while the input line is open.
     pub chat_input: Option<String>,
+    /// The call's quality grade and details, once stats arrive.
+    pub quality: Option<QualityView>,
+    /// The quality details box is open (key `i`).
+    pub show_details: bool,
 }
 
 impl ScreenState {
@@ -102,6 +107,8 @@ impl ScreenState {
             verification_code: None,
             chat: VecDeque::new(),
             chat_input: None,
+            quality: None,
+            show_details: false,
         }
     }
 
