@@ -273,6 +273,25 @@ async fn two_native_peers_see_and_hear_each_other() {
             .expect("latency measured from the test pattern");
         assert!(latency > 0.0 && latency < 1000.0, "{s:#}");
         assert!(s["latency"]["samples"].as_u64().unwrap() >= 30, "{s:#}");
+        // The quality: graded (loopback: good, unless the machine is too
+        // busy to keep the frame rate), with the share of time in each
+        // grade, and a direct path; the summary says both.
+        let q = &s["quality"];
+        let grade = q["grade"].as_str().expect("a quality grade");
+        assert!(["good", "poor", "bad"].contains(&grade), "{s:#}");
+        let shares: f64 = ["good", "poor", "bad"]
+            .iter()
+            .map(|g| q["time_in"][g].as_f64().unwrap())
+            .sum();
+        assert!((shares - 1.0).abs() < 1e-6, "{s:#}");
+        assert!(q["graded_ms"].as_u64().unwrap() >= 2000, "{s:#}");
+        assert!(q["measures"]["fps"].as_f64().unwrap() > 0.0, "{s:#}");
+        assert_eq!(s["path"], "direct", "{s:#}");
+        assert!(
+            run.stdout.contains("quality: ") && run.stdout.contains("path: direct"),
+            "{}",
+            run.stdout
+        );
         let (rms, n) = wav_rms(wav);
         assert!(n >= 48_000, "{n} samples in {}", wav.display());
         assert!(rms > 0.02, "recorded audio is silence (rms {rms})");
