@@ -130,7 +130,8 @@ function summaryLines(s) {
   const lines = [t('summary_duration', { time: formatDuration(s.durationMs) })];
   if (s.path) lines.push(t('summary_path', { path: t(`path_${s.path}`) }));
   if (s.average) {
-    lines.push(t('summary_quality', { grade: t(`quality_${s.average}`), percent: Math.round(s.share * 100) }));
+    const grade = t(`quality_${s.average}`).toLowerCase();
+    lines.push(t('summary_quality', { grade, percent: Math.round(s.share * 100) }));
   }
   return lines;
 }

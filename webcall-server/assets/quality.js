@@ -41,7 +41,8 @@ export function grade({ rttMs = null, loss = 0, fps = 0, videoExpected = false }
 /**
  * What a getStats report says, as plain numbers: totals since the
  * connection started (packets received and lost, video frames decoded,
- * bytes in and out), the round-trip time now (selected pair, else RTCP),
+ * bytes in and out), the round-trip time now (the larger of the selected
+ * pair's and RTCP's),
  * the loss the other side reports for our packets, and the details:
  * codec, resolution, and whether the selected pair is relayed.
  * `report` is an RTCStatsReport (or any Map of stats by id).
@@ -92,8 +93,10 @@ export function readReport(report) {
       if (typeof s.roundTripTime === 'number') rtcpRtt = Math.max(rtcpRtt ?? 0, s.roundTripTime * 1000);
     }
   });
-  if (pair && typeof pair.currentRoundTripTime === 'number') r.rttMs = pair.currentRoundTripTime * 1000;
-  else if (rtcpRtt !== null) r.rttMs = rtcpRtt;
+  // The pair's round trip comes from ICE checks, seconds apart; RTCP's
+  // from every report: the larger of the two is the one to judge by.
+  const pairRtt = pair && typeof pair.currentRoundTripTime === 'number' ? pair.currentRoundTripTime * 1000 : null;
+  if (pairRtt !== null || rtcpRtt !== null) r.rttMs = Math.max(pairRtt ?? 0, rtcpRtt ?? 0);
   const local = pair && report.get(pair.localCandidateId);
   const remote = pair && report.get(pair.remoteCandidateId);
   if (local) {
