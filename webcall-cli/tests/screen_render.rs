@@ -424,7 +424,10 @@ fn the_quality_grade_is_on_the_status_line_and_i_opens_the_details() {
     let s = text(&buf);
     assert!(s.contains("▮▮▯ quality poor"), "{s}");
     assert!(s.contains(" i  details"), "{s}");
-    assert!(!s.contains("H264"), "details stay closed until asked for:\n{s}");
+    assert!(
+        !s.contains("H264"),
+        "details stay closed until asked for:\n{s}"
+    );
     // The grade's colour: yellow for poor.
     let row = buf.area.height - 2;
     let mark = (0..buf.area.width)
@@ -455,7 +458,12 @@ fn the_quality_grade_is_on_the_status_line_and_i_opens_the_details() {
     }
     state.lang = Lang::Ru;
     let s = text(&draw(140, 24, &state));
-    for want in ["качество слабое", "кодек", "через ретранслятор", "подробности"] {
+    for want in [
+        "качество слабое",
+        "кодек",
+        "через ретранслятор",
+        "подробности",
+    ] {
         assert!(s.contains(want), "{want:?} missing:\n{s}");
     }
 }

@@ -87,10 +87,7 @@ async fn a_loopback_call_is_good_shows_its_details_and_ends_with_a_summary() -> 
     let aria = alice
         .eval("return document.getElementById('quality').getAttribute('aria-label');")
         .await?;
-    assert!(
-        aria.as_str().unwrap_or_default().contains("Good"),
-        "{aria}"
-    );
+    assert!(aria.as_str().unwrap_or_default().contains("Good"), "{aria}");
 
     // The details open on a click and name the figures.
     assert!(!shown_text(&alice, "quality-details").await?.0);
@@ -111,7 +108,10 @@ async fn a_loopback_call_is_good_shows_its_details_and_ends_with_a_summary() -> 
         ["H264", "VP8"].contains(&d["codec"].as_str().unwrap_or_default()),
         "{q}"
     );
-    assert!(d["width"].as_u64().unwrap_or(0) > 0 && d["height"].as_u64().unwrap_or(0) > 0, "{q}");
+    assert!(
+        d["width"].as_u64().unwrap_or(0) > 0 && d["height"].as_u64().unwrap_or(0) > 0,
+        "{q}"
+    );
     assert!(d["rttMs"].as_f64().is_some(), "{q}");
     assert!(d["bitrateIn"].as_f64().unwrap_or(0.0) > 0.0, "{q}");
     assert_eq!(d["path"], "direct", "{q}");
@@ -140,7 +140,9 @@ async fn a_loopback_call_is_good_shows_its_details_and_ends_with_a_summary() -> 
         "{s}"
     );
     assert!(
-        text.contains("Call time: ") && text.contains("Connection: direct") && text.contains("% of the time"),
+        text.contains("Call time: ")
+            && text.contains("Connection: direct")
+            && text.contains("% of the time"),
         "{text:?}"
     );
 

@@ -9,11 +9,11 @@ use tokio::sync::mpsc;
 use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
 use webcall_core::protocol::LeaveReason;
 
+use super::quality::QualityView;
 use super::run::{
     CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
     run,
 };
-use super::quality::QualityView;
 use super::state::{Connection, ScreenState};
 use super::terminal::{InputReader, TerminalSession};
 
@@ -67,13 +67,13 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
         CallEvent::Stats(s) => vec![
             S::Quality(QualityView::from_stats(&s)),
             S::Stats(Figures {
-            rtt: s
-                .rtt_ms
-                .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
-            bitrate_in: Some(s.receive_bitrate_bps),
-            bitrate_out: Some(s.send_bitrate_bps),
-            frame_rate: Some(s.receive_frame_rate),
-            packet_loss: Some(s.packet_loss),
+                rtt: s
+                    .rtt_ms
+                    .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+                bitrate_in: Some(s.receive_bitrate_bps),
+                bitrate_out: Some(s.send_bitrate_bps),
+                frame_rate: Some(s.receive_frame_rate),
+                packet_loss: Some(s.packet_loss),
             }),
         ],
         CallEvent::MediaError(m) => vec![S::Notice(m)],

@@ -146,7 +146,11 @@ pub fn status_spans(state: &ScreenState) -> Vec<Span<'static>> {
         Span::raw("  "),
         Span::styled(format!("{bars} "), style),
         Span::styled(
-            format!("{} {}", words(state.lang).quality, grade_word(state.lang, grade)),
+            format!(
+                "{} {}",
+                words(state.lang).quality,
+                grade_word(state.lang, grade)
+            ),
             style.add_modifier(Modifier::BOLD),
         ),
     ]
@@ -195,7 +199,11 @@ pub fn draw_details(buf: &mut Buffer, video: Rect, state: &ScreenState) {
     }
     let q = state.quality.clone().unwrap_or_default();
     let lines = detail_lines(state.lang, &q);
-    let label_width = lines.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0);
+    let label_width = lines
+        .iter()
+        .map(|(l, _)| l.chars().count())
+        .max()
+        .unwrap_or(0);
     let text: Vec<Line> = lines
         .into_iter()
         .map(|(label, value)| {

@@ -399,7 +399,10 @@ mod tests {
         let mut g = Grader::new();
         assert_eq!(g.sample(t0, steady(0, 20.0, 0, 30)), None);
         assert_eq!(g.sample(t0 + S, steady(1, 20.0, 0, 30)), None);
-        assert_eq!(g.sample(t0 + 2 * S, steady(2, 20.0, 0, 30)), Some(Grade::Good));
+        assert_eq!(
+            g.sample(t0 + 2 * S, steady(2, 20.0, 0, 30)),
+            Some(Grade::Good)
+        );
         let ms = g.measures();
         assert_eq!(ms.rtt_ms, Some(20.0));
         assert!((ms.fps - 30.0).abs() < 1e-9 && ms.loss == 0.0 && ms.video_expected);
@@ -524,7 +527,10 @@ mod tests {
         assert_eq!(g.grade(), Some(Grade::Good));
         // Counters from a fresh peer connection start at 0: no negative
         // deltas, the grade holds until the new window spans enough.
-        assert_eq!(g.sample(t0 + 4 * S, steady(0, 20.0, 0, 30)), Some(Grade::Good));
+        assert_eq!(
+            g.sample(t0 + 4 * S, steady(0, 20.0, 0, 30)),
+            Some(Grade::Good)
+        );
         assert_eq!(g.window.len(), 1);
     }
 }

@@ -390,7 +390,11 @@ impl Counters {
             frames_decoded: get(&self.recv_video_frames),
             video_bytes: get(&self.recv_video_bytes),
         };
-        self.live.lock().expect("stats lock").grader.sample(now, sample);
+        self.live
+            .lock()
+            .expect("stats lock")
+            .grader
+            .sample(now, sample);
     }
 
     pub fn snapshot(&self) -> CallStats {
