@@ -481,3 +481,40 @@ async fn chat_waits_in_a_bounded_outbox_and_refuses_bad_texts() {
         Err(Error::CallEnded)
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_call_losing_a_quarter_of_its_packets_is_graded_bad() {
+    let _heavy = HEAVY.lock().await;
+    if !webcall_testkit::loopback_only_namespace() {
+        eprintln!("skipped: dropping packets needs the loopback-only namespace (see the README)");
+        return;
+    }
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let dir = scratch("native-lossy");
+    let (stats_a, stats_b) = (dir.join("a.json"), dir.join("b.json"));
+    let _loss = webcall_testkit::UdpLoss::start(25).unwrap();
+    let a = spawn(join_synthetic(&room.url, "16", &stats_a, &[]));
+    let b = spawn(join_synthetic(&room.url, "14", &stats_b, &[]));
+    let (ra, rb) = blocking(move || {
+        let rb = finish(b, LIMIT);
+        let ra = finish(a, LIMIT);
+        (ra, rb)
+    })
+    .await
+    .unwrap();
+    assert!(ra.success(), "{ra:#?}");
+    assert!(rb.success(), "{rb:#?}");
+    for (run, path) in [(&ra, &stats_a), (&rb, &stats_b)] {
+        let s = stats(path);
+        let q = &s["quality"];
+        println!("quality with a quarter lost: {q}");
+        assert!(
+            q["time_in"]["bad"].as_f64().unwrap() > 0.5,
+            "mostly bad: {s:#}"
+        );
+        assert_eq!(q["average"], "bad", "{s:#}");
+        assert!(run.stdout.contains("quality: bad"), "{}", run.stdout);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,14 +11,15 @@
 //! `cargo test -p webcall-server --test browser_quality --no-run`, then
 //! `unshare -n -- sh -c 'ip link set lo up && cargo test --offline -p webcall-server --test browser_quality'`.
 
-use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::Result;
 use serde_json::Value;
 use tokio::sync::Mutex;
 use webcall_core::protocol::IceTransportPolicy;
-use webcall_testkit::{Browser, MEDIA_FLOWING, TestServer, status_is};
+use webcall_testkit::{
+    Browser, MEDIA_FLOWING, TestServer, UdpLoss, loopback_only_namespace, status_is,
+};
 
 /// Serializes the tests of this file: each runs two browsers, and one
 /// drops packets in the namespace.
@@ -208,74 +209,6 @@ async fn a_relay_only_call_says_relayed() -> Result<()> {
     Ok(())
 }
 
-/// True when this process is in a network namespace whose only interface
-/// is `lo`: then a packet filter there touches nothing outside the test.
-fn loopback_only_namespace() -> bool {
-    let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() else {
-        return false;
-    };
-    let text = String::from_utf8_lossy(&out.stdout);
-    out.status.success() && text.lines().count() == 1 && text.contains(": lo:")
-}
-
-/// Drops `percent` of the UDP packets the namespace sends (nftables; TCP,
-/// the signaling and the browser driver, is left alone); removed on drop.
-struct UdpLoss;
-
-const NFT_TABLE: &str = "webcall_quality_test";
-
-fn nft(args: &[&str]) -> Result<()> {
-    let out = Command::new("nft")
-        .args(args)
-        .output()
-        .context("cannot run nft (nftables)")?;
-    ensure!(
-        out.status.success(),
-        "nft {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
-impl UdpLoss {
-    fn add(percent: u32) -> Result<Self> {
-        nft(&["add", "table", "inet", NFT_TABLE])?;
-        let guard = Self;
-        nft(&[
-            "add",
-            "chain",
-            "inet",
-            NFT_TABLE,
-            "out",
-            "{ type filter hook output priority 0; }",
-        ])?;
-        nft(&[
-            "add",
-            "rule",
-            "inet",
-            NFT_TABLE,
-            "out",
-            "meta",
-            "l4proto",
-            "udp",
-            "numgen",
-            "random",
-            "mod",
-            "100",
-            "<",
-            &percent.to_string(),
-            "drop",
-        ])?;
-        Ok(guard)
-    }
-}
-
-impl Drop for UdpLoss {
-    fn drop(&mut self) {
-        let _ = nft(&["delete", "table", "inet", NFT_TABLE]);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_losing_a_quarter_of_its_packets_turns_bad() -> Result<()> {
     let _heavy = HEAVY.lock().await;
@@ -294,7 +227,7 @@ async fn a_call_losing_a_quarter_of_its_packets_turns_bad() -> Result<()> {
             "alice's call graded good before the loss",
         )
         .await?;
-    let loss = UdpLoss::add(25)?;
+    let loss = UdpLoss::start(25)?;
     alice
         .wait_until(
             "window.webcall.quality().grade === 'bad'",
