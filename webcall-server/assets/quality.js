@@ -8,7 +8,9 @@
 // rtt > 400 ms or loss > 10 % or, while video arrives, fps < 5; poor if
 // rtt > 200 ms or loss > 3 % or fps < 15; good otherwise. A worse grade is
 // shown once it has held for WORSEN_AFTER_MS, a better one after
-// IMPROVE_AFTER_MS. quality-view.js draws what this module works out.
+// IMPROVE_AFTER_MS, except in the first WINDOW_MS of a connection, while
+// the video ramps up: then a better grade is shown at once.
+// quality-view.js draws what this module works out.
 
 export const WINDOW_MS = 5000;
 export const MIN_SPAN_MS = 1500;
@@ -128,6 +130,7 @@ export class QualityTracker {
     this.relayedEver = false;
     this.startedAt = null;
     this.endedAt = null;
+    this.since = null;
   }
 
   /** Takes one reading; returns the grade shown now (null before the first). */
@@ -154,7 +157,9 @@ export class QualityTracker {
         reading.videoBytesReceived < back.videoBytesReceived)
     ) {
       this.window = []; // a new connection: its totals start again
+      this.since = null;
     }
+    if (this.since === null) this.since = nowMs;
     this.window.push(this.last);
     while (this.window.length && nowMs - this.window[0].at > WINDOW_MS) this.window.shift();
     this.details = {
@@ -180,7 +185,8 @@ export class QualityTracker {
       return this.shown;
     }
     if (!this.pending || this.pending.grade !== raw) this.pending = { grade: raw, since: nowMs };
-    const hold = RANK[raw] > RANK[this.shown] ? WORSEN_AFTER_MS : IMPROVE_AFTER_MS;
+    const settled = nowMs - this.since >= WINDOW_MS;
+    const hold = RANK[raw] > RANK[this.shown] ? WORSEN_AFTER_MS : settled ? IMPROVE_AFTER_MS : 0;
     if (nowMs - this.pending.since >= hold) {
       this.shown = raw;
       this.pending = null;

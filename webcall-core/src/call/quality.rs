@@ -17,7 +17,9 @@
 //! - Hysteresis: the shown grade becomes worse once the worse raw grade has
 //!   held for [`WORSEN_AFTER`], and better once the better one has held for
 //!   [`IMPROVE_AFTER`]. The first grade is shown as soon as the window spans
-//!   [`MIN_SPAN`].
+//!   [`MIN_SPAN`]; until the connection has been graded for a whole
+//!   [`WINDOW`], a better grade is shown at once (the first seconds of a
+//!   call, while the video ramps up, are not held against it).
 //!
 //! [`Grader`] is a state machine without IO: the caller hands it cumulative
 //! counters with the time they were read ([`Grader::sample`]), about once a
@@ -188,6 +190,8 @@ pub struct Grader {
     measures: Measures,
     time_in: [Duration; 3],
     last_at: Option<Instant>,
+    /// The first sample of this connection.
+    since: Option<Instant>,
 }
 
 impl Grader {
@@ -211,7 +215,9 @@ impl Grader {
         });
         if restarted {
             self.window.clear();
+            self.since = None;
         }
+        let connected_at = *self.since.get_or_insert(now);
         self.window.push_back(Point { at: now, sample });
         while self
             .window
@@ -244,10 +250,13 @@ impl Grader {
                         now
                     }
                 };
+                let settled = now.saturating_duration_since(connected_at) >= WINDOW;
                 let hold = if raw > shown {
                     WORSEN_AFTER
-                } else {
+                } else if settled {
                     IMPROVE_AFTER
+                } else {
+                    Duration::ZERO
                 };
                 if now.saturating_duration_since(since) >= hold {
                     self.shown = Some(raw);
@@ -459,6 +468,30 @@ mod tests {
         let back: Vec<_> = (20..32).map(|i| at(&mut g, i, 20.0)).collect();
         let first_good = back.iter().position(|g| *g == Some(Grade::Good)).unwrap();
         assert!(first_good >= 4, "improved after {first_good} s: too soon");
+    }
+
+    #[test]
+    fn a_slow_start_is_not_held_against_the_call() {
+        let t0 = Instant::now();
+        let mut g = Grader::new();
+        // Two seconds at 5 fps while the video ramps up, then 30.
+        let mut s = steady(0, 20.0, 0, 0);
+        let mut shown = Vec::new();
+        for i in 0..6u32 {
+            shown.push(g.sample(t0 + i * S, s));
+            s = steady(u64::from(i + 1), 20.0, 0, 30);
+            s.frames_decoded = if i < 2 {
+                u64::from(i + 1) * 5
+            } else {
+                10 + u64::from(i - 1) * 30
+            };
+        }
+        assert_eq!(shown[2], Some(Grade::Poor), "{shown:?}");
+        assert_eq!(
+            shown[4],
+            Some(Grade::Good),
+            "better at once while settling: {shown:?}"
+        );
     }
 
     #[test]

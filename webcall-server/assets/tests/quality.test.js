@@ -88,6 +88,17 @@ test('heavy loss turns the grade bad after a short hold; a blip does not', () =>
   assert.ok(back.indexOf('good') >= 4, `good again after ${back.indexOf('good') + 1} s: too soon`);
 });
 
+test('a slow start is not held against the call', () => {
+  const q = new QualityTracker();
+  const shown = [];
+  for (let i = 0; i < 6; i++) {
+    const frames = i <= 2 ? i * 5 : 10 + (i - 2) * 30;
+    shown.push(q.sample(i * 1000, { ...steady(i), framesDecoded: frames }));
+  }
+  assert.equal(shown[2], 'poor', shown.join());
+  assert.equal(shown[4], 'good', `better at once while settling: ${shown.join()}`);
+});
+
 test('a frozen picture is bad; a call without video is not', () => {
   const frozen = new QualityTracker();
   for (let i = 0; i < 4; i++) frozen.sample(i * 1000, { ...steady(i), framesDecoded: i });
