@@ -287,6 +287,7 @@ async fn two_native_peers_see_and_hear_each_other() {
         assert!(q["graded_ms"].as_u64().unwrap() >= 2000, "{s:#}");
         assert!(q["measures"]["fps"].as_f64().unwrap() > 0.0, "{s:#}");
         assert_eq!(s["path"], "direct", "{s:#}");
+        assert_eq!(s["video_codec"], "H264", "{s:#}");
         assert!(
             run.stdout.contains("quality: ") && run.stdout.contains("path: direct"),
             "{}",

@@ -202,6 +202,7 @@ impl CallStats {
             verification_code: self.verification_code.as_deref().map(super::verify::digits),
             quality: self.quality,
             path: self.path,
+            video_codec: self.video_codec.clone(),
         }
     }
 }
@@ -237,6 +238,8 @@ pub struct StatsReport {
     pub quality: QualityReport,
     /// `direct` or `relayed` (through TURN), from the last selected pair.
     pub path: Option<MediaPath>,
+    /// The incoming video's codec (`H264`), if video arrived.
+    pub video_codec: Option<String>,
 }
 
 /// Live counters shared by the media paths.
