@@ -83,34 +83,46 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
 }
 
 /// The call's average quality and path in `lang`: `quality: good 92 % of
-/// the time (poor 8 %, bad 0 %), path: direct`; nothing when the call was
-/// never graded.
+/// the time (poor 8 %, bad 0 %), path: direct`; `quality: not graded` for a
+/// call too short to grade; nothing when it never connected.
 pub fn quality_line(r: &StatsReport, lang: Lang) -> Option<String> {
-    let (grade, share) = r.quality.time_in.mostly()?;
-    let pct = |v: f64| format!("{:.0} %", v * 100.0);
-    let others: Vec<String> = [
-        (Grade::Good, r.quality.time_in.good),
-        (Grade::Poor, r.quality.time_in.poor),
-        (Grade::Bad, r.quality.time_in.bad),
-    ]
-    .into_iter()
-    .filter(|(g, _)| *g != grade)
-    .map(|(g, v)| format!("{} {}", grade_word(lang, g), pct(v)))
-    .collect();
     let path = r.path.map(|p| path_word(lang, p));
+    let graded = r.quality.time_in.mostly();
+    if path.is_none() && graded.is_none() {
+        return None;
+    }
+    let pct = |v: f64| format!("{:.0} %", v * 100.0);
+    let quality = match graded {
+        None => match lang {
+            Lang::En => "not graded".to_owned(),
+            Lang::Ru => "не оценено".to_owned(),
+        },
+        Some((grade, share)) => {
+            let others: Vec<String> = [
+                (Grade::Good, r.quality.time_in.good),
+                (Grade::Poor, r.quality.time_in.poor),
+                (Grade::Bad, r.quality.time_in.bad),
+            ]
+            .into_iter()
+            .filter(|(g, _)| *g != grade)
+            .map(|(g, v)| format!("{} {}", grade_word(lang, g), pct(v)))
+            .collect();
+            let of_the_time = match lang {
+                Lang::En => "of the time",
+                Lang::Ru => "времени",
+            };
+            format!(
+                "{} {} {of_the_time} ({})",
+                grade_word(lang, grade),
+                pct(share),
+                others.join(", ")
+            )
+        }
+    };
     Some(match lang {
-        Lang::En => format!(
-            "  quality: {} {} of the time ({}), path: {}",
-            grade_word(lang, grade),
-            pct(share),
-            others.join(", "),
-            path.unwrap_or("unknown")
-        ),
+        Lang::En => format!("  quality: {quality}, path: {}", path.unwrap_or("unknown")),
         Lang::Ru => format!(
-            "  качество: {} {} времени ({}), путь: {}",
-            grade_word(lang, grade),
-            pct(share),
-            others.join(", "),
+            "  качество: {quality}, путь: {}",
             path.unwrap_or("неизвестен")
         ),
     })
@@ -126,7 +138,12 @@ mod tests {
     #[test]
     fn the_quality_line_says_the_usual_grade_and_the_path() {
         let mut r = CallStats::default().report();
-        assert_eq!(quality_line(&r, Lang::En), None, "never graded: no line");
+        assert_eq!(quality_line(&r, Lang::En), None, "never connected: no line");
+        r.path = Some(MediaPath::Relayed);
+        assert_eq!(
+            quality_line(&r, Lang::En).unwrap(),
+            "  quality: not graded, path: relayed (TURN)"
+        );
         r.quality = QualityReport {
             time_in: TimeInGrades {
                 good: 0.92,
