@@ -248,6 +248,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_engines_stats_reach_the_screen_as_a_quality_view() {
+        use webcall_core::call::quality::QualityReport;
+        use webcall_core::call::{CallEvent, SelectedPair};
+
+        use crate::screen::ScreenEvent;
+        use crate::screen::engine::screen_events;
+
+        let mut s = CallStats::default();
+        s.quality = QualityReport {
+            grade: Some(Grade::Good),
+            ..QualityReport::default()
+        };
+        s.rtt_ms = Some(12.0);
+        s.received.video_width = 640;
+        s.received.video_height = 480;
+        s.video_codec = Some("H264".into());
+        let pair = SelectedPair {
+            local_type: "relay".into(),
+            remote_type: "host".into(),
+            protocol: "udp".into(),
+        };
+        s.path = Some(pair.path());
+        let events = screen_events(CallEvent::Stats(Box::new(s)));
+        let Some(ScreenEvent::Quality(q)) = events.first() else {
+            panic!("no quality view in {events:?}");
+        };
+        assert_eq!(q.grade, Some(Grade::Good));
+        assert_eq!(
+            q.rtt_ms,
+            Some(12.0),
+            "the last rtt until the window has one"
+        );
+        assert_eq!(q.resolution, Some((640, 480)));
+        assert_eq!(q.codec.as_deref(), Some("H264"));
+        assert_eq!(q.path, Some(MediaPath::Relayed));
+    }
+
+    #[test]
     fn details_name_every_figure_in_both_languages() {
         let q = QualityView {
             grade: Some(Grade::Poor),
