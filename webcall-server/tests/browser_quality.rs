@@ -3,9 +3,9 @@
 //! round trip, direct path) when the indicator is clicked, and show the
 //! summary (duration, path, average quality) after a hang-up and when the
 //! other side has left; a relay-only call through the built-in TURN server
-//! says "relayed"; a call that loses a quarter of its UDP packets (an
-//! nftables rule in the loopback-only namespace) turns "bad", and good
-//! again once the loss stops.
+//! says "relayed" (on a Russian page); a call that loses a quarter of its
+//! UDP packets (an nftables rule in the loopback-only namespace) turns
+//! "bad", and good again once the loss stops.
 //!
 //! Run on loopback only:
 //! `cargo test -p webcall-server --test browser_quality --no-run`, then
@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use webcall_core::protocol::IceTransportPolicy;
 use webcall_testkit::{
-    Browser, MEDIA_FLOWING, TestServer, UdpLoss, loopback_only_namespace, status_is,
+    Browser, BrowserOptions, MEDIA_FLOWING, TestServer, UdpLoss, loopback_only_namespace, status_is,
 };
 
 /// Serializes the tests of this file: each runs two browsers, and one
@@ -32,8 +32,16 @@ const MEDIA: Duration = Duration::from_secs(90);
 
 /// Two pages in one call, both decoding the other's media.
 async fn call(server: &TestServer) -> Result<(Browser, Browser)> {
+    call_with(server, BrowserOptions::default()).await
+}
+
+/// [`call`] with Alice's browser started with `alice_options`.
+async fn call_with(
+    server: &TestServer,
+    alice_options: BrowserOptions,
+) -> Result<(Browser, Browser)> {
     let room = server.create_room().await?;
-    let alice = Browser::launch().await?;
+    let alice = Browser::launch_with(alice_options).await?;
     alice.goto(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
@@ -168,7 +176,7 @@ async fn a_loopback_call_is_good_shows_its_details_and_ends_with_a_summary() -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_only_call_says_relayed() -> Result<()> {
+async fn a_relay_only_call_says_relayed_in_russian_too() -> Result<()> {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start_with(webcall_server::Config {
         ice_transport_policy: IceTransportPolicy::Relay,
@@ -176,7 +184,11 @@ async fn a_relay_only_call_says_relayed() -> Result<()> {
         ..TestServer::test_config()
     })
     .await?;
-    let (alice, bob) = call(&server).await?;
+    let russian = BrowserOptions {
+        lang: Some("ru".into()),
+        ..BrowserOptions::default()
+    };
+    let (alice, bob) = call_with(&server, russian).await?;
     alice
         .wait_until(
             "(() => { const q = window.webcall.quality(); \
@@ -188,7 +200,7 @@ async fn a_relay_only_call_says_relayed() -> Result<()> {
     alice.click("#quality").await?;
     alice
         .wait_until(
-            "document.getElementById('quality-path').textContent === 'relayed (TURN)'",
+            "document.getElementById('quality-path').textContent === 'через ретранслятор (TURN)'",
             STATE,
             "the details say relayed",
         )
@@ -202,7 +214,12 @@ async fn a_relay_only_call_says_relayed() -> Result<()> {
         )
         .await?;
     let (_, text) = shown_text(&alice, "home-summary").await?;
-    assert!(text.contains("Connection: relayed (TURN)"), "{text:?}");
+    assert!(
+        text.contains("Длительность: ")
+            && text.contains("Соединение: через ретранслятор (TURN)")
+            && text.contains("Качество: "),
+        "{text:?}"
+    );
     assert_eq!(summary(&alice).await?["path"], "relayed");
     alice.close().await?;
     bob.close().await?;
