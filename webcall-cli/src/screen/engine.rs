@@ -40,7 +40,11 @@ impl CallControl for Call {
 /// What the screen makes of one engine event (none, one or two changes).
 pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
     use ScreenEvent as S;
-    match event {
+    let quality = match &event {
+        CallEvent::Stats(s) => Some(S::Quality(QualityView::from_stats(s))),
+        _ => None,
+    };
+    let mut out = match event {
         CallEvent::Joined { peer: None, .. } => vec![S::Connection(Connection::Waiting)],
         CallEvent::Joined { peer: Some(_), .. } | CallEvent::PeerJoined { .. } => {
             vec![S::PeerPresent(true), S::Connection(Connection::Connecting)]
@@ -64,18 +68,15 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
         CallEvent::PeerReconnecting { .. } => vec![S::Notice(
             "the other side lost its server connection; waiting for it to come back".into(),
         )],
-        CallEvent::Stats(s) => vec![
-            S::Quality(QualityView::from_stats(&s)),
-            S::Stats(Figures {
-                rtt: s
-                    .rtt_ms
-                    .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
-                bitrate_in: Some(s.receive_bitrate_bps),
-                bitrate_out: Some(s.send_bitrate_bps),
-                frame_rate: Some(s.receive_frame_rate),
-                packet_loss: Some(s.packet_loss),
-            }),
-        ],
+        CallEvent::Stats(s) => vec![S::Stats(Figures {
+            rtt: s
+                .rtt_ms
+                .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)),
+            bitrate_in: Some(s.receive_bitrate_bps),
+            bitrate_out: Some(s.send_bitrate_bps),
+            frame_rate: Some(s.receive_frame_rate),
+            packet_loss: Some(s.packet_loss),
+        })],
         CallEvent::MediaError(m) => vec![S::Notice(m)],
         CallEvent::Chat(message) => vec![S::Chat(message.text)],
         CallEvent::VerificationCode(code) => vec![S::VerificationCode(code)],
@@ -91,7 +92,9 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             out
         }
         _ => vec![],
-    }
+    };
+    out.extend(quality);
+    out
 }
 
 /// The screen's hooks into a call: a sink for the remote picture and a slot

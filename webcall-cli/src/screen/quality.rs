@@ -271,7 +271,7 @@ mod tests {
         };
         s.path = Some(pair.path());
         let events = screen_events(CallEvent::Stats(Box::new(s)));
-        let Some(ScreenEvent::Quality(q)) = events.first() else {
+        let Some(ScreenEvent::Quality(q)) = events.last() else {
             panic!("no quality view in {events:?}");
         };
         assert_eq!(q.grade, Some(Grade::Good));
