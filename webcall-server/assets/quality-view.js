@@ -34,6 +34,7 @@ export class QualityView {
   async poll() {
     const pc = this.call.pc;
     if (this.reading || !pc || this.call.connectionState !== 'connected') {
+      if (!this.reading) this.tracker.pause();
       this.render();
       return;
     }

@@ -194,11 +194,16 @@ export class QualityTracker {
     return this.shown;
   }
 
+  /** No connection to grade now: the time until the next reading counts to no grade. */
+  pause() {
+    this.lastAt = null;
+  }
+
   /** The call is over (hang-up or the other side left) at `nowMs`. */
   end(nowMs) {
     if (this.endedAt !== null) return;
     if (this.lastAt !== null && this.shown) this.timeIn[this.shown] += Math.max(0, nowMs - this.lastAt);
-    this.lastAt = nowMs;
+    this.lastAt = null;
     this.endedAt = nowMs;
   }
 

@@ -501,7 +501,10 @@ impl Engine {
 
     async fn update_stats(&mut self) {
         self.counters.tick(Instant::now());
-        let Some(p) = &self.peer else { return };
+        let Some(p) = &self.peer else {
+            self.counters.pause_grading();
+            return;
+        };
         let report = p.pc.get_stats(Instant::now(), StatsSelector::None).await;
         let rtt = report
             .candidate_pairs()

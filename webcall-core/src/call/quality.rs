@@ -267,6 +267,12 @@ impl Grader {
         self.shown
     }
 
+    /// There is no connection to grade (the other side left, or none yet):
+    /// the time until the next sample counts to no grade.
+    pub fn pause(&mut self) {
+        self.last_at = None;
+    }
+
     /// The grade shown now; `None` before the first.
     pub fn grade(&self) -> Option<Grade> {
         self.shown
@@ -548,6 +554,25 @@ mod tests {
         let json = serde_json::to_value(r).unwrap();
         assert_eq!(json["grade"], "poor");
         assert_eq!(json["average"], "good");
+    }
+
+    #[test]
+    fn time_without_a_connection_counts_to_no_grade() {
+        let t0 = Instant::now();
+        let mut g = Grader::new();
+        for i in 0..=4u32 {
+            g.sample(t0 + i * S, steady(u64::from(i), 20.0, 0, 30));
+        }
+        assert_eq!(g.report().graded_ms, 2_000);
+        g.pause();
+        g.sample(t0 + 60 * S, steady(5, 20.0, 0, 30));
+        assert_eq!(
+            g.report().graded_ms,
+            2_000,
+            "the minute alone is not graded"
+        );
+        g.sample(t0 + 61 * S, steady(6, 20.0, 0, 30));
+        assert_eq!(g.report().graded_ms, 3_000);
     }
 
     #[test]

@@ -400,6 +400,11 @@ impl Counters {
             .sample(now, sample);
     }
 
+    /// No connection to grade now (see [`Grader::pause`]).
+    pub fn pause_grading(&self) {
+        self.live.lock().expect("stats lock").grader.pause();
+    }
+
     pub fn snapshot(&self) -> CallStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let opt = |a: &AtomicU64| Some(get(a)).filter(|&v| v != UNSET);

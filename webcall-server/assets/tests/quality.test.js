@@ -124,6 +124,20 @@ test('the summary: duration, path (relayed if ever), the usual grade and its sha
   assert.equal(q.summary().durationMs, 13000, 'ending twice changes nothing');
 });
 
+test('time without a connection counts to no grade', () => {
+  const q = new QualityTracker();
+  for (let i = 0; i <= 4; i++) q.sample(i * 1000, steady(i));
+  q.pause();
+  q.sample(60000, { ...steady(5), rttMs: 900 });
+  q.sample(61000, { ...steady(6), rttMs: 900 });
+  q.end(62000);
+  const s = q.summary();
+  assert.equal(s.durationMs, 62000);
+  assert.equal(s.average, 'good');
+  assert.ok(Math.abs(s.shares.good - 1) < 1e-9, JSON.stringify(s));
+  assert.equal(q.timeIn.good, 4000, 'graded from 2 s to 4 s, then 60 s to 62 s; not the minute between');
+});
+
 test('a new connection starts the window again', () => {
   const q = new QualityTracker();
   for (let i = 0; i < 4; i++) q.sample(i * 1000, steady(10 + i));
