@@ -152,11 +152,14 @@ async fn browser_hangs_up_and_native_reports_it() {
         )
         .await
         .unwrap();
-    // The page grades the native side's H.264 and names it in the details.
+    // The page grades the native side's H.264 and names it in the details;
+    // the call goes on for a few seconds, so that the native side grades it
+    // too (a window of a few samples, one a second).
     browser
         .wait_until(
             "(() => { const q = window.webcall.quality(); \
-             return !!q.grade && q.details.codec === 'H264' && q.details.path === 'direct'; })()",
+             return !!q.grade && q.details.codec === 'H264' && q.details.path === 'direct' \
+               && window.webcall.summary().durationMs > 4000; })()",
             WAIT,
             "the browser grading the native call",
         )
