@@ -9,11 +9,17 @@ use tokio::sync::mpsc;
 use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
 use webcall_core::protocol::LeaveReason;
 
+use super::detect;
+use super::painter::Painter;
+use super::pixels::{CellSize, Graphics};
 use super::run::{
     CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
-    run,
+    run_with,
 };
 use super::state::{Connection, ScreenState};
+
+/// How long the terminal has to answer the graphics queries.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 use super::terminal::{InputReader, TerminalSession};
 
 impl CallControl for Call {
@@ -98,6 +104,8 @@ pub struct CallScreen {
     remote: FrameSlot,
     self_view: FrameSlot,
     notice: Option<String>,
+    /// How to draw pictures; `None`: find out from the terminal.
+    graphics: Option<Graphics>,
 }
 
 impl CallScreen {
@@ -110,6 +118,12 @@ impl CallScreen {
     /// as a missing camera.
     pub fn notice(&mut self, text: String) {
         self.notice = Some(text).filter(|t| !t.is_empty());
+    }
+
+    /// Draws pictures this way (`None`, the default: what the terminal
+    /// answers or its environment says, else half blocks).
+    pub fn graphics(&mut self, graphics: Option<Graphics>) {
+        self.graphics = graphics;
     }
 
     /// Adds the screen's video sink and wraps the video source so the
@@ -151,8 +165,23 @@ impl CallScreen {
         });
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let mut session = TerminalSession::enter()?;
-        let _reader = InputReader::spawn(input_tx);
         let mut state = ScreenState::from_env();
+        // Ask the terminal before anything else reads its input.
+        let env = |k: &str| std::env::var(k).ok();
+        let answer = match self.graphics {
+            None if !detect::in_tmux(env) => detect::query_terminal(QUERY_TIMEOUT).ok(),
+            _ => None,
+        };
+        let (graphics, refused) = detect::choose(self.graphics, env, answer);
+        if refused {
+            state.notice = Some(detect::tmux_notice(state.lang).into());
+        }
+        state.graphics = graphics;
+        let mut painter = graphics.is_pixels().then(|| {
+            session.clean_up_with(Painter::cleanup(graphics));
+            Painter::new(graphics, Box::new(io::stdout()), CellSize::query())
+        });
+        let _reader = InputReader::spawn(input_tx);
         let mut inputs = ScreenInputs {
             events: event_rx,
             input: input_rx,
@@ -160,7 +189,15 @@ impl CallScreen {
             self_view: self.self_view,
             duration,
         };
-        let outcome = run(session.terminal(), &mut state, &mut inputs, &call).await;
+        let outcome = run_with(
+            session.terminal(),
+            &mut state,
+            &mut inputs,
+            &call,
+            painter.as_mut(),
+        )
+        .await;
+        drop(painter);
         forward.abort();
         drop(session);
         outcome
