@@ -392,3 +392,134 @@ where
     backend.draw(iter).map_err(io::Error::other)?;
     backend.flush().map_err(io::Error::other)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::screen::{ColorMode, Connection, Lang};
+
+    /// Standard output as a test sees it.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Shared {
+        fn take(&self) -> String {
+            String::from_utf8_lossy(&std::mem::take(&mut *self.0.lock().unwrap())).into_owned()
+        }
+    }
+
+    fn frame() -> VideoFrame {
+        let mut data = vec![100u8; 64 * 48];
+        data.resize(64 * 48 * 3 / 2, 90);
+        VideoFrame::from_i420(64, 48, data, Duration::ZERO).unwrap()
+    }
+
+    fn connected(graphics: Graphics) -> ScreenState {
+        let mut state = ScreenState::new(ColorMode::TrueColor, Lang::En);
+        state.connection = Connection::Connected;
+        state.peer_present = true;
+        state.graphics = graphics;
+        state.remote = Some(frame());
+        state
+    }
+
+    const SIZE: Rect = Rect::new(0, 0, 80, 24);
+
+    #[tokio::test]
+    async fn a_sixel_picture_is_drawn_inside_one_synchronized_update() {
+        let out = Shared::default();
+        let cell = CellSize {
+            width: 8,
+            height: 16,
+        };
+        let mut painter = Painter::new(Graphics::Sixel, Box::new(out.clone()), cell);
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut state = connected(Graphics::Sixel);
+        painter.submit(&mut state, SIZE, [true, false]);
+        let encoded = tokio::time::timeout(Duration::from_secs(30), painter.next())
+            .await
+            .expect("the encoder answers");
+        painter
+            .draw(&mut terminal, &mut state, Some(encoded))
+            .unwrap();
+        let written = out.take();
+        let begin = written.find("\x1b[?2026h").expect("sync begin");
+        let image = written.find("\x1bP").expect("a sixel image");
+        let end = written.rfind("\x1b[?2026l").expect("sync end");
+        assert!(begin < image && image < end, "{begin} < {image} < {end}");
+        assert!(
+            written[image..end].contains("\x1b\\"),
+            "the image ends before the update does"
+        );
+        // The cells under the picture stay blank for the image.
+        let area = picture_areas(SIZE, &state).remote.unwrap();
+        let buf = terminal.backend().buffer();
+        assert_eq!(buf[(area.x + 1, area.y + 1)].symbol(), " ");
+        assert_eq!(state.dropped_frames(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_kitty_picture_is_deleted_when_its_place_goes() {
+        let out = Shared::default();
+        let mut painter = Painter::new(Graphics::Kitty, Box::new(out.clone()), CellSize::default());
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut state = connected(Graphics::Kitty);
+        painter.submit(&mut state, SIZE, [true, false]);
+        let encoded = tokio::time::timeout(Duration::from_secs(30), painter.next())
+            .await
+            .expect("the encoder answers");
+        painter
+            .draw(&mut terminal, &mut state, Some(encoded))
+            .unwrap();
+        assert!(out.take().contains("\x1b_Ga=T,f=24,"));
+        state.peer_present = false;
+        state.connection = Connection::PeerLeft;
+        state.remote = None;
+        assert!(painter.layout_changed(SIZE, &state));
+        painter.draw(&mut terminal, &mut state, None).unwrap();
+        let written = out.take();
+        assert!(
+            written.contains(&String::from_utf8(kitty_delete(REMOTE_IMAGE_ID)).unwrap()),
+            "{written:?}"
+        );
+        drop(painter);
+        assert_eq!(
+            out.take().as_bytes(),
+            Painter::cleanup(Graphics::Kitty).as_slice(),
+            "images go on the way out"
+        );
+    }
+
+    #[tokio::test]
+    async fn pictures_are_dropped_and_counted_when_nobody_draws_them() {
+        let out = Shared::default();
+        let mut painter = Painter::new(Graphics::Sixel, Box::new(out), CellSize::default());
+        let mut state = connected(Graphics::Sixel);
+        // One picture encoded and waiting to be drawn, one held by the
+        // blocked encoder, one in the queue, one waiting: the rest replace
+        // the waiting one.
+        for _ in 0..8 {
+            painter.submit(&mut state, SIZE, [true, false]);
+        }
+        assert!(
+            state.dropped_frames() >= 4,
+            "dropped {}",
+            state.dropped_frames()
+        );
+    }
+}
