@@ -175,6 +175,9 @@ pub enum EncodeError {
     Png(String),
 }
 
+/// Colours in a sixel image's palette.
+const SIXEL_COLOURS: u16 = 256;
+
 /// A sixel image of `frame` scaled to `width` x `height`, drawn with its
 /// top-left corner at the top-left cell of `area`. The sequence is
 /// `ESC P q`, raster attributes `"1;1;W;H`, a palette of up to 256
@@ -187,7 +190,7 @@ pub fn sixel(
 ) -> Result<Vec<u8>, EncodeError> {
     let rgba = scale(frame, width, height, 4);
     let options = icy_sixel::EncodeOptions {
-        max_colors: 256,
+        max_colors: SIXEL_COLOURS,
         // No dithering: video is noisy enough, and dithered noise costs
         // bytes and time; edges stay sharp.
         diffusion: 0.0,
