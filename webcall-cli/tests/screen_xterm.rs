@@ -4,7 +4,9 @@
 //! sending the test pattern, on 127.0.0.1. Screenshots of the display
 //! (`xwd`, decoded here) must show the pattern's colour bars at pixel
 //! resolution: the bars' colours, and edges between them that do not all
-//! fall on the cell grid, as half blocks would draw them.
+//! fall on the cell grid, as half blocks would draw them. `--render auto`
+//! must find sixel by asking the terminal, and `--render blocks` must put
+//! every edge on the grid (so the check can tell the two apart).
 //!
 //! Needs the Debian packages xterm, xvfb and x11-apps (CI installs them);
 //! without them the test says so and passes.
@@ -316,9 +318,17 @@ async fn xterm_shows_the_other_side_in_sixel_at_pixel_resolution() {
         columns.len() >= 2,
         "sixel edges all on one grid column: {edges:?}"
     );
+    // Left to itself, the screen asks the terminal: a VT340 lists sixel.
+    let (y, seen, edges) = look_at("auto", number + 1).await;
+    let columns = grid_columns(&edges);
+    eprintln!("auto: row {y}: bars {seen:?}, edges at {edges:?}, grid columns {columns:?}");
+    assert!(
+        columns.len() >= 2,
+        "auto did not pick sixel in a VT340 xterm: edges {edges:?}"
+    );
     // The same look at half blocks finds every edge on the grid: the check
     // above tells pixels from cells.
-    let (y, seen, edges) = look_at("blocks", number + 1).await;
+    let (y, seen, edges) = look_at("blocks", number + 2).await;
     let columns = grid_columns(&edges);
     eprintln!("blocks: row {y}: bars {seen:?}, edges at {edges:?}, grid columns {columns:?}");
     assert_eq!(

@@ -300,10 +300,8 @@ impl Painter {
         if drew[0] && self.graphics != Graphics::Kitty && self.shown[1].is_some() {
             drew[1] = true;
         }
-        for i in 0..2 {
-            if drew[i]
-                && let Some((_, bytes)) = &self.shown[i]
-            {
+        for (drew, shown) in drew.iter().zip(&self.shown) {
+            if *drew && let Some((_, bytes)) = shown {
                 self.out.write_all(bytes)?;
             }
         }
