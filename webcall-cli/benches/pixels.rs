@@ -18,14 +18,30 @@ use webcall_cli::screen::video::draw_frame;
 use webcall_core::call::sources::TestPattern;
 use webcall_core::media::VideoFrame;
 
-fn time(iterations: u32, mut f: impl FnMut(usize)) -> Duration {
+/// CPU time this thread has run, from Linux's scheduler statistics (first
+/// field of /proc/thread-self/schedstat, in nanoseconds); None elsewhere.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// Wall-clock and CPU time per call of `f`. On a busy machine the wall
+/// clock also counts time spent waiting for a core; the CPU time does not.
+fn time(iterations: u32, mut f: impl FnMut(usize)) -> (Duration, Option<Duration>) {
     // One untimed round warms caches and allocations.
     f(0);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), thread_cpu());
     for i in 0..iterations as usize {
         f(i);
     }
-    start.elapsed() / iterations
+    let wall = start.elapsed() / iterations;
+    let cpu = cpu.zip(thread_cpu()).map(|(a, b)| (b - a) / iterations);
+    (wall, cpu)
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1e3))
 }
 
 fn main() {
@@ -57,21 +73,22 @@ fn main() {
         println!("640x480 test pattern into {label} ({w}x{h} pixels), {iterations} frames each:");
         for graphics in [Graphics::Kitty, Graphics::Sixel, Graphics::Iterm2] {
             let mut bytes = 0;
-            let per = time(iterations, |i| {
+            let (wall, cpu) = time(iterations, |i| {
                 let out = encode(graphics, &frames[i % frames.len()], area, cell, 1, 0)
                     .expect("encodes")
                     .expect("an image");
                 bytes = out.len();
             });
             println!(
-                "  {:<7} {:>6.2} ms a frame, {:>5} KiB",
+                "  {:<7} {:>6.2} ms a frame ({:>6} ms of CPU), {:>5} KiB",
                 graphics.name(),
-                per.as_secs_f64() * 1e3,
+                wall.as_secs_f64() * 1e3,
+                ms(cpu),
                 bytes / 1024
             );
         }
         let mut buf = Buffer::empty(area);
-        let per = time(iterations, |i| {
+        let (wall, cpu) = time(iterations, |i| {
             draw_frame(
                 &mut buf,
                 area,
@@ -80,9 +97,10 @@ fn main() {
             );
         });
         println!(
-            "  {:<7} {:>6.2} ms a frame (into the cell buffer)",
+            "  {:<7} {:>6.2} ms a frame ({:>6} ms of CPU), into the cell buffer",
             "blocks",
-            per.as_secs_f64() * 1e3
+            wall.as_secs_f64() * 1e3,
+            ms(cpu)
         );
     }
 }

@@ -6,13 +6,16 @@
 //!
 //! Everything here is a pure function from a picture and a size to bytes:
 //! [`super::painter`] decides when to encode and where the bytes go. The
-//! encoders are crates: `icy_sixel` quantises and writes sixel, `base64`
-//! and `png` make the kitty and iTerm2 payloads.
+//! encoders are crates: `quantette` picks a sixel palette, `icy_sixel`
+//! maps the picture to it and writes sixel, `base64` and `png` make the
+//! kitty and iTerm2 payloads.
 
 use std::fmt::Write as _;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use quantette::deps::palette::Srgb;
+use quantette::{PaletteBuf, PaletteSize, Pipeline, QuantizeMethod};
 use ratatui::layout::Rect;
 use webcall_core::media::{VideoFrame, yuv_to_rgb};
 
@@ -178,6 +181,37 @@ pub enum EncodeError {
 /// Colours in a sixel image's palette.
 const SIXEL_COLOURS: u16 = 256;
 
+/// Pixels apart, each way, in the sample a sixel palette is made from.
+const PALETTE_STRIDE: usize = 3;
+
+/// The palette for a sixel image: Wu's quantiser over every third pixel of
+/// every third row (a ninth of the picture; what a video picture's colours
+/// are is clear from far fewer pixels than it has). Mapping every pixel to
+/// it is left to the encoder. `None` for a picture too small to sample.
+fn sixel_palette(rgba: &[u8], width: usize) -> Option<PaletteBuf<Srgb<u8>>> {
+    let sample: Vec<Srgb<u8>> = rgba
+        .chunks_exact(width * 4)
+        .step_by(PALETTE_STRIDE)
+        .flat_map(|row| {
+            row.chunks_exact(4)
+                .step_by(PALETTE_STRIDE)
+                .map(|p| Srgb::new(p[0], p[1], p[2]))
+        })
+        .collect();
+    if sample.len() < 2 {
+        return None;
+    }
+    let size = PaletteSize::try_from(SIXEL_COLOURS).unwrap_or(PaletteSize::MAX);
+    Some(
+        Pipeline::new()
+            .palette_size(size)
+            .quantize_method(QuantizeMethod::Wu)
+            .input_slice(&sample)
+            .ok()?
+            .output_srgb8_palette(),
+    )
+}
+
 /// A sixel image of `frame` scaled to `width` x `height`, drawn with its
 /// top-left corner at the top-left cell of `area`. The sequence is
 /// `ESC P q`, raster attributes `"1;1;W;H`, a palette of up to 256
@@ -194,7 +228,8 @@ pub fn sixel(
         // No dithering: video is noisy enough, and dithered noise costs
         // bytes and time; edges stay sharp.
         diffusion: 0.0,
-        quantize_method: icy_sixel::QuantizeMethod::Wu,
+        quantize_method: sixel_palette(&rgba, width as usize)
+            .map_or(icy_sixel::QuantizeMethod::Wu, Into::into),
     };
     let image = icy_sixel::sixel_encode(&rgba, width as usize, height as usize, &options)
         .map_err(|e| EncodeError::Sixel(e.to_string()))?;
