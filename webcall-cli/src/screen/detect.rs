@@ -12,10 +12,11 @@ use super::i18n::Lang;
 use super::pixels::Graphics;
 
 /// The queries written to the terminal: kitty's graphics query (a 1x1 RGB
-/// image id 31, `a=q`: checked, never stored) and then the Primary Device
-/// Attributes request, which every terminal answers: once its answer is in,
-/// any kitty answer would have come before it.
-pub const QUERY: &[u8] = b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[c";
+/// image id 31, `a=q`: checked, never stored), the cell size in pixels
+/// (`CSI 16 t`, for terminals whose window size leaves it out), and then
+/// the Primary Device Attributes request, which every terminal answers:
+/// once its answer is in, the others would have come before it.
+pub const QUERY: &[u8] = b"\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\\x1b[16t\x1b[c";
 
 /// What the terminal said to [`QUERY`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct Answer {
     pub sixel: bool,
     /// The device attributes arrived (the answer is complete).
     pub complete: bool,
+    /// The cell size in pixels, width and height, when the terminal said.
+    pub cell: Option<(u16, u16)>,
 }
 
 /// Reads the terminal's answer to [`QUERY`] from the bytes received so far.
@@ -41,6 +44,16 @@ pub fn parse_answer(bytes: &[u8]) -> Answer {
         {
             answer.kitty = true;
         }
+    }
+    // Cell size: ESC [ 6 ; height ; width t
+    if let Some(start) = text.find("\x1b[6;")
+        && let Some(len) = text[start + 4..].find('t')
+        && let Some((h, w)) = text[start + 4..start + 4 + len].split_once(';')
+        && let (Ok(h), Ok(w)) = (h.parse::<u16>(), w.parse::<u16>())
+        && h > 0
+        && w > 0
+    {
+        answer.cell = Some((w, h));
     }
     // Primary DA: ESC [ ? 6 2 ; 4 ; 2 2 c
     if let Some(start) = text.find("\x1b[?")
@@ -184,11 +197,13 @@ mod tests {
             Answer {
                 kitty: true,
                 sixel: false,
-                complete: true
+                complete: true,
+                cell: None,
             }
         );
-        let xterm = parse_answer(b"\x1b[?63;1;2;4;6;9;15;16;22;28c");
+        let xterm = parse_answer(b"\x1b[6;13;6t\x1b[?63;1;2;4;6;9;15;16;22;28c");
         assert!(xterm.sixel && !xterm.kitty && xterm.complete);
+        assert_eq!(xterm.cell, Some((6, 13)));
         let error = parse_answer(b"\x1b_Gi=31;EINVAL:bad\x1b\\\x1b[?1;2c");
         assert!(!error.kitty && !error.sixel && error.complete);
         // 4 as the class (first parameter) is not the sixel feature.

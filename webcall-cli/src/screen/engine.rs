@@ -168,10 +168,21 @@ impl CallScreen {
         let mut state = ScreenState::from_env();
         // Ask the terminal before anything else reads its input.
         let env = |k: &str| std::env::var(k).ok();
-        let answer = match self.graphics {
-            None if !detect::in_tmux(env) => detect::query_terminal(QUERY_TIMEOUT).ok(),
-            _ => None,
+        // Sixel needs the cell size in pixels; ask when the window size lacks it.
+        let mut cell = CellSize::query();
+        let ask = match self.graphics {
+            None => !detect::in_tmux(env),
+            Some(Graphics::Sixel) => cell == CellSize::default(),
+            Some(_) => false,
         };
+        let answer = ask
+            .then(|| detect::query_terminal(QUERY_TIMEOUT).ok())
+            .flatten();
+        if cell == CellSize::default()
+            && let Some((width, height)) = answer.and_then(|a| a.cell)
+        {
+            cell = CellSize { width, height };
+        }
         let (graphics, refused) = detect::choose(self.graphics, env, answer);
         if refused {
             state.notice = Some(detect::tmux_notice(state.lang).into());
@@ -179,7 +190,7 @@ impl CallScreen {
         state.graphics = graphics;
         let mut painter = graphics.is_pixels().then(|| {
             session.clean_up_with(Painter::cleanup(graphics));
-            Painter::new(graphics, Box::new(io::stdout()), CellSize::query())
+            Painter::new(graphics, Box::new(io::stdout()), cell)
         });
         let _reader = InputReader::spawn(input_tx);
         let mut inputs = ScreenInputs {
