@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use webcall_cli::screen::ColorMode;
-use webcall_cli::screen::pixels::{CellSize, Graphics, encode, pixel_size};
+use webcall_cli::screen::pixels::{CellSize, Graphics, encode, pixel_size, scale};
 use webcall_cli::screen::video::draw_frame;
 use webcall_core::call::sources::TestPattern;
 use webcall_core::media::VideoFrame;
@@ -87,6 +87,15 @@ fn main() {
                 bytes / 1024
             );
         }
+        let (wall, cpu) = time(iterations, |i| {
+            std::hint::black_box(scale(&frames[i % frames.len()], w, h, 4));
+        });
+        println!(
+            "  {:<7} {:>6.2} ms a frame ({:>6} ms of CPU): of which scaling to RGBA",
+            "",
+            wall.as_secs_f64() * 1e3,
+            ms(cpu)
+        );
         let mut buf = Buffer::empty(area);
         let (wall, cpu) = time(iterations, |i| {
             draw_frame(
