@@ -212,30 +212,81 @@ fn sixel_palette(rgba: &[u8], width: usize) -> Option<PaletteBuf<Srgb<u8>>> {
     )
 }
 
+/// Pictures at least this tall are encoded as two sixel images, top and
+/// bottom, on two threads.
+const SPLIT_MIN_HEIGHT: u32 = 120;
+
+/// Where a sixel picture of `height` pixels is cut in two: a whole number
+/// of cells (the bottom image starts at a cell) and of six-pixel bands (no
+/// band of the top image reaches into the bottom one), as near the middle
+/// as that allows. `None` when no such row is inside the picture.
+pub fn sixel_split(height: u32, cell_height: u16) -> Option<u32> {
+    let ch = u32::from(cell_height.max(1));
+    let gcd = |mut a: u32, mut b: u32| {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    };
+    let unit = 6 * ch / gcd(6, ch);
+    let split = (height / 2 + unit / 2) / unit * unit;
+    (height >= SPLIT_MIN_HEIGHT && split > 0 && split < height).then_some(split)
+}
+
 /// A sixel image of `frame` scaled to `width` x `height`, drawn with its
 /// top-left corner at the top-left cell of `area`. The sequence is
 /// `ESC P q`, raster attributes `"1;1;W;H`, a palette of up to 256
-/// colours, the bands, and `ESC \`.
+/// colours, the bands, and `ESC \`. A tall picture is two such images,
+/// top and bottom (see [`sixel_split`]), encoded on two threads with one
+/// palette.
 pub fn sixel(
     frame: &VideoFrame,
     area: Rect,
+    cell: CellSize,
     width: u32,
     height: u32,
 ) -> Result<Vec<u8>, EncodeError> {
     let rgba = scale(frame, width, height, 4);
-    let options = icy_sixel::EncodeOptions {
-        max_colors: SIXEL_COLOURS,
-        // No dithering: video is noisy enough, and dithered noise costs
-        // bytes and time; edges stay sharp.
-        diffusion: 0.0,
-        quantize_method: sixel_palette(&rgba, width as usize)
-            .map_or(icy_sixel::QuantizeMethod::Wu, Into::into),
+    let palette = sixel_palette(&rgba, width as usize);
+    let encode_part = |pixels: &[u8], rows: u32| {
+        let options = icy_sixel::EncodeOptions {
+            max_colors: SIXEL_COLOURS,
+            // No dithering: video is noisy enough, and dithered noise costs
+            // bytes and time; edges stay sharp.
+            diffusion: 0.0,
+            quantize_method: palette
+                .clone()
+                .map_or(icy_sixel::QuantizeMethod::Wu, Into::into),
+        };
+        icy_sixel::sixel_encode(pixels, width as usize, rows as usize, &options)
+            .map_err(|e| EncodeError::Sixel(e.to_string()))
     };
-    let image = icy_sixel::sixel_encode(&rgba, width as usize, height as usize, &options)
-        .map_err(|e| EncodeError::Sixel(e.to_string()))?;
-    let mut out = Vec::with_capacity(image.len() + 16);
-    cursor_to(&mut out, area);
-    out.extend_from_slice(image.as_bytes());
+    let mut out = Vec::new();
+    match sixel_split(height, cell.height) {
+        Some(split) => {
+            let (top, bottom) = rgba.split_at(split as usize * width as usize * 4);
+            let (first, second) = std::thread::scope(|s| {
+                let first = s.spawn(|| encode_part(top, split));
+                let second = encode_part(bottom, height - split);
+                (first.join(), second)
+            });
+            let first =
+                first.map_err(|_| EncodeError::Sixel("the encoder thread failed".into()))??;
+            let second = second?;
+            out.reserve(first.len() + second.len() + 32);
+            cursor_to(&mut out, area);
+            out.extend_from_slice(first.as_bytes());
+            let below = (split / u32::from(cell.height.max(1))) as u16;
+            cursor_to(&mut out, Rect::new(area.x, area.y + below, area.width, 1));
+            out.extend_from_slice(second.as_bytes());
+        }
+        None => {
+            let image = encode_part(&rgba, height)?;
+            out.reserve(image.len() + 16);
+            cursor_to(&mut out, area);
+            out.extend_from_slice(image.as_bytes());
+        }
+    }
     Ok(out)
 }
 
@@ -365,7 +416,7 @@ pub fn encode(
     let (w, h) = pixel_size(area, cell, frame.width(), frame.height());
     Ok(match graphics {
         Graphics::Blocks => None,
-        Graphics::Sixel => Some(sixel(frame, area, w, h)?),
+        Graphics::Sixel => Some(sixel(frame, area, cell, w, h)?),
         Graphics::Kitty => Some(kitty(frame, KittyPlacement { id, area, z }, w, h)),
         Graphics::Iterm2 => Some(iterm2(frame, area, w, h)?),
     })
@@ -389,7 +440,14 @@ mod tests {
 
     #[test]
     fn sixel_starts_with_dcs_q_has_raster_attributes_and_ends_with_st() {
-        let out = sixel(&grey(64, 48), Rect::new(3, 2, 10, 5), 60, 42).unwrap();
+        let out = sixel(
+            &grey(64, 48),
+            Rect::new(3, 2, 10, 5),
+            CellSize::default(),
+            60,
+            42,
+        )
+        .unwrap();
         let s = text(&out);
         assert!(
             s.starts_with("\x1b[3;4H"),
@@ -411,6 +469,33 @@ mod tests {
         );
         assert!(s.ends_with("\x1b\\"), "ends with ST");
         assert!(s.contains("#0;2;"), "a palette entry in RGB percent");
+    }
+
+    #[test]
+    fn a_tall_sixel_picture_is_two_images_cut_on_a_cell_and_a_band() {
+        // Cells 16 high: cuts fall on multiples of 48 (16 and 6 both divide it).
+        assert_eq!(sixel_split(348, 16), Some(192));
+        assert_eq!(sixel_split(480, 20), Some(240));
+        // Cells 13 high: multiples of 78.
+        assert_eq!(sixel_split(438, 13), Some(234));
+        assert_eq!(sixel_split(60, 16), None, "small pictures stay whole");
+        let cell = CellSize {
+            width: 8,
+            height: 16,
+        };
+        let out = text(&sixel(&grey(160, 120), Rect::new(2, 4, 20, 8), cell, 160, 120).unwrap());
+        let split = sixel_split(120, 16).unwrap();
+        assert_eq!(split, 48);
+        let images: Vec<&str> = out.split("\x1bP").skip(1).collect();
+        assert_eq!(images.len(), 2, "{out:?}");
+        assert!(out.starts_with("\x1b[5;3H\x1bP"));
+        assert!(images[0].contains("\"1;1;160;48"));
+        assert!(
+            images[0].ends_with("\x1b\\\x1b[8;3H"),
+            "the bottom starts 3 cells down"
+        );
+        assert!(images[1].contains("\"1;1;160;72"));
+        assert!(images[1].ends_with("\x1b\\"));
     }
 
     #[test]
