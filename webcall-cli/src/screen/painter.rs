@@ -35,9 +35,11 @@ pub const SELF_IMAGE_ID: u32 = 2;
 
 /// Which picture: the remote one (index 0) or the self-view (index 1).
 const IDS: [u32; 2] = [REMOTE_IMAGE_ID, SELF_IMAGE_ID];
-/// kitty stacking: both under text (chat lines and labels with a
-/// background stay readable), the self-view over the remote picture.
-const Z: [i32; 2] = [-2, -1];
+/// kitty stacking: both under text and under cells with a background
+/// colour of their own (kitty puts images below `i32::MIN / 2` there), so
+/// chat lines and labels show as on any other screen; the self-view over
+/// the remote picture.
+const Z: [i32; 2] = [i32::MIN / 2 - 2, i32::MIN / 2 - 1];
 
 /// One picture to encode.
 #[derive(Debug)]

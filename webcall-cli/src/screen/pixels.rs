@@ -300,8 +300,8 @@ pub struct KittyPlacement {
     pub id: u32,
     /// The cells the picture covers; the terminal scales it to their width.
     pub area: Rect,
-    /// Stacking order. Negative draws under text (chat lines and labels
-    /// with a background colour stay readable); higher is on top.
+    /// Stacking order. Negative draws under text, below `i32::MIN / 2`
+    /// also under cells with a background colour; higher is on top.
     pub z: i32,
 }
 
