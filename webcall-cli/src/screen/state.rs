@@ -7,6 +7,7 @@ use webcall_core::media::VideoFrame;
 
 use super::i18n::Lang;
 use super::palette::ColorMode;
+use super::pixels::Graphics;
 use super::quality::QualityView;
 
 /// Where the call stands, as the screen names it.
@@ -83,6 +84,11 @@ pub struct ScreenState {
     pub quality: Option<QualityView>,
     /// The quality details box is open (key `i`).
     pub show_details: bool,
+    /// How pictures are drawn: half blocks into cells, or images by a
+    /// terminal graphics protocol (then the cells under them stay blank).
+    pub graphics: Graphics,
+    /// Pictures not drawn because the terminal was slower than the video.
+    dropped_frames: u64,
 }
 
 impl ScreenState {
@@ -109,7 +115,20 @@ impl ScreenState {
             chat_input: None,
             quality: None,
             show_details: false,
+            graphics: Graphics::Blocks,
+            dropped_frames: 0,
         }
+    }
+
+    /// Pictures not drawn because the terminal (or the image encoder) was
+    /// slower than the video: newer pictures replaced them.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    /// Counts `n` more dropped pictures.
+    pub fn count_dropped(&mut self, n: u64) {
+        self.dropped_frames += n;
     }
 
     /// Adds a chat message to the history, forgetting the oldest past
