@@ -228,7 +228,26 @@ async fn a_third_person_finds_the_room_full() -> Result<()> {
     let _second = hold_seat(&server, token).await?;
 
     let carol = Browser::launch().await?;
-    carol.join_room(&room.url).await?;
+    carol.goto(&room.url).await?;
+    // The check before the call already knows, and offers no "Join".
+    carol
+        .wait_until(
+            "window.webcall.prejoin().whoKey === 'prejoin_full'",
+            STATE,
+            "carol's page to say the room is full",
+        )
+        .await?;
+    let before = carol
+        .eval("return { who: window.webcall.prejoin().who, join: window.webcall.prejoin().joinEnabled };")
+        .await?;
+    assert_eq!(before["who"].as_str(), Some("The room is full."));
+    assert_eq!(before["join"], Value::Bool(false), "no Join into a full room");
+    // The room can fill between the page's last look and a click: the
+    // join itself is refused then. Clicked as if the room had had a seat.
+    carol
+        .eval("document.getElementById('join-call').disabled = false; return null;")
+        .await?;
+    carol.click("#join-call").await?;
     carol
         .wait_until(
             &status_is("room_full"),
@@ -496,6 +515,7 @@ async fn home_page_creates_a_link_with_a_qr_code() -> Result<()> {
     browser.screenshot(screenshot_path("home-en")).await?;
 
     browser.click("#join").await?;
+    browser.click_join().await?;
     browser
         .wait_until(
             &status_is("waiting"),
@@ -560,6 +580,7 @@ async fn russian_browsers_get_the_russian_page() -> Result<()> {
     browser.screenshot(screenshot_path("home-ru")).await?;
 
     browser.click("#join").await?;
+    browser.click_join().await?;
     browser
         .wait_until(&status_is("waiting"), STATE, "the room page")
         .await?;

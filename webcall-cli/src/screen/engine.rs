@@ -13,6 +13,7 @@ use super::run::{
     CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
     run,
 };
+use super::live::{InUse, LiveCall};
 use super::state::{Connection, ScreenState};
 use super::terminal::{InputReader, TerminalSession};
 
@@ -98,6 +99,8 @@ pub struct CallScreen {
     remote: FrameSlot,
     self_view: FrameSlot,
     notice: Option<String>,
+    /// The sources the call was joined with, for switching devices.
+    in_use: std::sync::Mutex<InUse>,
 }
 
 impl CallScreen {
@@ -113,8 +116,13 @@ impl CallScreen {
     }
 
     /// Adds the screen's video sink and wraps the video source so the
-    /// screen shows what is sent.
+    /// screen shows what is sent; notes the sources, for `d` and `a` to
+    /// switch from.
     pub fn attach(&self, options: &mut CallOptions) {
+        *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) = InUse {
+            video: options.video.as_ref().map(|s| s.describe()),
+            audio: options.audio.as_ref().map(|s| s.describe()),
+        };
         options
             .video_sinks
             .push(Box::new(SlotSink(self.remote.clone())));
@@ -153,6 +161,8 @@ impl CallScreen {
         let mut session = TerminalSession::enter()?;
         let _reader = InputReader::spawn(input_tx);
         let mut state = ScreenState::from_env();
+        let in_use = self.in_use.into_inner().unwrap_or_else(|e| e.into_inner());
+        let call = LiveCall::new(call, self.self_view.clone(), in_use);
         let mut inputs = ScreenInputs {
             events: event_rx,
             input: input_rx,

@@ -4,18 +4,21 @@
 //! [`render`] draws it with ratatui, the remote picture in half blocks and a
 //! self-view in a corner, the latest chat messages over the picture and
 //! the verification code on the status line; [`handle_key`] maps keys to
-//! [`Action`]s, and [`handle_typing_key`] keys on the open chat line. The
+//! [`Action`]s (`d` and `a` switch camera and microphone, [`switch`],
+//! [`live`]), and [`handle_typing_key`] keys on the open chat line. The
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
 
 pub mod engine;
 pub mod i18n;
 pub mod keys;
+pub mod live;
 pub mod logs;
 pub mod palette;
 pub mod render;
 pub mod run;
 pub mod state;
+pub mod switch;
 pub mod terminal;
 pub mod video;
 
@@ -26,4 +29,5 @@ pub use palette::{ColorMode, rgb_to_xterm256};
 pub use render::render;
 pub use run::{CallControl, FrameSlot, Outcome, ScreenEvent, run};
 pub use state::{CHAT_HISTORY, ChatLine, Connection, ScreenState};
+pub use switch::{DeviceKind, Switched};
 pub use terminal::{Input, TerminalSession};

@@ -229,12 +229,17 @@ fn bitrate(bps: Option<u64>) -> String {
 
 fn keys_line(state: &ScreenState) -> Line<'static> {
     let t = state.lang.text();
+    let switch = super::switch::key_help(state.lang);
     let key = |k: &'static str| Span::styled(k, Style::default().add_modifier(Modifier::REVERSED));
     Line::from(vec![
         key(" m "),
         Span::raw(format!(" {}   ", t.key_mute)),
         key(" v "),
         Span::raw(format!(" {}   ", t.key_camera)),
+        key(" d "),
+        Span::raw(format!(" {}   ", switch.0)),
+        key(" a "),
+        Span::raw(format!(" {}   ", switch.1)),
         key(" c "),
         Span::raw(format!(" {}   ", t.key_chat)),
         key(" q "),
