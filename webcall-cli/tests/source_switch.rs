@@ -51,7 +51,10 @@ struct Silent(Tone);
 
 impl AudioSource for Silent {
     fn next_frame(&mut self) -> webcall_core::Result<Option<AudioFrame>> {
-        Ok(self.0.next_frame()?.map(|f| AudioFrame::silence(f.timestamp)))
+        Ok(self
+            .0
+            .next_frame()?
+            .map(|f| AudioFrame::silence(f.timestamp)))
     }
 
     fn describe(&self) -> String {
@@ -116,7 +119,10 @@ async fn until(
             if done(a, b) {
                 return;
             }
-            assert!(!a.ended && !b.ended, "a call ended while waiting for {what}");
+            assert!(
+                !a.ended && !b.ended,
+                "a call ended while waiting for {what}"
+            );
         }
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         for (rx, seen) in events.iter_mut() {
@@ -172,26 +178,35 @@ async fn a_source_replaced_mid_call_reaches_the_other_side_without_renegotiating
         .unwrap();
     until(&mut both, "the red picture on bob's side", |_, b| {
         b.last.as_ref().is_some_and(|f| {
-            f.width() == 320 && f.height() == 240 && reddish(centre(f)) && pattern::read(f).is_none()
+            f.width() == 320
+                && f.height() == 240
+                && reddish(centre(f))
+                && pattern::read(f).is_none()
         })
     })
     .await;
     let decoded_at_switch = bob.stats().received.video_frames_decoded;
-    until(&mut both, "frames to keep coming after the switch", |_, _| {
-        bob.stats().received.video_frames_decoded > decoded_at_switch + 30
-    })
+    until(
+        &mut both,
+        "frames to keep coming after the switch",
+        |_, _| bob.stats().received.video_frames_decoded > decoded_at_switch + 30,
+    )
     .await;
     assert!(alice.stats().sent.video_frames > sent_before + 30);
     assert!(bob.stats().received.video_frames_decoded > decoded_before + 30);
 
     // The camera switch works on the new source: off sends black.
     alice.set_video_enabled(false);
-    until(&mut both, "black from the switched-off new source", |_, b| {
-        b.last.as_ref().is_some_and(|f| {
-            let [r, g, bl] = centre(f);
-            r < 40 && g < 40 && bl < 40
-        })
-    })
+    until(
+        &mut both,
+        "black from the switched-off new source",
+        |_, b| {
+            b.last.as_ref().is_some_and(|f| {
+                let [r, g, bl] = centre(f);
+                r < 40 && g < 40 && bl < 40
+            })
+        },
+    )
     .await;
     alice.set_video_enabled(true);
     until(&mut both, "red again", |_, b| {
@@ -202,14 +217,16 @@ async fn a_source_replaced_mid_call_reaches_the_other_side_without_renegotiating
     // Another "microphone": silence, then the tone again.
     let loud = |c: &call::Call| c.stats().received.audio_frames_loud;
     let decoded = |c: &call::Call| c.stats().received.audio_frames_decoded;
-    until(&mut both, "bob hearing the tone", |_, _| loud(&bob) > 25)
-        .await;
+    until(&mut both, "bob hearing the tone", |_, _| loud(&bob) > 25).await;
     alice
         .replace_audio_source(Box::new(Silent(Tone::default())))
         .unwrap();
     // Let what was on its way drain, then: frames arrive, none loud.
     let settle = decoded(&bob) + 25;
-    until(&mut both, "the silence to arrive", |_, _| decoded(&bob) > settle).await;
+    until(&mut both, "the silence to arrive", |_, _| {
+        decoded(&bob) > settle
+    })
+    .await;
     let (quiet_loud, quiet_decoded) = (loud(&bob), decoded(&bob));
     until(&mut both, "silent frames to keep coming", |_, _| {
         decoded(&bob) > quiet_decoded + 50
@@ -231,7 +248,11 @@ async fn a_source_replaced_mid_call_reaches_the_other_side_without_renegotiating
     // Nothing was renegotiated and the connection never dropped.
     {
         let [(_, a), (_, b)] = &both;
-        assert_eq!((a.codes.len(), b.codes.len()), codes, "a negotiation happened");
+        assert_eq!(
+            (a.codes.len(), b.codes.len()),
+            codes,
+            "a negotiation happened"
+        );
         assert!(
             a.states_after_connected.is_empty() && b.states_after_connected.is_empty(),
             "the connection changed state: {:?} / {:?}",
@@ -271,6 +292,8 @@ async fn a_source_replaced_mid_call_reaches_the_other_side_without_renegotiating
             .to_string()
             .contains("join again with one")
     );
-    audio_only.replace_audio_source(Box::new(Tone::new(500.0))).unwrap();
+    audio_only
+        .replace_audio_source(Box::new(Tone::new(500.0)))
+        .unwrap();
     audio_only.hangup().await;
 }

@@ -145,7 +145,9 @@ pub enum Error {
     CallEnded,
     /// A source was offered for media the call does not send: it was
     /// started without it, so nothing was negotiated to carry it.
-    #[error("this call sends no {kind}: it was started without a {kind} source; join again with one")]
+    #[error(
+        "this call sends no {kind}: it was started without a {kind} source; join again with one"
+    )]
     NotSending {
         /// "video" or "audio".
         kind: &'static str,

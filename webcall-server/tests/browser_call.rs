@@ -241,7 +241,11 @@ async fn a_third_person_finds_the_room_full() -> Result<()> {
         .eval("return { who: window.webcall.prejoin().who, join: window.webcall.prejoin().joinEnabled };")
         .await?;
     assert_eq!(before["who"].as_str(), Some("The room is full."));
-    assert_eq!(before["join"], Value::Bool(false), "no Join into a full room");
+    assert_eq!(
+        before["join"],
+        Value::Bool(false),
+        "no Join into a full room"
+    );
     // The room can fill between the page's last look and a click: the
     // join itself is refused then. Clicked as if the room had had a seat.
     carol

@@ -109,11 +109,13 @@ async fn the_pre_join_sends_nothing_until_join_and_says_who_waits() -> Result<()
             "the page to ask the room three times",
         )
         .await?;
-    assert_eq!(marks(&alice, "ws-connect").await?, 0, "no WebSocket before Join");
+    assert_eq!(
+        marks(&alice, "ws-connect").await?,
+        0,
+        "no WebSocket before Join"
+    );
     assert_eq!(participants(&server, token).await?, 0, "nobody joined yet");
-    alice
-        .screenshot(screenshot_path("prejoin"))
-        .await?;
+    alice.screenshot(screenshot_path("prejoin")).await?;
 
     alice.click_join().await?;
     alice
@@ -145,8 +147,7 @@ async fn the_pre_join_sends_nothing_until_join_and_says_who_waits() -> Result<()
         .eval("return document.documentElement.scrollWidth <= window.innerWidth;")
         .await?;
     assert_eq!(fits, Value::Bool(true), "the pre-join fits a phone's width");
-    bob.screenshot(screenshot_path("prejoin-ru-phone"))
-        .await?;
+    bob.screenshot(screenshot_path("prejoin-ru-phone")).await?;
     assert_eq!(marks(&bob, "ws-connect").await?, 0);
     assert_eq!(participants(&server, token).await?, 1);
 
@@ -226,9 +227,9 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
     }
     let local = alice.eval("return window.webcall.devices.local();").await?;
     ensure!(
-        local
-            .as_array()
-            .is_some_and(|t| t.iter().any(|t| t["kind"] == "video" && t["readyState"] == "live")),
+        local.as_array().is_some_and(|t| t
+            .iter()
+            .any(|t| t["kind"] == "video" && t["readyState"] == "live")),
         "the gone camera fell back to one that works: {local}"
     );
     // The first camera's upgrade has happened before the switch.
@@ -242,7 +243,9 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
 
     let offers_alice = alice.eval("return window.webcall.offers();").await?;
     let offers_bob = bob.eval("return window.webcall.offers();").await?;
-    let devices = alice.eval("return await window.webcall.devices.list();").await?;
+    let devices = alice
+        .eval("return await window.webcall.devices.list();")
+        .await?;
     let camera = devices
         .as_array()
         .and_then(|d| d.iter().find(|d| d["kind"] == "videoinput"))
@@ -255,9 +258,9 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
         .and_then(|d| d["deviceId"].as_str())
         .context("the fake microphone is listed")?
         .to_owned();
-    let camera_count = devices
-        .as_array()
-        .map_or(0, |d| d.iter().filter(|d| d["kind"] == "videoinput").count());
+    let camera_count = devices.as_array().map_or(0, |d| {
+        d.iter().filter(|d| d["kind"] == "videoinput").count()
+    });
     println!("devices listed: {camera_count} camera(s); switching to {camera}");
 
     // The camera: Chromium's fake devices list one, so this picks it again,
@@ -367,7 +370,11 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
         let dropped = b
             .eval("return window.webcall.log.some((l) => l.includes('status reconnecting'));")
             .await?;
-        assert_eq!(dropped, Value::Bool(false), "{who} went through reconnecting");
+        assert_eq!(
+            dropped,
+            Value::Bool(false),
+            "{who} went through reconnecting"
+        );
     }
     let switches = alice
         .eval("return window.webcall.devices.switches();")

@@ -264,9 +264,7 @@ impl Browser {
             "the Join button to be enabled",
         )
         .await?;
-        let in_prejoin = self
-            .eval("return window.webcall.prejoin().shown;")
-            .await?;
+        let in_prejoin = self.eval("return window.webcall.prejoin().shown;").await?;
         if in_prejoin == Value::Bool(true) {
             self.click("#join-call").await?;
         }

@@ -9,11 +9,11 @@ use tokio::sync::mpsc;
 use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
 use webcall_core::protocol::LeaveReason;
 
+use super::live::{InUse, LiveCall};
 use super::run::{
     CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
     run,
 };
-use super::live::{InUse, LiveCall};
 use super::state::{Connection, ScreenState};
 use super::terminal::{InputReader, TerminalSession};
 

@@ -121,8 +121,7 @@ impl CallControl for LiveCall {
         let Some(current) = current else {
             return Switched::NotSending;
         };
-        let opened =
-            tokio::task::spawn_blocking(move || open_next(kind, Some(&current))).await;
+        let opened = tokio::task::spawn_blocking(move || open_next(kind, Some(&current))).await;
         let opened = match opened {
             Ok(Ok(opened)) => opened,
             Ok(Err(said)) => return said,

@@ -178,10 +178,7 @@ mod tests {
             position_in_use(&names, Some("camera 2 (Integrated Webcam)")),
             Some(1)
         );
-        assert_eq!(
-            position_in_use(&names, Some("test pattern 640x480")),
-            None
-        );
+        assert_eq!(position_in_use(&names, Some("test pattern 640x480")), None);
         assert_eq!(position_in_use(&names, None), None);
         assert_eq!(position_in_use(&[String::new()], Some("anything")), None);
     }
@@ -189,8 +186,14 @@ mod tests {
     #[test]
     fn the_status_line_says_what_happened_in_both_languages() {
         let to = Switched::To("USB Camera".into());
-        assert_eq!(to.describe(DeviceKind::Camera, Lang::En), "camera: USB Camera");
-        assert_eq!(to.describe(DeviceKind::Camera, Lang::Ru), "камера: USB Camera");
+        assert_eq!(
+            to.describe(DeviceKind::Camera, Lang::En),
+            "camera: USB Camera"
+        );
+        assert_eq!(
+            to.describe(DeviceKind::Camera, Lang::Ru),
+            "камера: USB Camera"
+        );
         assert_eq!(
             Switched::OnlyOne.describe(DeviceKind::Camera, Lang::En),
             "only one camera"

@@ -19,6 +19,10 @@
 //! the two DTLS fingerprints ([`CallEvent::VerificationCode`],
 //! [`CallStats::verification_code`]).
 //!
+//! A running call's video or audio source can be swapped for another
+//! ([`Call::replace_video_source`], [`Call::replace_audio_source`]: another
+//! camera or microphone) without renegotiating.
+//!
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`channel`]: the data channel's messages (chat) and their limits.
 //! - [`verify`]: the verification code.
