@@ -2,7 +2,8 @@
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
 // unread(), isOpen() }, verification(), prejoin(), devices: { list(),
-// choose(kind, id), switches(), senderTrack(kind), local() }, offers(), log }
+// choose(kind, id), useCanvas(colour), switches(), senderTrack(kind), local() },
+// offers(), log }
 // (the end-to-end tests and the
 // browser_setup benchmark use them; the page's status is
 // `document.body.dataset.status`).
@@ -150,6 +151,30 @@ export function installHooks(currentRoom) {
       choose: (kind, deviceId) => {
         const room = currentRoom();
         return room ? room.switchDevice(kind, deviceId) : null;
+      },
+      /**
+       * Switches the camera to a picture drawn on a canvas, filled with
+       * `colour` (a second "device" where the fake devices have one), as a
+       * device switch does; resolves to the new track's id.
+       */
+      useCanvas: async (colour) => {
+        const room = currentRoom();
+        const old = room && room.localStream ? room.localStream.getVideoTracks()[0] : null;
+        if (!old) return null;
+        const canvas = document.createElement('canvas');
+        canvas.width = 320;
+        canvas.height = 240;
+        const g = canvas.getContext('2d');
+        const paint = () => {
+          g.fillStyle = colour;
+          g.fillRect(0, 0, canvas.width, canvas.height);
+        };
+        paint();
+        // A captured canvas sends a frame when it is drawn on.
+        setInterval(paint, 50);
+        const track = canvas.captureStream(20).getVideoTracks()[0];
+        await room.replaceLocalTrack(old, track);
+        return track.id;
       },
       /** How many switches were done. */
       switches: () => {

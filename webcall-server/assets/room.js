@@ -373,6 +373,16 @@ export class RoomPage {
       return;
     }
     this.devices.problem(null);
+    await this.replaceLocalTrack(old, track);
+  }
+
+  /**
+   * Puts `track` in `old`'s place: in the local stream and in the sender
+   * that sends it (replaceTrack, no renegotiation), with `old`'s on/off
+   * state; then stops `old`.
+   */
+  async replaceLocalTrack(old, track) {
+    const stream = this.localStream;
     track.enabled = old.enabled;
     const pc = this.call.pc;
     const sender = pc ? pc.getSenders().find((s) => s.track === old) : null;
@@ -386,11 +396,11 @@ export class RoomPage {
     }
     old.stop();
     this.switches += 1;
-    console.info(`webcall: ${media} switched to ${track.label || deviceId} (${sender ? 'track replaced' : 'no sender yet'})`);
+    console.info(`webcall: ${track.kind} switched to ${track.label || track.id} (${sender ? 'track replaced' : 'no sender yet'})`);
     this.showLocal(stream);
     this.devices.useStream(stream);
     this.updateControls();
-    if (media === 'video' && this.call.connectionState === 'connected') this.upgradeVideo();
+    if (track.kind === 'video' && this.call.connectionState === 'connected') this.upgradeVideo();
   }
 
   /** Takes an ended track out of the local stream (and its sender). */

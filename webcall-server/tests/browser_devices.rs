@@ -11,7 +11,8 @@
 //!   without renegotiating: the call stays connected, the other side's
 //!   frame counters keep rising, and the camera switch, the on/off button
 //!   and the 1280x720 upgrade work with the new track; the choice is
-//!   remembered, and a remembered device that is gone falls back.
+//!   remembered, and a remembered device that is gone falls back. A
+//!   canvas stands in for a second camera: the other side sees its colour.
 //!
 //! The tests take one lock in turn, so at most two Chromiums run at once.
 //! On loopback only:
@@ -37,6 +38,16 @@ const MEDIA: Duration = Duration::from_secs(60);
 fn screenshot_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("webcall-{name}.png"))
 }
+
+/// The mean colour `[r, g, b]` of what the remote video element shows now,
+/// drawn onto a small canvas; `[-1, -1, -1]` before it has a picture.
+const REMOTE_COLOUR: &str = "(() => { const v = document.getElementById('remote-video'); \
+     if (!v.videoWidth) return [-1, -1, -1]; \
+     const c = document.createElement('canvas'); c.width = 32; c.height = 24; \
+     const g = c.getContext('2d'); g.drawImage(v, 0, 0, 32, 24); \
+     const d = g.getImageData(0, 0, 32, 24).data; const sum = [0, 0, 0]; \
+     for (let i = 0; i < d.length; i += 4) { sum[0] += d[i]; sum[1] += d[i + 1]; sum[2] += d[i + 2]; } \
+     return sum.map((x) => x / (d.length / 4)); })()";
 
 /// How many people the server counts in the room.
 async fn participants(server: &TestServer, token: &str) -> Result<u64> {
@@ -354,6 +365,37 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
     bob.wait_until(MEDIA_FLOWING, MEDIA, "bob still decoding media")
         .await?;
 
+    // A second "camera" (a red canvas): the other side sees the new source.
+    let canvas = alice
+        .eval("return await window.webcall.devices.useCanvas('rgb(230, 20, 20)');")
+        .await?;
+    ensure!(canvas.is_string(), "the canvas track: {canvas}");
+    assert_eq!(
+        alice
+            .eval("return window.webcall.devices.senderTrack('video');")
+            .await?,
+        canvas,
+        "the canvas track is the one sent"
+    );
+    bob.wait_until(
+        &format!(
+            "(() => {{ const [r, g, b] = {REMOTE_COLOUR}; return r > 150 && g < 90 && b < 90; }})()"
+        ),
+        MEDIA,
+        "bob to see the red picture",
+    )
+    .await?;
+    let frames = stat(&bob, "videoFramesDecoded").await?;
+    bob.wait_until(
+        &format!(
+            "await (async () => (await window.webcall.stats()).videoFramesDecoded > {} )()",
+            frames + 30.0
+        ),
+        MEDIA,
+        "bob's decoded frames to keep rising with the canvas",
+    )
+    .await?;
+
     // Nothing was renegotiated and the call never dropped.
     assert_eq!(
         alice.eval("return window.webcall.offers();").await?,
@@ -379,7 +421,7 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
     let switches = alice
         .eval("return window.webcall.devices.switches();")
         .await?;
-    assert_eq!(switches.as_u64(), Some(2));
+    assert_eq!(switches.as_u64(), Some(3));
     alice.close().await?;
     bob.close().await?;
     Ok(())
