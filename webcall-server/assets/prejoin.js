@@ -200,6 +200,10 @@ export class PreJoin {
     show($('join-call'), !who.gone);
     show($('prejoin-home'), who.gone);
     $('join-call').disabled = !who.canJoin;
+    if (who.canJoin && !this.readyMarked) {
+      this.readyMarked = true;
+      performance.mark('webcall:join-ready');
+    }
   }
 
   /** Lets go of the self-view and the meter (the media was stopped). */

@@ -10,8 +10,8 @@
 // replaces the sender's track without renegotiating (`switchDevice`).
 //
 // The page marks each step of a join on the performance timeline
-// (`webcall:app-start`, `join` (signaling starts: "Join" pressed, or a
-// reload resuming), `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
+// (`webcall:app-start`, `join-ready` ("Join" can be pressed), `join`
+// (signaling starts: "Join" pressed, or a reload resuming), `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
 // `offer-sent`/`offer-received`, `answer-sent`/`answer-received`,
 // `ice-connected`, `connected`, `first-frame`), relative to the navigation;
 // the browser_setup benchmark reads them.
