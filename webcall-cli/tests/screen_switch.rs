@@ -161,6 +161,19 @@ async fn one_or_no_device_is_said_so_in_russian_too() {
 #[tokio::test(start_paused = true)]
 async fn the_key_help_names_the_switch_keys() {
     let (text, _) = session(Lang::En, vec![], &[]).await;
-    assert!(text.contains(" d  next camera"), "{text}");
-    assert!(text.contains(" a  next mic"), "{text}");
+    assert!(text.contains(" d/a  next cam/mic"), "{text}");
+}
+
+#[test]
+fn the_key_line_fits_eighty_columns_in_both_languages() {
+    for (lang, hang_up) in [(Lang::En, "hang up"), (Lang::Ru, "завершить")] {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let state = ScreenState::new(ColorMode::TrueColor, lang);
+        terminal
+            .draw(|f| webcall_cli::screen::render(f, &state))
+            .unwrap();
+        let text = screen_text(&terminal);
+        assert!(text.contains(hang_up), "{lang:?}: {text}");
+        assert!(text.contains("d/a"), "{lang:?}: {text}");
+    }
 }

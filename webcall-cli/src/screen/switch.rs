@@ -119,11 +119,12 @@ impl Switched {
     }
 }
 
-/// The key help for switching devices.
-pub fn key_help(lang: Lang) -> (&'static str, &'static str) {
+/// The key help for switching devices (after ` d/a `), short enough for
+/// the whole key line to fit 80 columns.
+pub fn key_help(lang: Lang) -> &'static str {
     match lang {
-        Lang::En => ("next camera", "next mic"),
-        Lang::Ru => ("след. камера", "след. микрофон"),
+        Lang::En => "next cam/mic",
+        Lang::Ru => "сменить",
     }
 }
 
