@@ -151,7 +151,7 @@ async fn main() -> Result<()> {
             let mut browser_first = Vec::new();
             for _ in 0..3 {
                 let room = server.create_room().await?;
-                browser.goto(&room.url).await?;
+                browser.join_room(&room.url).await?;
                 browser
                     .wait_until(
                         "document.body.dataset.status === 'waiting'",

@@ -45,7 +45,7 @@ async fn browser_and_native_see_each_other_and_survive_a_reload() {
     let (stats_path, wav) = (dir.join("native.json"), dir.join("native.wav"));
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
@@ -138,7 +138,7 @@ async fn browser_hangs_up_and_native_reports_it() {
     let (stats_path, wav) = (dir.join("native.json"), dir.join("native.wav"));
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
@@ -211,7 +211,7 @@ async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
     let stats_path = dir.join("native.json");
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
@@ -351,7 +351,7 @@ async fn a_relay_that_rewrites_a_fingerprint_makes_the_codes_differ() {
     let relay = FingerprintRelay::launch(server.addr(), true).await;
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await

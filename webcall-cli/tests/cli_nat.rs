@@ -69,11 +69,11 @@ async fn two_homes_in_a_room(lab: &NatLab, server: &LabServer) -> (Browser, Brow
         browser_in(&lab.homes()[0]).await,
         browser_in(&lab.homes()[1]).await,
     );
-    a.goto(&room.url).await.unwrap();
+    a.join_room(&room.url).await.unwrap();
     a.wait_until(&status_is("waiting"), WAIT, "the first home waiting")
         .await
         .unwrap();
-    b.goto(&room.url).await.unwrap();
+    b.join_room(&room.url).await.unwrap();
     (a, b)
 }
 
@@ -156,7 +156,7 @@ async fn built_in_turn_connects_native_peer_and_browser_between_homes() {
     let stats_path = dir.join("native.json");
 
     let b = browser_in(&lab.homes()[1]).await;
-    b.goto(&room.url).await.unwrap();
+    b.join_room(&room.url).await.unwrap();
     b.wait_until(&status_is("waiting"), WAIT, "the browser home waiting")
         .await
         .unwrap();

@@ -87,7 +87,7 @@ async fn a_restarted_proxy_in_front_of_webcall_join_does_not_stop_the_call() {
     let stats_path = dir.join("native.json");
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
@@ -171,7 +171,7 @@ async fn a_rolling_restart_of_the_instance_webcall_join_uses_does_not_stop_the_c
 
     let browser = Browser::launch().await.unwrap();
     browser
-        .goto(&b.room_url(room.token.as_str()))
+        .join_room(&b.room_url(room.token.as_str()))
         .await
         .unwrap();
     browser

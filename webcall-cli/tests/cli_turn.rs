@@ -91,10 +91,10 @@ impl RelayCall {
         let native = if native_first {
             let native = start_native();
             wait_participants(&server, room.token.as_str(), 1).await;
-            browser.goto(&room.url).await.unwrap();
+            browser.join_room(&room.url).await.unwrap();
             native
         } else {
-            browser.goto(&room.url).await.unwrap();
+            browser.join_room(&room.url).await.unwrap();
             browser
                 .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
                 .await

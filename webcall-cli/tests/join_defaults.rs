@@ -81,7 +81,7 @@ async fn no_camera_joins_with_the_microphone_and_the_browser_shows_no_camera() {
     })
     .await
     .unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
@@ -148,7 +148,7 @@ async fn no_sound_card_joins_without_audio_and_says_so() {
     let stats_path = dir.join("native.json");
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await

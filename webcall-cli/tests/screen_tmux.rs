@@ -93,7 +93,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await
@@ -226,7 +226,7 @@ async fn the_call_screen_says_there_is_no_camera_or_microphone() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
+    browser.join_room(&room.url).await.unwrap();
     browser
         .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
         .await

@@ -143,6 +143,15 @@ pub enum Error {
     /// The call is over: nothing more can be sent.
     #[error("the call has ended")]
     CallEnded,
+    /// A source was offered for media the call does not send: it was
+    /// started without it, so nothing was negotiated to carry it.
+    #[error(
+        "this call sends no {kind}: it was started without a {kind} source; join again with one"
+    )]
+    NotSending {
+        /// "video" or "audio".
+        kind: &'static str,
+    },
     /// A signaling frame could not be decoded.
     #[error(transparent)]
     Protocol(#[from] crate::protocol::ProtocolError),

@@ -1,9 +1,11 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
-// unread(), isOpen() }, verification(), quality(), summary(), log } (the
-// end-to-end tests and the browser_setup benchmark use them; the page's
-// status is `document.body.dataset.status`).
+// unread(), isOpen() }, verification(), quality(), summary(), prejoin(),
+// devices: { list(), choose(kind, id), useCanvas(colour), switches(),
+// senderTrack(kind), local() }, offers(), log } (the end-to-end tests and
+// the browser_setup benchmark use them; the page's status is
+// `document.body.dataset.status`).
 // Imported first, so that the log holds everything the other modules say.
 
 import { emptyStats } from './call.js';
@@ -142,6 +144,82 @@ export function installHooks(currentRoom) {
       const room = currentRoom();
       return room ? room.quality.summary() : null;
     },
+     * The check before the call: `{ shown, level, levelChanges, who, whoKey,
+     * joinEnabled, selfView }` (the microphone level 0-1 and how often it
+     * changed; the text about who is here and its i18n key; whether "Join"
+     * can be pressed; whether the self-view shows a picture).
+     */
+    prejoin: () => {
+      const room = currentRoom();
+      return room ? room.prejoin.snapshot() : { shown: false };
+    },
+    devices: {
+      /** The devices the picker lists: `[{ kind, deviceId, label }]`. */
+      list: () => {
+        const room = currentRoom();
+        return room ? room.devices.refresh().then(() => room.devices.devices) : [];
+      },
+      /**
+       * Switches to a device (kind "videoinput" or "audioinput") as picking
+       * it does, even when it is the one in use (a fresh track); resolves
+       * when done.
+       */
+      choose: (kind, deviceId) => {
+        const room = currentRoom();
+        return room ? room.switchDevice(kind, deviceId) : null;
+      },
+      /**
+       * Switches the camera to a picture drawn on a canvas, filled with
+       * `colour` (a second "device" where the fake devices have one), as a
+       * device switch does; resolves to the new track's id.
+       */
+      useCanvas: async (colour) => {
+        const room = currentRoom();
+        const old = room && room.localStream ? room.localStream.getVideoTracks()[0] : null;
+        if (!old) return null;
+        const canvas = document.createElement('canvas');
+        canvas.width = 320;
+        canvas.height = 240;
+        const g = canvas.getContext('2d');
+        const paint = () => {
+          g.fillStyle = colour;
+          g.fillRect(0, 0, canvas.width, canvas.height);
+        };
+        paint();
+        // A captured canvas sends a frame when it is drawn on.
+        setInterval(paint, 50);
+        const track = canvas.captureStream(20).getVideoTracks()[0];
+        await room.replaceLocalTrack(old, track);
+        return track.id;
+      },
+      /** How many switches were done. */
+      switches: () => {
+        const room = currentRoom();
+        return room ? room.switches : 0;
+      },
+      /** The id of the track the connection sends for `kind` ("audio", "video"), or null. */
+      senderTrack: (kind) => {
+        const room = currentRoom();
+        const pc = room && room.call.pc;
+        const sender = pc ? pc.getSenders().find((s) => s.track && s.track.kind === kind) : null;
+        return sender ? sender.track.id : null;
+      },
+      /** The local stream's tracks: `[{ kind, id, enabled, readyState, label, width, height }]`. */
+      local: () => {
+        const room = currentRoom();
+        const stream = room && room.localStream;
+        return stream
+          ? stream.getTracks().map((tr) => {
+              const s = tr.getSettings ? tr.getSettings() : {};
+              return { kind: tr.kind, id: tr.id, enabled: tr.enabled, readyState: tr.readyState, label: tr.label, width: s.width || 0, height: s.height || 0 };
+            })
+          : [];
+      },
+    },
+    /** How many offers this page sent and received (negotiations, from its marks). */
+    offers: () =>
+      performance.getEntriesByName('webcall:offer-sent').length +
+      performance.getEntriesByName('webcall:offer-received').length,
     /** The last console lines. */
     log: logLines,
   };

@@ -83,6 +83,14 @@ function storageSet(key, value) {
   }
 }
 
+/**
+ * True when this tab holds a seat's resume secret for the room: it was in
+ * the call and is reloading, so it goes straight back in.
+ */
+export function hasResume(token) {
+  return !!storageGet(resumeKey(token));
+}
+
 /** The WebSocket URL for a room on the server that served this page. */
 export function wsUrl(token) {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:';

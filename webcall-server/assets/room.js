@@ -4,20 +4,29 @@
 // (chat.js), once connected, the verification code, and the call's quality
 // (quality-view.js: indicator, details, the summary after the call).
 //
+// It opens on the check before the call (prejoin.js, status "prejoin"):
+// nothing is sent to the room until "Join". A page reloaded in a call (it
+// holds a resume secret) goes straight back in. The camera, microphone and
+// speaker can be chosen before and during the call (devices.js); a switch
+// replaces the sender's track without renegotiating (`switchDevice`).
+//
 // The page marks each step of a join on the performance timeline
-// (`webcall:app-start`, `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
+// (`webcall:app-start`, `join-ready` ("Join" can be pressed), `join`
+// (signaling starts: "Join" pressed, or a reload resuming), `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
 // `offer-sent`/`offer-received`, `answer-sent`/`answer-received`,
 // `ice-connected`, `connected`, `first-frame`), relative to the navigation;
 // the browser_setup benchmark reads them.
 
 import { t } from './i18n.js';
-import { Signaling, TOKEN_PATTERN, ErrorCode, roomInfo } from './protocol.js';
+import { Signaling, TOKEN_PATTERN, ErrorCode, roomInfo, hasResume } from './protocol.js';
 import { Call } from './call.js';
 import { roomStatus, statusView } from './status.js';
 import { $, show, setStatus, copyFrom } from './dom.js';
 import { ChatPanel } from './chat.js';
 import { showHome } from './home.js';
 import { QualityView } from './quality-view.js';
+import { PreJoin } from './prejoin.js';
+import { DevicePicker, remember, remembered, withRemembered } from './devices.js';
 
 /**
  * The camera starts at 640x480, whose first key frame is small enough to
@@ -26,6 +35,7 @@ import { QualityView } from './quality-view.js';
  */
 const START_VIDEO = { width: { ideal: 640 }, height: { ideal: 480 } };
 const FULL_VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 } };
+const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
 /** How long after connecting the camera goes to full resolution. */
 const UPGRADE_AFTER_MS = 1500;
 /** How long a connected call may show no remote picture before "no camera". */
@@ -63,6 +73,17 @@ export class RoomPage {
     this.resolveChoice = null;
     this.chain = Promise.resolve();
     this.startSeq = 0;
+    /** "prejoin" until the user joins (or a reload resumes), then "call". */
+    this.phase = 'prejoin';
+    this.prejoin = new PreJoin(token, {
+      onJoin: () => this.enter(),
+      onInfo: (info) => this.fillLink(info),
+      onGone: () => this.fail(ErrorCode.ROOM_NOT_FOUND),
+    });
+    this.devices = new DevicePicker((kind, deviceId) => this.chooseDevice(kind, deviceId));
+    /** Device switches done, for the test hook. */
+    this.switches = 0;
+    this.switching = Promise.resolve();
   }
 
   async start() {
@@ -75,9 +96,33 @@ export class RoomPage {
     this.render();
 
     if (!TOKEN_PATTERN.test(this.token)) {
+      this.phase = 'call';
       this.fail(ErrorCode.ROOM_NOT_FOUND);
       return;
     }
+    this.devices.bind();
+    this.applySpeaker();
+    if (hasResume(this.token)) {
+      // Reloaded in a call: straight back into the seat.
+      console.info('webcall: resuming the call this page was in');
+      this.enter();
+      return;
+    }
+    // The camera and microphone start now: they are the self-view, and
+    // joining is faster with them ready.
+    this.prejoin.open();
+    this.render();
+    this.ensureMedia();
+  }
+
+  /** Joins the room: opens signaling (after "Join", or at once on a reload). */
+  enter() {
+    if (this.ended || this.fatalCode || this.signaling) return;
+    this.phase = 'call';
+    performance.mark('webcall:join');
+    this.prejoin.close();
+    $('settings-body').append($('device-picker'));
+    this.render();
     // Nothing waits on anything it does not need: the camera starts while
     // the socket opens, and an unknown room is reported by the join itself.
     // The link to share comes from the server, like the QR code beside it,
@@ -102,14 +147,20 @@ export class RoomPage {
 
   /** Fills the share panel with the room's link and its QR code. */
   async showLink() {
+    if ($('room-link').value) return; // the pre-join filled it
     try {
       const info = await roomInfo(this.token);
       if (info === null) return; // the join reports the unknown room
-      $('room-link').value = info.url || `${window.location.origin}/r/${this.token}`;
-      $('room-qr').src = `/api/rooms/${encodeURIComponent(this.token)}/qr.svg`;
+      this.fillLink(info);
     } catch (err) {
       console.warn('webcall: room lookup failed:', err);
     }
+  }
+
+  fillLink(info) {
+    if ($('room-link').value) return;
+    $('room-link').value = info.url || `${window.location.origin}/r/${this.token}`;
+    $('room-qr').src = `/api/rooms/${encodeURIComponent(this.token)}/qr.svg`;
   }
 
   /** Signaling messages are handled one at a time, in arrival order. */
@@ -218,6 +269,8 @@ export class RoomPage {
     performance.mark('webcall:media');
     if (stream) return stream;
     this.mediaDenied = true;
+    this.prejoin.setMediaProblem(this.mediaProblem === 'insecure' ? 'status_insecure' : 'status_media_denied');
+    this.devices.refresh();
     this.render();
     return new Promise((resolve) => {
       this.resolveChoice = resolve;
@@ -232,10 +285,10 @@ export class RoomPage {
     }
     const constraints =
       mode === 'audio'
-        ? { audio: true, video: false }
+        ? { audio: withRemembered(true, 'audioinput'), video: false }
         : {
-            audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-            video: { ...START_VIDEO, facingMode: 'user' },
+            audio: withRemembered(AUDIO, 'audioinput'),
+            video: withRemembered({ ...START_VIDEO, facingMode: 'user' }, 'videoinput'),
           };
     try {
       return this.useStream(await navigator.mediaDevices.getUserMedia(constraints));
@@ -254,9 +307,124 @@ export class RoomPage {
     video.play().catch(() => {});
     this.mediaDenied = false;
     this.mediaProblem = null;
+    this.prejoin.setStream(stream);
+    this.prejoin.setMediaProblem(null);
+    this.devices.useStream(stream);
     this.updateControls();
     this.render();
     return stream;
+  }
+
+  // -------------------------------------------------------------- devices
+
+  /** The user picked a device in the picker. */
+  chooseDevice(kind, deviceId) {
+    if (kind === 'audiooutput') {
+      remember(kind, deviceId);
+      this.applySpeaker();
+      return;
+    }
+    this.switchDevice(kind, deviceId).catch(() => {});
+  }
+
+  /** Plays the other side on the remembered speaker, where that can be chosen. */
+  applySpeaker() {
+    const id = remembered('audiooutput');
+    if (id) this.devices.setSpeaker($('remote-video'), id);
+  }
+
+  /**
+   * Switches the camera ("videoinput") or microphone ("audioinput") to
+   * `deviceId`, remembering the choice: the new track takes the old one's
+   * place in the local stream and, in a call, in its sender
+   * (RTCRtpSender.replaceTrack, no renegotiation). The on/off state goes
+   * over to the new track; a camera switched in a connected call is raised
+   * to full size like the first one (`upgradeVideo`). One switch at a time.
+   */
+  switchDevice(kind, deviceId) {
+    const run = () => this.switchNow(kind, deviceId);
+    this.switching = this.switching.then(run, run);
+    return this.switching;
+  }
+
+  async switchNow(kind, deviceId) {
+    const media = kind === 'videoinput' ? 'video' : 'audio';
+    remember(kind, deviceId);
+    const stream = this.localStream;
+    const old = stream ? stream.getTracks().find((tr) => tr.kind === media) : null;
+    if (!old || this.ended) {
+      // No such track to replace (refused, or joined without it): the
+      // choice is used the next time the page asks for media.
+      return;
+    }
+    const exact = deviceId ? { deviceId: { exact: deviceId } } : {};
+    const constraints =
+      media === 'video' ? { video: { ...START_VIDEO, ...exact } } : { audio: { ...AUDIO, ...exact } };
+    let track;
+    try {
+      try {
+        track = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks()[0];
+      } catch (err) {
+        // Phones open one camera at a time: let go of the old one first.
+        if (err.name !== 'NotReadableError' && err.name !== 'AbortError') throw err;
+        old.stop();
+        track = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks()[0];
+      }
+    } catch (err) {
+      console.warn(`webcall: cannot switch the ${media} to ${deviceId}: ${err.name}: ${err.message}`);
+      this.devices.problem(t(media === 'video' ? 'camera_failed' : 'microphone_failed'));
+      if (old.readyState === 'ended') this.dropTrack(stream, old);
+      this.devices.refresh();
+      return;
+    }
+    this.devices.problem(null);
+    await this.replaceLocalTrack(old, track);
+  }
+
+  /**
+   * Puts `track` in `old`'s place: in the local stream and in the sender
+   * that sends it (replaceTrack, no renegotiation), with `old`'s on/off
+   * state; then stops `old`.
+   */
+  async replaceLocalTrack(old, track) {
+    const stream = this.localStream;
+    track.enabled = old.enabled;
+    const pc = this.call.pc;
+    const sender = pc ? pc.getSenders().find((s) => s.track === old) : null;
+    stream.removeTrack(old);
+    stream.addTrack(track);
+    if (sender) {
+      await sender.replaceTrack(track);
+    } else if (pc) {
+      // The sender was still empty (media came after the offer): fill it.
+      this.call.setLocalStream(stream);
+    }
+    old.stop();
+    this.switches += 1;
+    console.info(`webcall: ${track.kind} switched to ${track.label || track.id} (${sender ? 'track replaced' : 'no sender yet'})`);
+    this.showLocal(stream);
+    this.devices.useStream(stream);
+    this.updateControls();
+    if (track.kind === 'video' && this.call.connectionState === 'connected') this.upgradeVideo();
+  }
+
+  /** Takes an ended track out of the local stream (and its sender). */
+  dropTrack(stream, track) {
+    stream.removeTrack(track);
+    const pc = this.call.pc;
+    const sender = pc ? pc.getSenders().find((s) => s.track === track) : null;
+    if (sender) sender.replaceTrack(null).catch(() => {});
+    this.showLocal(stream);
+    this.updateControls();
+  }
+
+  /** Shows the local stream again after one of its tracks changed. */
+  showLocal(stream) {
+    const video = $('local-video');
+    video.srcObject = null;
+    video.srcObject = stream;
+    video.play().catch(() => {});
+    if (this.phase === 'prejoin') this.prejoin.setStream(stream);
   }
 
   async choose(mode) {
@@ -350,7 +518,18 @@ export class RoomPage {
       $('verify-toggle').setAttribute('aria-expanded', String(!hint.hidden));
     };
     $('verify-toggle').title = t('verification_hint');
+    $('prejoin-mic').onclick = () => this.toggle('audio');
+    $('prejoin-cam').onclick = () => this.toggle('video');
+    $('settings-toggle').onclick = () => this.showSettings($('settings').hidden);
+    $('settings-close').onclick = () => this.showSettings(false);
     this.chat.bind();
+  }
+
+  /** Opens or closes the device settings over the call. */
+  showSettings(open) {
+    show($('settings'), open);
+    $('settings-toggle').setAttribute('aria-expanded', String(open));
+    if (open) this.devices.refresh();
   }
 
   toggle(kind) {
@@ -367,6 +546,8 @@ export class RoomPage {
     for (const [kind, id, onKey, offKey] of [
       ['audio', 'toggle-mic', 'mic_off', 'mic_on'],
       ['video', 'toggle-cam', 'cam_off', 'cam_on'],
+      ['audio', 'prejoin-mic', 'mic_off', 'mic_on'],
+      ['video', 'prejoin-cam', 'cam_off', 'cam_on'],
     ]) {
       const button = $(id);
       const tracks = stream ? stream.getTracks().filter((tr) => tr.kind === kind) : [];
@@ -382,12 +563,16 @@ export class RoomPage {
     const hasVideo = !!stream && stream.getVideoTracks().some((tr) => tr.enabled);
     show($('local-off'), !hasVideo);
     $('local-tile').classList.toggle('no-video', !hasVideo);
+    // While the camera starts there is nothing to say yet.
+    show($('prejoin-off'), !!stream && !hasVideo);
+    $('prejoin').classList.toggle('no-video', !hasVideo);
   }
 
   hangup() {
     if (this.ended) return;
     console.info('webcall: hanging up');
     this.ended = true;
+    this.prejoin.close();
     if (this.signaling) this.signaling.bye();
     this.quality.stop();
     this.call.close();
@@ -405,6 +590,7 @@ export class RoomPage {
     this.quality.stop();
     this.call.close();
     this.stopMedia();
+    this.prejoin.stopMedia();
     this.render();
   }
 
@@ -428,7 +614,9 @@ export class RoomPage {
 
   render() {
     if (this.ended) return;
-    const status = roomStatus(this.facts());
+    const prejoin = this.phase === 'prejoin';
+    $('room').classList.toggle('prejoin', prejoin);
+    const status = prejoin && !this.fatalCode ? 'prejoin' : roomStatus(this.facts());
     setStatus(status);
     const view = statusView(status, { fatalCode: this.fatalCode, mediaProblem: this.mediaProblem });
 
@@ -504,6 +692,7 @@ export class RoomPage {
       outbox: this.call.outbox.length,
       verificationCode: this.call.verificationCode,
       fingerprints: this.call.fingerprints,
+      phase: this.phase,
     };
   }
 }

@@ -82,6 +82,16 @@ pub static ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/home.js"),
     },
     Asset {
+        name: "devices.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/devices.js"),
+    },
+    Asset {
+        name: "prejoin.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/prejoin.js"),
+    },
+    Asset {
         name: "room.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/room.js"),

@@ -69,7 +69,7 @@ async fn two_browsers_call_reload_hang_up_and_leave() -> Result<()> {
     let room = server.create_room().await?;
 
     let alice = Browser::launch().await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
@@ -87,7 +87,7 @@ async fn two_browsers_call_reload_hang_up_and_leave() -> Result<()> {
         ..Default::default()
     })
     .await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     in_call(&alice, &bob).await?;
 
     let stats = alice.stats().await?;
@@ -173,7 +173,7 @@ async fn two_browsers_call_reload_hang_up_and_leave() -> Result<()> {
     );
 
     // He comes back with the same link; then closes his browser.
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     alice
         .wait_until(
             &status_is("connected"),
@@ -229,6 +229,29 @@ async fn a_third_person_finds_the_room_full() -> Result<()> {
 
     let carol = Browser::launch().await?;
     carol.goto(&room.url).await?;
+    // The check before the call already knows, and offers no "Join".
+    carol
+        .wait_until(
+            "window.webcall.prejoin().whoKey === 'prejoin_full'",
+            STATE,
+            "carol's page to say the room is full",
+        )
+        .await?;
+    let before = carol
+        .eval("return { who: window.webcall.prejoin().who, join: window.webcall.prejoin().joinEnabled };")
+        .await?;
+    assert_eq!(before["who"].as_str(), Some("The room is full."));
+    assert_eq!(
+        before["join"],
+        Value::Bool(false),
+        "no Join into a full room"
+    );
+    // The room can fill between the page's last look and a click: the
+    // join itself is refused then. Clicked as if the room had had a seat.
+    carol
+        .eval("document.getElementById('join-call').disabled = false; return null;")
+        .await?;
+    carol.click("#join-call").await?;
     carol
         .wait_until(
             &status_is("room_full"),
@@ -258,7 +281,7 @@ async fn an_offer_the_browser_cannot_apply_is_shown_not_just_logged() -> Result<
     let server = TestServer::start().await?;
     let room = server.create_room().await?;
     let alice = Browser::launch().await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice waiting")
         .await?;
@@ -496,6 +519,7 @@ async fn home_page_creates_a_link_with_a_qr_code() -> Result<()> {
     browser.screenshot(screenshot_path("home-en")).await?;
 
     browser.click("#join").await?;
+    browser.click_join().await?;
     browser
         .wait_until(
             &status_is("waiting"),
@@ -560,6 +584,7 @@ async fn russian_browsers_get_the_russian_page() -> Result<()> {
     browser.screenshot(screenshot_path("home-ru")).await?;
 
     browser.click("#join").await?;
+    browser.click_join().await?;
     browser
         .wait_until(&status_is("waiting"), STATE, "the room page")
         .await?;
@@ -587,7 +612,7 @@ async fn refused_camera_offers_other_ways_and_negotiates_receive_only() -> Resul
         ..Default::default()
     })
     .await?;
-    shy.goto(&room.url).await?;
+    shy.join_room(&room.url).await?;
     shy.wait_until(
         &status_is("media_denied"),
         STATE,
@@ -625,7 +650,7 @@ async fn refused_camera_offers_other_ways_and_negotiates_receive_only() -> Resul
     assert_eq!(disabled, Value::Bool(true), "no microphone to toggle");
 
     let other = Browser::launch().await?;
-    other.goto(&room.url).await?;
+    other.join_room(&room.url).await?;
     // Offer and answer complete: the receive-only side answers both media
     // sections as recvonly. (Whether ICE then connects depends on the
     // network: Chromium gathers no host candidates for a page without media
@@ -686,7 +711,7 @@ async fn two_browsers_call_over_https_and_wss_with_a_self_signed_certificate() -
         ..Default::default()
     };
     let alice = Browser::launch_with(options.clone()).await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
@@ -695,7 +720,7 @@ async fn two_browsers_call_over_https_and_wss_with_a_self_signed_certificate() -
         .await?;
     assert_eq!(secure, serde_json::json!(["https:", true]));
     let bob = Browser::launch_with(options).await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     in_call(&alice, &bob).await?;
     alice.close().await?;
     bob.close().await?;
@@ -713,7 +738,7 @@ async fn a_lost_offer_is_made_again_and_the_call_connects() -> Result<()> {
     let server = TestServer::start().await?;
     let room = server.create_room().await?;
     let alice = Browser::launch().await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
@@ -723,7 +748,7 @@ async fn a_lost_offer_is_made_again_and_the_call_connects() -> Result<()> {
     assert_eq!(armed, Value::Bool(true));
 
     let bob = Browser::launch().await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     in_call(&alice, &bob).await?;
     let alice_log = alice.console_log().await?;
     assert!(

@@ -48,12 +48,12 @@ async fn connected_pair(
 ) -> Result<(Browser, Browser)> {
     let room = server.create_room().await?;
     let alice = Browser::launch_with(options.clone()).await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
     let bob = Browser::launch_with(options).await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     for (browser, who) in [(&alice, "alice"), (&bob, "bob")] {
         browser
             .wait_until(
@@ -386,12 +386,12 @@ async fn a_relay_that_rewrites_a_fingerprint_gives_different_codes_and_no_call()
     let relay =
         SignalingRelay::launch(server.addr(), Direction::ToServer, rewrite_fingerprint).await?;
     let alice = Browser::launch().await?;
-    alice.goto(&relay.room_url(&token)).await?;
+    alice.join_room(&relay.room_url(&token)).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
     let bob = Browser::launch().await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
 
     for (browser, who) in [(&alice, "alice"), (&bob, "bob")] {
         browser

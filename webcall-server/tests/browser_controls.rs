@@ -61,7 +61,7 @@ impl Pair {
 async fn connected_pair(server: &TestServer) -> Result<Pair> {
     let room = server.create_room().await?;
     let first = Browser::launch().await?;
-    first.goto(&room.url).await?;
+    first.join_room(&room.url).await?;
     first
         .wait_until(
             &status_is("waiting"),
@@ -70,7 +70,7 @@ async fn connected_pair(server: &TestServer) -> Result<Pair> {
         )
         .await?;
     let second = Browser::launch().await?;
-    second.goto(&room.url).await?;
+    second.join_room(&room.url).await?;
     for (browser, who) in [(&first, "first"), (&second, "second")] {
         browser
             .wait_until(

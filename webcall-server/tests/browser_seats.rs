@@ -87,12 +87,12 @@ async fn call_via(
 ) -> Result<(Browser, Browser, String)> {
     let room_url = bob_url;
     let alice = Browser::launch().await?;
-    alice.goto(alice_url).await?;
+    alice.join_room(alice_url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
     let bob = Browser::launch().await?;
-    bob.goto(room_url).await?;
+    bob.join_room(room_url).await?;
     for (who, b) in [("alice", &alice), ("bob", &bob)] {
         b.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
             .await?;

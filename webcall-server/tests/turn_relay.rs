@@ -372,12 +372,12 @@ async fn relay_call_with(
     .await?;
     let room = server.create_room().await?;
     let alice = Browser::launch_with(browser.clone()).await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), SOON, "alice alone in the room")
         .await?;
     let bob = Browser::launch_with(browser).await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     Ok(RelayCall {
         _server: server,
         alice,

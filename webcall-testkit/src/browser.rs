@@ -41,6 +41,10 @@ pub fn status_is(status: &str) -> String {
 pub const MEDIA_FLOWING: &str = "await (async () => { const s = await window.webcall.stats(); \
      return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
 
+/// How long [`Browser::join_room`] waits for the "Join" button (the room's
+/// first answer to the page), on a loaded machine.
+const JOIN_READY: Duration = Duration::from_secs(60);
+
 /// How to start a [`Browser`].
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {
@@ -240,6 +244,41 @@ impl Browser {
             .goto(url)
             .await
             .with_context(|| format!("cannot open {url}"))
+    }
+
+    /// Opens the room page at `url` and joins the call as a person does:
+    /// waits for the check before the call to enable its "Join" button and
+    /// clicks it. A page that goes straight into the call (it holds a
+    /// resume secret) is left to do so.
+    pub async fn join_room(&self, url: &str) -> Result<()> {
+        self.goto(url).await?;
+        self.click_join().await
+    }
+
+    /// Clicks "Join" on the check before the call once it can be pressed
+    /// (see [`Browser::join_room`]).
+    pub async fn click_join(&self) -> Result<()> {
+        const READY: &str = "window.webcall && (window.webcall.prejoin().joinEnabled || window.webcall.state().phase === 'call')";
+        // Waiting in the page first clicks as soon as the button can be
+        // pressed (the browser_setup benchmark times it), not a poll
+        // interval later; the poll below covers a page still loading.
+        let quick = self
+            .eval(&format!(
+                "return await new Promise((resolve) => {{ const end = Date.now() + 5000; \
+                 const check = () => {{ if ({READY}) resolve(true); \
+                 else if (Date.now() > end) resolve(false); else setTimeout(check, 5); }}; check(); }});"
+            ))
+            .await
+            .unwrap_or(Value::Bool(false));
+        if quick != Value::Bool(true) {
+            self.wait_until(READY, JOIN_READY, "the Join button to be enabled")
+                .await?;
+        }
+        let in_prejoin = self.eval("return window.webcall.prejoin().shown;").await?;
+        if in_prejoin == Value::Bool(true) {
+            self.click("#join-call").await?;
+        }
+        Ok(())
     }
 
     /// Clicks the first element matching the CSS `selector`, as a user

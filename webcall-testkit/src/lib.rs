@@ -33,7 +33,7 @@
 //! let server = TestServer::start().await?;
 //! let room = server.create_room().await?;
 //! let browser = Browser::launch().await?;
-//! browser.goto(&room.url).await?;
+//! browser.join_room(&room.url).await?;
 //! browser
 //!     .wait_until("document.body.dataset.status === 'waiting'", Duration::from_secs(30), "alone in the room")
 //!     .await?;

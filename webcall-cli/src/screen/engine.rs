@@ -10,6 +10,7 @@ use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionSta
 use webcall_core::protocol::LeaveReason;
 
 use super::detect;
+use super::live::{InUse, LiveCall};
 use super::painter::Painter;
 use super::pixels::{CellSize, Graphics};
 use super::quality::QualityView;
@@ -113,6 +114,8 @@ pub struct CallScreen {
     notice: Option<String>,
     /// How to draw pictures; `None`: find out from the terminal.
     graphics: Option<Graphics>,
+    /// The sources the call was joined with, for switching devices.
+    in_use: std::sync::Mutex<InUse>,
 }
 
 impl CallScreen {
@@ -134,8 +137,13 @@ impl CallScreen {
     }
 
     /// Adds the screen's video sink and wraps the video source so the
-    /// screen shows what is sent.
+    /// screen shows what is sent; notes the sources, for `d` and `a` to
+    /// switch from.
     pub fn attach(&self, options: &mut CallOptions) {
+        *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) = InUse {
+            video: options.video.as_ref().map(|s| s.describe()),
+            audio: options.audio.as_ref().map(|s| s.describe()),
+        };
         options
             .video_sinks
             .push(Box::new(SlotSink(self.remote.clone())));
@@ -200,6 +208,8 @@ impl CallScreen {
             Painter::new(graphics, Box::new(io::stdout()), cell)
         });
         let _reader = InputReader::spawn(input_tx);
+        let in_use = self.in_use.into_inner().unwrap_or_else(|e| e.into_inner());
+        let call = LiveCall::new(call, self.self_view.clone(), in_use);
         let mut inputs = ScreenInputs {
             events: event_rx,
             input: input_rx,

@@ -15,6 +15,10 @@ pub enum Action {
     OpenChat,
     /// Show or hide the quality details.
     ToggleDetails,
+    /// Switch to the next camera.
+    NextCamera,
+    /// Switch to the next microphone.
+    NextMicrophone,
 }
 
 /// What a key does while a chat message is being typed.
@@ -33,10 +37,11 @@ pub enum Typing {
 }
 
 /// The action for a key press, if any: `m` mutes, `v` toggles the camera,
-/// `c` or Enter opens the chat line, `i` shows or hides the quality details,
-/// `q`, `Esc` or Ctrl-C hang up. The same keys on a Russian layout (`ь`,
-/// `м`, `с`, `ш`, `й`) work too. Key releases and
-/// repeats of hang-up are ignored.
+/// `d` switches to the next camera and `a` to the next microphone, `c` or
+/// Enter opens the chat line, `i` shows or hides the quality details, `q`,
+/// `Esc` or Ctrl-C hang up. The same keys on a Russian layout (`ь`, `м`,
+/// `в`, `ф`, `с`, `ш`, `й`) work too. Key releases and repeats of hang-up
+/// are ignored.
 pub fn handle_key(key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
@@ -47,6 +52,8 @@ pub fn handle_key(key: KeyEvent) -> Option<Action> {
         _ if ctrl => None,
         KeyCode::Char('m' | 'M' | 'ь' | 'Ь') => Some(Action::ToggleMute),
         KeyCode::Char('v' | 'V' | 'м' | 'М') => Some(Action::ToggleCamera),
+        KeyCode::Char('d' | 'D' | 'в' | 'В') => Some(Action::NextCamera),
+        KeyCode::Char('a' | 'A' | 'ф' | 'Ф') => Some(Action::NextMicrophone),
         KeyCode::Char('c' | 'C' | 'с' | 'С') | KeyCode::Enter => Some(Action::OpenChat),
         KeyCode::Char('i' | 'I' | 'ш' | 'Ш') => Some(Action::ToggleDetails),
         KeyCode::Char('q' | 'Q' | 'й' | 'Й') | KeyCode::Esc => Some(Action::HangUp),

@@ -7,7 +7,8 @@
 //! self-view in a corner, the latest chat messages over the picture and
 //! the verification code and the call's quality grade on the status
 //! line (details in a box, [`quality`]); [`handle_key`] maps keys to
-//! [`Action`]s, and [`handle_typing_key`] keys on the open chat line. The
+//! [`Action`]s (`d` and `a` switch camera and microphone, [`switch`],
+//! [`live`]), and [`handle_typing_key`] keys on the open chat line. The
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
 
@@ -15,6 +16,7 @@ pub mod detect;
 pub mod engine;
 pub mod i18n;
 pub mod keys;
+pub mod live;
 pub mod logs;
 pub mod painter;
 pub mod palette;
@@ -23,6 +25,7 @@ pub mod quality;
 pub mod render;
 pub mod run;
 pub mod state;
+pub mod switch;
 pub mod terminal;
 pub mod video;
 
@@ -34,4 +37,5 @@ pub use pixels::Graphics;
 pub use render::render;
 pub use run::{CallControl, FrameSlot, Outcome, ScreenEvent, run};
 pub use state::{CHAT_HISTORY, ChatLine, Connection, ScreenState};
+pub use switch::{DeviceKind, Switched};
 pub use terminal::{Input, TerminalSession};

@@ -291,12 +291,15 @@ fn bitrate(bps: Option<u64>) -> String {
 
 fn keys_line(state: &ScreenState) -> Line<'static> {
     let t = state.lang.text();
+    let switch = super::switch::key_help(state.lang);
     let key = |k: &'static str| Span::styled(k, Style::default().add_modifier(Modifier::REVERSED));
     Line::from(vec![
         key(" m "),
         Span::raw(format!(" {}   ", t.key_mute)),
         key(" v "),
         Span::raw(format!(" {}   ", t.key_camera)),
+        key(" d/a "),
+        Span::raw(format!(" {switch}   ")),
         key(" c "),
         Span::raw(format!(" {}   ", t.key_chat)),
         key(" i "),

@@ -22,6 +22,7 @@ use super::painter::{Encoded, Painter};
 use super::quality::QualityView;
 use super::render::render;
 use super::state::{Connection, ScreenState};
+use super::switch::{DeviceKind, FLASH_FOR, Switched};
 use super::terminal::Input;
 
 /// The time between redraws: about 30 per second.
@@ -77,6 +78,12 @@ pub trait CallControl {
     fn send_chat(&self, text: &str) -> Result<(), String> {
         let _ = text;
         Err("chat is not available".into())
+    }
+    /// Switches to the next camera or microphone and says what came of
+    /// it. Without devices to switch: there are none.
+    fn next_device(&self, kind: DeviceKind) -> impl Future<Output = Switched> + Send {
+        let _ = kind;
+        async { Switched::NoDevice }
     }
 }
 
@@ -229,6 +236,15 @@ pub async fn act<C: CallControl>(state: &mut ScreenState, call: &C, action: Acti
         }
         Action::OpenChat => state.chat_input = Some(String::new()),
         Action::ToggleDetails => state.show_details = !state.show_details,
+        Action::NextCamera | Action::NextMicrophone => {
+            let kind = if action == Action::NextCamera {
+                DeviceKind::Camera
+            } else {
+                DeviceKind::Microphone
+            };
+            let said = call.next_device(kind).await;
+            state.notice = Some(said.describe(kind, state.lang));
+        }
     }
     false
 }
@@ -296,6 +312,8 @@ where
     let mut dirty = true;
     let mut events_open = true;
     let deadline = inputs.duration.map(|d| tokio::time::Instant::now() + d);
+    // What a device switch said, and until when the status line shows it.
+    let mut flash: Option<(tokio::time::Instant, String)> = None;
     loop {
         let time_up = async {
             match deadline {
@@ -333,6 +351,12 @@ where
                             draw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
+                        if matches!(action, Action::NextCamera | Action::NextMicrophone) {
+                            flash = state
+                                .notice
+                                .clone()
+                                .map(|n| (tokio::time::Instant::now() + FLASH_FOR, n));
+                        }
                         dirty = true;
                     }
                 }
@@ -358,6 +382,15 @@ where
             }
             _ = tick.tick() => {
                 let mut fresh = [false; 2];
+                if flash.as_ref().is_some_and(|(until, _)| tokio::time::Instant::now() >= *until) {
+                    // Briefly means briefly, unless something else was said since.
+                    if let Some((_, text)) = flash.take()
+                        && state.notice.as_deref() == Some(text.as_str())
+                    {
+                        state.notice = None;
+                        dirty = true;
+                    }
+                }
                 if let Some(f) = inputs.remote.take() {
                     state.remote = Some(f);
                     fresh[0] = true;

@@ -21,7 +21,7 @@ use webrtc::peer_connection::{
 };
 
 use super::chat::{self, CHAT_OUTBOX, OpenChannel, OpenSender};
-use super::media::{self, DecodeQueue, Encoded, Outgoing, SendControl};
+use super::media::{self, DecodeQueue, Encoded, Handover, Outgoing, SendControl};
 use super::negotiator::{Negotiator, Output};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
 use super::receive;
@@ -56,10 +56,15 @@ pub(super) fn start(
 
     let send_video = options.video.is_some();
     let send_audio = options.audio.is_some();
+    let mut video_source = None;
+    let mut audio_source = None;
     if let Some(source) = options.video.take() {
         let (tx, rx) = mpsc::channel::<Encoded>(4);
+        let next = Handover::new();
+        video_source = Some(next.clone());
         media::spawn_video_sender(
             source,
+            next,
             video_ctl.clone(),
             tx,
             counters.clone(),
@@ -71,7 +76,9 @@ pub(super) fn start(
     }
     if let Some(source) = options.audio.take() {
         let (tx, rx) = mpsc::channel::<Encoded>(8);
-        media::spawn_audio_sender(source, audio_ctl.clone(), tx, events.clone())
+        let next = Handover::new();
+        audio_source = Some(next.clone());
+        media::spawn_audio_sender(source, next, audio_ctl.clone(), tx, events.clone())
             .map_err(spawn_err)?;
         tokio::spawn(media::write_loop(rx, audio_out_rx, counters.clone(), false));
     }
@@ -156,6 +163,8 @@ pub(super) fn start(
             counters,
             video: video_ctl,
             audio: audio_ctl,
+            video_source,
+            audio_source,
             done: done_rx,
         }),
     };

@@ -3,9 +3,9 @@
 //! encoded frames to whichever peer connection is current, and each
 //! incoming kind is decoded on its own thread and handed to the sinks.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -49,6 +49,35 @@ impl SendControl {
     }
 }
 
+/// A source waiting to take over from the one a sending thread runs
+/// ([`super::Call::replace_video_source`]): the thread picks it up before
+/// its next frame and drops the old one there.
+pub(crate) struct Handover<S: ?Sized>(Mutex<Option<Box<S>>>);
+
+impl<S: ?Sized> Handover<S> {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(None)))
+    }
+
+    /// Hands `source` over; one not yet picked up is replaced (and dropped).
+    pub fn put(&self, source: Box<S>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(source);
+    }
+
+    fn take(&self) -> Option<Box<S>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl<S: ?Sized> std::fmt::Debug for Handover<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handover")
+    }
+}
+
+/// How often a sending thread whose source ended looks for a replacement.
+const ENDED_POLL: Duration = Duration::from_millis(20);
+
 /// One encoded frame on its way to the network.
 #[derive(Debug)]
 pub(crate) struct Encoded {
@@ -86,9 +115,13 @@ fn encoder_config(bitrate_bps: u32) -> EncoderConfig {
         .skip_frames(true)
 }
 
-/// Runs a video source: pulls frames, encodes them while live, passes them on.
+/// Runs a video source: pulls frames, encodes them while live, passes them
+/// on. A source handed over through `next` takes the running one's place
+/// (the next picture is a key frame); after a source ends or fails, the
+/// thread waits for one until the call is over.
 pub(crate) fn spawn_video_sender(
     mut source: Box<dyn VideoSource>,
+    next: Arc<Handover<dyn VideoSource>>,
     ctl: Arc<SendControl>,
     out: mpsc::Sender<Encoded>,
     counters: Arc<Counters>,
@@ -102,16 +135,34 @@ pub(crate) fn spawn_video_sender(
             let mut last_key = Instant::now();
             let mut prev_ts: Option<Duration> = None;
             let mut black: Option<VideoFrame> = None;
+            let mut ended = false;
             while !ctl.stop.load(Ordering::Relaxed) {
+                if let Some(replacement) = next.take() {
+                    tracing::info!(
+                        "video source {} replaced by {}",
+                        source.describe(),
+                        replacement.describe()
+                    );
+                    source = replacement;
+                    ended = false;
+                    prev_ts = None;
+                    ctl.key_frame.store(true, Ordering::Relaxed);
+                }
+                if ended {
+                    std::thread::sleep(ENDED_POLL);
+                    continue;
+                }
                 let frame = match source.next_frame() {
                     Ok(Some(f)) => f,
                     Ok(None) => {
                         tracing::info!("video source {} ended", source.describe());
-                        break;
+                        ended = true;
+                        continue;
                     }
                     Err(e) => {
                         events.send(CallEvent::MediaError(format!("video source: {e}")));
-                        break;
+                        ended = true;
+                        continue;
                     }
                 };
                 let duration = prev_ts
@@ -195,8 +246,11 @@ pub(crate) fn spawn_video_sender(
 }
 
 /// Runs an audio source: pulls 20 ms frames, Opus-encodes them while live.
+/// A source handed over through `next` takes the running one's place, as
+/// for video.
 pub(crate) fn spawn_audio_sender(
     mut source: Box<dyn AudioSource>,
+    next: Arc<Handover<dyn AudioSource>>,
     ctl: Arc<SendControl>,
     out: mpsc::Sender<Encoded>,
     events: EventSender,
@@ -218,16 +272,32 @@ pub(crate) fn spawn_audio_sender(
             let _ = encoder.set_inband_fec(true);
             let silence = vec![0i16; AUDIO_FRAME_SAMPLES];
             let mut buf = vec![0u8; 1500];
+            let mut ended = false;
             while !ctl.stop.load(Ordering::Relaxed) {
+                if let Some(replacement) = next.take() {
+                    tracing::info!(
+                        "audio source {} replaced by {}",
+                        source.describe(),
+                        replacement.describe()
+                    );
+                    source = replacement;
+                    ended = false;
+                }
+                if ended {
+                    std::thread::sleep(ENDED_POLL);
+                    continue;
+                }
                 let frame = match source.next_frame() {
                     Ok(Some(f)) => f,
                     Ok(None) => {
                         tracing::info!("audio source {} ended", source.describe());
-                        break;
+                        ended = true;
+                        continue;
                     }
                     Err(e) => {
                         events.send(CallEvent::MediaError(format!("audio source: {e}")));
-                        break;
+                        ended = true;
+                        continue;
                     }
                 };
                 if !ctl.live.load(Ordering::Relaxed) {

@@ -19,6 +19,10 @@
 //! the two DTLS fingerprints ([`CallEvent::VerificationCode`],
 //! [`CallStats::verification_code`]).
 //!
+//! A running call's video or audio source can be swapped for another
+//! ([`Call::replace_video_source`], [`Call::replace_audio_source`]: another
+//! camera or microphone) without renegotiating.
+//!
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`channel`]: the data channel's messages (chat) and their limits.
 //! - [`verify`]: the verification code.
@@ -334,6 +338,9 @@ struct Shared {
     counters: Arc<stats::Counters>,
     video: Arc<media::SendControl>,
     audio: Arc<media::SendControl>,
+    /// Where a replacement source goes; `None` when the call sends no such media.
+    video_source: Option<Arc<media::Handover<dyn VideoSource>>>,
+    audio_source: Option<Arc<media::Handover<dyn AudioSource>>>,
     done: watch::Receiver<bool>,
 }
 
@@ -353,6 +360,50 @@ impl Call {
     pub fn set_video_enabled(&self, enabled: bool) {
         self.shared.video.enabled.store(enabled, Ordering::Relaxed);
         self.shared.video.key_frame.store(true, Ordering::Relaxed);
+    }
+
+    /// Sends video from `source` from now on, in place of the current one
+    /// (another camera, say). The connection and its negotiated codec stay
+    /// as they are: nothing is renegotiated, and the other side sees the
+    /// new pictures within a frame or two (the first is a key frame; a
+    /// new picture size is fine). The old source is dropped on the sending
+    /// thread once the new one takes over, which closes a camera. Also
+    /// brings video back after the previous source ended or failed. The
+    /// camera switch ([`Call::set_video_enabled`]) applies to the new
+    /// source too.
+    ///
+    /// Fails with [`crate::Error::NotSending`] when the call was started
+    /// without video ([`CallOptions::video`] was `None`: there is nothing
+    /// negotiated to send it on), and with [`crate::Error::CallEnded`]
+    /// once the call is over.
+    pub fn replace_video_source(&self, source: Box<dyn VideoSource>) -> Result<()> {
+        if self.is_ended() {
+            return Err(crate::Error::CallEnded);
+        }
+        let slot = self
+            .shared
+            .video_source
+            .as_ref()
+            .ok_or(crate::Error::NotSending { kind: "video" })?;
+        slot.put(source);
+        Ok(())
+    }
+
+    /// Sends audio from `source` from now on, in place of the current one
+    /// (another microphone), without renegotiating; as
+    /// [`Call::replace_video_source`]. Muting ([`Call::set_audio_enabled`])
+    /// applies to the new source too.
+    pub fn replace_audio_source(&self, source: Box<dyn AudioSource>) -> Result<()> {
+        if self.is_ended() {
+            return Err(crate::Error::CallEnded);
+        }
+        let slot = self
+            .shared
+            .audio_source
+            .as_ref()
+            .ok_or(crate::Error::NotSending { kind: "audio" })?;
+        slot.put(source);
+        Ok(())
     }
 
     /// A snapshot of the call's figures.
