@@ -71,7 +71,7 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
     Paragraph::new(status_line(state)).render(status, buf);
     let bottom = match &state.chat_input {
         Some(typed) => chat_input_line(state, typed, keys.width),
-        None => keys_line(state),
+        None => keys_line(state, keys.width),
     };
     Paragraph::new(bottom).render(keys, buf);
 }
@@ -289,24 +289,38 @@ fn bitrate(bps: Option<u64>) -> String {
     }
 }
 
-fn keys_line(state: &ScreenState) -> Line<'static> {
+/// The key help: every key with three spaces between, or, where that does
+/// not fit `width`, one space between and without the Ctrl-C alias, so it
+/// fits 80 columns in both languages.
+fn keys_line(state: &ScreenState, width: u16) -> Line<'static> {
     let t = state.lang.text();
     let switch = super::switch::key_help(state.lang);
     let key = |k: &'static str| Span::styled(k, Style::default().add_modifier(Modifier::REVERSED));
-    Line::from(vec![
-        key(" m "),
-        Span::raw(format!(" {}   ", t.key_mute)),
-        key(" v "),
-        Span::raw(format!(" {}   ", t.key_camera)),
-        key(" d/a "),
-        Span::raw(format!(" {switch}   ")),
-        key(" c "),
-        Span::raw(format!(" {}   ", t.key_chat)),
-        key(" i "),
-        Span::raw(format!(" {}   ", quality::key_details(state.lang))),
-        key(" q "),
-        Span::raw(" / "),
-        key(" Ctrl-C "),
-        Span::raw(format!(" {}", t.key_hangup)),
-    ])
+    let entries = [
+        (" m ", t.key_mute),
+        (" v ", t.key_camera),
+        (" d/a ", switch),
+        (" c ", t.key_chat),
+        (" i ", quality::key_details(state.lang)),
+    ];
+    let build = |gap: &str, ctrl_c: bool| {
+        let mut spans = Vec::new();
+        for (k, word) in entries {
+            spans.push(key(k));
+            spans.push(Span::raw(format!(" {word}{gap}")));
+        }
+        spans.push(key(" q "));
+        if ctrl_c {
+            spans.push(Span::raw(" / "));
+            spans.push(key(" Ctrl-C "));
+        }
+        spans.push(Span::raw(format!(" {}", t.key_hangup)));
+        Line::from(spans)
+    };
+    let full = build("   ", true);
+    if full.width() <= usize::from(width) {
+        full
+    } else {
+        build(" ", false)
+    }
 }
