@@ -144,6 +144,7 @@ export function installHooks(currentRoom) {
       const room = currentRoom();
       return room ? room.quality.summary() : null;
     },
+    /**
      * The check before the call: `{ shown, level, levelChanges, who, whoKey,
      * joinEnabled, selfView }` (the microphone level 0-1 and how often it
      * changed; the text about who is here and its i18n key; whether "Join"

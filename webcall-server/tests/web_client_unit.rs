@@ -44,3 +44,36 @@ fn browser_client_unit_tests_pass_under_node() {
         "no test passed:\n{stdout}"
     );
 }
+
+/// Every module the page loads parses (`node --check`), so a syntax error
+/// in any of them fails here in a second rather than as a page that never
+/// starts in a browser test.
+#[test]
+fn every_browser_module_parses() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "js"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 10,
+        "too few modules in {}: {files:?}",
+        dir.display()
+    );
+    let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
+    for file in &files {
+        let output = Command::new(&node)
+            .arg("--check")
+            .arg(file)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `{node}` ({e}): install node or set NODE"));
+        assert!(
+            output.status.success(),
+            "{} does not parse:\n{}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
