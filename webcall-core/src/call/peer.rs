@@ -326,6 +326,17 @@ pub(crate) async fn build(
             .map_err(rtc_err("adding a receive-only transceiver"))?;
         }
     }
+    // The second video section, after the camera's: the other side's shared
+    // screen (PROTOCOL.md, "Screen sharing"). We receive it only.
+    pc.add_transceiver_from_kind(
+        RtpCodecKind::Video,
+        Some(RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            ..Default::default()
+        }),
+    )
+    .await
+    .map_err(rtc_err("adding the screen's receive-only transceiver"))?;
     Ok(peer)
 }
 
