@@ -15,6 +15,7 @@ import { Call } from './call.js';
 import { roomStatus, statusView } from './status.js';
 import { $, show, setStatus, copyFrom } from './dom.js';
 import { ChatPanel } from './chat.js';
+import { ScreenShare } from './screen.js';
 import { showHome } from './home.js';
 
 /**
@@ -46,6 +47,7 @@ export class RoomPage {
     this.signaling = null;
     this.call = new Call((message) => (this.signaling ? this.signaling.send(message) : false));
     this.chat = new ChatPanel(this.call);
+    this.screen = new ScreenShare(this.call);
     this.joined = false;
     this.peer = null;
     this.peerLeft = false;
@@ -346,6 +348,7 @@ export class RoomPage {
     };
     $('verify-toggle').title = t('verification_hint');
     this.chat.bind();
+    this.screen.bind();
   }
 
   toggle(kind) {
@@ -385,6 +388,7 @@ export class RoomPage {
     this.ended = true;
     if (this.signaling) this.signaling.bye();
     this.call.close();
+    this.screen.stop();
     this.stopMedia();
     if (this.resolveChoice) this.resolveChoice(new MediaStream());
     window.history.replaceState(null, '', '/');
