@@ -75,6 +75,7 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
         CallEvent::MediaError(m) => vec![S::Notice(m)],
         CallEvent::Chat(message) => vec![S::Chat(message.text)],
         CallEvent::VerificationCode(code) => vec![S::VerificationCode(code)],
+        CallEvent::ScreenShare { sharing } => vec![S::ScreenShare(sharing)],
         CallEvent::ServerLost { reason } => vec![S::Notice(format!(
             "lost the webcall server ({reason}); the call goes on while the media connection holds"
         ))],
@@ -97,6 +98,7 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
 pub struct CallScreen {
     remote: FrameSlot,
     self_view: FrameSlot,
+    screen: FrameSlot,
     notice: Option<String>,
 }
 
@@ -112,12 +114,15 @@ impl CallScreen {
         self.notice = Some(text).filter(|t| !t.is_empty());
     }
 
-    /// Adds the screen's video sink and wraps the video source so the
+    /// Adds the screen's video sinks (the camera and a shared screen) and wraps the video source so the
     /// screen shows what is sent.
     pub fn attach(&self, options: &mut CallOptions) {
         options
             .video_sinks
             .push(Box::new(SlotSink(self.remote.clone())));
+        options
+            .screen_sinks
+            .push(Box::new(SlotSink(self.screen.clone())));
         if let Some(source) = options.video.take() {
             options.video = Some(Box::new(SelfViewSource::new(
                 source,
@@ -158,6 +163,7 @@ impl CallScreen {
             input: input_rx,
             remote: self.remote,
             self_view: self.self_view,
+            screen: self.screen,
             duration,
         };
         let outcome = run(session.terminal(), &mut state, &mut inputs, &call).await;

@@ -1,6 +1,8 @@
 //! Laying out the call screen: remote picture, self-view, the latest chat
 //! messages over the picture, status (with the verification code) and keys
-//! (or the chat line being typed).
+//! (or the chat line being typed). While the other side shares its screen,
+//! the screen takes the picture's place and its camera goes to the top-left
+//! corner.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -36,11 +38,21 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
         footer.saturating_sub(1),
     );
 
-    match &state.remote {
-        Some(remote) if state.peer_present || state.connection == Connection::Connected => {
+    let screen = state
+        .remote_screen
+        .as_ref()
+        .filter(|_| state.screen_sharing && state.connection == Connection::Connected);
+    match (&state.remote, screen) {
+        (remote, Some(shared)) => {
+            draw_frame(buf, video, shared, state.color);
+            if let Some(remote) = remote {
+                draw_camera_corner(buf, video, remote, state);
+            }
+        }
+        (Some(remote), None) if state.peer_present || state.connection == Connection::Connected => {
             draw_frame(buf, video, remote, state.color);
         }
-        _ => {
+        (_, None) => {
             let text = if state.peer_present {
                 state.lang.text().no_video
             } else {
@@ -157,6 +169,23 @@ fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) -> u16 {
     width
 }
 
+/// The other side's camera, small, in the top-left corner of the video
+/// area, while its shared screen fills the rest.
+fn draw_camera_corner(
+    buf: &mut Buffer,
+    video: Rect,
+    remote: &webcall_core::media::VideoFrame,
+    state: &ScreenState,
+) {
+    if video.width < 24 || video.height < 8 {
+        return;
+    }
+    let width = (video.width / 5).clamp(16, 48);
+    let height = (video.height / 4).clamp(4, 16);
+    let corner = Rect::new(video.x + 1, video.y, width, height);
+    draw_frame(buf, corner, remote, state.color);
+}
+
 fn status_line(state: &ScreenState) -> Line<'static> {
     let text = state.lang.text();
     let colour = match state.connection {
@@ -171,6 +200,13 @@ fn status_line(state: &ScreenState) -> Line<'static> {
             Style::default().add_modifier(Modifier::BOLD),
         ),
     ];
+    if state.screen_sharing {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            text.sharing_screen,
+            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+        ));
+    }
     let mut field = |s: String| {
         spans.push(Span::raw("  "));
         spans.push(Span::raw(s));

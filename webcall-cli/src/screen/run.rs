@@ -41,6 +41,8 @@ pub enum ScreenEvent {
     Chat(String),
     /// The call's verification code after a negotiation (`125 392`).
     VerificationCode(String),
+    /// The other side started (true) or stopped (false) sharing its screen.
+    ScreenShare(bool),
     /// The call is over.
     Ended(EndReason),
 }
@@ -167,6 +169,8 @@ pub struct ScreenInputs {
     pub remote: FrameSlot,
     /// Pictures this side sends.
     pub self_view: FrameSlot,
+    /// Decoded pictures of the other side's shared screen.
+    pub screen: FrameSlot,
     /// Hang up after this long, if set.
     pub duration: Option<Duration>,
 }
@@ -180,6 +184,8 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
             if c == Connection::PeerLeft {
                 state.peer_present = false;
                 state.remote = None;
+                state.screen_sharing = false;
+                state.remote_screen = None;
             }
         }
         ScreenEvent::PeerPresent(p) => {
@@ -198,6 +204,12 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
         ScreenEvent::Notice(n) => state.notice = Some(n),
         ScreenEvent::Chat(text) => state.push_chat(false, text),
         ScreenEvent::VerificationCode(code) => state.verification_code = Some(code),
+        ScreenEvent::ScreenShare(sharing) => {
+            state.screen_sharing = sharing;
+            if !sharing {
+                state.remote_screen = None;
+            }
+        }
         ScreenEvent::Ended(reason) => {
             state.connection = Connection::Ended;
             return Some(reason);
@@ -325,6 +337,10 @@ where
             _ = tick.tick() => {
                 if let Some(f) = inputs.remote.take() {
                     state.remote = Some(f);
+                    dirty = true;
+                }
+                if let Some(f) = inputs.screen.take() {
+                    state.remote_screen = Some(f);
                     dirty = true;
                 }
                 if let Some(f) = inputs.self_view.take() {

@@ -78,6 +78,11 @@ pub struct ScreenState {
     pub chat: VecDeque<ChatLine>,
     /// The chat message being typed, while the input line is open.
     pub chat_input: Option<String>,
+    /// The latest picture of the other side's shared screen.
+    pub remote_screen: Option<VideoFrame>,
+    /// True while the other side shares its screen: the screen is drawn
+    /// large and the camera small.
+    pub screen_sharing: bool,
 }
 
 impl ScreenState {
@@ -102,6 +107,8 @@ impl ScreenState {
             verification_code: None,
             chat: VecDeque::new(),
             chat_input: None,
+            remote_screen: None,
+            screen_sharing: false,
         }
     }
 
