@@ -39,25 +39,53 @@ async fn line_with(native: &Live, text: &str) -> String {
         .unwrap()
 }
 
+/// A browser and a native peer fill two cores: one call at a time.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_screen_shared_from_the_browser_reaches_the_native_side_apart_from_the_camera() {
+async fn a_screen_shared_from_the_answering_browser_reaches_the_native_side() {
+    share_to_native(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_shared_from_the_offering_browser_reaches_the_native_side() {
+    share_to_native(false).await;
+}
+
+/// The browser shares its screen with a native peer and stops: the native
+/// side sees it start and stop, apart from the camera. `browser_first`:
+/// the browser waits in the room, so the native side offers (and the
+/// browser takes the offer's second video section); otherwise the browser
+/// offers the section and the native side answers it.
+async fn share_to_native(browser_first: bool) {
+    let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let dir = scratch("browser-screen");
+    let dir = scratch(if browser_first { "screen-b" } else { "screen-n" });
     let (stats_path, screen_path) = (dir.join("native.json"), dir.join("screen.y4m"));
+    let start_native = || {
+        Live::spawn(join_synthetic(
+            &room.url,
+            "30",
+            &stats_path,
+            &["--record-screen", screen_path.to_str().unwrap()],
+        ))
+    };
 
     let browser = Browser::launch().await.unwrap();
-    browser.goto(&room.url).await.unwrap();
-    browser
-        .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
-        .await
-        .unwrap();
-    let native = Live::spawn(join_synthetic(
-        &room.url,
-        "30",
-        &stats_path,
-        &["--record-screen", screen_path.to_str().unwrap()],
-    ));
+    let native = if browser_first {
+        browser.goto(&room.url).await.unwrap();
+        browser
+            .wait_until(&status_is("waiting"), WAIT, "the browser waiting alone")
+            .await
+            .unwrap();
+        start_native()
+    } else {
+        let native = start_native();
+        line_with(&native, "waiting for the other person").await;
+        browser.goto(&room.url).await.unwrap();
+        native
+    };
     browser
         .wait_until(
             "(await window.webcall.stats()).videoFramesDecoded > 10 \
@@ -69,7 +97,6 @@ async fn a_screen_shared_from_the_browser_reaches_the_native_side_apart_from_the
         .await
         .unwrap();
 
-    // The native side offered: the browser shares on the section it adopted.
     browser.click("#toggle-screen").await.unwrap();
     let started = line_with(&native, "is sharing its screen").await;
     browser

@@ -400,6 +400,7 @@ export class RoomPage {
     console.warn(`webcall: the call cannot go on: ${code}${message ? `: ${message}` : ''}`);
     this.fatalCode = code;
     this.call.close();
+    this.screen.stop();
     this.stopMedia();
     this.render();
   }

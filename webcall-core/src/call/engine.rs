@@ -305,7 +305,10 @@ impl Engine {
             }
             Output::ClosePeer => self.close_peer().await,
             Output::CreateOffer { ice_restart } => {
-                let Some(p) = &self.peer else { return Ok(()) };
+                let Some(p) = &mut self.peer else {
+                    return Ok(());
+                };
+                peer::add_screen_section(p).await?;
                 if ice_restart {
                     p.pc.restart_ice().await.map_err(rtc_err("ICE restart"))?;
                 }
