@@ -341,7 +341,9 @@ pub fn describe(ev: &CallEvent) -> Option<String> {
         CallEvent::MediaError(e) => format!("media problem: {e}"),
         CallEvent::Chat(message) => format!("chat: {}", webcall_cli::chat::escape(&message.text)),
         CallEvent::VerificationCode(code) => format!("verification code: {code}"),
-        CallEvent::ScreenShare { sharing: true } => "the other side is sharing its screen".to_owned(),
+        CallEvent::ScreenShare { sharing: true } => {
+            "the other side is sharing its screen".to_owned()
+        }
         CallEvent::ScreenShare { sharing: false } => {
             "the other side stopped sharing its screen".to_owned()
         }

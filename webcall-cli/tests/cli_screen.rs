@@ -61,7 +61,11 @@ async fn share_to_native(browser_first: bool) {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let dir = scratch(if browser_first { "screen-b" } else { "screen-n" });
+    let dir = scratch(if browser_first {
+        "screen-b"
+    } else {
+        "screen-n"
+    });
     let (stats_path, screen_path) = (dir.join("native.json"), dir.join("screen.y4m"));
     let start_native = || {
         Live::spawn(join_synthetic(
@@ -128,13 +132,17 @@ async fn share_to_native(browser_first: bool) {
         r["screen_width"].as_u64().unwrap(),
         r["screen_height"].as_u64().unwrap(),
     );
-    assert!((320..=800).contains(&w) && (200..=600).contains(&h), "{s:#}");
+    assert!(
+        (320..=800).contains(&w) && (200..=600).contains(&h),
+        "{s:#}"
+    );
     assert_eq!(r["screen_sharing"], false, "{s:#}");
     assert!(r["video_frames_decoded"].as_u64().unwrap() > after, "{s:#}");
     // The camera (640x480, raised to 1280x720 once connected), not the screen.
     assert!(r["video_width"].as_u64().unwrap() >= 640, "{s:#}");
     assert!(
-        run.stdout.contains(&format!("shared-screen frames at {w}x{h}")),
+        run.stdout
+            .contains(&format!("shared-screen frames at {w}x{h}")),
         "{}",
         run.stdout
     );

@@ -1,7 +1,7 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
-// unread(), isOpen() }, screen: { start(), stop(), state() },
+// unread(), isOpen() }, screen: { start(), stop(), endCapture(), state() },
 // verification(), log } (the end-to-end tests and the
 // browser_setup benchmark use them; the page's status is
 // `document.body.dataset.status`).
@@ -125,6 +125,18 @@ export function installHooks(currentRoom) {
       stop: () => {
         const room = currentRoom();
         return room ? room.screen.stop() : Promise.resolve();
+      },
+      /**
+       * Ends the capture as the browser's own "stop sharing" does: the
+       * track stops and fires "ended". False when nothing is shared.
+       */
+      endCapture: () => {
+        const room = currentRoom();
+        const track = room && room.screen.track;
+        if (!track) return false;
+        track.stop();
+        track.dispatchEvent(new Event('ended'));
+        return true;
       },
       /**
        * `{ available, canShare, sharing, problem, remoteSharing,

@@ -7,7 +7,8 @@
 //!   page decodes the screen on its own element, shows it large with the
 //!   camera small, and the camera keeps arriving; the click again stops it
 //!   and the layout goes back; no new offer or answer is made for either;
-//! - then the answering side shares (through the page hook) the same way.
+//! - then the answering side shares (through the page hook) the same way,
+//!   and the capture ending (the browser's own "stop sharing") stops it.
 //!
 //! On loopback only:
 //! `cargo test --workspace --offline --test browser_screen --no-run` and then
@@ -77,7 +78,10 @@ async fn wait_screen_shown(viewer: &Browser, who: &str, frames: u64) -> Result<(
              return [w('remote-screen'), w('remote-video')];",
         )
         .await?;
-    let (screen_w, camera_w) = (sizes[0].as_f64().unwrap_or(0.0), sizes[1].as_f64().unwrap_or(0.0));
+    let (screen_w, camera_w) = (
+        sizes[0].as_f64().unwrap_or(0.0),
+        sizes[1].as_f64().unwrap_or(0.0),
+    );
     ensure!(
         screen_w > 2.0 * camera_w && camera_w > 0.0,
         "{who}: the screen is {screen_w} px wide, the camera {camera_w} px"
@@ -161,11 +165,26 @@ async fn a_shared_screen_reaches_the_other_page_both_ways_without_renegotiating(
     );
 
     // Now the answering side's turn, through the page hook.
-    let started = bob.eval("return await window.webcall.screen.start();").await?;
-    ensure!(started == true, "bob could not share: {}", screen(&bob).await?);
-    wait_screen_shown(&alice, "alice", 10).await?;
-    bob.eval("await window.webcall.screen.stop(); return true;")
+    let started = bob
+        .eval("return await window.webcall.screen.start();")
         .await?;
+    ensure!(
+        started == true,
+        "bob could not share: {}",
+        screen(&bob).await?
+    );
+    wait_screen_shown(&alice, "alice", 10).await?;
+    // The browser's own "stop sharing" ends the capture: the share stops.
+    let ended = bob
+        .eval("return window.webcall.screen.endCapture();")
+        .await?;
+    ensure!(ended == true, "bob had no capture to end");
+    bob.wait_until(
+        "!window.webcall.screen.state().sharing",
+        STATE,
+        "bob's page to notice the capture ended",
+    )
+    .await?;
     wait_share_over(&alice, "alice").await?;
 
     // Sharing needed no new offer or answer (no new ICE gathering).

@@ -204,7 +204,9 @@ fn status_line(state: &ScreenState) -> Line<'static> {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(
             text.sharing_screen,
-            Style::default().fg(Color::Cyan).add_modifier(Modifier::BOLD),
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
         ));
     }
     let mut field = |s: String| {

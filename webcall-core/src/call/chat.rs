@@ -78,7 +78,9 @@ pub(crate) async fn read(
                 Parsed::Screen { sharing } => {
                     let was = counters.screen_sharing.swap(sharing, Ordering::Relaxed);
                     if was != sharing {
-                        events.send_waiting(CallEvent::ScreenShare { sharing }).await;
+                        events
+                            .send_waiting(CallEvent::ScreenShare { sharing })
+                            .await;
                     }
                 }
                 Parsed::Ignored(why) => {

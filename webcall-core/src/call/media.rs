@@ -390,7 +390,14 @@ pub(crate) fn spawn_video_receiver(
     pli: mpsc::Sender<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name(if screen { "webcall-screen-in" } else { "webcall-video-in" }.into())
+        .name(
+            if screen {
+                "webcall-screen-in"
+            } else {
+                "webcall-video-in"
+            }
+            .into(),
+        )
         .spawn(move || {
             let mut decoder = match openh264::decoder::Decoder::new() {
                 Ok(d) => Some(d),
