@@ -61,9 +61,6 @@ export class ScreenShare {
     track.addEventListener('ended', () => {
       if (this.track === track) this.stop();
     });
-    const local = $('local-screen');
-    local.srcObject = stream;
-    local.play().catch(() => {});
     console.info(`webcall: sharing the screen (${track.label})`);
     await this.call.setScreenTrack(track);
     this.render();
@@ -76,7 +73,6 @@ export class ScreenShare {
     if (!track) return;
     this.track = null;
     track.stop();
-    $('local-screen').srcObject = null;
     console.info('webcall: stopped sharing the screen');
     await this.call.setScreenTrack(null);
     this.render();

@@ -86,6 +86,9 @@ async fn wait_screen_shown(viewer: &Browser, who: &str, frames: u64) -> Result<(
         screen_w > 2.0 * camera_w && camera_w > 0.0,
         "{who}: the screen is {screen_w} px wide, the camera {camera_w} px"
     );
+    viewer
+        .screenshot(std::env::temp_dir().join(format!("webcall-screen-{who}.png")))
+        .await?;
     // The camera keeps coming while the screen is shown.
     let before = stat(viewer, "videoFramesDecoded").await?;
     viewer

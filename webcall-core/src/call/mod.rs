@@ -324,8 +324,9 @@ impl EventSender {
 /// [`CallEvent::Stats`] and [`CallEvent::RemoteVideoFrame`] are dropped
 /// once half the queue is taken (they are superseded by the next ones),
 /// which keeps room for the events that change the call's state; those are
-/// dropped only when the queue is full. [`CallEvent::Chat`] is never
-/// dropped: it waits for room, and no more chat is read until there is. [`CallEvent::Ended`] waits up to
+/// dropped only when the queue is full. [`CallEvent::Chat`] and a
+/// [`CallEvent::ScreenShare`] the other side announced are never dropped:
+/// they wait for room, and the data channel is not read until there is. [`CallEvent::Ended`] waits up to
 /// five seconds for room. An application that reads promptly loses nothing.
 #[derive(Debug)]
 pub struct CallEvents {
