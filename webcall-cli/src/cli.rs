@@ -6,11 +6,12 @@
 //!              [--duration SECS] [--stats-json PATH] [--record-video FILE.y4m]
 //!              [--record-audio FILE.wav] [--ice-addr IP]... [--no-tui]
 //!              [--camera INDEX|NAME] [--mic NAME] [--speaker NAME|none]
+//!              [--render auto|kitty|sixel|iterm2|blocks]
 //! webcall devices [--json]
 //! ```
 //!
 //! The server address falls back to `WEBCALL_SERVER`, then
-//! `http://localhost:8000`.
+//! `http://localhost:8000`; `--render` to `WEBCALL_RENDER`, then auto.
 //!
 //! Without `--video` and `--audio`, `join` uses the default camera and
 //! microphone, and joins without whichever is missing (saying so). Naming a
@@ -103,6 +104,35 @@ pub enum VideoChoice {
     File(PathBuf),
 }
 
+/// How the full-screen view draws pictures (`--render`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Render {
+    /// What the terminal answers or its environment says; else half blocks.
+    Auto,
+    /// kitty's graphics protocol (kitty, ghostty, WezTerm, Konsole).
+    Kitty,
+    /// Sixel (xterm -ti vt340, foot, mlterm, WezTerm, Windows Terminal).
+    Sixel,
+    /// iTerm2 inline images (iTerm2, WezTerm).
+    Iterm2,
+    /// Half blocks: two pixels a cell, any terminal.
+    Blocks,
+}
+
+impl Render {
+    /// The screen's drawing for this choice; `None` for auto.
+    pub fn graphics(self) -> Option<webcall_cli::screen::Graphics> {
+        use webcall_cli::screen::Graphics;
+        match self {
+            Self::Auto => None,
+            Self::Kitty => Some(Graphics::Kitty),
+            Self::Sixel => Some(Graphics::Sixel),
+            Self::Iterm2 => Some(Graphics::Iterm2),
+            Self::Blocks => Some(Graphics::Blocks),
+        }
+    }
+}
+
 /// Where outgoing audio comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AudioChoice {
@@ -164,6 +194,11 @@ pub struct JoinArgs {
     /// when the output is not a terminal).
     #[arg(long)]
     pub no_tui: bool,
+    /// How the full-screen view draws pictures: auto (ask the terminal:
+    /// kitty images, sixel or iTerm2 inline images at pixel resolution,
+    /// else half blocks), or one by name.
+    #[arg(long, value_enum, env = "WEBCALL_RENDER", default_value_t = Render::Auto)]
+    pub render: Render,
     /// Hang up after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
@@ -213,6 +248,21 @@ mod tests {
     }
 
     #[test]
+    fn render_choices_parse() {
+        let cli =
+            Cli::try_parse_from(["webcall", "join", "http://h/r/x", "--render", "sixel"]).unwrap();
+        let Command::Join(j) = cli.command else {
+            panic!()
+        };
+        assert_eq!(j.render, Render::Sixel);
+        assert_eq!(
+            j.render.graphics(),
+            Some(webcall_cli::screen::Graphics::Sixel)
+        );
+        assert!(Cli::try_parse_from(["webcall", "join", "x", "--render", "ascii"]).is_err());
+    }
+
+    #[test]
     fn media_choices_parse() {
         assert_eq!(
             parse_video("clip.Y4M").unwrap(),
@@ -239,6 +289,7 @@ mod tests {
                 assert_eq!(j.duration, Some(2.5));
                 assert_eq!(j.video, None, "no flag: the camera when present");
                 assert_eq!(j.audio, None, "no flag: the microphone when present");
+                assert_eq!(j.render, Render::Auto);
             }
             _ => panic!(),
         }

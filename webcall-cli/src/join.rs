@@ -142,8 +142,12 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
         mut options,
         mut notices,
     } = options(args)?;
-    let screen = (!args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .then(CallScreen::new);
+    let screen =
+        (!args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout())).then(|| {
+            let mut screen = CallScreen::new();
+            screen.graphics(args.render.graphics());
+            screen
+        });
     add_speaker(args, screen.is_some(), &mut options, &mut notices)?;
     if let Some(screen) = &screen {
         screen.attach(&mut options);

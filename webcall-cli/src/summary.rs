@@ -1,6 +1,9 @@
 //! The few lines printed when a call ends.
 
+use webcall_cli::screen::Lang;
+use webcall_cli::screen::quality::{grade_word, path_word};
 use webcall_core::call::StatsReport;
+use webcall_core::call::quality::Grade;
 
 use crate::join::Finish;
 
@@ -64,6 +67,7 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
             p.local_type, p.remote_type, p.protocol
         ));
     }
+    out.extend(quality_line(r, Lang::from_env()));
     if r.sent.chat_messages + r.received.chat_messages > 0 {
         out.push(format!(
             "  chat: {} messages sent, {} received",
@@ -82,4 +86,86 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
         out.push(format!("  verification code {} {}", &code[..3], &code[3..]));
     }
     out
+}
+
+/// The call's average quality and path in `lang`: `quality: good 92 % of
+/// the time (poor 8 %, bad 0 %), path: direct`; `quality: not graded` for a
+/// call too short to grade; nothing when it never connected.
+pub fn quality_line(r: &StatsReport, lang: Lang) -> Option<String> {
+    let path = r.path.map(|p| path_word(lang, p));
+    let graded = r.quality.time_in.mostly();
+    if path.is_none() && graded.is_none() {
+        return None;
+    }
+    let pct = |v: f64| format!("{:.0} %", v * 100.0);
+    let quality = match graded {
+        None => match lang {
+            Lang::En => "not graded".to_owned(),
+            Lang::Ru => "не оценено".to_owned(),
+        },
+        Some((grade, share)) => {
+            let others: Vec<String> = [
+                (Grade::Good, r.quality.time_in.good),
+                (Grade::Poor, r.quality.time_in.poor),
+                (Grade::Bad, r.quality.time_in.bad),
+            ]
+            .into_iter()
+            .filter(|(g, _)| *g != grade)
+            .map(|(g, v)| format!("{} {}", grade_word(lang, g), pct(v)))
+            .collect();
+            let of_the_time = match lang {
+                Lang::En => "of the time",
+                Lang::Ru => "времени",
+            };
+            format!(
+                "{} {} {of_the_time} ({})",
+                grade_word(lang, grade),
+                pct(share),
+                others.join(", ")
+            )
+        }
+    };
+    Some(match lang {
+        Lang::En => format!("  quality: {quality}, path: {}", path.unwrap_or("unknown")),
+        Lang::Ru => format!(
+            "  качество: {quality}, путь: {}",
+            path.unwrap_or("неизвестен")
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use webcall_core::call::CallStats;
+    use webcall_core::call::quality::{MediaPath, QualityReport, TimeInGrades};
+
+    use super::*;
+
+    #[test]
+    fn the_quality_line_says_the_usual_grade_and_the_path() {
+        let mut r = CallStats::default().report();
+        assert_eq!(quality_line(&r, Lang::En), None, "never connected: no line");
+        r.path = Some(MediaPath::Relayed);
+        assert_eq!(
+            quality_line(&r, Lang::En).unwrap(),
+            "  quality: not graded, path: relayed (TURN)"
+        );
+        r.quality = QualityReport {
+            time_in: TimeInGrades {
+                good: 0.92,
+                poor: 0.08,
+                bad: 0.0,
+            },
+            ..QualityReport::default()
+        };
+        r.path = Some(MediaPath::Direct);
+        assert_eq!(
+            quality_line(&r, Lang::En).unwrap(),
+            "  quality: good 92 % of the time (poor 8 %, bad 0 %), path: direct"
+        );
+        assert_eq!(
+            quality_line(&r, Lang::Ru).unwrap(),
+            "  качество: хорошее 92 % времени (слабое 8 %, плохое 0 %), путь: напрямую"
+        );
+    }
 }

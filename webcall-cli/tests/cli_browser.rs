@@ -152,11 +152,29 @@ async fn browser_hangs_up_and_native_reports_it() {
         )
         .await
         .unwrap();
+    // The page grades the native side's H.264 and names it in the details;
+    // the call goes on for a few seconds, so that the native side grades it
+    // too (a window of a few samples, one a second).
+    browser
+        .wait_until(
+            "(() => { const q = window.webcall.quality(); \
+             return !!q.grade && q.details.codec === 'H264' && q.details.path === 'direct' \
+               && window.webcall.summary().durationMs > 4000; })()",
+            WAIT,
+            "the browser grading the native call",
+        )
+        .await
+        .unwrap();
     browser.eval("window.webcall.hangup();").await.unwrap();
     browser
         .wait_until(&status_is("ended"), WAIT, "the browser hung up")
         .await
         .unwrap();
+    let summary = browser
+        .eval("return window.webcall.summary();")
+        .await
+        .unwrap();
+    assert_eq!(summary["path"], "direct", "{summary}");
     let run = tokio::task::spawn_blocking(move || finish(child, WAIT))
         .await
         .unwrap();
@@ -167,6 +185,10 @@ async fn browser_hangs_up_and_native_reports_it() {
         s["received"]["video_frames_decoded"].as_u64().unwrap() > 0,
         "{s:#}"
     );
+    // The native side graded the call too, and knows its path.
+    assert!(s["quality"]["grade"].is_string(), "{s:#}");
+    assert_eq!(s["path"], "direct", "{s:#}");
+    assert!(run.stdout.contains("path: direct"), "{}", run.stdout);
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -273,6 +273,26 @@ async fn two_native_peers_see_and_hear_each_other() {
             .expect("latency measured from the test pattern");
         assert!(latency > 0.0 && latency < 1000.0, "{s:#}");
         assert!(s["latency"]["samples"].as_u64().unwrap() >= 30, "{s:#}");
+        // The quality: graded (loopback: good, unless the machine is too
+        // busy to keep the frame rate), with the share of time in each
+        // grade, and a direct path; the summary says both.
+        let q = &s["quality"];
+        let grade = q["grade"].as_str().expect("a quality grade");
+        assert!(["good", "poor", "bad"].contains(&grade), "{s:#}");
+        let shares: f64 = ["good", "poor", "bad"]
+            .iter()
+            .map(|g| q["time_in"][g].as_f64().unwrap())
+            .sum();
+        assert!((shares - 1.0).abs() < 1e-6, "{s:#}");
+        assert!(q["graded_ms"].as_u64().unwrap() >= 2000, "{s:#}");
+        assert!(q["measures"]["fps"].as_f64().unwrap() > 0.0, "{s:#}");
+        assert_eq!(s["path"], "direct", "{s:#}");
+        assert_eq!(s["video_codec"], "H264", "{s:#}");
+        assert!(
+            run.stdout.contains("quality: ") && run.stdout.contains("path: direct"),
+            "{}",
+            run.stdout
+        );
         let (rms, n) = wav_rms(wav);
         assert!(n >= 48_000, "{n} samples in {}", wav.display());
         assert!(rms > 0.02, "recorded audio is silence (rms {rms})");
@@ -461,4 +481,41 @@ async fn chat_waits_in_a_bounded_outbox_and_refuses_bad_texts() {
         call.send_chat("hello?").await,
         Err(Error::CallEnded)
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_call_losing_a_quarter_of_its_packets_is_graded_bad() {
+    let _heavy = HEAVY.lock().await;
+    if !webcall_testkit::loopback_only_namespace() {
+        eprintln!("skipped: dropping packets needs the loopback-only namespace (see the README)");
+        return;
+    }
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let dir = scratch("native-lossy");
+    let (stats_a, stats_b) = (dir.join("a.json"), dir.join("b.json"));
+    let _loss = webcall_testkit::UdpLoss::start(25).unwrap();
+    let a = spawn(join_synthetic(&room.url, "16", &stats_a, &[]));
+    let b = spawn(join_synthetic(&room.url, "14", &stats_b, &[]));
+    let (ra, rb) = blocking(move || {
+        let rb = finish(b, LIMIT);
+        let ra = finish(a, LIMIT);
+        (ra, rb)
+    })
+    .await
+    .unwrap();
+    assert!(ra.success(), "{ra:#?}");
+    assert!(rb.success(), "{rb:#?}");
+    for (run, path) in [(&ra, &stats_a), (&rb, &stats_b)] {
+        let s = stats(path);
+        let q = &s["quality"];
+        println!("quality with a quarter lost: {q}");
+        assert!(
+            q["time_in"]["bad"].as_f64().unwrap() > 0.5,
+            "mostly bad: {s:#}"
+        );
+        assert_eq!(q["average"], "bad", "{s:#}");
+        assert!(run.stdout.contains("quality: bad"), "{}", run.stdout);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

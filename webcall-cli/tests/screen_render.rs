@@ -403,3 +403,67 @@ fn colour_mode_comes_from_colorterm() {
     assert_eq!(ColorMode::from_colorterm(Some("")), ColorMode::Palette256);
     assert_eq!(ColorMode::from_colorterm(None), ColorMode::Palette256);
 }
+
+#[test]
+fn the_quality_grade_is_on_the_status_line_and_i_opens_the_details() {
+    use webcall_cli::screen::quality::QualityView;
+    use webcall_core::call::quality::{Grade, MediaPath};
+    let mut state = connected(ColorMode::TrueColor);
+    assert!(!text(&draw(140, 24, &state)).contains("quality"));
+    state.quality = Some(QualityView {
+        grade: Some(Grade::Poor),
+        codec: Some("H264".into()),
+        resolution: Some((640, 480)),
+        bitrate_in: 900_000,
+        bitrate_out: 1_200_000,
+        rtt_ms: Some(230.0),
+        loss: 0.04,
+        path: Some(MediaPath::Relayed),
+    });
+    let buf = draw(140, 24, &state);
+    let s = text(&buf);
+    assert!(s.contains("▮▮▯ quality poor"), "{s}");
+    assert!(s.contains(" i  details"), "{s}");
+    assert!(
+        !s.contains("H264"),
+        "details stay closed until asked for:\n{s}"
+    );
+    // The grade's colour: yellow for poor.
+    let row = buf.area.height - 2;
+    let mark = (0..buf.area.width)
+        .find(|&x| buf[(x, row)].symbol() == "▮")
+        .expect("the grade's bars");
+    assert_eq!(buf[(mark, row)].fg, Color::Yellow);
+
+    assert_eq!(
+        handle_key(key(KeyCode::Char('i'), KeyModifiers::NONE)),
+        Some(Action::ToggleDetails)
+    );
+    assert_eq!(
+        handle_key(key(KeyCode::Char('ш'), KeyModifiers::NONE)),
+        Some(Action::ToggleDetails)
+    );
+    state.show_details = true;
+    let s = text(&draw(140, 24, &state));
+    for want in [
+        "codec",
+        "H264",
+        "640x480",
+        "900 kbit/s / 1.2 Mbit/s",
+        "230 ms",
+        "4.0 %",
+        "relayed (TURN)",
+    ] {
+        assert!(s.contains(want), "{want:?} missing from the details:\n{s}");
+    }
+    state.lang = Lang::Ru;
+    let s = text(&draw(140, 24, &state));
+    for want in [
+        "качество слабое",
+        "кодек",
+        "через ретранслятор",
+        "подробности",
+    ] {
+        assert!(s.contains(want), "{want:?} missing:\n{s}");
+    }
+}

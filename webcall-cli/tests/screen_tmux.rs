@@ -1,7 +1,8 @@
 //! The call screen for real: `webcall join` in a tmux pane (120x40) against
 //! the browser client in headless Chromium, both on 127.0.0.1. The pane
-//! must show "connected" and the browser's picture in coloured half blocks;
-//! `q` hangs up and the browser sees the other side leave. While the call
+//! must show "connected" and the browser's picture in coloured half blocks,
+//! then the call's quality grade, and on `i` the details (codec H264, a
+//! direct path); `q` hangs up and the browser sees the other side leave. While the call
 //! runs, the CPU the `webcall` process uses is measured and printed. With
 //! no media flags and no camera or sound device, the screen says what is
 //! missing.
@@ -164,6 +165,31 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     }
     let pane = tmux.capture();
     assert!(pane.contains("connected"), "still connected:\n{pane}");
+
+    // The status line grades the call; `i` opens the details.
+    let graded = |pane: &str| {
+        ["good", "poor", "bad"]
+            .iter()
+            .any(|g| pane.contains(&format!("quality {g}")))
+    };
+    let out = tmux.run(&["send-keys", "-t", "call", "i"]);
+    assert!(out.status.success());
+    let start = Instant::now();
+    loop {
+        let pane = tmux.capture();
+        if graded(&pane)
+            && pane.contains("codec")
+            && pane.contains("H264")
+            && pane.contains("direct")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no grade or no details on the screen:\n{pane}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     // q hangs up: the browser sees the other side leave, webcall exits cleanly.
     let out = tmux.run(&["send-keys", "-t", "call", "q"]);

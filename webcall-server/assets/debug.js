@@ -2,7 +2,7 @@
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
 // unread(), isOpen() }, screen: { start(), stop(), endCapture(), state() },
-// verification(), log } (the end-to-end tests and the
+// verification(), quality(), summary(), log } (the end-to-end tests and the
 // browser_setup benchmark use them; the page's status is
 // `document.body.dataset.status`).
 // Imported first, so that the log holds everything the other modules say.
@@ -161,6 +161,24 @@ export function installHooks(currentRoom) {
       const shown = shownEl && !shownEl.hidden ? document.getElementById('verify-code').textContent : '';
       if (!room) return { code: null, shown, local: null, remote: null };
       return { code: room.call.verificationCode, shown, ...room.call.fingerprints };
+    },
+    /**
+     * The call's quality now: `{ grade, details, open }` (grade 'good' |
+     * 'poor' | 'bad' | null; details: { codec, width, height, bitrateIn,
+     * bitrateOut, rttMs, loss, path: 'direct' | 'relayed' }; open: the
+     * details panel is shown).
+     */
+    quality: () => {
+      const room = currentRoom();
+      return room ? room.quality.snapshot() : { grade: null, details: null, open: false };
+    },
+    /**
+     * The call's summary: `{ durationMs, path, average, share, shares, text }`,
+     * final once the call is over; null if it never connected.
+     */
+    summary: () => {
+      const room = currentRoom();
+      return room ? room.quality.summary() : null;
     },
     /** The last console lines. */
     log: logLines,

@@ -1,7 +1,8 @@
 // The room page ("/r/{token}"): asks for the camera and microphone, wires
 // the signaling session (protocol.js) to the peer connection (call.js) and
 // draws what happens, with the status from status.js, the chat panel
-// (chat.js) and, once connected, the verification code.
+// (chat.js), once connected, the verification code, and the call's quality
+// (quality-view.js: indicator, details, the summary after the call).
 //
 // The page marks each step of a join on the performance timeline
 // (`webcall:app-start`, `ws-connect`, `ws-open`, `joined`, `media`, `pc-created`,
@@ -17,6 +18,7 @@ import { $, show, setStatus, copyFrom } from './dom.js';
 import { ChatPanel } from './chat.js';
 import { ScreenShare } from './screen.js';
 import { showHome } from './home.js';
+import { QualityView } from './quality-view.js';
 
 /**
  * The camera starts at 640x480, whose first key frame is small enough to
@@ -48,6 +50,7 @@ export class RoomPage {
     this.call = new Call((message) => (this.signaling ? this.signaling.send(message) : false));
     this.chat = new ChatPanel(this.call);
     this.screen = new ScreenShare(this.call);
+    this.quality = new QualityView(this.call);
     this.joined = false;
     this.peer = null;
     this.peerLeft = false;
@@ -69,6 +72,7 @@ export class RoomPage {
     show($('room'), true);
     document.body.classList.add('in-room');
     this.bindControls();
+    this.quality.start();
     this.updateControls();
     this.render();
 
@@ -169,6 +173,7 @@ export class RoomPage {
         this.peer = null;
         this.peerLeft = true;
         this.peerReconnecting = false;
+        this.quality.end();
         this.call.close();
         break;
       default:
@@ -387,18 +392,21 @@ export class RoomPage {
     console.info('webcall: hanging up');
     this.ended = true;
     if (this.signaling) this.signaling.bye();
+    this.quality.stop();
     this.call.close();
     this.screen.stop();
     this.stopMedia();
     if (this.resolveChoice) this.resolveChoice(new MediaStream());
     window.history.replaceState(null, '', '/');
     showHome({ ended: true, token: this.token });
+    this.quality.showSummary($('home-summary'));
   }
 
   fail(code, message) {
     if (this.ended) return;
     console.warn(`webcall: the call cannot go on: ${code}${message ? `: ${message}` : ''}`);
     this.fatalCode = code;
+    this.quality.stop();
     this.call.close();
     this.screen.stop();
     this.stopMedia();
@@ -439,6 +447,9 @@ export class RoomPage {
     show($('share'), view.share);
     show($('media-choices'), view.mediaChoices);
     show($('end-choices'), view.endChoices);
+    if (status === 'peer_left') this.quality.showSummary($('room-summary'));
+    else show($('room-summary'), false);
+    this.quality.render();
     show($('media-audio'), view.retryMedia);
     show($('media-retry'), view.retryMedia);
 

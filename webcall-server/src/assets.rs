@@ -92,6 +92,16 @@ pub static ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/room.js"),
     },
     Asset {
+        name: "quality.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/quality.js"),
+    },
+    Asset {
+        name: "quality-view.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/quality-view.js"),
+    },
+    Asset {
         name: "debug.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/debug.js"),

@@ -22,6 +22,8 @@
 //!   server that rewrites one direction's signaling messages (with
 //!   [`rewrite_fingerprint`], the DTLS fingerprints), for tests of the
 //!   verification code.
+//! - [`UdpLoss`]: drops a share of the UDP packets in the loopback-only
+//!   namespace (nftables), for a call on a bad network.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -46,6 +48,7 @@
 mod browser;
 mod coturn;
 pub mod http;
+pub mod loss;
 pub mod nat;
 mod poll;
 mod proxy;
@@ -58,6 +61,7 @@ pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, status_is};
 pub use coturn::Coturn;
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
+pub use loss::{UdpLoss, loopback_only_namespace};
 pub use nat::{Nat, NatLab};
 pub use poll::{Condition, POLL_INTERVAL, wait_for, wait_until};
 pub use proxy::TcpProxy;

@@ -9,11 +9,18 @@ use tokio::sync::mpsc;
 use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
 use webcall_core::protocol::LeaveReason;
 
+use super::detect;
+use super::painter::Painter;
+use super::pixels::{CellSize, Graphics};
+use super::quality::QualityView;
 use super::run::{
     CallControl, Figures, FrameSlot, Outcome, ScreenEvent, ScreenInputs, SelfViewSource, SlotSink,
-    run,
+    run_with,
 };
 use super::state::{Connection, ScreenState};
+
+/// How long the terminal has to answer the graphics queries.
+const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 use super::terminal::{InputReader, TerminalSession};
 
 impl CallControl for Call {
@@ -39,7 +46,11 @@ impl CallControl for Call {
 /// What the screen makes of one engine event (none, one or two changes).
 pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
     use ScreenEvent as S;
-    match event {
+    let quality = match &event {
+        CallEvent::Stats(s) => Some(S::Quality(QualityView::from_stats(s))),
+        _ => None,
+    };
+    let mut out = match event {
         CallEvent::Joined { peer: None, .. } => vec![S::Connection(Connection::Waiting)],
         CallEvent::Joined { peer: Some(_), .. } | CallEvent::PeerJoined { .. } => {
             vec![S::PeerPresent(true), S::Connection(Connection::Connecting)]
@@ -88,7 +99,9 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
             out
         }
         _ => vec![],
-    }
+    };
+    out.extend(quality);
+    out
 }
 
 /// The screen's hooks into a call: a sink for the remote picture and a slot
@@ -100,6 +113,8 @@ pub struct CallScreen {
     self_view: FrameSlot,
     screen: FrameSlot,
     notice: Option<String>,
+    /// How to draw pictures; `None`: find out from the terminal.
+    graphics: Option<Graphics>,
 }
 
 impl CallScreen {
@@ -114,7 +129,14 @@ impl CallScreen {
         self.notice = Some(text).filter(|t| !t.is_empty());
     }
 
-    /// Adds the screen's video sinks (the camera and a shared screen) and wraps the video source so the
+    /// Draws pictures this way (`None`, the default: what the terminal
+    /// answers or its environment says, else half blocks).
+    pub fn graphics(&mut self, graphics: Option<Graphics>) {
+        self.graphics = graphics;
+    }
+
+    /// Adds the screen's video sinks (the camera and a shared screen) and
+    /// wraps the video source so the
     /// screen shows what is sent.
     pub fn attach(&self, options: &mut CallOptions) {
         options
@@ -156,8 +178,34 @@ impl CallScreen {
         });
         let (input_tx, input_rx) = mpsc::unbounded_channel();
         let mut session = TerminalSession::enter()?;
-        let _reader = InputReader::spawn(input_tx);
         let mut state = ScreenState::from_env();
+        // Ask the terminal before anything else reads its input.
+        let env = |k: &str| std::env::var(k).ok();
+        // Sixel needs the cell size in pixels; ask when the window size lacks it.
+        let mut cell = CellSize::query();
+        let ask = match self.graphics {
+            None => !detect::in_tmux(env),
+            Some(Graphics::Sixel) => cell == CellSize::default(),
+            Some(_) => false,
+        };
+        let answer = ask
+            .then(|| detect::query_terminal(QUERY_TIMEOUT).ok())
+            .flatten();
+        if cell == CellSize::default()
+            && let Some((width, height)) = answer.and_then(|a| a.cell)
+        {
+            cell = CellSize { width, height };
+        }
+        let (graphics, refused) = detect::choose(self.graphics, env, answer);
+        if refused {
+            state.notice = Some(detect::tmux_notice(state.lang).into());
+        }
+        state.graphics = graphics;
+        let mut painter = graphics.is_pixels().then(|| {
+            session.clean_up_with(Painter::cleanup(graphics));
+            Painter::new(graphics, Box::new(io::stdout()), cell)
+        });
+        let _reader = InputReader::spawn(input_tx);
         let mut inputs = ScreenInputs {
             events: event_rx,
             input: input_rx,
@@ -166,7 +214,15 @@ impl CallScreen {
             screen: self.screen,
             duration,
         };
-        let outcome = run(session.terminal(), &mut state, &mut inputs, &call).await;
+        let outcome = run_with(
+            session.terminal(),
+            &mut state,
+            &mut inputs,
+            &call,
+            painter.as_mut(),
+        )
+        .await;
+        drop(painter);
         forward.abort();
         drop(session);
         outcome

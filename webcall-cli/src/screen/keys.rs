@@ -13,6 +13,8 @@ pub enum Action {
     HangUp,
     /// Open the line to type a chat message.
     OpenChat,
+    /// Show or hide the quality details.
+    ToggleDetails,
 }
 
 /// What a key does while a chat message is being typed.
@@ -31,8 +33,9 @@ pub enum Typing {
 }
 
 /// The action for a key press, if any: `m` mutes, `v` toggles the camera,
-/// `c` or Enter opens the chat line, `q`, `Esc` or Ctrl-C hang up. The same
-/// keys on a Russian layout (`ь`, `м`, `с`, `й`) work too. Key releases and
+/// `c` or Enter opens the chat line, `i` shows or hides the quality details,
+/// `q`, `Esc` or Ctrl-C hang up. The same keys on a Russian layout (`ь`,
+/// `м`, `с`, `ш`, `й`) work too. Key releases and
 /// repeats of hang-up are ignored.
 pub fn handle_key(key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
@@ -45,6 +48,7 @@ pub fn handle_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('m' | 'M' | 'ь' | 'Ь') => Some(Action::ToggleMute),
         KeyCode::Char('v' | 'V' | 'м' | 'М') => Some(Action::ToggleCamera),
         KeyCode::Char('c' | 'C' | 'с' | 'С') | KeyCode::Enter => Some(Action::OpenChat),
+        KeyCode::Char('i' | 'I' | 'ш' | 'Ш') => Some(Action::ToggleDetails),
         KeyCode::Char('q' | 'Q' | 'й' | 'Й') | KeyCode::Esc => Some(Action::HangUp),
         _ => None,
     }

@@ -11,8 +11,11 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget};
 
+use super::quality;
 use super::state::{Connection, ScreenState};
-use super::video::draw_frame;
+use webcall_core::media::VideoFrame;
+
+use super::video::{draw_frame, fit};
 
 /// Rows at the bottom for the status line and the key help.
 const FOOTER_ROWS: u16 = 2;
@@ -38,21 +41,24 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
         footer.saturating_sub(1),
     );
 
-    let screen = state
-        .remote_screen
-        .as_ref()
-        .filter(|_| state.screen_sharing && state.connection == Connection::Connected);
-    match (&state.remote, screen) {
-        (remote, Some(shared)) => {
-            draw_frame(buf, video, shared, state.color);
-            if let Some(remote) = remote {
-                draw_camera_corner(buf, video, remote, state);
+    let shared = state.shared_screen();
+    match state.main_picture() {
+        Some(picture)
+            if shared.is_some()
+                || state.peer_present
+                || state.connection == Connection::Connected =>
+        {
+            if state.graphics.is_pixels() {
+                // The painter draws the main picture; no camera corner then.
+                reserve(buf, video, picture);
+            } else {
+                draw_frame(buf, video, picture, state.color);
+                if let (Some(_), Some(camera)) = (shared, &state.remote) {
+                    draw_camera_corner(buf, video, camera, state);
+                }
             }
         }
-        (Some(remote), None) if state.peer_present || state.connection == Connection::Connected => {
-            draw_frame(buf, video, remote, state.color);
-        }
-        (_, None) => {
+        _ => {
             let text = if state.peer_present {
                 state.lang.text().no_video
             } else {
@@ -72,6 +78,7 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
     }
     let self_view_width = draw_self_view(buf, video, state);
     draw_chat(buf, video, self_view_width, state);
+    quality::draw_details(buf, video, state);
     Paragraph::new(status_line(state)).render(status, buf);
     let bottom = match &state.chat_input {
         Some(typed) => chat_input_line(state, typed, keys.width),
@@ -134,24 +141,81 @@ fn chat_input_line(state: &ScreenState, typed: &str, width: u16) -> Line<'static
     ])
 }
 
-/// The self-view: a small picture in the bottom-right corner of the video
-/// area. Returns the width it takes (0 when the area is too small).
-fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) -> u16 {
+/// The cells where pictures go when a graphics protocol draws them
+/// ([`ScreenState::graphics`]): the same places half blocks would fill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PictureAreas {
+    /// The remote picture, when shown.
+    pub remote: Option<Rect>,
+    /// The self-view, when shown.
+    pub self_view: Option<Rect>,
+}
+
+/// Where [`render_to_buffer`] puts the pictures of `state` in `area`.
+pub fn picture_areas(area: Rect, state: &ScreenState) -> PictureAreas {
+    let footer = FOOTER_ROWS.min(area.height);
+    let video = Rect::new(area.x, area.y, area.width, area.height - footer);
+    let remote = match state.main_picture() {
+        Some(f)
+            if state.shared_screen().is_some()
+                || state.peer_present
+                || state.connection == Connection::Connected =>
+        {
+            Some(fit(video, f.width(), f.height())).filter(|r| !r.is_empty())
+        }
+        _ => None,
+    };
+    let self_view = match (&state.self_view, state.camera_off, self_view_corner(video)) {
+        (Some(f), false, Some(corner)) => {
+            Some(fit(corner, f.width(), f.height())).filter(|r| !r.is_empty())
+        }
+        _ => None,
+    };
+    PictureAreas { remote, self_view }
+}
+
+/// Blanks the cells a picture drawn by a graphics protocol covers, so the
+/// image shows through; returns them.
+fn reserve(buf: &mut Buffer, area: Rect, frame: &VideoFrame) -> Rect {
+    let target = fit(area.intersection(buf.area), frame.width(), frame.height());
+    for y in target.top()..target.bottom() {
+        for x in target.left()..target.right() {
+            buf[(x, y)].reset();
+        }
+    }
+    target
+}
+
+/// The self-view's corner of the video area, when it is big enough for one.
+fn self_view_corner(video: Rect) -> Option<Rect> {
     if video.width < 24 || video.height < 8 {
-        return 0;
+        return None;
     }
     let width = (video.width / 5).clamp(16, 48);
     let height = (video.height / 4).clamp(4, 16);
-    let corner = Rect::new(
+    Some(Rect::new(
         video.right() - width - 1,
         video.bottom() - height,
         width,
         height,
-    );
+    ))
+}
+
+/// The self-view: a small picture in the bottom-right corner of the video
+/// area. Returns the width it takes (0 when the area is too small).
+fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) -> u16 {
+    let Some(corner) = self_view_corner(video) else {
+        return 0;
+    };
+    let width = corner.width;
     let text = state.lang.text();
     match (&state.self_view, state.camera_off) {
         (Some(own), false) => {
-            let drawn = draw_frame(buf, corner, own, state.color);
+            let drawn = if state.graphics.is_pixels() {
+                reserve(buf, corner, own)
+            } else {
+                draw_frame(buf, corner, own, state.color)
+            };
             let label = Rect::new(drawn.x, drawn.y, drawn.width.min(6), 1);
             Paragraph::new(text.you)
                 .style(Style::default().fg(Color::White).bg(Color::Black))
@@ -209,6 +273,7 @@ fn status_line(state: &ScreenState) -> Line<'static> {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    spans.extend(quality::status_spans(state));
     let mut field = |s: String| {
         spans.push(Span::raw("  "));
         spans.push(Span::raw(s));
@@ -275,6 +340,8 @@ fn keys_line(state: &ScreenState) -> Line<'static> {
         Span::raw(format!(" {}   ", t.key_camera)),
         key(" c "),
         Span::raw(format!(" {}   ", t.key_chat)),
+        key(" i "),
+        Span::raw(format!(" {}   ", quality::key_details(state.lang))),
         key(" q "),
         Span::raw(" / "),
         key(" Ctrl-C "),

@@ -18,6 +18,8 @@ use webcall_core::call::EndReason;
 use webcall_core::media::{VideoFrame, VideoSink, VideoSource};
 
 use super::keys::{Action, Typing, handle_key, handle_typing_key};
+use super::painter::{Encoded, Painter};
+use super::quality::QualityView;
 use super::render::render;
 use super::state::{Connection, ScreenState};
 use super::terminal::Input;
@@ -43,6 +45,8 @@ pub enum ScreenEvent {
     VerificationCode(String),
     /// The other side started (true) or stopped (false) sharing its screen.
     ScreenShare(bool),
+    /// The call's quality grade and details.
+    Quality(QualityView),
     /// The call is over.
     Ended(EndReason),
 }
@@ -210,6 +214,7 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
                 state.remote_screen = None;
             }
         }
+        ScreenEvent::Quality(q) => state.quality = Some(q),
         ScreenEvent::Ended(reason) => {
             state.connection = Connection::Ended;
             return Some(reason);
@@ -235,6 +240,7 @@ pub async fn act<C: CallControl>(state: &mut ScreenState, call: &C, action: Acti
             return true;
         }
         Action::OpenChat => state.chat_input = Some(String::new()),
+        Action::ToggleDetails => state.show_details = !state.show_details,
     }
     false
 }
@@ -278,6 +284,25 @@ where
     B::Error: Send + Sync + 'static,
     C: CallControl,
 {
+    run_with(terminal, state, inputs, call, None).await
+}
+
+/// [`run`], with pictures drawn as terminal images by `painter` (none:
+/// half blocks). Pictures then go to the painter's encoder as they arrive,
+/// and the screen is drawn when an encoded picture is back, when its text
+/// changed, or when a picture's place changed.
+pub async fn run_with<B, C>(
+    terminal: &mut Terminal<B>,
+    state: &mut ScreenState,
+    inputs: &mut ScreenInputs,
+    call: &C,
+    mut painter: Option<&mut Painter>,
+) -> io::Result<Outcome>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+    C: CallControl,
+{
     let mut tick = tokio::time::interval(FRAME_INTERVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut dirty = true;
@@ -297,7 +322,7 @@ where
             event = inputs.events.recv(), if events_open => match event {
                 Some(e) => {
                     if let Some(reason) = apply(state, e) {
-                        draw(terminal, state)?;
+                        draw(terminal, state, painter.as_deref_mut())?;
                         return Ok(Outcome::Ended(reason));
                     }
                     dirty = true;
@@ -308,7 +333,7 @@ where
                 Some(Input::Key(k)) if state.chat_input.is_some() => {
                     if let Some(typing) = handle_typing_key(k) {
                         if type_chat(state, call, typing).await {
-                            draw(terminal, state)?;
+                            draw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
                         dirty = true;
@@ -317,7 +342,7 @@ where
                 Some(Input::Key(k)) => {
                     if let Some(action) = handle_key(k) {
                         if act(state, call, action).await {
-                            draw(terminal, state)?;
+                            draw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
                         dirty = true;
@@ -325,7 +350,10 @@ where
                 }
                 Some(Input::Resize) => {
                     terminal.autoresize().map_err(io::Error::other)?;
-                    draw(terminal, state)?;
+                    if let Some(p) = painter.as_deref_mut() {
+                        p.invalidate()?;
+                    }
+                    draw(terminal, state, painter.as_deref_mut())?;
                     dirty = false;
                 }
                 None => {
@@ -334,28 +362,51 @@ where
                     return Ok(Outcome::HungUp);
                 }
             },
+            encoded = next_encoded(painter.as_deref_mut()) => {
+                if let Some(p) = painter.as_deref_mut() {
+                    p.draw(terminal, state, Some(encoded))?;
+                    dirty = false;
+                }
+            }
             _ = tick.tick() => {
+                let mut fresh = [false; 2];
                 if let Some(f) = inputs.remote.take() {
                     state.remote = Some(f);
-                    dirty = true;
+                    fresh[0] = true;
                 }
                 if let Some(f) = inputs.screen.take() {
                     state.remote_screen = Some(f);
-                    dirty = true;
+                    // The main picture while a share is shown.
+                    fresh[0] = true;
                 }
                 if let Some(f) = inputs.self_view.take() {
                     state.self_view = Some(f);
-                    dirty = true;
+                    fresh[1] = true;
                 }
-                if dirty {
-                    draw(terminal, state)?;
-                    dirty = false;
+                match painter.as_deref_mut() {
+                    Some(p) => {
+                        let size = terminal.size().map_err(io::Error::other)?;
+                        let size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                        if fresh.iter().any(|f| *f) {
+                            p.submit(state, size, fresh);
+                        }
+                        if dirty || p.layout_changed(size, state) {
+                            p.draw(terminal, state, None)?;
+                            dirty = false;
+                        }
+                    }
+                    None => {
+                        if dirty || fresh.iter().any(|f| *f) {
+                            draw(terminal, state, None)?;
+                            dirty = false;
+                        }
+                    }
                 }
             }
             () = time_up => {
                 call.hang_up().await;
                 state.connection = Connection::Ended;
-                draw(terminal, state)?;
+                draw(terminal, state, painter.as_deref_mut())?;
                 return Ok(Outcome::TimeUp);
             }
             _ = tokio::signal::ctrl_c() => {
@@ -366,11 +417,26 @@ where
     }
 }
 
-fn draw<B>(terminal: &mut Terminal<B>, state: &ScreenState) -> io::Result<()>
+/// The painter's next encoded pictures; never, without a painter.
+async fn next_encoded(painter: Option<&mut Painter>) -> Encoded {
+    match painter {
+        Some(p) => p.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn draw<B>(
+    terminal: &mut Terminal<B>,
+    state: &mut ScreenState,
+    painter: Option<&mut Painter>,
+) -> io::Result<()>
 where
     B: Backend,
     B::Error: Send + Sync + 'static,
 {
+    if let Some(p) = painter {
+        return p.draw(terminal, state, None);
+    }
     terminal
         .draw(|f| render(f, state))
         .map_err(io::Error::other)?;

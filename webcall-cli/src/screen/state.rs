@@ -7,6 +7,8 @@ use webcall_core::media::VideoFrame;
 
 use super::i18n::Lang;
 use super::palette::ColorMode;
+use super::pixels::Graphics;
+use super::quality::QualityView;
 
 /// Where the call stands, as the screen names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +85,15 @@ pub struct ScreenState {
     /// True while the other side shares its screen: the screen is drawn
     /// large and the camera small.
     pub screen_sharing: bool,
+    /// The call's quality grade and details, once stats arrive.
+    pub quality: Option<QualityView>,
+    /// The quality details box is open (key `i`).
+    pub show_details: bool,
+    /// How pictures are drawn: half blocks into cells, or images by a
+    /// terminal graphics protocol (then the cells under them stay blank).
+    pub graphics: Graphics,
+    /// Pictures not drawn because the terminal was slower than the video.
+    dropped_frames: u64,
 }
 
 impl ScreenState {
@@ -109,7 +120,36 @@ impl ScreenState {
             chat_input: None,
             remote_screen: None,
             screen_sharing: false,
+            quality: None,
+            show_details: false,
+            graphics: Graphics::Blocks,
+            dropped_frames: 0,
         }
+    }
+
+    /// Pictures not drawn because the terminal (or the image encoder) was
+    /// slower than the video: newer pictures replaced them.
+    pub fn dropped_frames(&self) -> u64 {
+        self.dropped_frames
+    }
+
+    /// Counts `n` more dropped pictures.
+    pub fn count_dropped(&mut self, n: u64) {
+        self.dropped_frames += n;
+    }
+
+    /// The other side's shared screen, while it shares and a picture of it
+    /// has come on a connected call.
+    pub fn shared_screen(&self) -> Option<&VideoFrame> {
+        self.remote_screen
+            .as_ref()
+            .filter(|_| self.screen_sharing && self.connection == Connection::Connected)
+    }
+
+    /// The picture that fills the video area: the shared screen while
+    /// there is one, else the other side's camera.
+    pub fn main_picture(&self) -> Option<&VideoFrame> {
+        self.shared_screen().or(self.remote.as_ref())
     }
 
     /// Adds a chat message to the history, forgetting the oldest past

@@ -1,9 +1,10 @@
 //! Owning the terminal: raw mode and the alternate screen while the call
 //! screen is up, and the terminal given back on every way out: a normal
-//! return, an error, a panic (a hook restores before the message prints).
+//! return, an error, a panic (a hook restores before the message prints,
+//! and first removes terminal images the screen drew).
 //! Log lines are held meanwhile (see [`super::logs`]).
 
-use std::io;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -17,6 +18,8 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub struct TerminalSession {
     terminal: DefaultTerminal,
+    /// Written before the terminal is restored (removes terminal images).
+    cleanup: Vec<u8>,
 }
 
 impl TerminalSession {
@@ -26,7 +29,28 @@ impl TerminalSession {
         // try_init installs the restoring panic hook before touching the terminal.
         let terminal = ratatui::try_init()?;
         super::logs::hold();
-        Ok(Self { terminal })
+        Ok(Self {
+            terminal,
+            cleanup: Vec::new(),
+        })
+    }
+
+    /// Writes `bytes` on every way out before the terminal is restored:
+    /// when the session is dropped, and from the panic hook (chained in
+    /// front of the restoring one). For removing images the screen drew.
+    pub fn clean_up_with(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        let on_panic = bytes.clone();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let mut out = io::stdout();
+            let _ = out.write_all(&on_panic);
+            let _ = out.flush();
+            previous(info);
+        }));
+        self.cleanup = bytes;
     }
 
     /// The terminal to draw on.
@@ -37,6 +61,11 @@ impl TerminalSession {
 
 impl Drop for TerminalSession {
     fn drop(&mut self) {
+        if !self.cleanup.is_empty() {
+            let mut out = io::stdout();
+            let _ = out.write_all(&self.cleanup);
+            let _ = out.flush();
+        }
         let _ = self.terminal.show_cursor();
         ratatui::restore();
         super::logs::release();

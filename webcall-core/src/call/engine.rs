@@ -573,7 +573,10 @@ impl Engine {
 
     async fn update_stats(&mut self) {
         self.counters.tick(Instant::now());
-        let Some(p) = &self.peer else { return };
+        let Some(p) = &self.peer else {
+            self.counters.pause_grading();
+            return;
+        };
         let report = p.pc.get_stats(Instant::now(), StatsSelector::None).await;
         let rtt = report
             .candidate_pairs()
@@ -586,12 +589,33 @@ impl Engine {
             received += s.received_rtp_stream_stats.packets_received;
         }
         let pair = selected_pair(&report);
+        // What the other side's receiver reports say of our packets.
+        let remote_loss = report
+            .iter()
+            .filter_map(|e| match e {
+                RTCStatsReportEntry::RemoteInboundRtp(r) => Some(r.fraction_lost),
+                _ => None,
+            })
+            .reduce(f64::max);
+        let codec = report
+            .inbound_rtp_streams()
+            .map(|s| &s.received_rtp_stream_stats.rtp_stream_stats)
+            .filter(|s| s.kind == RtpCodecKind::Video)
+            .find_map(|s| match report.get(&s.codec_id) {
+                Some(RTCStatsReportEntry::Codec(c)) => Some(codec_name(&c.mime_type)),
+                _ => None,
+            });
+        self.counters
+            .grade(Instant::now(), rtt, lost.max(0) as u64, remote_loss);
         let mut live = self.counters.live.lock().expect("stats lock");
         if rtt.is_some() {
             live.rtt_ms = rtt;
         }
         if pair.is_some() {
             live.selected_pair = pair;
+        }
+        if codec.is_some() {
+            live.video_codec = codec;
         }
         live.packets_lost = lost;
         let expected = received as i64 + lost.max(0);
@@ -636,6 +660,14 @@ fn selected_pair(report: &RTCStatsReport) -> Option<SelectedPair> {
         remote_type,
         protocol: local.protocol.clone(),
     })
+}
+
+/// `H264` from `video/H264`: the codec's name without its media type.
+fn codec_name(mime_type: &str) -> String {
+    mime_type
+        .rsplit_once('/')
+        .map_or(mime_type, |(_, name)| name)
+        .to_owned()
 }
 
 /// A candidate of the other side as the peer connection takes it.

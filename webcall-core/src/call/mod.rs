@@ -33,6 +33,7 @@
 //! - [`screen`]: which video section is the shared screen.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
 //! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
+//! - [`quality`]: the call's grade (good, poor, bad) and time in each.
 //! - [`probe`]: checking STUN and TURN servers before a call.
 //! - [`negotiator`]: the negotiation as a state machine without IO
 //!   (perfect negotiation, buffered candidates, ICE restarts, going on
@@ -85,6 +86,7 @@ pub mod negotiator;
 pub mod pattern;
 mod peer;
 pub mod probe;
+pub mod quality;
 mod receive;
 pub mod screen;
 pub mod sinks;

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::quality::{Grader, MediaPath, QualityReport, Sample};
+
 /// The state of the media connection with the other participant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -119,6 +121,15 @@ impl SelectedPair {
     pub fn is_relayed(&self) -> bool {
         self.local_type == "relay" || self.remote_type == "relay"
     }
+
+    /// Direct or relayed, from [`is_relayed`](Self::is_relayed).
+    pub fn path(&self) -> MediaPath {
+        if self.is_relayed() {
+            MediaPath::Relayed
+        } else {
+            MediaPath::Direct
+        }
+    }
 }
 
 /// One-way latency measured from the test pattern's picture code.
@@ -173,6 +184,14 @@ pub struct CallStats {
     /// The verification code of the last negotiation, as shown
     /// (`125 392`; see [`super::verify`]).
     pub verification_code: Option<String>,
+    /// The call's quality grade and the time spent in each
+    /// ([`super::quality`]).
+    pub quality: QualityReport,
+    /// Whether media goes direct or through a TURN relay, once a candidate
+    /// pair is selected.
+    pub path: Option<MediaPath>,
+    /// The incoming video's codec (`H264`), once video arrives.
+    pub video_codec: Option<String>,
 }
 
 impl CallStats {
@@ -190,6 +209,9 @@ impl CallStats {
             sent: self.sent.clone(),
             received: self.received.clone(),
             verification_code: self.verification_code.as_deref().map(super::verify::digits),
+            quality: self.quality,
+            path: self.path,
+            video_codec: self.video_codec.clone(),
         }
     }
 }
@@ -221,6 +243,12 @@ pub struct StatsReport {
     /// The verification code of the last negotiation as six digits
     /// (`125392`), without the space it is shown with.
     pub verification_code: Option<String>,
+    /// The grade at the end and the share of the call in each grade.
+    pub quality: QualityReport,
+    /// `direct` or `relayed` (through TURN), from the last selected pair.
+    pub path: Option<MediaPath>,
+    /// The incoming video's codec (`H264`), if video arrived.
+    pub video_codec: Option<String>,
 }
 
 /// Live counters shared by the media paths.
@@ -269,6 +297,8 @@ pub(crate) struct Live {
     pub receive_frame_rate: f64,
     pub latency: Option<LatencyStats>,
     pub verification_code: Option<String>,
+    pub grader: Grader,
+    pub video_codec: Option<String>,
     last: Option<(Instant, [u64; 4])>,
 }
 
@@ -365,6 +395,31 @@ impl Counters {
         live.last = Some((now, totals));
     }
 
+    /// Feeds the quality grader the counters as they are at `now`, with
+    /// the figures only the peer connection knows (round-trip time, packets
+    /// lost, the loss the other side reports).
+    pub fn grade(&self, now: Instant, rtt_ms: Option<f64>, lost: u64, remote_loss: Option<f64>) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sample = Sample {
+            rtt_ms,
+            packets_received: get(&self.recv_video_packets) + get(&self.recv_audio_packets),
+            packets_lost: lost,
+            remote_loss,
+            frames_decoded: get(&self.recv_video_frames),
+            video_bytes: get(&self.recv_video_bytes),
+        };
+        self.live
+            .lock()
+            .expect("stats lock")
+            .grader
+            .sample(now, sample);
+    }
+
+    /// No connection to grade now (see [`Grader::pause`]).
+    pub fn pause_grading(&self) {
+        self.live.lock().expect("stats lock").grader.pause();
+    }
+
     pub fn snapshot(&self) -> CallStats {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let opt = |a: &AtomicU64| Some(get(a)).filter(|&v| v != UNSET);
@@ -415,6 +470,9 @@ impl Counters {
             },
             latency: live.latency.clone(),
             verification_code: live.verification_code.clone(),
+            quality: live.grader.report(),
+            path: live.selected_pair.as_ref().map(SelectedPair::path),
+            video_codec: live.video_codec.clone(),
         }
     }
 }
