@@ -2,7 +2,8 @@
 //! ratatui's test backend: the shared screen fills the picture, the other
 //! side's camera sits small in the top-left corner, the status line says
 //! "sharing screen" (in Russian "показывает экран"), and when the share
-//! stops the camera fills the picture again.
+//! stops the camera fills the picture again. With terminal images the
+//! screen is the picture the painter draws.
 
 use std::time::Duration;
 
@@ -96,4 +97,28 @@ fn a_share_announced_before_its_first_picture_leaves_the_camera_in_place() {
     let buf = draw(&state);
     assert_eq!(hue(&buf, 50, 19), 'r');
     assert!(text(&buf).contains("sharing screen"));
+}
+
+#[test]
+fn with_terminal_images_the_shared_screen_is_the_picture_the_painter_draws() {
+    use ratatui::layout::Rect;
+    use webcall_cli::screen::Graphics;
+    use webcall_cli::screen::render::picture_areas;
+    use webcall_cli::screen::video::fit;
+
+    let mut state = sharing(Lang::En);
+    state.graphics = Graphics::Sixel;
+    let area = Rect::new(0, 0, 100, 40);
+    let video = Rect::new(0, 0, 100, 38);
+    // The screen is 160x60 (wide), the camera 64x48: their fits differ.
+    assert_eq!(
+        picture_areas(area, &state).remote,
+        Some(fit(video, 160, 60))
+    );
+    assert_eq!(state.main_picture().map(|f| f.width()), Some(160));
+    // The cells under the image are left blank for it.
+    let buf = draw(&state);
+    assert_eq!(buf[(50, 19)].symbol(), " ");
+    apply(&mut state, ScreenEvent::ScreenShare(false));
+    assert_eq!(picture_areas(area, &state).remote, Some(fit(video, 64, 48)));
 }
