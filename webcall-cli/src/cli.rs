@@ -208,6 +208,10 @@ pub struct JoinArgs {
     /// Record the received video to a Y4M file.
     #[arg(long, value_name = "FILE.y4m")]
     pub record_video: Option<PathBuf>,
+    /// Record the other side's shared screen to a Y4M file (the camera
+    /// goes to --record-video).
+    #[arg(long, value_name = "FILE.y4m")]
+    pub record_screen: Option<PathBuf>,
     /// Record the received audio to a WAV file (48 kHz mono).
     #[arg(long, value_name = "FILE.wav")]
     pub record_audio: Option<PathBuf>,

@@ -113,6 +113,10 @@ pub fn options(args: &JoinArgs) -> Result<Prepared> {
     if let Some(path) = &args.record_video {
         video_sinks.push(Box::new(Y4mFileSink::create(path)?));
     }
+    let mut screen_sinks: Vec<Box<dyn VideoSink>> = Vec::new();
+    if let Some(path) = &args.record_screen {
+        screen_sinks.push(Box::new(Y4mFileSink::create(path)?));
+    }
     if let Some(path) = &args.record_audio {
         audio_sinks.push(Box::new(WavFileSink::create(path)?));
     }
@@ -121,6 +125,7 @@ pub fn options(args: &JoinArgs) -> Result<Prepared> {
         video: video_source(args.video.as_ref(), args.camera.as_deref(), &mut notices)?,
         audio: audio_source(args.audio.as_ref(), args.mic.as_deref(), &mut notices)?,
         video_sinks,
+        screen_sinks,
         audio_sinks,
         ice_addrs: args.ice_addrs.clone(),
         video_bitrate_bps: args.video_kbps.saturating_mul(1000).max(50_000),
@@ -294,6 +299,13 @@ pub async fn run_events(
                         log(line);
                     }
                 }
+                Some(ev @ CallEvent::ScreenShare { .. }) => {
+                    // With the camera's count, so a script sees it go on.
+                    if let Some(line) = describe(&ev) {
+                        let camera = call.stats().received.video_frames_decoded;
+                        log(format!("{line} (camera frames so far: {camera})"));
+                    }
+                }
                 Some(ev) => {
                     if let Some(line) = describe(&ev) {
                         log(line);
@@ -333,6 +345,12 @@ pub fn describe(ev: &CallEvent) -> Option<String> {
         CallEvent::MediaError(e) => format!("media problem: {e}"),
         CallEvent::Chat(message) => format!("chat: {}", webcall_cli::chat::escape(&message.text)),
         CallEvent::VerificationCode(code) => format!("verification code: {code}"),
+        CallEvent::ScreenShare { sharing: true } => {
+            "the other side is sharing its screen".to_owned()
+        }
+        CallEvent::ScreenShare { sharing: false } => {
+            "the other side stopped sharing its screen".to_owned()
+        }
         CallEvent::Ended { reason } => format!("call ended: {reason:?}"),
         _ => return None,
     })

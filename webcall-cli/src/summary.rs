@@ -74,6 +74,12 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
             r.sent.chat_messages, r.received.chat_messages
         ));
     }
+    if r.received.screen_frames_decoded > 0 {
+        out.push(format!(
+            "  received {} shared-screen frames at {}x{}",
+            r.received.screen_frames_decoded, r.received.screen_width, r.received.screen_height
+        ));
+    }
     if let Some(code) = &r.verification_code
         && code.len() == 6
     {

@@ -83,6 +83,7 @@ fn rig() -> Rig {
             input: input_rx,
             remote: remote.clone(),
             self_view: FrameSlot::new(),
+            screen: FrameSlot::new(),
             duration: None,
         },
         events,

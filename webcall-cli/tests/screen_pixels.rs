@@ -96,6 +96,7 @@ async fn pictures_become_sixel_images_inside_synchronized_updates() {
         input: input_rx,
         remote: remote.clone(),
         self_view: self_view.clone(),
+        screen: FrameSlot::new(),
         duration: None,
     };
     events.send(ScreenEvent::PeerPresent(true)).unwrap();

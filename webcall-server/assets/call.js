@@ -24,9 +24,19 @@
 // "chatsent" (detail = { id }) when a message of ours leaves the outbox,
 // "channel" (detail = { open }) when the data channel opens or closes,
 // "verification" (detail = { code }, null when there is none) when the
-// verification code changes.
+// verification code changes, "remotescreen" (detail = { track }, null when
+// cleared) when the other side's screen track arrives or goes, "screen"
+// (detail = { sharing }) when the other side says it starts or stops
+// sharing.
+//
+// Screen sharing (PROTOCOL.md, "Screen sharing"): every connection has a
+// second video section after the camera's, for a shared screen. The
+// initiator adds its transceiver before the first offer; the answering side
+// adopts the second video section of the offer. Sharing puts a track on
+// that transceiver with replaceTrack (no new offer) and says so with a
+// `screen` message on the data channel; stopping takes the track off.
 
-import { CHANNEL_LABEL, CHANNEL_OPTIONS, OUTBOX_LIMIT, chatTextProblem, encodeChat, fingerprintOf, newMessageId, parseMessage, verificationCode } from './channel.js';
+import { CHANNEL_LABEL, CHANNEL_OPTIONS, OUTBOX_LIMIT, chatTextProblem, encodeChat, encodeScreen, fingerprintOf, newMessageId, parseMessage, parseScreenMessage, verificationCode, videoSectionIndex } from './channel.js';
 
 /** How long iceConnectionState may stay "disconnected" before a restart. */
 const DISCONNECTED_RESTART_MS = 4000;
@@ -67,6 +77,12 @@ export const emptyStats = (connectionState = 'new') => ({
   selectedPair: null,
   // The types of the other side's candidates seen so far, each once.
   remoteCandidateTypes: [],
+  // The other side's shared screen (the second video section), apart
+  // from the camera figures above.
+  screenFramesDecoded: 0,
+  screenWidth: 0,
+  screenHeight: 0,
+  screenFramesEncoded: 0,
 });
 
 /** The selected candidate pair in a getStats report, or null. */
@@ -127,6 +143,14 @@ export class Call extends EventTarget {
     /** The fingerprints it was computed from: `{ local, remote }` (null when absent). */
     this.fingerprints = { local: null, remote: null };
     this.verificationSeq = 0;
+    /** The transceiver of the second video section (our shared screen), or null. */
+    this.screenTransceiver = null;
+    /** The screen track we share, or null. */
+    this.screenTrack = null;
+    /** The other side's screen track, or null. */
+    this.remoteScreenTrack = null;
+    /** True while the other side says it shares its screen. */
+    this.remoteSharing = false;
   }
 
   /** Takes ICE servers and transport policy from a `joined` message. */
@@ -151,7 +175,7 @@ export class Call extends EventTarget {
       const track = stream.getTracks().find((tr) => tr.kind === kind) || null;
       const transceiver = pc
         .getTransceivers()
-        .find((tr) => !tr.stopped && tr.receiver.track.kind === kind && !tr.sender.track);
+        .find((tr) => !tr.stopped && tr !== this.screenTransceiver && tr.receiver.track.kind === kind && !tr.sender.track);
       if (track && transceiver) {
         if (transceiver.direction === 'recvonly' || transceiver.direction === 'inactive') {
           transceiver.direction = 'sendrecv';
@@ -217,6 +241,9 @@ export class Call extends EventTarget {
       for (const kind of ['audio', 'video']) {
         if (!kinds.has(kind)) pc.addTransceiver(kind, { direction: stream ? 'recvonly' : 'sendrecv' });
       }
+      // The second video section, for a shared screen: always offered.
+      this.screenTransceiver = pc.addTransceiver('video', { direction: 'sendrecv' });
+      this.attachScreen();
     }
 
     pc.addEventListener('negotiationneeded', () => this.negotiate(pc));
@@ -225,8 +252,13 @@ export class Call extends EventTarget {
       console.info(`webcall: local candidate ${candidate ? candidate.candidate : 'end'}`);
       this.send({ type: 'candidate', candidate: candidate ? candidate.toJSON() : null });
     });
-    pc.addEventListener('track', ({ track, streams }) => {
+    pc.addEventListener('track', ({ track, streams, transceiver }) => {
       if (pc !== this.pc) return;
+      if (track.kind === 'video' && this.isScreenSection(pc, transceiver)) {
+        this.remoteScreenTrack = track;
+        this.emit('remotescreen', { track });
+        return;
+      }
       if (!this.remoteStream) this.remoteStream = new MediaStream();
       const target = streams && streams[0] ? streams[0] : null;
       if (target && target !== this.remoteStream) {
@@ -273,6 +305,12 @@ export class Call extends EventTarget {
       this.remoteStream = null;
       this.emit('remotestream', { stream: null });
     }
+    this.screenTransceiver = null;
+    if (this.remoteScreenTrack) {
+      this.remoteScreenTrack = null;
+      this.emit('remotescreen', { track: null });
+    }
+    this.setRemoteSharing(false);
     this.pendingCandidates = [];
   }
 
@@ -326,6 +364,7 @@ export class Call extends EventTarget {
       if (pc !== this.pc) return;
       await this.flushCandidates(pc);
       if (description.type === 'offer') {
+        this.adoptScreenTransceiver(pc);
         await pc.setLocalDescription();
         if (pc !== this.pc) return;
         this.send({ type: 'answer', sdp: pc.localDescription.sdp });
@@ -357,6 +396,8 @@ export class Call extends EventTarget {
       if (channel !== this.channel) return;
       console.info(`webcall: data channel open (${this.outbox.length} waiting)`);
       this.emit('channel', { open: true });
+      // A share that runs on goes on in a new connection: say so again.
+      if (this.screenTrack) this.sendScreenState(true);
       this.flushOutbox();
     });
     channel.addEventListener('close', () => {
@@ -369,6 +410,11 @@ export class Call extends EventTarget {
     });
     channel.addEventListener('message', ({ data }) => {
       if (channel !== this.channel) return;
+      const screen = parseScreenMessage(data);
+      if (screen) {
+        this.setRemoteSharing(screen.sharing);
+        return;
+      }
       const message = parseMessage(data);
       if (!message) {
         const size = typeof data === 'string' ? `${data.length} characters` : 'binary';
@@ -415,6 +461,76 @@ export class Call extends EventTarget {
       this.outbox.shift();
       this.emit('chatsent', { id: message.id });
     }
+  }
+
+  // ------------------------------------------------------------ screen sharing
+
+  /** True when `transceiver` belongs to the second video section of `pc`'s remote description. */
+  isScreenSection(pc, transceiver) {
+    if (!transceiver) return false;
+    if (transceiver === this.screenTransceiver) return true;
+    const remote = pc.remoteDescription;
+    return !!remote && videoSectionIndex(remote.sdp, transceiver.mid) === 1;
+  }
+
+  /**
+   * On the answering side: makes the transceiver of the offer's second
+   * video section ours for sharing (it can send without a new offer).
+   */
+  adoptScreenTransceiver(pc) {
+    if (this.screenTransceiver && !this.screenTransceiver.stopped) return;
+    const remote = pc.remoteDescription;
+    const transceiver = pc
+      .getTransceivers()
+      .find((tr) => !tr.stopped && tr.mid !== null && videoSectionIndex(remote && remote.sdp, tr.mid) === 1);
+    if (!transceiver) return; // an older peer offers no screen section
+    if (transceiver.direction !== 'sendrecv') transceiver.direction = 'sendrecv';
+    this.screenTransceiver = transceiver;
+    this.attachScreen();
+  }
+
+  /** True when this connection has a place to send a screen. */
+  get canShareScreen() {
+    return !!this.screenTransceiver;
+  }
+
+  /** Puts the shared screen track (or none) on the screen transceiver. */
+  attachScreen() {
+    const transceiver = this.screenTransceiver;
+    if (!transceiver || transceiver.sender.track === this.screenTrack) return Promise.resolve();
+    return transceiver.sender
+      .replaceTrack(this.screenTrack)
+      .catch((err) => console.warn('webcall: cannot send the screen:', err));
+  }
+
+  /**
+   * Shares `track` (from getDisplayMedia) as the screen, or stops sharing
+   * with null. Sends the `screen` message; a connection made later gets
+   * the track and the message too.
+   */
+  async setScreenTrack(track) {
+    const was = !!this.screenTrack;
+    this.screenTrack = track;
+    await this.attachScreen();
+    if (was !== !!track) this.sendScreenState(!!track);
+  }
+
+  /** Tells the other side that a share started or stopped (dropped while the channel is closed). */
+  sendScreenState(sharing) {
+    const channel = this.channel;
+    if (!channel || channel.readyState !== 'open') return;
+    try {
+      channel.send(encodeScreen(sharing));
+    } catch (err) {
+      console.warn('webcall: cannot send the screen message:', err);
+    }
+  }
+
+  setRemoteSharing(sharing) {
+    if (this.remoteSharing === sharing) return;
+    this.remoteSharing = sharing;
+    console.info(`webcall: the other side ${sharing ? 'shares its screen' : 'stopped sharing its screen'}`);
+    this.emit('screen', { sharing });
   }
 
   // ------------------------------------------------------------ verification code
@@ -597,9 +713,17 @@ export class Call extends EventTarget {
     const pc = this.pc;
     if (!pc) return summary;
     const report = await pc.getStats();
+    const screenMid = this.screenTransceiver ? this.screenTransceiver.mid : null;
     report.forEach((s) => {
       const kind = s.kind || s.mediaType;
-      if (s.type === 'inbound-rtp' && kind === 'video') {
+      const screen = kind === 'video' && screenMid !== null && s.mid === screenMid;
+      if (screen && s.type === 'inbound-rtp') {
+        summary.screenFramesDecoded += s.framesDecoded || 0;
+        summary.screenWidth = Math.max(summary.screenWidth, s.frameWidth || 0);
+        summary.screenHeight = Math.max(summary.screenHeight, s.frameHeight || 0);
+      } else if (screen && s.type === 'outbound-rtp') {
+        summary.screenFramesEncoded += s.framesEncoded || 0;
+      } else if (s.type === 'inbound-rtp' && kind === 'video') {
         summary.videoFramesDecoded += s.framesDecoded || 0;
         summary.videoWidth = Math.max(summary.videoWidth, s.frameWidth || 0);
         summary.videoHeight = Math.max(summary.videoHeight, s.frameHeight || 0);

@@ -80,6 +80,46 @@ export function parseMessage(data) {
   return { type: 'chat', id, text, sentAt };
 }
 
+/** The wire form of a `screen` message: a screen share started (true) or stopped (false). */
+export const encodeScreen = (sharing) => JSON.stringify({ type: 'screen', sharing: !!sharing });
+
+/**
+ * A received `screen` message as `{ sharing }`, or null for anything else
+ * (other types, not JSON, more than 64 KiB, no boolean `sharing`).
+ */
+export function parseScreenMessage(data) {
+  if (typeof data !== 'string' || utf8Length(data, MAX_MESSAGE_BYTES) > MAX_MESSAGE_BYTES) return null;
+  let value;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (!value || typeof value !== 'object' || value.type !== 'screen' || typeof value.sharing !== 'boolean') return null;
+  return { sharing: value.sharing };
+}
+
+/**
+ * Of the video sections of `sdp`, in order, the index of the one with
+ * `a=mid:{mid}` (0: the camera, 1: the shared screen, PROTOCOL.md "Screen
+ * sharing"), or -1 when no video section has it.
+ */
+export function videoSectionIndex(sdp, mid) {
+  if (typeof sdp !== 'string' || mid === null || mid === undefined) return -1;
+  let index = -1;
+  let inVideo = false;
+  for (const raw of sdp.split('\n')) {
+    const line = raw.trimEnd();
+    if (line.startsWith('m=')) {
+      inVideo = line.startsWith('m=video ');
+      if (inVideo) index += 1;
+    } else if (inVideo && line === `a=mid:${mid}`) {
+      return index;
+    }
+  }
+  return -1;
+}
+
 /** The value of the first `a=fingerprint:` line of `sdp` (trailing whitespace removed), or null. */
 export function fingerprintOf(sdp) {
   if (typeof sdp !== 'string') return null;

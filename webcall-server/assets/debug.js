@@ -1,10 +1,11 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
-// unread(), isOpen() }, verification(), quality(), summary(), prejoin(),
-// devices: { list(), choose(kind, id), useCanvas(colour), switches(),
-// senderTrack(kind), local() }, offers(), log } (the end-to-end tests and
-// the browser_setup benchmark use them; the page's status is
+// unread(), isOpen() }, screen: { start(), stop(), endCapture(), state() },
+// verification(), quality(), summary(), prejoin(), devices: { list(),
+// choose(kind, id), useCanvas(colour), switches(), senderTrack(kind),
+// local() }, offers(), log } (the end-to-end tests and the browser_setup
+// benchmark use them; the page's status is
 // `document.body.dataset.status`).
 // Imported first, so that the log holds everything the other modules say.
 
@@ -111,6 +112,43 @@ export function installHooks(currentRoom) {
       isOpen: () => {
         const room = currentRoom();
         return room ? room.chat.open : false;
+      },
+    },
+    screen: {
+      /**
+       * Shares the screen as the button does (getDisplayMedia, then the
+       * screen transceiver); resolves to true when sharing.
+       */
+      start: () => {
+        const room = currentRoom();
+        return room ? room.screen.start() : Promise.resolve(false);
+      },
+      /** Stops sharing, as the button does. */
+      stop: () => {
+        const room = currentRoom();
+        return room ? room.screen.stop() : Promise.resolve();
+      },
+      /**
+       * Ends the capture as the browser's own "stop sharing" does: the
+       * track stops and fires "ended". False when nothing is shared.
+       */
+      endCapture: () => {
+        const room = currentRoom();
+        const track = room && room.screen.track;
+        if (!track) return false;
+        track.stop();
+        track.dispatchEvent(new Event('ended'));
+        return true;
+      },
+      /**
+       * `{ available, canShare, sharing, problem, remoteSharing,
+       * remoteShown, remoteTrack, remoteFrames, remoteWidth, layout }`:
+       * `remoteFrames` counts pictures the remote screen element showed;
+       * `layout` is 'screen' while the other side's screen is shown large.
+       */
+      state: () => {
+        const room = currentRoom();
+        return room ? room.screen.snapshot() : null;
       },
     },
     /**

@@ -89,6 +89,11 @@ export const STRINGS = {
 
     chat: 'Chat',
     chat_open: 'Open the chat',
+    screen_start: 'Share screen',
+    screen_stop: 'Stop sharing',
+    screen_you_share: 'You are sharing your screen',
+    screen_remote_sharing: 'The other person is sharing their screen',
+    remote_screen: 'The other person’s screen',
     chat_close: 'Close the chat',
     chat_input: 'Message',
     chat_placeholder: 'Write a message…',
@@ -202,6 +207,11 @@ export const STRINGS = {
 
     chat: 'Чат',
     chat_open: 'Открыть чат',
+    screen_start: 'Показать экран',
+    screen_stop: 'Остановить показ',
+    screen_you_share: 'Вы показываете свой экран',
+    screen_remote_sharing: 'Собеседник показывает экран',
+    remote_screen: 'Экран собеседника',
     chat_close: 'Закрыть чат',
     chat_input: 'Сообщение',
     chat_placeholder: 'Напишите сообщение…',

@@ -23,6 +23,7 @@ import { Call } from './call.js';
 import { roomStatus, statusView } from './status.js';
 import { $, show, setStatus, copyFrom } from './dom.js';
 import { ChatPanel } from './chat.js';
+import { ScreenShare } from './screen.js';
 import { showHome } from './home.js';
 import { QualityView } from './quality-view.js';
 import { PreJoin } from './prejoin.js';
@@ -58,6 +59,7 @@ export class RoomPage {
     this.signaling = null;
     this.call = new Call((message) => (this.signaling ? this.signaling.send(message) : false));
     this.chat = new ChatPanel(this.call);
+    this.screen = new ScreenShare(this.call);
     this.quality = new QualityView(this.call);
     this.joined = false;
     this.peer = null;
@@ -523,6 +525,7 @@ export class RoomPage {
     $('settings-toggle').onclick = () => this.showSettings($('settings').hidden);
     $('settings-close').onclick = () => this.showSettings(false);
     this.chat.bind();
+    this.screen.bind();
   }
 
   /** Opens or closes the device settings over the call. */
@@ -576,6 +579,7 @@ export class RoomPage {
     if (this.signaling) this.signaling.bye();
     this.quality.stop();
     this.call.close();
+    this.screen.stop();
     this.stopMedia();
     if (this.resolveChoice) this.resolveChoice(new MediaStream());
     window.history.replaceState(null, '', '/');
@@ -589,6 +593,7 @@ export class RoomPage {
     this.fatalCode = code;
     this.quality.stop();
     this.call.close();
+    this.screen.stop();
     this.stopMedia();
     this.prejoin.stopMedia();
     this.render();

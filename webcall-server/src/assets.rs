@@ -67,6 +67,11 @@ pub static ASSETS: &[Asset] = &[
         body: include_bytes!("../assets/chat.js"),
     },
     Asset {
+        name: "screen.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/screen.js"),
+    },
+    Asset {
         name: "status.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/status.js"),

@@ -42,12 +42,12 @@ async fn call_with(
 ) -> Result<(Browser, Browser)> {
     let room = server.create_room().await?;
     let alice = Browser::launch_with(alice_options).await?;
-    alice.goto(&room.url).await?;
+    alice.join_room(&room.url).await?;
     alice
         .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
         .await?;
     let bob = Browser::launch().await?;
-    bob.goto(&room.url).await?;
+    bob.join_room(&room.url).await?;
     for (who, page) in [("alice", &alice), ("bob", &bob)] {
         page.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
             .await?;

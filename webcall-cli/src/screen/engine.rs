@@ -87,6 +87,7 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
         CallEvent::MediaError(m) => vec![S::Notice(m)],
         CallEvent::Chat(message) => vec![S::Chat(message.text)],
         CallEvent::VerificationCode(code) => vec![S::VerificationCode(code)],
+        CallEvent::ScreenShare { sharing } => vec![S::ScreenShare(sharing)],
         CallEvent::ServerLost { reason } => vec![S::Notice(format!(
             "lost the webcall server ({reason}); the call goes on while the media connection holds"
         ))],
@@ -111,6 +112,7 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
 pub struct CallScreen {
     remote: FrameSlot,
     self_view: FrameSlot,
+    screen: FrameSlot,
     notice: Option<String>,
     /// How to draw pictures; `None`: find out from the terminal.
     graphics: Option<Graphics>,
@@ -136,9 +138,9 @@ impl CallScreen {
         self.graphics = graphics;
     }
 
-    /// Adds the screen's video sink and wraps the video source so the
-    /// screen shows what is sent; notes the sources, for `d` and `a` to
-    /// switch from.
+    /// Adds the screen's video sinks (the camera and a shared screen) and
+    /// wraps the video source so the screen shows what is sent; notes the
+    /// sources, for `d` and `a` to switch from.
     pub fn attach(&self, options: &mut CallOptions) {
         *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) = InUse {
             video: options.video.as_ref().map(|s| s.describe()),
@@ -147,6 +149,9 @@ impl CallScreen {
         options
             .video_sinks
             .push(Box::new(SlotSink(self.remote.clone())));
+        options
+            .screen_sinks
+            .push(Box::new(SlotSink(self.screen.clone())));
         if let Some(source) = options.video.take() {
             options.video = Some(Box::new(SelfViewSource::new(
                 source,
@@ -215,6 +220,7 @@ impl CallScreen {
             input: input_rx,
             remote: self.remote,
             self_view: self.self_view,
+            screen: self.screen,
             duration,
         };
         let outcome = run_with(

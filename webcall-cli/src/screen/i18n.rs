@@ -91,6 +91,8 @@ pub struct Texts {
     pub code: &'static str,
     /// Who wrote a chat message: the other side.
     pub them: &'static str,
+    /// The status while the other side shares its screen.
+    pub sharing_screen: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -107,6 +109,7 @@ const EN: Texts = Texts {
     key_cancel: "cancel",
     code: "code",
     them: "them",
+    sharing_screen: "sharing screen",
 };
 
 const RU: Texts = Texts {
@@ -123,4 +126,5 @@ const RU: Texts = Texts {
     key_cancel: "отмена",
     code: "код",
     them: "собеседник",
+    sharing_screen: "показывает экран",
 };

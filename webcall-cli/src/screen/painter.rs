@@ -148,7 +148,7 @@ impl Painter {
     /// waiting there is dropped and its pictures counted in `state`.
     pub fn submit(&mut self, state: &mut ScreenState, size: Rect, fresh: [bool; 2]) {
         let areas = picture_areas(size, state);
-        let pick = |frame: &Option<VideoFrame>, area: Option<Rect>, fresh: bool| match (frame, area)
+        let pick = |frame: Option<&VideoFrame>, area: Option<Rect>, fresh: bool| match (frame, area)
         {
             (Some(f), Some(a)) if fresh => Some(Work {
                 frame: f.clone(),
@@ -158,8 +158,8 @@ impl Painter {
         };
         let job = Job {
             pictures: [
-                pick(&state.remote, areas.remote, fresh[0]),
-                pick(&state.self_view, areas.self_view, fresh[1]),
+                pick(state.main_picture(), areas.remote, fresh[0]),
+                pick(state.self_view.as_ref(), areas.self_view, fresh[1]),
             ],
             cell: self.cell,
         };

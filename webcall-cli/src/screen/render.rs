@@ -1,6 +1,8 @@
 //! Laying out the call screen: remote picture, self-view, the latest chat
 //! messages over the picture, status (with the verification code) and keys
-//! (or the chat line being typed).
+//! (or the chat line being typed). While the other side shares its screen,
+//! the screen takes the picture's place and its camera goes to the top-left
+//! corner.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
@@ -39,12 +41,21 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
         footer.saturating_sub(1),
     );
 
-    match &state.remote {
-        Some(remote) if state.peer_present || state.connection == Connection::Connected => {
+    let shared = state.shared_screen();
+    match state.main_picture() {
+        Some(picture)
+            if shared.is_some()
+                || state.peer_present
+                || state.connection == Connection::Connected =>
+        {
             if state.graphics.is_pixels() {
-                reserve(buf, video, remote);
+                // The painter draws the main picture; no camera corner then.
+                reserve(buf, video, picture);
             } else {
-                draw_frame(buf, video, remote, state.color);
+                draw_frame(buf, video, picture, state.color);
+                if let (Some(_), Some(camera)) = (shared, &state.remote) {
+                    draw_camera_corner(buf, video, camera, state);
+                }
             }
         }
         _ => {
@@ -144,8 +155,12 @@ pub struct PictureAreas {
 pub fn picture_areas(area: Rect, state: &ScreenState) -> PictureAreas {
     let footer = FOOTER_ROWS.min(area.height);
     let video = Rect::new(area.x, area.y, area.width, area.height - footer);
-    let remote = match &state.remote {
-        Some(f) if state.peer_present || state.connection == Connection::Connected => {
+    let remote = match state.main_picture() {
+        Some(f)
+            if state.shared_screen().is_some()
+                || state.peer_present
+                || state.connection == Connection::Connected =>
+        {
             Some(fit(video, f.width(), f.height())).filter(|r| !r.is_empty())
         }
         _ => None,
@@ -218,6 +233,23 @@ fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) -> u16 {
     width
 }
 
+/// The other side's camera, small, in the top-left corner of the video
+/// area, while its shared screen fills the rest.
+fn draw_camera_corner(
+    buf: &mut Buffer,
+    video: Rect,
+    remote: &webcall_core::media::VideoFrame,
+    state: &ScreenState,
+) {
+    if video.width < 24 || video.height < 8 {
+        return;
+    }
+    let width = (video.width / 5).clamp(16, 48);
+    let height = (video.height / 4).clamp(4, 16);
+    let corner = Rect::new(video.x + 1, video.y, width, height);
+    draw_frame(buf, corner, remote, state.color);
+}
+
 fn status_line(state: &ScreenState) -> Line<'static> {
     let text = state.lang.text();
     let colour = match state.connection {
@@ -232,6 +264,15 @@ fn status_line(state: &ScreenState) -> Line<'static> {
             Style::default().add_modifier(Modifier::BOLD),
         ),
     ];
+    if state.screen_sharing {
+        spans.push(Span::raw("  "));
+        spans.push(Span::styled(
+            text.sharing_screen,
+            Style::default()
+                .fg(Color::Cyan)
+                .add_modifier(Modifier::BOLD),
+        ));
+    }
     spans.extend(quality::status_spans(state));
     let mut field = |s: String| {
         spans.push(Span::raw("  "));

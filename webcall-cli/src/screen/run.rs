@@ -44,6 +44,8 @@ pub enum ScreenEvent {
     Chat(String),
     /// The call's verification code after a negotiation (`125 392`).
     VerificationCode(String),
+    /// The other side started (true) or stopped (false) sharing its screen.
+    ScreenShare(bool),
     /// The call's quality grade and details.
     Quality(QualityView),
     /// The call is over.
@@ -178,6 +180,8 @@ pub struct ScreenInputs {
     pub remote: FrameSlot,
     /// Pictures this side sends.
     pub self_view: FrameSlot,
+    /// Decoded pictures of the other side's shared screen.
+    pub screen: FrameSlot,
     /// Hang up after this long, if set.
     pub duration: Option<Duration>,
 }
@@ -191,6 +195,8 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
             if c == Connection::PeerLeft {
                 state.peer_present = false;
                 state.remote = None;
+                state.screen_sharing = false;
+                state.remote_screen = None;
             }
         }
         ScreenEvent::PeerPresent(p) => {
@@ -209,6 +215,12 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
         ScreenEvent::Notice(n) => state.notice = Some(n),
         ScreenEvent::Chat(text) => state.push_chat(false, text),
         ScreenEvent::VerificationCode(code) => state.verification_code = Some(code),
+        ScreenEvent::ScreenShare(sharing) => {
+            state.screen_sharing = sharing;
+            if !sharing {
+                state.remote_screen = None;
+            }
+        }
         ScreenEvent::Quality(q) => state.quality = Some(q),
         ScreenEvent::Ended(reason) => {
             state.connection = Connection::Ended;
@@ -393,6 +405,11 @@ where
                 }
                 if let Some(f) = inputs.remote.take() {
                     state.remote = Some(f);
+                    fresh[0] = true;
+                }
+                if let Some(f) = inputs.screen.take() {
+                    state.remote_screen = Some(f);
+                    // The main picture while a share is shown.
                     fresh[0] = true;
                 }
                 if let Some(f) = inputs.self_view.take() {

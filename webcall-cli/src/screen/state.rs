@@ -80,6 +80,11 @@ pub struct ScreenState {
     pub chat: VecDeque<ChatLine>,
     /// The chat message being typed, while the input line is open.
     pub chat_input: Option<String>,
+    /// The latest picture of the other side's shared screen.
+    pub remote_screen: Option<VideoFrame>,
+    /// True while the other side shares its screen: the screen is drawn
+    /// large and the camera small.
+    pub screen_sharing: bool,
     /// The call's quality grade and details, once stats arrive.
     pub quality: Option<QualityView>,
     /// The quality details box is open (key `i`).
@@ -113,6 +118,8 @@ impl ScreenState {
             verification_code: None,
             chat: VecDeque::new(),
             chat_input: None,
+            remote_screen: None,
+            screen_sharing: false,
             quality: None,
             show_details: false,
             graphics: Graphics::Blocks,
@@ -129,6 +136,20 @@ impl ScreenState {
     /// Counts `n` more dropped pictures.
     pub fn count_dropped(&mut self, n: u64) {
         self.dropped_frames += n;
+    }
+
+    /// The other side's shared screen, while it shares and a picture of it
+    /// has come on a connected call.
+    pub fn shared_screen(&self) -> Option<&VideoFrame> {
+        self.remote_screen
+            .as_ref()
+            .filter(|_| self.screen_sharing && self.connection == Connection::Connected)
+    }
+
+    /// The picture that fills the video area: the shared screen while
+    /// there is one, else the other side's camera.
+    pub fn main_picture(&self) -> Option<&VideoFrame> {
+        self.shared_screen().or(self.remote.as_ref())
     }
 
     /// Adds a chat message to the history, forgetting the oldest past

@@ -3,10 +3,11 @@
 //! JSON messages with their limits. Pure: no channel, no clock (the caller
 //! passes the time in).
 //!
-//! A received message is either understood ([`Parsed::Chat`]) or ignored
-//! ([`Parsed::Ignored`], with the reason): not JSON, no string `type`, a
-//! type we do not know, over [`MAX_MESSAGE_BYTES`], or a `chat` outside
-//! the limits. Nothing is ever answered.
+//! A received message is either understood ([`Parsed::Chat`],
+//! [`Parsed::Screen`]) or ignored ([`Parsed::Ignored`], with the reason):
+//! not JSON, no string `type`, a type we do not know, over
+//! [`MAX_MESSAGE_BYTES`], a `chat` outside the limits or a `screen`
+//! without its boolean. Nothing is ever answered.
 //!
 //! ```
 //! use webcall_core::call::channel::{ChatMessage, Parsed, parse};
@@ -59,6 +60,8 @@ pub enum Ignored {
     /// A `chat` with missing or mistyped fields, an empty text, a text
     /// over [`MAX_CHAT_CHARS`] or an id over [`MAX_CHAT_ID_CHARS`].
     BadChat,
+    /// A `screen` without a boolean `sharing`.
+    BadScreen,
 }
 
 /// What a received message turned out to be.
@@ -67,6 +70,12 @@ pub enum Ignored {
 pub enum Parsed {
     /// A chat message within the limits.
     Chat(ChatMessage),
+    /// The other side started (`true`) or stopped (`false`) sharing its
+    /// screen on the screen video section (PROTOCOL.md, "Screen sharing").
+    Screen {
+        /// True while the share runs.
+        sharing: bool,
+    },
     /// Something to ignore, and why.
     Ignored(Ignored),
 }
@@ -76,6 +85,13 @@ pub enum Parsed {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Wire {
     Chat(ChatMessage),
+    Screen { sharing: bool },
+}
+
+/// The wire form of a `screen` message: sent when a screen share starts
+/// or stops, and again when a new channel opens while one runs.
+pub fn encode_screen(sharing: bool) -> String {
+    serde_json::to_string(&Wire::Screen { sharing }).expect("a screen message serialises")
 }
 
 /// Checks a chat text against the limits; the error says what to change.
@@ -131,6 +147,10 @@ pub fn parse(data: &[u8]) -> Parsed {
         Some("chat") => match serde_json::from_value::<Wire>(value) {
             Ok(Wire::Chat(chat)) if chat.within_limits() => Parsed::Chat(chat),
             _ => Parsed::Ignored(Ignored::BadChat),
+        },
+        Some("screen") => match value.get("sharing").and_then(|v| v.as_bool()) {
+            Some(sharing) => Parsed::Screen { sharing },
+            None => Parsed::Ignored(Ignored::BadScreen),
         },
         Some(_) => Parsed::Ignored(Ignored::UnknownType),
     }
@@ -206,6 +226,19 @@ mod tests {
         assert_eq!(ignored(br#"{"text":"no type"}"#), Ignored::NotJson);
         assert_eq!(ignored(br#"{"type":7}"#), Ignored::NotJson);
         assert_eq!(ignored(br#"{"type":"typing"}"#), Ignored::UnknownType);
+        assert_eq!(ignored(br#"{"type":"screen"}"#), Ignored::BadScreen);
+        assert_eq!(
+            ignored(br#"{"type":"screen","sharing":"yes"}"#),
+            Ignored::BadScreen
+        );
+        assert_eq!(
+            parse(encode_screen(true).as_bytes()),
+            Parsed::Screen { sharing: true }
+        );
+        assert_eq!(
+            parse(br#"{"type":"screen","sharing":false,"extra":1}"#),
+            Parsed::Screen { sharing: false }
+        );
         let chat = |id: &str, text: &str| {
             serde_json::json!({"type": "chat", "id": id, "text": text, "sent_at": 5})
                 .to_string()

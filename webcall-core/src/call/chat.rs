@@ -11,6 +11,7 @@
 //! slowed down by SCTP flow control instead of growing our memory.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -73,6 +74,14 @@ pub(crate) async fn read(
                 Parsed::Chat(chat) => {
                     Counters::add(&counters.recv_chat, 1);
                     events.send_waiting(CallEvent::Chat(chat)).await;
+                }
+                Parsed::Screen { sharing } => {
+                    let was = counters.screen_sharing.swap(sharing, Ordering::Relaxed);
+                    if was != sharing {
+                        events
+                            .send_waiting(CallEvent::ScreenShare { sharing })
+                            .await;
+                    }
                 }
                 Parsed::Ignored(why) => {
                     tracing::debug!("ignored a data channel message ({why:?})");

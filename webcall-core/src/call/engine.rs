@@ -88,6 +88,7 @@ pub(super) fn start(
     let (video_in_tx, video_in_rx) = DecodeQueue::new();
     let (audio_in_tx, audio_in_rx) = std_mpsc::sync_channel::<Vec<u8>>(AUDIO_DECODE_QUEUE);
     let video_thread = media::spawn_video_receiver(
+        false,
         video_in_rx,
         std::mem::take(&mut options.video_sinks),
         counters.clone(),
@@ -95,6 +96,19 @@ pub(super) fn start(
             .remote_frame_events
             .map(|every| (events.clone(), every)),
         pli_tx.clone(),
+    )
+    .map_err(spawn_err)?;
+    // The shared screen has a decoder, a queue and key frame requests of
+    // its own, so a share never holds up the camera.
+    let (screen_pli_tx, screen_pli_rx) = mpsc::channel(1);
+    let (screen_in_tx, screen_in_rx) = DecodeQueue::new();
+    let screen_thread = media::spawn_video_receiver(
+        true,
+        screen_in_rx,
+        std::mem::take(&mut options.screen_sinks),
+        counters.clone(),
+        None,
+        screen_pli_tx.clone(),
     )
     .map_err(spawn_err)?;
     let audio_thread = media::spawn_audio_receiver(
@@ -130,8 +144,10 @@ pub(super) fn start(
         video_out: video_out_tx,
         audio_out: audio_out_tx,
         video_in: video_in_tx,
+        screen_in: screen_in_tx,
         audio_in: audio_in_tx,
         pli_tx,
+        screen_pli_tx,
         peer_tx,
         peer: None,
         chat_open: open_tx,
@@ -139,17 +155,20 @@ pub(super) fn start(
         generation: 0,
         negotiator: Negotiator::new(options.ice_restart_after),
         remote_video: None,
+        remote_screen: None,
         last_pli: None,
+        last_screen_pli: None,
         stats_interval: options.stats_interval,
     };
     tokio::spawn(async move {
         let reason = engine
-            .run(signal_events, peer_rx, commands_rx, pli_rx)
+            .run(signal_events, peer_rx, commands_rx, pli_rx, screen_pli_rx)
             .await;
         // The decoders end when their inputs close (the engine dropped
         // them); wait for them so files are complete before "ended".
         let _ = tokio::task::spawn_blocking(move || {
             let _ = video_thread.join();
+            let _ = screen_thread.join();
             let _ = audio_thread.join();
         })
         .await;
@@ -182,8 +201,10 @@ struct Engine {
     video_out: watch::Sender<Option<Outgoing>>,
     audio_out: watch::Sender<Option<Outgoing>>,
     video_in: DecodeQueue,
+    screen_in: DecodeQueue,
     audio_in: std_mpsc::SyncSender<Vec<u8>>,
     pli_tx: mpsc::Sender<()>,
+    screen_pli_tx: mpsc::Sender<()>,
     peer_tx: mpsc::UnboundedSender<(u64, PeerEvent)>,
     peer: Option<Peer>,
     /// The open data channel, for the outbox pump.
@@ -193,7 +214,10 @@ struct Engine {
     generation: u64,
     negotiator: Negotiator,
     remote_video: Option<(Arc<dyn TrackRemote>, u32)>,
+    /// The track of the second video section: the other side's screen.
+    remote_screen: Option<(Arc<dyn TrackRemote>, u32)>,
     last_pli: Option<Instant>,
+    last_screen_pli: Option<Instant>,
     stats_interval: Duration,
 }
 
@@ -207,6 +231,7 @@ impl Engine {
         mut peer_events: mpsc::UnboundedReceiver<(u64, PeerEvent)>,
         mut commands: mpsc::Receiver<Command>,
         mut plis: mpsc::Receiver<()>,
+        mut screen_plis: mpsc::Receiver<()>,
     ) -> EndReason {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -235,7 +260,8 @@ impl Engine {
                         self.negotiator.hang_up();
                     }
                 },
-                Some(()) = plis.recv() => self.request_key_frame().await,
+                Some(()) = plis.recv() => self.request_key_frame(false).await,
+                Some(()) = screen_plis.recv() => self.request_key_frame(true).await,
                 _ = tick.tick() => {
                     self.negotiator.tick(Instant::now());
                     if let Some(reason) = self.carry_out().await {
@@ -288,7 +314,10 @@ impl Engine {
             }
             Output::ClosePeer => self.close_peer().await,
             Output::CreateOffer { ice_restart } => {
-                let Some(p) = &self.peer else { return Ok(()) };
+                let Some(p) = &mut self.peer else {
+                    return Ok(());
+                };
+                peer::add_screen_section(p).await?;
                 if ice_restart {
                     p.pc.restart_ice().await.map_err(rtc_err("ICE restart"))?;
                 }
@@ -373,6 +402,11 @@ impl Engine {
         self.video_ctl.live.store(false, Ordering::Relaxed);
         self.audio_ctl.live.store(false, Ordering::Relaxed);
         self.remote_video = None;
+        self.remote_screen = None;
+        // A share belongs to its connection: a new one starts without.
+        if self.counters.screen_sharing.swap(false, Ordering::Relaxed) {
+            self.events.send(CallEvent::ScreenShare { sharing: false });
+        }
         if let Some(reader) = self.chat_reader.take() {
             reader.abort();
         }
@@ -472,16 +506,28 @@ impl Engine {
         let kind = track.kind().await;
         let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
         if kind == RtpCodecKind::Video {
-            self.remote_video = Some((track.clone(), ssrc));
+            let screen = self.is_screen_track(&track).await;
+            tracing::debug!(
+                "remote video track {ssrc} ({})",
+                if screen { "screen" } else { "camera" }
+            );
+            let (queue, pli) = if screen {
+                self.remote_screen = Some((track.clone(), ssrc));
+                self.last_screen_pli = None;
+                (self.screen_in.clone(), self.screen_pli_tx.clone())
+            } else {
+                self.remote_video = Some((track.clone(), ssrc));
+                self.last_pli = None;
+                (self.video_in.clone(), self.pli_tx.clone())
+            };
             tokio::spawn(receive::read_video(
                 track,
-                self.video_in.clone(),
-                self.pli_tx.clone(),
+                queue,
+                pli,
                 self.counters.clone(),
             ));
             // Ask for a picture we can start decoding from.
-            self.last_pli = None;
-            self.request_key_frame().await;
+            self.request_key_frame(screen).await;
         } else {
             tokio::spawn(receive::read_audio(
                 track,
@@ -491,14 +537,40 @@ impl Engine {
         }
     }
 
-    async fn request_key_frame(&mut self) {
-        if self.last_pli.is_some_and(|t| t.elapsed() < PLI_SPACING) {
+    /// True when `track` came on the second video section of the remote
+    /// description: the screen (PROTOCOL.md, "Screen sharing").
+    async fn is_screen_track(&self, track: &Arc<dyn TrackRemote>) -> bool {
+        let Some(p) = &self.peer else { return false };
+        let mut mid = None;
+        for t in p.pc.get_transceivers().await {
+            let Ok(Some(receiver)) = t.receiver().await else {
+                continue;
+            };
+            if std::ptr::addr_eq(Arc::as_ptr(receiver.track()), Arc::as_ptr(track)) {
+                mid = t.mid().await.ok().flatten();
+                break;
+            }
+        }
+        let Some(mid) = mid else { return false };
+        let Some(remote) = p.pc.remote_description().await else {
+            return false;
+        };
+        super::screen::video_section_index(&remote.sdp, &mid) == Some(1)
+    }
+
+    async fn request_key_frame(&mut self, screen: bool) {
+        let (last, remote) = if screen {
+            (&mut self.last_screen_pli, &self.remote_screen)
+        } else {
+            (&mut self.last_pli, &self.remote_video)
+        };
+        if last.is_some_and(|t| t.elapsed() < PLI_SPACING) {
             return;
         }
-        let Some((track, ssrc)) = &self.remote_video else {
+        let Some((track, ssrc)) = remote else {
             return;
         };
-        self.last_pli = Some(Instant::now());
+        *last = Some(Instant::now());
         let pli = PictureLossIndication {
             sender_ssrc: 0,
             media_ssrc: *ssrc,

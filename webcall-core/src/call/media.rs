@@ -452,6 +452,7 @@ fn to_video_frame(yuv: &impl YUVSource, timestamp: Duration) -> Option<VideoFram
 /// Decodes incoming H.264 frames (Annex-B) and hands pictures to the sinks.
 /// A frame the decoder refuses triggers a key frame request on `pli`.
 pub(crate) fn spawn_video_receiver(
+    screen: bool,
     rx: DecodeQueueRx,
     mut sinks: Vec<Box<dyn VideoSink>>,
     counters: Arc<Counters>,
@@ -459,7 +460,14 @@ pub(crate) fn spawn_video_receiver(
     pli: mpsc::Sender<()>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
-        .name("webcall-video-in".into())
+        .name(
+            if screen {
+                "webcall-screen-in"
+            } else {
+                "webcall-video-in"
+            }
+            .into(),
+        )
         .spawn(move || {
             let mut decoder = match openh264::decoder::Decoder::new() {
                 Ok(d) => Some(d),
@@ -484,6 +492,20 @@ pub(crate) fn spawn_video_receiver(
                     }
                 };
                 let Some(frame) = frame else { continue };
+                if screen {
+                    // The shared screen: counted apart, no latency code, no events.
+                    Counters::add(&counters.recv_screen_frames, 1);
+                    counters.screen_size.store(
+                        (u64::from(frame.width()) << 32) | u64::from(frame.height()),
+                        Ordering::Relaxed,
+                    );
+                    for sink in &mut sinks {
+                        if let Err(e) = sink.write_frame(&frame) {
+                            tracing::warn!("screen sink: {e}");
+                        }
+                    }
+                    continue;
+                }
                 counters.mark_once(&counters.first_video_ms);
                 Counters::add(&counters.recv_video_frames, 1);
                 counters.video_size.store(

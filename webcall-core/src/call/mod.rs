@@ -23,9 +23,18 @@
 //! ([`Call::replace_video_source`], [`Call::replace_audio_source`]: another
 //! camera or microphone) without renegotiating.
 //!
+//! A peer connection has two video sections: the first carries the camera,
+//! the second a shared screen (PROTOCOL.md, "Screen sharing"). The engine
+//! offers or accepts the second one receive-only, decodes it apart from the
+//! camera into [`CallOptions::screen_sinks`], counts it in
+//! [`ReceivedCounters::screen_frames_decoded`] and reports the other side's
+//! `screen` messages as [`CallEvent::ScreenShare`].
+//!
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
-//! - [`channel`]: the data channel's messages (chat) and their limits.
+//! - [`channel`]: the data channel's messages (chat, screen sharing) and
+//!   their limits.
 //! - [`verify`]: the verification code.
+//! - [`screen`]: which video section is the shared screen.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
 //! - [`stats`]: [`CallStats`] and the end-of-call [`StatsReport`].
 //! - [`quality`]: the call's grade (good, poor, bad) and time in each.
@@ -83,6 +92,7 @@ mod peer;
 pub mod probe;
 pub mod quality;
 mod receive;
+pub mod screen;
 pub mod sinks;
 pub mod sources;
 pub mod stats;
@@ -114,8 +124,11 @@ pub struct CallOptions {
     pub video: Option<Box<dyn VideoSource>>,
     /// Outgoing audio; `None` sends none (and still receives).
     pub audio: Option<Box<dyn AudioSource>>,
-    /// Where decoded remote video goes.
+    /// Where decoded remote video goes (the other side's camera).
     pub video_sinks: Vec<Box<dyn VideoSink>>,
+    /// Where the other side's shared screen goes, decoded (PROTOCOL.md,
+    /// "Screen sharing"); empty: it is still decoded and counted.
+    pub screen_sinks: Vec<Box<dyn VideoSink>>,
     /// Where decoded remote audio goes.
     pub audio_sinks: Vec<Box<dyn AudioSink>>,
     /// Local addresses for ICE. Empty: every interface. Naming 127.0.0.1
@@ -141,6 +154,7 @@ impl Default for CallOptions {
             video: None,
             audio: None,
             video_sinks: Vec::new(),
+            screen_sinks: Vec::new(),
             audio_sinks: Vec::new(),
             ice_addrs: Vec::new(),
             ice_servers: None,
@@ -158,6 +172,7 @@ impl std::fmt::Debug for CallOptions {
             .field("video", &self.video.as_ref().map(|s| s.describe()))
             .field("audio", &self.audio.as_ref().map(|s| s.describe()))
             .field("video_sinks", &self.video_sinks.len())
+            .field("screen_sinks", &self.screen_sinks.len())
             .field("audio_sinks", &self.audio_sinks.len())
             .field("ice_addrs", &self.ice_addrs)
             .field("ice_servers", &self.ice_servers)
@@ -249,6 +264,15 @@ pub enum CallEvent {
     /// A chat message from the other participant (plain text: never show
     /// it as markup).
     Chat(ChatMessage),
+    /// The other participant started or stopped sharing a screen or a
+    /// window; while it runs its pictures go to
+    /// [`CallOptions::screen_sinks`] and the camera goes on to
+    /// [`CallOptions::video_sinks`]. Also `sharing: false` when the
+    /// connection that carried a share is replaced.
+    ScreenShare {
+        /// True while the share runs.
+        sharing: bool,
+    },
     /// A negotiation finished: the verification code both sides should
     /// show (`125 392`, see [`verify`]). Comes after every negotiation,
     /// ICE restarts included; it changes with a new peer connection.
@@ -306,8 +330,9 @@ impl EventSender {
 /// [`CallEvent::Stats`] and [`CallEvent::RemoteVideoFrame`] are dropped
 /// once half the queue is taken (they are superseded by the next ones),
 /// which keeps room for the events that change the call's state; those are
-/// dropped only when the queue is full. [`CallEvent::Chat`] is never
-/// dropped: it waits for room, and no more chat is read until there is. [`CallEvent::Ended`] waits up to
+/// dropped only when the queue is full. [`CallEvent::Chat`] and a
+/// [`CallEvent::ScreenShare`] the other side announced are never dropped:
+/// they wait for room, and the data channel is not read until there is. [`CallEvent::Ended`] waits up to
 /// five seconds for room. An application that reads promptly loses nothing.
 #[derive(Debug)]
 pub struct CallEvents {

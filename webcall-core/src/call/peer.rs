@@ -79,6 +79,8 @@ pub(crate) struct Peer {
     pub audio: Option<LocalTrack>,
     /// The `webcall` data channel (negotiated, id 0, ordered, reliable).
     pub chat: Arc<dyn DataChannel>,
+    /// True once we added the screen's video section for our first offer.
+    pub screen_section: bool,
 }
 
 struct Handler {
@@ -288,6 +290,7 @@ pub(crate) async fn build(
         video: None,
         audio: None,
         chat,
+        screen_section: false,
     };
     for (kind, send) in [
         (RtpCodecKind::Video, settings.send_video),
@@ -327,6 +330,30 @@ pub(crate) async fn build(
         }
     }
     Ok(peer)
+}
+
+/// Adds the second video section, after the camera's: the other side's
+/// shared screen (PROTOCOL.md, "Screen sharing"), received only. Only
+/// before the first offer of a connection that has seen no offer: when
+/// answering, the offer brings the section, and a receive-only transceiver
+/// made beforehand would be matched to the offer's camera section (webrtc
+/// pairs a remote `sendrecv` section with a local `recvonly` one first).
+pub(crate) async fn add_screen_section(peer: &mut Peer) -> Result<()> {
+    if peer.screen_section || peer.pc.remote_description().await.is_some() {
+        return Ok(());
+    }
+    peer.pc
+        .add_transceiver_from_kind(
+            RtpCodecKind::Video,
+            Some(RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(rtc_err("adding the screen's receive-only transceiver"))?;
+    peer.screen_section = true;
+    Ok(())
 }
 
 /// True for the URLs the native peer can use: STUN, and TURN over UDP.

@@ -3,7 +3,7 @@
 //! `webcall join --stats-json`.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -94,6 +94,15 @@ pub struct ReceivedCounters {
     pub video_frames_skipped: u64,
     /// Chat messages received (within the limits; others are ignored).
     pub chat_messages: u64,
+    /// Pictures decoded from the other side's shared screen (the second
+    /// video section, PROTOCOL.md "Screen sharing").
+    pub screen_frames_decoded: u64,
+    /// Size of the last shared-screen picture.
+    pub screen_width: u32,
+    /// Size of the last shared-screen picture.
+    pub screen_height: u32,
+    /// True while the other side says it shares its screen.
+    pub screen_sharing: bool,
 }
 
 /// The candidate pair the media flows over, as the ICE agent selected it.
@@ -268,6 +277,9 @@ pub(crate) struct Counters {
     pub recv_chat: AtomicU64,
     pub connected_ms: AtomicU64,
     pub first_video_ms: AtomicU64,
+    pub recv_screen_frames: AtomicU64,
+    pub screen_size: AtomicU64,
+    pub screen_sharing: AtomicBool,
     pub live: Mutex<Live>,
 }
 
@@ -319,6 +331,9 @@ impl Counters {
             recv_chat: z(),
             connected_ms: AtomicU64::new(UNSET),
             first_video_ms: AtomicU64::new(UNSET),
+            recv_screen_frames: z(),
+            screen_size: z(),
+            screen_sharing: AtomicBool::new(false),
             live: Mutex::new(Live::default()),
         }
     }
@@ -409,6 +424,7 @@ impl Counters {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let opt = |a: &AtomicU64| Some(get(a)).filter(|&v| v != UNSET);
         let size = get(&self.video_size);
+        let screen_size = get(&self.screen_size);
         let live = self.live.lock().expect("stats lock");
         CallStats {
             elapsed_ms: self.since_start(),
@@ -447,6 +463,10 @@ impl Counters {
                 video_frames_oversized: get(&self.oversized_frames),
                 video_frames_skipped: get(&self.frames_skipped),
                 chat_messages: get(&self.recv_chat),
+                screen_frames_decoded: get(&self.recv_screen_frames),
+                screen_width: (screen_size >> 32) as u32,
+                screen_height: screen_size as u32,
+                screen_sharing: self.screen_sharing.load(Ordering::Relaxed),
             },
             latency: live.latency.clone(),
             verification_code: live.verification_code.clone(),

@@ -13,11 +13,14 @@ import {
   chatTextProblem,
   codeOfFingerprints,
   encodeChat,
+  encodeScreen,
   fingerprintOf,
   formatCode,
   newMessageId,
   parseMessage,
+  parseScreenMessage,
   verificationCode,
+  videoSectionIndex,
 } from '../channel.js';
 
 const protocol = readFileSync(new URL('../../../PROTOCOL.md', import.meta.url), 'utf8');
@@ -142,4 +145,24 @@ test('message ids are 16 hex digits and differ', () => {
   const ids = new Set(Array.from({ length: 100 }, newMessageId));
   assert.equal(ids.size, 100);
   for (const id of ids) assert.match(id, /^[0-9a-f]{16}$/);
+});
+
+test('screen messages round-trip and anything else is not one', () => {
+  assert.deepEqual(parseScreenMessage(encodeScreen(true)), { sharing: true });
+  assert.deepEqual(parseScreenMessage('{"type":"screen","sharing":false,"extra":1}'), { sharing: false });
+  for (const data of ['{"type":"screen"}', '{"type":"screen","sharing":"yes"}', '{"type":"chat","sharing":true}', 'x', null]) {
+    assert.equal(parseScreenMessage(data), null, String(data));
+  }
+  // A chat parser ignores screen messages (what an older page does).
+  assert.equal(parseMessage(encodeScreen(true)), null);
+});
+
+test('the second video section is the screen', () => {
+  const sdp = 'v=0\r\nm=audio 9 X 111\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\nm=application 9 X webrtc-datachannel\r\na=mid:2\r\nm=video 9 X 96\r\na=mid:3\r\n';
+  assert.equal(videoSectionIndex(sdp, '1'), 0);
+  assert.equal(videoSectionIndex(sdp, '3'), 1);
+  assert.equal(videoSectionIndex(sdp, '0'), -1);
+  assert.equal(videoSectionIndex(sdp, '2'), -1);
+  assert.equal(videoSectionIndex(sdp, null), -1);
+  assert.equal(videoSectionIndex(null, '1'), -1);
 });
