@@ -94,6 +94,7 @@ async fn session(
         input: input_rx,
         remote: FrameSlot::new(),
         self_view: FrameSlot::new(),
+        screen: FrameSlot::new(),
         duration: None,
     };
     let call = Scripted {
