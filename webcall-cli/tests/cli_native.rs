@@ -495,8 +495,8 @@ async fn a_native_call_losing_a_quarter_of_its_packets_is_graded_bad() {
     let dir = scratch("native-lossy");
     let (stats_a, stats_b) = (dir.join("a.json"), dir.join("b.json"));
     let _loss = webcall_testkit::UdpLoss::start(25).unwrap();
-    let a = spawn(join_synthetic(&room.url, "16", &stats_a, &[]));
-    let b = spawn(join_synthetic(&room.url, "14", &stats_b, &[]));
+    let a = spawn(join_synthetic(&room.url, "22", &stats_a, &[]));
+    let b = spawn(join_synthetic(&room.url, "20", &stats_b, &[]));
     let (ra, rb) = blocking(move || {
         let rb = finish(b, LIMIT);
         let ra = finish(a, LIMIT);

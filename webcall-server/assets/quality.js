@@ -174,7 +174,10 @@ export class QualityTracker {
     };
     const first = this.window[0];
     const span = nowMs - first.at;
-    if (span < MIN_SPAN_MS) return this.shown;
+    const packets = (s) => s.packetsReceived + s.packetsLost;
+    const last = this.window[this.window.length - 1];
+    // A connection whose media has not started is not graded (not "good").
+    if (span < MIN_SPAN_MS || packets(last) === packets(first)) return this.shown;
     this.measures = measure(this.window, span);
     this.details.loss = this.measures.loss;
     if (this.measures.rttMs !== null) this.details.rttMs = this.measures.rttMs;

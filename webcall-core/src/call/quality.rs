@@ -17,7 +17,9 @@
 //! - Hysteresis: the shown grade becomes worse once the worse raw grade has
 //!   held for [`WORSEN_AFTER`], and better once the better one has held for
 //!   [`IMPROVE_AFTER`]. The first grade is shown as soon as the window spans
-//!   [`MIN_SPAN`]; until the connection has been graded for a whole
+//!   [`MIN_SPAN`] and a packet arrived or was lost in it (a connection
+//!   whose media has not started is not graded, rather than called good);
+//!   until the connection has been graded for a whole
 //!   [`WINDOW`], a better grade is shown at once (the first seconds of a
 //!   call, while the video ramps up, are not held against it).
 //!
@@ -231,7 +233,8 @@ impl Grader {
             return self.shown;
         };
         let span = last.at.saturating_duration_since(first.at);
-        if span < MIN_SPAN {
+        let packets = |p: Point| p.sample.packets_received + p.sample.packets_lost;
+        if span < MIN_SPAN || packets(last) == packets(first) {
             return self.shown;
         }
         self.measures = measures(&self.window, first, last, span);
@@ -421,6 +424,26 @@ mod tests {
         let ms = g.measures();
         assert_eq!(ms.rtt_ms, Some(20.0));
         assert!((ms.fps - 30.0).abs() < 1e-9 && ms.loss == 0.0 && ms.video_expected);
+    }
+
+    #[test]
+    fn a_connection_whose_media_has_not_started_is_not_graded() {
+        let t0 = Instant::now();
+        let mut g = Grader::new();
+        // Connected, but nothing arrives for three seconds: no grade, and no
+        // time counted as good.
+        for s in 0..3 {
+            assert_eq!(g.sample(t0 + s * S, Sample::default()), None);
+        }
+        assert_eq!(g.report().graded_ms, 0);
+        // Then a quarter of the packets are lost: the first grade is bad.
+        let lossy = |n: u64| Sample {
+            packets_received: n * 75,
+            packets_lost: n * 25,
+            ..steady(n, 20.0, 25, 0)
+        };
+        g.sample(t0 + 3 * S, lossy(1));
+        assert_eq!(g.sample(t0 + 5 * S, lossy(3)), Some(Grade::Bad));
     }
 
     #[test]

@@ -204,3 +204,12 @@ test('figures are written readably, and every quality text exists in both langua
   assert.ok(keys.length >= 15, keys.join());
   for (const k of keys) assert.ok(STRINGS.ru[k] && STRINGS.ru[k] !== STRINGS.en[k], k);
 });
+
+test('a connection whose media has not started is not graded, then loss shows at once as bad', () => {
+  const q = new QualityTracker();
+  const idle = { ...steady(0), packetsReceived: 0, packetsLost: 0, framesDecoded: 0, videoBytesReceived: 0 };
+  for (let s = 0; s < 3; s += 1) assert.equal(q.sample(s * 1000, idle), null);
+  const lossy = (n) => ({ ...steady(n, { lost: 25, fps: 0 }) });
+  q.sample(3000, lossy(1));
+  assert.equal(q.sample(5000, lossy(3)), 'bad');
+});
