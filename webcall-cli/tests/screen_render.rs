@@ -456,6 +456,15 @@ fn the_quality_grade_is_on_the_status_line_and_i_opens_the_details() {
     ] {
         assert!(s.contains(want), "{want:?} missing from the details:\n{s}");
     }
+    assert!(
+        !s.contains("pictures skipped"),
+        "half blocks skip no pictures:\n{s}"
+    );
+    // With terminal images, the pictures the terminal was too slow for.
+    state.graphics = webcall_cli::screen::pixels::Graphics::Sixel;
+    state.count_dropped(3);
+    let s = text(&draw(140, 24, &state));
+    assert!(s.contains("pictures skipped  3"), "{s}");
     state.lang = Lang::Ru;
     let s = text(&draw(140, 24, &state));
     for want in [
@@ -463,6 +472,7 @@ fn the_quality_grade_is_on_the_status_line_and_i_opens_the_details() {
         "кодек",
         "через ретранслятор",
         "подробности",
+        "кадров пропущено  3",
     ] {
         assert!(s.contains(want), "{want:?} missing:\n{s}");
     }

@@ -22,16 +22,7 @@ use webcall_testkit::TestServer;
 const WAIT: Duration = Duration::from_secs(90);
 
 /// The test pattern's bars as sent (RGB).
-const BARS: [[u8; 3]; 8] = [
-    [235, 235, 235],
-    [235, 235, 16],
-    [16, 235, 235],
-    [16, 235, 16],
-    [235, 16, 235],
-    [235, 16, 16],
-    [16, 16, 235],
-    [40, 40, 40],
-];
+const BARS: [[u8; 3]; 8] = webcall_core::call::sources::TEST_PATTERN_BARS;
 
 /// A child process killed when dropped.
 struct Killed(Child);

@@ -64,15 +64,8 @@ function utf8Length(text, limit) {
  * whose fields break the limits.
  */
 export function parseMessage(data) {
-  if (typeof data !== 'string' || utf8Length(data, MAX_MESSAGE_BYTES) > MAX_MESSAGE_BYTES) return null;
-  let value;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return null;
-  }
-  if (!value || typeof value !== 'object' || Array.isArray(value) || typeof value.type !== 'string') return null;
-  if (value.type !== 'chat') return null;
+  const value = parseObject(data);
+  if (!value || value.type !== 'chat') return null;
   const { id, text, sent_at: sentAt } = value;
   if (typeof id !== 'string' || charCount(id) > MAX_ID_CHARS) return null;
   if (typeof text !== 'string' || text.length === 0 || charCount(text) > MAX_TEXT_CHARS) return null;
@@ -88,6 +81,17 @@ export const encodeScreen = (sharing) => JSON.stringify({ type: 'screen', sharin
  * (other types, not JSON, more than 64 KiB, no boolean `sharing`).
  */
 export function parseScreenMessage(data) {
+  const value = parseObject(data);
+  if (!value || value.type !== 'screen' || typeof value.sharing !== 'boolean') return null;
+  return { sharing: value.sharing };
+}
+
+/**
+ * A data-channel message as an object with a string `type`, or null for
+ * binary data, more than 64 KiB, text that is not JSON, or JSON that is
+ * not such an object.
+ */
+function parseObject(data) {
   if (typeof data !== 'string' || utf8Length(data, MAX_MESSAGE_BYTES) > MAX_MESSAGE_BYTES) return null;
   let value;
   try {
@@ -95,8 +99,8 @@ export function parseScreenMessage(data) {
   } catch {
     return null;
   }
-  if (!value || typeof value !== 'object' || value.type !== 'screen' || typeof value.sharing !== 'boolean') return null;
-  return { sharing: value.sharing };
+  if (!value || typeof value !== 'object' || Array.isArray(value) || typeof value.type !== 'string') return null;
+  return value;
 }
 
 /**

@@ -9,14 +9,8 @@ use std::process::Command;
 
 #[test]
 fn browser_client_unit_tests_pass_under_node() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/tests");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.to_string_lossy().ends_with(".test.js"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no *.test.js in {}", dir.display());
+    let files = files_in("assets/tests", ".test.js");
+    assert!(!files.is_empty(), "no *.test.js in assets/tests");
 
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
     // Files named one by one: older node versions take no directory.
@@ -50,18 +44,8 @@ fn browser_client_unit_tests_pass_under_node() {
 /// starts in a browser test.
 #[test]
 fn every_browser_module_parses() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "js"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 10,
-        "too few modules in {}: {files:?}",
-        dir.display()
-    );
+    let files = files_in("assets", ".js");
+    assert!(files.len() >= 10, "too few modules in assets: {files:?}");
     let node = std::env::var("NODE").unwrap_or_else(|_| "node".to_owned());
     for file in &files {
         let output = Command::new(&node)
@@ -76,4 +60,17 @@ fn every_browser_module_parses() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// The files in `dir` (below the crate) whose names end with `suffix`,
+/// sorted.
+fn files_in(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.is_file() && path.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files
 }

@@ -95,6 +95,7 @@ struct Words {
     rtt: &'static str,
     loss: &'static str,
     path: &'static str,
+    dropped: &'static str,
     unknown: &'static str,
 }
 
@@ -109,6 +110,7 @@ fn words(lang: Lang) -> &'static Words {
             rtt: "round trip",
             loss: "loss",
             path: "path",
+            dropped: "pictures skipped",
             unknown: "-",
         },
         Lang::Ru => &Words {
@@ -120,6 +122,7 @@ fn words(lang: Lang) -> &'static Words {
             rtt: "задержка (туда-обратно)",
             loss: "потери",
             path: "путь",
+            dropped: "кадров пропущено",
             unknown: "-",
         },
     }
@@ -198,7 +201,14 @@ pub fn draw_details(buf: &mut Buffer, video: Rect, state: &ScreenState) {
         return;
     }
     let q = state.quality.clone().unwrap_or_default();
-    let lines = detail_lines(state.lang, &q);
+    let mut lines = detail_lines(state.lang, &q);
+    if state.graphics.is_pixels() {
+        // Pictures the terminal was too slow to draw (terminal images only).
+        lines.push((
+            words(state.lang).dropped,
+            state.dropped_frames().to_string(),
+        ));
+    }
     let label_width = lines
         .iter()
         .map(|(l, _)| l.chars().count())

@@ -58,6 +58,19 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The colours of the test pattern's bars, left to right (RGB, video
+/// range), for a receiver that checks it sees them.
+pub const TEST_PATTERN_BARS: [[u8; 3]; 8] = [
+    [235, 235, 235],
+    [235, 235, 16],
+    [16, 235, 235],
+    [16, 235, 16],
+    [235, 16, 235],
+    [235, 16, 16],
+    [16, 16, 235],
+    [40, 40, 40],
+];
+
 /// Moving colour bars with a picture code (frame number and send time) in
 /// the top rows, so the far side can measure latency. Default 640x480 at 30
 /// frames a second.
@@ -90,22 +103,12 @@ impl TestPattern {
                 "a {width}x{height} test pattern at {fps} fps is not possible: use an even size and 1 to 120 fps"
             )));
         }
-        let colours = [
-            [235, 235, 235],
-            [235, 235, 16],
-            [16, 235, 235],
-            [16, 235, 16],
-            [235, 16, 235],
-            [235, 16, 16],
-            [16, 16, 235],
-            [40, 40, 40],
-        ];
         Ok(Self {
             width,
             height,
             pacer: Pacer::new(Duration::from_secs(1) / fps),
             frame: 0,
-            bars: colours
+            bars: TEST_PATTERN_BARS
                 .iter()
                 .map(|&[r, g, b]| rgb_to_yuv(r, g, b))
                 .collect(),
