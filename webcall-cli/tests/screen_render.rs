@@ -472,7 +472,7 @@ fn the_quality_grade_is_on_the_status_line_and_i_opens_the_details() {
         "кодек",
         "через ретранслятор",
         "подробности",
-        "кадров пропущено  3",
+        "кадров пропущено",
     ] {
         assert!(s.contains(want), "{want:?} missing:\n{s}");
     }
