@@ -45,6 +45,9 @@ pub const MEDIA_FLOWING: &str = "await (async () => { const s = await window.web
 /// first answer to the page), on a loaded machine.
 const JOIN_READY: Duration = Duration::from_secs(60);
 
+/// How many times [`Browser::click_join`] presses a Join button that stays.
+const JOIN_CLICKS: usize = 5;
+
 /// How to start a [`Browser`].
 #[derive(Debug, Clone)]
 pub struct BrowserOptions {
@@ -274,11 +277,31 @@ impl Browser {
             self.wait_until(READY, JOIN_READY, "the Join button to be enabled")
                 .await?;
         }
-        let in_prejoin = self.eval("return window.webcall.prejoin().shown;").await?;
-        if in_prejoin == Value::Bool(true) {
+        // A click can miss when the layout moves between WebDriver finding
+        // the button and pressing it (the self-view and the device lists
+        // arrive while the button is already enabled): a person would press
+        // again, and so does this, a bounded number of times.
+        const LEFT: &str = "!window.webcall.prejoin().shown";
+        for _ in 0..JOIN_CLICKS {
+            if self.eval(&format!("return {LEFT};")).await? == Value::Bool(true) {
+                return Ok(());
+            }
             self.click("#join-call").await?;
+            let left = self
+                .eval(&format!(
+                    "return await new Promise((resolve) => {{ const end = Date.now() + 3000; \
+                     const check = () => {{ if ({LEFT}) resolve(true); \
+                     else if (Date.now() > end) resolve(false); else setTimeout(check, 20); }}; check(); }});"
+                ))
+                .await?;
+            if left == Value::Bool(true) {
+                return Ok(());
+            }
         }
-        Ok(())
+        bail!(
+            "pressing Join {JOIN_CLICKS} times did not leave the check before the call\n{}",
+            self.diagnostics().await
+        )
     }
 
     /// Clicks the first element matching the CSS `selector`, as a user
