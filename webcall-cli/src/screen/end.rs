@@ -195,9 +195,7 @@ pub fn draw_end(buf: &mut Buffer, area: Rect, state: &ScreenState, view: &EndVie
         ]),
     ];
     if let Some((quality, grade)) = &view.quality {
-        let style = grade.map_or(Style::default(), |g| {
-            Style::default().fg(grade_colour(g))
-        });
+        let style = grade.map_or(Style::default(), |g| Style::default().fg(grade_colour(g)));
         lines.push(Line::from(vec![
             Span::styled(format!("{} ", t.quality), label),
             Span::styled(quality.clone(), style),

@@ -16,17 +16,13 @@ pub fn help_lines(state: &ScreenState, inner: u16) -> Vec<Line<'static>> {
     let t = state.lang.layout();
     let inner = usize::from(inner);
     let full = t.help_keys.iter().map(|(k, _)| k.chars().count()).max();
-    let widest = t
-        .help_keys
-        .iter()
-        .map(|(k, w)| k.chars().count() + w.chars().count() + 3)
-        .max()
-        .unwrap_or(0);
+    let what = t.help_keys.iter().map(|(_, w)| w.chars().count()).max();
+    let widest = full.unwrap_or(0) + what.unwrap_or(0) + 3;
     // Narrow: the first name of each key only (`q` for `q, Esc, Ctrl-C`).
     let short = widest > inner;
     let key_of = |k: &'static str| -> &'static str {
         if short {
-            k.split(',').next().unwrap_or(k)
+            k.split(", ").next().unwrap_or(k)
         } else {
             k
         }
@@ -90,12 +86,10 @@ pub fn draw_help(buf: &mut Buffer, area: Rect, state: &ScreenState) {
         height,
     );
     Clear.render(boxed, buf);
-    let mut block = Block::default()
-        .borders(Borders::ALL)
-        .title(Line::styled(
-            title,
-            Style::default().add_modifier(Modifier::BOLD),
-        ));
+    let mut block = Block::default().borders(Borders::ALL).title(Line::styled(
+        title,
+        Style::default().add_modifier(Modifier::BOLD),
+    ));
     if close.chars().count() + 2 <= usize::from(width) {
         block = block.title_bottom(Line::raw(close));
     }

@@ -177,7 +177,7 @@ mod tests {
         }
         e.extend_from_slice(b"t|x\0");
         for i in 0..14i16 {
-            let v = if i == 13 { 16 } else { -1 };
+            let v: i16 = if i == 13 { 16 } else { -1 };
             e.extend_from_slice(&v.to_le_bytes());
         }
         assert_eq!(colours_in_entry(&e), Some(16));

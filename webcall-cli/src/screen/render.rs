@@ -305,20 +305,21 @@ fn draw_camera_corner(
 }
 
 /// The key help: every key with three spaces between; where that does not
-/// fit `width`, one space between and without the Ctrl-C alias; narrower
-/// still, only `?` (the help lists every key) and `q`; then only `?`.
+/// fit `width`, one space between and without the Ctrl-C alias, then
+/// without `s`, `i`, `d/a`, `c`, `v` and `m` in turn (the help lists them
+/// all), keeping `?` and `q`; narrower still, only `?`.
 fn keys_line(state: &ScreenState, width: u16) -> Line<'static> {
     let t = state.lang.text();
     let l = state.lang.layout();
     let switch = super::switch::key_help(state.lang);
     let key = |k: &'static str| Span::styled(k, Style::default().add_modifier(Modifier::REVERSED));
-    let entries = [
+    let mut entries = vec![
         (" m ", t.key_mute),
         (" v ", t.key_camera),
         (" d/a ", switch),
-        (" s ", l.key_self_view),
         (" c ", t.key_chat),
         (" i ", quality::key_details(state.lang)),
+        (" s ", l.key_self_view),
         (" ? ", l.key_help),
     ];
     let build = |entries: &[(&'static str, &'static str)], gap: &str, ctrl_c: bool, q: bool| {
@@ -337,13 +338,18 @@ fn keys_line(state: &ScreenState, width: u16) -> Line<'static> {
         }
         Line::from(spans)
     };
-    let help = &entries[entries.len() - 1..];
-    [
-        build(&entries, "   ", true, true),
-        build(&entries, " ", false, true),
-        build(help, "   ", false, true),
-    ]
-    .into_iter()
-    .find(|line| line.width() <= usize::from(width))
-    .unwrap_or_else(|| build(help, "", false, false))
+    let fits = |line: &Line| line.width() <= usize::from(width);
+    let full = build(&entries, "   ", true, true);
+    if fits(&full) {
+        return full;
+    }
+    for drop in ["", " s ", " i ", " d/a ", " c ", " v ", " m "] {
+        entries.retain(|(k, _)| *k != drop);
+        let gap = if entries.len() == 1 { "   " } else { " " };
+        let line = build(&entries, gap, false, true);
+        if fits(&line) {
+            return line;
+        }
+    }
+    build(&entries, "", false, false)
 }

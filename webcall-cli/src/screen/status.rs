@@ -54,6 +54,8 @@ pub struct Part {
     pub spans: Vec<Span<'static>>,
     /// It may be cut short (with `…`) rather than dropped.
     pub shrink: bool,
+    /// A shorter form, put in its place before it is dropped.
+    pub short: Option<Vec<Span<'static>>>,
 }
 
 impl Part {
@@ -63,6 +65,7 @@ impl Part {
             priority,
             spans: vec![span],
             shrink: false,
+            short: None,
         }
     }
 
@@ -97,6 +100,7 @@ pub fn parts(state: &ScreenState) -> Vec<Part> {
             Span::styled(state.lang.connection(state.connection), bold),
         ],
         shrink: false,
+        short: None,
     }];
     if let Some(t) = state.call_time {
         parts.push(Part::new(priority::DURATION, Span::raw(clock(t))));
@@ -112,10 +116,16 @@ pub fn parts(state: &ScreenState) -> Vec<Part> {
         .skip_while(|s| s.content.trim().is_empty())
         .collect();
     if !grade.is_empty() {
+        // Narrow: the bars alone (they differ without colour too).
+        let bars = grade[..1]
+            .iter()
+            .map(|s| Span::styled(s.content.trim().to_owned(), s.style))
+            .collect();
         parts.push(Part {
             priority: priority::QUALITY,
             spans: grade,
             shrink: false,
+            short: Some(bars),
         });
     }
     if let Some(rtt) = state.rtt {
@@ -164,6 +174,7 @@ pub fn parts(state: &ScreenState) -> Vec<Part> {
                 Style::default().fg(Color::Yellow),
             )],
             shrink: true,
+            short: None,
         });
     }
     parts
@@ -184,7 +195,8 @@ pub fn line(state: &ScreenState, width: u16) -> Line<'static> {
 
 /// Lays `parts` out in `width` columns: while they do not fit, the least
 /// important part (the rightmost of equals) is cut short if it may and
-/// keeps [`MIN_SHRUNK`] columns, else dropped. One part left that is still
+/// keeps [`MIN_SHRUNK`] columns, else put in its short form if it has one,
+/// else dropped. One part left that is still
 /// too wide is clipped at the edge.
 pub fn fit(mut parts: Vec<Part>, width: u16) -> Line<'static> {
     let width = usize::from(width);
@@ -206,6 +218,10 @@ pub fn fit(mut parts: Vec<Part>, width: u16) -> Line<'static> {
             let part = &mut parts[i];
             part.spans = cut(std::mem::take(&mut part.spans), own - over);
             break;
+        }
+        if let Some(short) = parts[i].short.take() {
+            parts[i].spans = short;
+            continue;
         }
         parts.remove(i);
     }
@@ -273,6 +289,7 @@ mod tests {
                     priority: 60,
                     spans: vec![Span::raw("a long notice about something")],
                     shrink: true,
+                    short: None,
                 },
             ]
         };
