@@ -111,12 +111,8 @@ impl VoiceProcessor {
         let pipeline = settings.any().then(|| {
             let config = Config {
                 high_pass_filter: Some(HighPassFilter::default()),
-                echo_canceller: settings
-                    .echo_cancellation
-                    .then(EchoCanceller::default),
-                noise_suppression: settings
-                    .noise_suppression
-                    .then(NoiseSuppression::default),
+                echo_canceller: settings.echo_cancellation.then(EchoCanceller::default),
+                noise_suppression: settings.noise_suppression.then(NoiseSuppression::default),
                 ..Config::default()
             };
             let stream = StreamConfig::new(AUDIO_SAMPLE_RATE, 1);
