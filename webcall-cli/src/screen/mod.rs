@@ -18,6 +18,7 @@ pub mod i18n;
 pub mod keys;
 pub mod live;
 pub mod logs;
+pub mod meter;
 pub mod painter;
 pub mod palette;
 pub mod pixels;

@@ -294,6 +294,7 @@ fn status_line(state: &ScreenState) -> Line<'static> {
     if let Some(loss) = state.packet_loss {
         field(format!("{} {:.1}%", text.loss, loss * 100.0));
     }
+    spans.extend(super::meter::status_spans(state));
     if state.mic_muted {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(text.mic_off, Style::default().fg(Color::Red)));

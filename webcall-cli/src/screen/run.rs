@@ -370,6 +370,11 @@ where
                                 .map(|n| (tokio::time::Instant::now() + FLASH_FOR, n));
                         }
                         dirty = true;
+                        if action == Action::ToggleMute {
+                            // Muted means muted now: not one tick later.
+                            draw(terminal, state, painter.as_deref_mut())?;
+                            dirty = false;
+                        }
                     }
                 }
                 Some(Input::Resize) => {
@@ -394,6 +399,7 @@ where
             }
             _ = tick.tick() => {
                 let mut fresh = [false; 2];
+                dirty |= super::meter::refresh(state);
                 if flash.as_ref().is_some_and(|(until, _)| tokio::time::Instant::now() >= *until) {
                     // Briefly means briefly, unless something else was said since.
                     if let Some((_, text)) = flash.take()
