@@ -290,6 +290,28 @@ mod tests {
     }
 
     #[test]
+    fn echo_cancellation_and_noise_suppression_are_on_unless_turned_off() {
+        let settings = |flags: &[&str]| {
+            let args = [&["webcall", "join", "http://h/r/x"][..], flags].concat();
+            let Command::Join(j) = Cli::try_parse_from(args).unwrap().command else {
+                panic!()
+            };
+            let s = j.voice_settings();
+            (s.echo_cancellation, s.noise_suppression)
+        };
+        assert_eq!(settings(&[]), (true, true));
+        assert_eq!(settings(&["--no-echo-cancel"]), (false, true));
+        assert_eq!(settings(&["--no-noise-suppression"]), (true, false));
+        let help = Cli::try_parse_from(["webcall", "join", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            help.contains("--no-echo-cancel") && help.contains("never processed"),
+            "{help}"
+        );
+    }
+
+    #[test]
     fn media_choices_parse() {
         assert_eq!(
             parse_video("clip.Y4M").unwrap(),
