@@ -135,7 +135,11 @@ async fn the_meter_follows_the_level_and_mute_shows_at_once() {
     assert!(at >= loud && at <= loud + tick, "drawn within a redraw");
     let at = shown("mic ▮▮▯▯▯▯▯▯").expect("the quiet level was drawn");
     assert!(at >= quiet && at <= quiet + tick, "drawn within a redraw");
-    assert_eq!(muted, Some(pressed), "muted was drawn as the key was pressed");
+    assert_eq!(
+        muted,
+        Some(pressed),
+        "muted was drawn as the key was pressed"
+    );
     let frames = frames.lock().unwrap();
     let (_, last) = frames.last().unwrap();
     assert!(last.contains("mic off") && !last.contains('▮'), "{last}");

@@ -128,7 +128,7 @@ fn unvoiced(rng: &mut Rng, out: &mut [f64]) {
 /// The far end as heard at the microphone: a direct path and a dozen
 /// reflections within 40 ms, decaying; about 10 dB quieter overall.
 fn room_echo(far: &[f64]) -> Vec<f64> {
-    let mut rng = Rng(0x5EED_0F_EC40);
+    let mut rng = Rng(0x005E_ED0F_EC40);
     let delay = ECHO_DELAY_MS * RATE / 1000;
     let mut taps = vec![(delay, 0.4)];
     for _ in 0..12 {
@@ -200,9 +200,9 @@ fn signals() -> &'static Signals {
     SIGNALS.get_or_init(|| {
         let len = SECONDS * RATE;
         let far = voice(0xFA4_E4D, 120.0, len, |s| !(12..16).contains(&s));
-        let near = voice(0x4EA4_E4D, 210.0, len, |s| (12..20).contains(&s));
+        let near = voice(0x04EA_4E4D, 210.0, len, |s| (12..20).contains(&s));
         let echo = room_echo(&far);
-        let mut noise = Rng(0x401_5E);
+        let mut noise = Rng(0x0004_015E);
         // A noise floor near -70 dBFS, as a quiet room and a microphone give.
         let mic: Vec<f64> = (0..len)
             .map(|i| echo[i] + near[i] + 0.0005 * noise.range(-1.0, 1.0))
