@@ -109,18 +109,23 @@ pub struct Prepared {
     pub options: CallOptions,
     /// One line each, for the screen and stderr.
     pub notices: Vec<String>,
-    /// The echo canceller and noise suppressor the microphone's audio goes
-    /// through: `None` when no microphone is sent (a tone, a file, none)
-    /// or both are turned off. The speaker feeds it the echo reference.
+    /// The echo canceller and noise suppressor a microphone's audio goes
+    /// through (the one joined with, or one switched to with `a`); the
+    /// speaker feeds it the echo reference. `None` when both are turned
+    /// off or no audio is sent.
     pub voice: Option<VoiceProcessor>,
+    /// Whether the audio the call was joined with goes through `voice`:
+    /// a microphone does, a tone or a file does not.
+    pub processed: bool,
 }
 
 impl Prepared {
     /// What the sent audio goes through, for the stats report.
     pub fn audio_processing(&self) -> VoiceSettings {
-        self.voice
-            .as_ref()
-            .map_or(VoiceSettings::OFF, VoiceProcessor::settings)
+        match &self.voice {
+            Some(voice) if self.processed => voice.settings(),
+            _ => VoiceSettings::OFF,
+        }
     }
 }
 
@@ -153,7 +158,8 @@ pub fn options(args: &JoinArgs) -> Result<Prepared> {
         args.audio.as_ref().unwrap_or(&AudioChoice::Mic),
         AudioChoice::Mic
     );
-    if !(mic && audio.is_some()) {
+    let processed = voice.is_some() && mic && audio.is_some();
+    if audio.is_none() {
         voice = None;
     }
     let options = CallOptions {
@@ -170,6 +176,7 @@ pub fn options(args: &JoinArgs) -> Result<Prepared> {
         options,
         notices,
         voice,
+        processed,
     })
 }
 
@@ -183,6 +190,7 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
         mut options,
         mut notices,
         voice,
+        ..
     } = prepared;
     let screen =
         (!args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout())).then(|| {
