@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn the_meter_shows_bars_in_both_languages_and_nothing_when_muted() {
-        let mut state = ScreenState::new(super::super::ColorMode::TrueColor, Lang::En);
+        let mut state = ScreenState::new(crate::screen::ColorMode::TrueColor, Lang::En);
         assert!(status_spans(&state).is_empty(), "no audio sent: no meter");
         let level = MicLevel::new();
         state.mic_level = Some(MeterView::new(level.clone()));
