@@ -120,8 +120,9 @@ pub fn label(lang: Lang) -> &'static str {
     }
 }
 
-/// The meter's spans for the status line (a leading gap, the label, the
-/// bars): none while muted or when no audio is sent.
+/// The meter's spans for the status line (the label, the bars): none
+/// while muted or when no audio is sent. The status line places them
+/// ([`super::status`], priority [`METER`](super::status::priority::METER)).
 pub fn status_spans(state: &ScreenState) -> Vec<Span<'static>> {
     let Some(view) = &state.mic_level else {
         return Vec::new();
@@ -134,7 +135,6 @@ pub fn status_spans(state: &ScreenState) -> Vec<Span<'static>> {
     // The top bar is drawn red: the level is close to clipping.
     let loud = usize::from(view.bars == BARS);
     vec![
-        Span::raw("  "),
         Span::raw(format!("{} ", label(state.lang))),
         Span::styled("▮".repeat(lit - loud), Style::default().fg(Color::Green)),
         Span::styled("▮".repeat(loud), Style::default().fg(Color::Red)),
@@ -228,14 +228,14 @@ mod tests {
         level.set_dbfs(-33.0);
         assert!(refresh(&mut state), "the bars changed");
         assert!(!refresh(&mut state), "and then did not");
-        assert_eq!(text(&status_spans(&state)), "  mic ▮▮▮▮▯▯▯▯");
+        assert_eq!(text(&status_spans(&state)), "mic ▮▮▮▮▯▯▯▯");
         state.lang = Lang::Ru;
-        assert_eq!(text(&status_spans(&state)), "  микр. ▮▮▮▮▯▯▯▯");
+        assert_eq!(text(&status_spans(&state)), "микр. ▮▮▮▮▯▯▯▯");
         level.set_dbfs(0.0);
         refresh(&mut state);
         let spans = status_spans(&state);
-        assert_eq!(text(&spans), "  микр. ▮▮▮▮▮▮▮▮");
-        assert_eq!(spans[3].style.fg, Some(Color::Red), "the top bar warns");
+        assert_eq!(text(&spans), "микр. ▮▮▮▮▮▮▮▮");
+        assert_eq!(spans[2].style.fg, Some(Color::Red), "the top bar warns");
         state.mic_muted = true;
         assert!(status_spans(&state).is_empty(), "muted: the status says so");
     }
