@@ -51,19 +51,20 @@ struct Seen {
     images: AtomicU64,
     /// Cells drawn as half blocks (`▀`).
     half_blocks: AtomicU64,
+    /// Synchronized updates begun (each draw of pictures).
+    updates: AtomicU64,
     /// Everything written since [`Terminal::capture`], while capturing.
     capture: Mutex<Option<Vec<u8>>>,
 }
 
-/// Occurrences of `needle` in `tail + chunk` that end inside `chunk`.
-fn count(tail: &[u8], chunk: &[u8], needle: &[u8]) -> u64 {
-    let mut joined = Vec::with_capacity(tail.len() + chunk.len());
-    joined.extend_from_slice(tail);
-    joined.extend_from_slice(chunk);
-    joined
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(i, w)| *w == needle && i + needle.len() > tail.len())
+/// Occurrences of `needle` in `joined` (the last bytes of the previous
+/// read, `tail` of them, then this read) that end inside this read. The
+/// search is the optimised `memchr` crate's: this crate's own code is
+/// unoptimised in the dev profile, and a byte-by-byte search here would
+/// read the terminal slower than the screen writes it.
+fn count(joined: &[u8], tail: usize, needle: &[u8]) -> u64 {
+    memchr::memmem::find_iter(joined, needle)
+        .filter(|i| i + needle.len() > tail)
         .count() as u64
 }
 
@@ -75,12 +76,13 @@ struct Terminal {
 }
 
 impl Terminal {
-    fn start(render: &str, link: &str) -> Result<Self> {
+    fn start(render: &str, link: &str, stats: &std::path::Path) -> Result<Self> {
         let command = format!(
             "stty cols {COLUMNS} rows {ROWS}; exec env LANG=C.UTF-8 LC_ALL= TERM=xterm-256color \
              COLORTERM=truecolor RUST_LOG=warn {} join {link} --render {render} --video test \
-             --audio tone --speaker none --ice-addr 127.0.0.1",
+             --audio tone --speaker none --ice-addr 127.0.0.1 --stats-json {}",
             env!("CARGO_BIN_EXE_webcall"),
+            stats.display(),
         );
         let mut script = Command::new("script")
             .args(["-q", "-e", "-c", &command, "/dev/null"])
@@ -95,28 +97,35 @@ impl Terminal {
         let (seen2, answers) = (seen.clone(), input.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 1 << 16];
-            let mut tail: Vec<u8> = Vec::new();
+            // The last bytes of the previous read, then this read.
+            let mut joined: Vec<u8> = Vec::with_capacity(buf.len() + 16);
+            let mut tail = 0;
             while let Ok(n) = output.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
                 let chunk = &buf[..n];
+                joined.extend_from_slice(chunk);
                 seen2.bytes.fetch_add(n as u64, Ordering::Relaxed);
-                let images = count(&tail, chunk, b"\x1b_Ga=T") + count(&tail, chunk, b"\x1bP");
+                let images = count(&joined, tail, b"\x1b_Ga=T") + count(&joined, tail, b"\x1bP");
                 seen2.images.fetch_add(images, Ordering::Relaxed);
-                let blocks = count(&tail, chunk, "▀".as_bytes());
+                let blocks = count(&joined, tail, "▀".as_bytes());
                 seen2.half_blocks.fetch_add(blocks, Ordering::Relaxed);
+                let updates = count(&joined, tail, b"\x1b[?2026h");
+                seen2.updates.fetch_add(updates, Ordering::Relaxed);
                 // Answer the screen's questions as a sixel terminal would.
-                if count(&tail, chunk, b"\x1b[16t") > 0 {
+                if count(&joined, tail, b"\x1b[16t") > 0 {
                     let _ = answers.lock().unwrap().write_all(CELL_SIZE);
                 }
-                if count(&tail, chunk, b"\x1b[c") > 0 {
+                if count(&joined, tail, b"\x1b[c") > 0 {
                     let _ = answers.lock().unwrap().write_all(DEVICE_ATTRIBUTES);
                 }
                 if let Some(c) = seen2.capture.lock().unwrap().as_mut() {
                     c.extend_from_slice(chunk);
                 }
-                tail = chunk[n.saturating_sub(8)..].to_vec();
+                let keep = joined.len().min(8);
+                joined.drain(..joined.len() - keep);
+                tail = keep;
             }
         });
         Ok(Self {
@@ -176,7 +185,7 @@ impl Terminal {
 /// (escape sequences between label and digits skipped).
 fn skipped_figure(out: &[u8]) -> Option<u64> {
     let label = b"pictures skipped";
-    let at = out.windows(label.len()).rposition(|w| w == label)? + label.len();
+    let at = memchr::memmem::rfind(out, label)? + label.len();
     let mut rest = out[at..].iter().copied().peekable();
     let mut digits = String::new();
     while let Some(b) = rest.next() {
@@ -218,7 +227,10 @@ struct Row {
     cpu: f64,
     mb_per_s: f64,
     images_per_s: Option<f64>,
+    updates_per_s: f64,
     skipped: Option<u64>,
+    /// Pictures the screen's call decoded a second, over the whole call.
+    decoded_per_s: f64,
 }
 
 async fn measure(server: &TestServer, render: &'static str) -> Result<Row> {
@@ -231,7 +243,11 @@ async fn measure(server: &TestServer, render: &'static str) -> Result<Row> {
     };
     let (peer, mut events) = call::join(&room.url, options).await?;
     tokio::spawn(async move { while events.recv().await.is_some() {} });
-    let terminal = Terminal::start(render, &room.url)?;
+    let stats = std::env::temp_dir().join(format!(
+        "webcall-screen-cpu-{}-{render}.json",
+        std::process::id()
+    ));
+    let terminal = Terminal::start(render, &room.url, &stats)?;
     let seen = terminal.seen.clone();
     let pixels = render != "blocks";
     // Pictures flow both ways: the peer decodes the screen's test pattern,
@@ -252,31 +268,39 @@ async fn measure(server: &TestServer, render: &'static str) -> Result<Row> {
         None
     };
     let (t0, cpu0) = (Instant::now(), cpu_time(pid).context("reading its CPU time")?);
-    let (bytes0, images0) = (
+    let (bytes0, images0, updates0) = (
         seen.bytes.load(Ordering::Relaxed),
         seen.images.load(Ordering::Relaxed),
+        seen.updates.load(Ordering::Relaxed),
     );
     tokio::time::sleep(WINDOW).await;
     let (cpu1, wall) = (cpu_time(pid).context("reading its CPU time")?, t0.elapsed());
-    let (bytes1, images1) = (
+    let (bytes1, images1, updates1) = (
         seen.bytes.load(Ordering::Relaxed),
         seen.images.load(Ordering::Relaxed),
+        seen.updates.load(Ordering::Relaxed),
     );
     let skipped = match skipped0 {
         Some(before) => Some(terminal.skipped().await?.saturating_sub(before)),
         None => None,
     };
     let secs = wall.as_secs_f64();
-    let row = Row {
+    terminal.quit().await?;
+    peer.hangup().await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats).context("reading --stats-json")?)?;
+    let _ = std::fs::remove_file(&stats);
+    let decoded = report["received"]["video_frames_decoded"].as_f64().unwrap_or(0.0);
+    let duration = report["duration_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    Ok(Row {
         render,
         cpu: (cpu1 - cpu0).as_secs_f64() / secs * 100.0,
         mb_per_s: (bytes1 - bytes0) as f64 / secs / 1e6,
         images_per_s: pixels.then(|| (images1 - images0) as f64 / secs),
+        updates_per_s: (updates1 - updates0) as f64 / secs,
         skipped,
-    };
-    terminal.quit().await?;
-    peer.hangup().await;
-    Ok(row)
+        decoded_per_s: decoded / duration,
+    })
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -290,15 +314,19 @@ async fn main() -> Result<()> {
         "webcall join on a {COLUMNS}x{ROWS} terminal, receiving 640x480 at 30 fps and sending its own, over {} s:",
         WINDOW.as_secs()
     );
-    println!("  render   CPU % of one core   output MB/s   images/s (remote + self-view)   pictures skipped");
+    println!(
+        "  render   CPU % of one core   output MB/s   images/s (remote + self-view)   synchronized updates/s   pictures skipped   decoded/s (whole call)"
+    );
     for r in rows {
         println!(
-            "  {:<8} {:>17.1}   {:>11.2}   {:>29}   {:>16}",
+            "  {:<8} {:>17.1}   {:>11.2}   {:>29}   {:>22.1}   {:>16}   {:>22.1}",
             r.render,
             r.cpu,
             r.mb_per_s,
             r.images_per_s.map_or("-".into(), |v| format!("{v:.1}")),
+            r.updates_per_s,
             r.skipped.map_or("-".into(), |v| v.to_string()),
+            r.decoded_per_s,
         );
     }
     Ok(())
