@@ -20,7 +20,11 @@
 //! `unshare -n -- sh -c 'ip link set lo up && cargo bench --workspace --offline --bench screen_cpu --profile dev'`
 //! (the dev profile optimises the dependencies, not webcall's own crates;
 //! add `--config 'profile.dev.package.webcall-cli.opt-level=2' --config
-//! 'profile.dev.package.webcall-core.opt-level=2'` to optimise those too).
+//! 'profile.dev.package.webcall-core.opt-level=2'` to optimise those too,
+//! as a release build, the one people run, does). Unoptimised, scaling
+//! and encoding pictures in webcall's own code takes several times longer
+//! and the screen skips pictures; the figures then say little about the
+//! program people use.
 
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -47,8 +51,11 @@ const CELL_SIZE: &[u8] = b"\x1b[6;20;10t";
 #[derive(Default)]
 struct Seen {
     bytes: AtomicU64,
-    /// kitty images (`ESC _ G a=T`) and sixel images (`ESC P`).
+    /// kitty images (`ESC _ G a=T`) and sixel images (`ESC P`; a large
+    /// picture is two, its top and bottom half).
     images: AtomicU64,
+    /// kitty images of the remote picture (id 1).
+    remote: AtomicU64,
     /// Cells drawn as half blocks (`▀`).
     half_blocks: AtomicU64,
     /// Synchronized updates begun (each draw of pictures).
@@ -109,6 +116,8 @@ impl Terminal {
                 seen2.bytes.fetch_add(n as u64, Ordering::Relaxed);
                 let images = count(&joined, tail, b"\x1b_Ga=T") + count(&joined, tail, b"\x1bP");
                 seen2.images.fetch_add(images, Ordering::Relaxed);
+                let remote = count(&joined, tail, b",i=1,p=1,");
+                seen2.remote.fetch_add(remote, Ordering::Relaxed);
                 let blocks = count(&joined, tail, "▀".as_bytes());
                 seen2.half_blocks.fetch_add(blocks, Ordering::Relaxed);
                 let updates = count(&joined, tail, b"\x1b[?2026h");
@@ -227,6 +236,7 @@ struct Row {
     cpu: f64,
     mb_per_s: f64,
     images_per_s: Option<f64>,
+    remote_per_s: Option<f64>,
     updates_per_s: f64,
     skipped: Option<u64>,
     /// Pictures the screen's call decoded a second, over the whole call.
@@ -261,24 +271,31 @@ async fn measure(server: &TestServer, render: &'static str) -> Result<Row> {
             }
     })
     .await?;
-    let pid = terminal.webcall_pid().context("no webcall process under script")?;
+    let pid = terminal
+        .webcall_pid()
+        .context("no webcall process under script")?;
     let skipped0 = if pixels {
         Some(terminal.skipped().await?)
     } else {
         None
     };
-    let (t0, cpu0) = (Instant::now(), cpu_time(pid).context("reading its CPU time")?);
-    let (bytes0, images0, updates0) = (
+    let (t0, cpu0) = (
+        Instant::now(),
+        cpu_time(pid).context("reading its CPU time")?,
+    );
+    let (bytes0, images0, updates0, remote0) = (
         seen.bytes.load(Ordering::Relaxed),
         seen.images.load(Ordering::Relaxed),
         seen.updates.load(Ordering::Relaxed),
+        seen.remote.load(Ordering::Relaxed),
     );
     tokio::time::sleep(WINDOW).await;
     let (cpu1, wall) = (cpu_time(pid).context("reading its CPU time")?, t0.elapsed());
-    let (bytes1, images1, updates1) = (
+    let (bytes1, images1, updates1, remote1) = (
         seen.bytes.load(Ordering::Relaxed),
         seen.images.load(Ordering::Relaxed),
         seen.updates.load(Ordering::Relaxed),
+        seen.remote.load(Ordering::Relaxed),
     );
     let skipped = match skipped0 {
         Some(before) => Some(terminal.skipped().await?.saturating_sub(before)),
@@ -290,13 +307,16 @@ async fn measure(server: &TestServer, render: &'static str) -> Result<Row> {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&stats).context("reading --stats-json")?)?;
     let _ = std::fs::remove_file(&stats);
-    let decoded = report["received"]["video_frames_decoded"].as_f64().unwrap_or(0.0);
+    let decoded = report["received"]["video_frames_decoded"]
+        .as_f64()
+        .unwrap_or(0.0);
     let duration = report["duration_ms"].as_f64().unwrap_or(f64::NAN) / 1000.0;
     Ok(Row {
         render,
         cpu: (cpu1 - cpu0).as_secs_f64() / secs * 100.0,
         mb_per_s: (bytes1 - bytes0) as f64 / secs / 1e6,
         images_per_s: pixels.then(|| (images1 - images0) as f64 / secs),
+        remote_per_s: (render == "kitty").then(|| (remote1 - remote0) as f64 / secs),
         updates_per_s: (updates1 - updates0) as f64 / secs,
         skipped,
         decoded_per_s: decoded / duration,
@@ -315,19 +335,27 @@ async fn main() -> Result<()> {
         WINDOW.as_secs()
     );
     println!(
-        "  render   CPU % of one core   output MB/s   images/s (remote + self-view)   synchronized updates/s   pictures skipped   decoded/s (whole call)"
+        "  render   CPU % of one core   output MB/s   image sequences/s   remote pictures/s   picture draws/s   pictures skipped   decoded/s (whole call)"
     );
+    let or_dash = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}"));
     for r in rows {
         println!(
-            "  {:<8} {:>17.1}   {:>11.2}   {:>29}   {:>22.1}   {:>16}   {:>22.1}",
+            "  {:<8} {:>17.1}   {:>11.2}   {:>17}   {:>17}   {:>15.1}   {:>16}   {:>22.1}",
             r.render,
             r.cpu,
             r.mb_per_s,
-            r.images_per_s.map_or("-".into(), |v| format!("{v:.1}")),
+            or_dash(r.images_per_s),
+            or_dash(r.remote_per_s),
             r.updates_per_s,
             r.skipped.map_or("-".into(), |v| v.to_string()),
             r.decoded_per_s,
         );
     }
+    println!(
+        "  (image sequences: kitty images and sixel images, remote picture and self-view, a large \
+         sixel picture in two halves; remote pictures: kitty images of the remote picture; picture \
+         draws: synchronized updates; pictures skipped: the screen's own count, in the window; \
+         decoded/s: the screen's call over its whole length, set-up included, from --stats-json)"
+    );
     Ok(())
 }
