@@ -139,7 +139,11 @@ pub fn i420_len(width: u32, height: u32) -> usize {
     luma + luma / 2
 }
 
-/// BT.601 limited-range YUV to 8-bit RGB.
+/// BT.601 limited-range YUV to 8-bit RGB. Inline: the screen calls it for
+/// every pixel of every picture from another crate, where an out-of-line
+/// call (and, in the dev profile, this crate's unoptimised code) costs
+/// several times the conversion itself.
+#[inline]
 pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     let c = i32::from(y) - 16;
     let d = i32::from(u) - 128;
@@ -152,7 +156,9 @@ pub fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u8; 3] {
     ]
 }
 
-/// 8-bit RGB to BT.601 limited-range YUV.
+/// 8-bit RGB to BT.601 limited-range YUV. Inline, as [`yuv_to_rgb`]: the
+/// camera's pictures are converted pixel by pixel in another crate.
+#[inline]
 pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> [u8; 3] {
     let (r, g, b) = (i32::from(r), i32::from(g), i32::from(b));
     let y = ((66 * r + 129 * g + 25 * b + 128) >> 8) + 16;
