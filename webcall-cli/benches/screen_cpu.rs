@@ -23,8 +23,8 @@
 //! 'profile.dev.package.webcall-core.opt-level=2'` to optimise those too,
 //! as a release build, the one people run, does). Unoptimised, scaling
 //! and encoding pictures in webcall's own code takes several times longer
-//! and the screen skips pictures; the figures then say little about the
-//! program people use.
+//! (and on a busy machine the screen skips pictures); the figures then say
+//! little about the program people use.
 
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -43,7 +43,7 @@ const COLUMNS: u16 = 200;
 const ROWS: u16 = 60;
 
 /// Primary device attributes of a VT340-like terminal with sixel (`4`),
-/// and the cell size, 20x10 pixels (`CSI 6 ; height ; width t`).
+/// and the cell size, 10 pixels wide and 20 high (`CSI 6 ; height ; width t`).
 const DEVICE_ATTRIBUTES: &[u8] = b"\x1b[?62;4;22c";
 const CELL_SIZE: &[u8] = b"\x1b[6;20;10t";
 
@@ -187,6 +187,17 @@ impl Terminal {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
+    }
+}
+
+impl Drop for Terminal {
+    /// Ends `script` if the bench failed before `q`: closing the terminal
+    /// ends `webcall` too.
+    fn drop(&mut self) {
+        if matches!(self.script.try_wait(), Ok(None)) {
+            let _ = self.script.kill();
+            let _ = self.script.wait();
+        }
     }
 }
 
