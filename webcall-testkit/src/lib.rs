@@ -57,7 +57,7 @@ mod relay;
 mod server;
 pub mod turn;
 
-pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, status_is};
+pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, join_in_turn, status_is};
 pub use coturn::Coturn;
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
