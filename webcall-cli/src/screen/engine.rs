@@ -23,6 +23,7 @@ use super::state::{Connection, ScreenState};
 /// How long the terminal has to answer the graphics queries.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 use super::terminal::{InputReader, TerminalSession};
+use super::tmux::TmuxInfo;
 
 impl CallControl for Call {
     fn set_audio_enabled(&self, enabled: bool) {
@@ -203,9 +204,14 @@ impl CallScreen {
         {
             cell = CellSize { width, height };
         }
-        let (graphics, refused) = detect::choose(self.graphics, env, answer);
-        if refused {
-            state.notice = Some(detect::tmux_notice(state.lang).into());
+        // Inside tmux, ask tmux what it lets through (unless half blocks
+        // or sixel were asked for by name: nothing to ask then).
+        let tmux = (detect::in_tmux(env)
+            && !matches!(self.graphics, Some(Graphics::Blocks | Graphics::Sixel)))
+        .then(TmuxInfo::ask);
+        let (graphics, refused) = detect::choose(self.graphics, env, answer, tmux.as_ref());
+        if let Some(refusal) = refused {
+            state.notice = Some(refusal.notice(state.lang).into());
         }
         state.graphics = graphics;
         let mut painter = graphics.is_pixels().then(|| {

@@ -11,6 +11,8 @@
 //! [`live`]), and [`handle_typing_key`] keys on the open chat line. The
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
+//! Inside tmux, kitty images go through tmux's passthrough and show where
+//! the screen writes Unicode placeholder cells ([`tmux`]).
 
 pub mod detect;
 pub mod engine;
@@ -27,6 +29,7 @@ pub mod run;
 pub mod state;
 pub mod switch;
 pub mod terminal;
+pub mod tmux;
 pub mod video;
 
 pub use engine::CallScreen;

@@ -10,7 +10,11 @@
 //! Stray images: kitty images are deleted by id when their place changes,
 //! on a resize and on the way out ([`super::pixels::kitty_cleanup`], also in
 //! the panic hook of [`super::terminal`]); sixel and iTerm2 pixels are
-//! overwritten by writing the cells they covered again.
+//! overwritten by writing the cells they covered again, and go with the
+//! cleared screen on a resize. Inside tmux ([`Graphics::KittyTmux`]) the
+//! images are sent through tmux's passthrough and the painter writes their
+//! placeholder cells into the screen's cells, so tmux moves and clears
+//! them as text; they are deleted through the passthrough the same ways.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -136,10 +140,21 @@ impl Painter {
         if graphics.is_pixels() {
             out.extend_from_slice(SYNC_END);
         }
-        if graphics == Graphics::Kitty {
-            out.extend_from_slice(&super::pixels::kitty_cleanup());
+        match graphics {
+            Graphics::Kitty => out.extend_from_slice(&super::pixels::kitty_cleanup()),
+            Graphics::KittyTmux => out.extend_from_slice(&super::pixels::kitty_tmux_cleanup()),
+            _ => {}
         }
         out
+    }
+
+    /// Deletes kitty image `id` (through tmux's passthrough inside tmux).
+    fn delete(&mut self, id: u32) -> io::Result<()> {
+        match self.graphics {
+            Graphics::Kitty => self.out.write_all(&kitty_delete(id)),
+            Graphics::KittyTmux => self.out.write_all(&super::tmux::delete(id)),
+            _ => Ok(()),
+        }
     }
 
     /// Hands the pictures in `state` that are `fresh` (remote, self-view)
@@ -210,10 +225,8 @@ impl Painter {
     /// Forgets every image (after a resize cleared the screen): kitty
     /// images are deleted; all are drawn again at the next [`draw`](Self::draw).
     pub fn invalidate(&mut self) -> io::Result<()> {
-        if self.graphics == Graphics::Kitty {
-            for id in IDS {
-                self.out.write_all(&kitty_delete(id))?;
-            }
+        for id in IDS {
+            self.delete(id)?;
         }
         self.shown = [None, None];
         self.asked = [None, None];
@@ -261,6 +274,9 @@ impl Painter {
         B: Backend,
         B::Error: Send + Sync + 'static,
     {
+        if self.graphics == Graphics::KittyTmux {
+            return self.draw_placeholders(terminal, state, encoded);
+        }
         let cells: Buffer = terminal
             .draw(|f| render(f, state))
             .map_err(io::Error::other)?
@@ -322,7 +338,89 @@ impl Painter {
             self.submit(state, size, again);
         }
         self.push();
+        panic_for_tests(drew);
         Ok(())
+    }
+
+    /// [`draw`](Self::draw) inside tmux: images whose place went away are
+    /// deleted, new ones sent (their virtual placements need no cursor),
+    /// then the cells are drawn with the placeholder cells of every image
+    /// sent for where its picture is now. Text over a picture is a cell
+    /// like any other, so nothing needs drawing twice.
+    fn draw_placeholders<B>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        state: &mut ScreenState,
+        encoded: Option<Encoded>,
+    ) -> io::Result<()>
+    where
+        B: Backend,
+        B::Error: Send + Sync + 'static,
+    {
+        let size = terminal.size().map_err(io::Error::other)?;
+        let size = Rect::new(0, 0, size.width, size.height);
+        let areas = picture_areas(size, state);
+        self.areas = areas;
+        let now = [areas.remote, areas.self_view];
+        for i in 0..IDS.len() {
+            if let Some((rect, _)) = &self.shown[i]
+                && Some(*rect) != now[i]
+            {
+                self.delete(IDS[i])?;
+                self.shown[i] = None;
+            }
+        }
+        let mut drew = [false; 2];
+        if let Some(encoded) = encoded {
+            for (i, picture) in encoded.pictures.into_iter().enumerate() {
+                if let Some((rect, bytes)) = picture
+                    && Some(rect) == now[i]
+                {
+                    self.out.write_all(&bytes)?;
+                    // The image stays in the terminal: no bytes to keep.
+                    self.shown[i] = Some((rect, Vec::new()));
+                    drew[i] = true;
+                    if self.asked[i] == Some(rect) {
+                        self.asked[i] = None;
+                    }
+                }
+            }
+        }
+        self.out.flush()?;
+        let placed: [Option<Rect>; 2] =
+            std::array::from_fn(|i| self.shown[i].as_ref().map(|s| s.0));
+        terminal
+            .draw(|f| {
+                render(f, state);
+                // The remote picture first: the self-view's cells over it.
+                for (rect, id) in placed.iter().zip(IDS) {
+                    if let Some(rect) = rect {
+                        super::tmux::fill(f.buffer_mut(), *rect, id);
+                    }
+                }
+            })
+            .map_err(io::Error::other)?;
+        let again: [bool; 2] = std::array::from_fn(|i| {
+            now[i].is_some() && self.shown[i].is_none() && self.asked[i] != now[i]
+        });
+        if again.iter().any(|a| *a) {
+            self.submit(state, size, again);
+        }
+        self.push();
+        panic_for_tests(drew);
+        Ok(())
+    }
+}
+
+/// The environment variable that makes the screen panic right after it
+/// drew its first picture, in the middle of a synchronized update: for the
+/// tests that check the terminal is given back and no image is left on a
+/// panic. Not for users.
+const PANIC_FOR_TESTS: &str = "WEBCALL_TEST_PANIC_AFTER_PICTURE";
+
+fn panic_for_tests(drew: [bool; 2]) {
+    if drew.iter().any(|d| *d) && std::env::var_os(PANIC_FOR_TESTS).is_some() {
+        panic!("{PANIC_FOR_TESTS} is set: panicking after drawing a picture");
     }
 }
 
@@ -503,6 +601,80 @@ mod tests {
             Painter::cleanup(Graphics::Kitty).as_slice(),
             "images go on the way out"
         );
+    }
+
+    #[tokio::test]
+    async fn inside_tmux_the_picture_is_placeholder_cells_and_a_wrapped_image() {
+        let out = Shared::default();
+        let mut painter = Painter::new(
+            Graphics::KittyTmux,
+            Box::new(out.clone()),
+            CellSize::default(),
+        );
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut state = connected(Graphics::KittyTmux);
+        let area = picture_areas(SIZE, &state).remote.unwrap();
+        // Before the image is there, its cells stay blank.
+        painter.draw(&mut terminal, &mut state, None).unwrap();
+        let placeholders = |terminal: &Terminal<TestBackend>| {
+            terminal
+                .backend()
+                .buffer()
+                .content()
+                .iter()
+                .filter(|c| c.symbol().starts_with(super::super::tmux::PLACEHOLDER))
+                .count()
+        };
+        assert_eq!(placeholders(&terminal), 0);
+        let encoded = tokio::time::timeout(Duration::from_secs(30), painter.next())
+            .await
+            .expect("the encoder answers");
+        painter
+            .draw(&mut terminal, &mut state, Some(encoded))
+            .unwrap();
+        let written = out.take();
+        let begin = written.find("\x1b[?2026h").expect("sync begin");
+        let image = written
+            .find("\x1bPtmux;\x1b\x1b_Ga=T,U=1,")
+            .expect("a virtual placement through the passthrough");
+        let end = written.rfind("\x1b[?2026l").expect("sync end");
+        assert!(begin < image && image < end);
+        assert!(written.contains(&format!(
+            "i={REMOTE_IMAGE_ID},c={},r={},",
+            area.width, area.height
+        )));
+        // Every cell of the picture holds its placeholder, row and column
+        // marked, coloured with the image id.
+        assert_eq!(
+            placeholders(&terminal),
+            usize::from(area.width * area.height)
+        );
+        let buf = terminal.backend().buffer();
+        let corner = &buf[(area.x + 2, area.y + 1)];
+        assert_eq!(
+            corner.symbol(),
+            super::super::tmux::placeholder(1, 2).unwrap()
+        );
+        assert_eq!(corner.fg, super::super::tmux::id_colour(REMOTE_IMAGE_ID));
+        // The other side leaves: the image is deleted through the
+        // passthrough and its cells are blank again.
+        state.peer_present = false;
+        state.connection = Connection::PeerLeft;
+        state.remote = None;
+        painter.draw(&mut terminal, &mut state, None).unwrap();
+        let written = out.take();
+        let delete = String::from_utf8(super::super::tmux::delete(REMOTE_IMAGE_ID)).unwrap();
+        assert!(written.contains(&delete), "{written:?}");
+        assert_eq!(placeholders(&terminal), 0);
+        drop(painter);
+        let cleanup = Painter::cleanup(Graphics::KittyTmux);
+        assert_eq!(out.take().as_bytes(), cleanup.as_slice());
+        let cleanup = String::from_utf8(cleanup).unwrap();
+        assert!(cleanup.starts_with("\x1b[?2026l"), "ends an open update");
+        for id in [REMOTE_IMAGE_ID, SELF_IMAGE_ID] {
+            let delete = String::from_utf8(super::super::tmux::delete(id)).unwrap();
+            assert!(cleanup.contains(&delete), "image {id} goes on the way out");
+        }
     }
 
     #[tokio::test]

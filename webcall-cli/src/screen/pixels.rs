@@ -31,6 +31,10 @@ pub enum Graphics {
     Kitty,
     /// iTerm2 inline images (iTerm2, WezTerm).
     Iterm2,
+    /// kitty's graphics protocol inside tmux: images sent through tmux's
+    /// passthrough, drawn where the screen writes Unicode placeholder
+    /// cells ([`super::tmux`]).
+    KittyTmux,
 }
 
 impl Graphics {
@@ -46,6 +50,7 @@ impl Graphics {
             Self::Sixel => "sixel",
             Self::Kitty => "kitty",
             Self::Iterm2 => "iterm2",
+            Self::KittyTmux => "kitty (tmux)",
         }
     }
 }
@@ -353,6 +358,15 @@ pub fn kitty_cleanup() -> Vec<u8> {
     KITTY_IDS.iter().flat_map(|&id| kitty_delete(id)).collect()
 }
 
+/// [`kitty_cleanup`] for kitty inside tmux: each delete through tmux's
+/// passthrough.
+pub fn kitty_tmux_cleanup() -> Vec<u8> {
+    KITTY_IDS
+        .iter()
+        .flat_map(|&id| super::tmux::delete(id))
+        .collect()
+}
+
 /// An iTerm2 inline image (`OSC 1337 ; File=...`) of `frame` scaled to
 /// `width` x `height` as PNG, stretched by the terminal over `area`.
 pub fn iterm2(
@@ -419,6 +433,7 @@ pub fn encode(
         Graphics::Sixel => Some(sixel(frame, area, cell, w, h)?),
         Graphics::Kitty => Some(kitty(frame, KittyPlacement { id, area, z }, w, h)),
         Graphics::Iterm2 => Some(iterm2(frame, area, w, h)?),
+        Graphics::KittyTmux => Some(super::tmux::transmit(frame, id, area, w, h)),
     })
 }
 
