@@ -92,7 +92,7 @@ pub trait CallControl {
 /// How the screen loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The user hung up (key or Ctrl-C).
+    /// The user hung up (key, Ctrl-C, SIGTERM, or the terminal hung up).
     HungUp,
     /// The time given for the call ran out; the screen hung up.
     TimeUp,
@@ -326,6 +326,8 @@ where
     let deadline = inputs.duration.map(|d| tokio::time::Instant::now() + d);
     // What a device switch said, and until when the status line shows it.
     let mut flash: Option<(tokio::time::Instant, String)> = None;
+    // Watched from the start, so a signal between two turns is not lost.
+    let mut terminated = std::pin::pin!(super::terminal::terminated());
     loop {
         let time_up = async {
             match deadline {
@@ -443,6 +445,10 @@ where
                 return Ok(Outcome::TimeUp);
             }
             _ = tokio::signal::ctrl_c() => {
+                act(state, call, Action::HangUp).await;
+                return Ok(Outcome::HungUp);
+            }
+            () = &mut terminated => {
                 act(state, call, Action::HangUp).await;
                 return Ok(Outcome::HungUp);
             }

@@ -445,11 +445,21 @@ pub struct TmuxInfo {
 
 impl TmuxInfo {
     /// Asks the tmux this program runs in (the `tmux` command, which
-    /// finds the server and the pane from `TMUX` and `TMUX_PANE`). Nothing
-    /// is allowed when tmux cannot be asked.
+    /// finds the server from `TMUX`, about the pane in `TMUX_PANE`).
+    /// Nothing is allowed when tmux cannot be asked.
     pub fn ask() -> Self {
+        Self::ask_at(None, std::env::var("TMUX_PANE").ok().as_deref())
+    }
+
+    /// Asks the tmux server on `socket` (`tmux -L`; `None`: the one `TMUX`
+    /// names) about `pane` (`None`: its current pane).
+    pub fn ask_at(socket: Option<&str>, pane: Option<&str>) -> Self {
         let tmux = |args: &[&str]| {
-            std::process::Command::new("tmux")
+            let mut command = std::process::Command::new("tmux");
+            if let Some(s) = socket {
+                command.args(["-L", s]);
+            }
+            command
                 .args(args)
                 .stdin(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -458,10 +468,9 @@ impl TmuxInfo {
                 .filter(|o| o.status.success())
                 .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         };
-        let pane = std::env::var("TMUX_PANE").ok();
         let mut show = vec!["show-options", "-Apv"];
         let mut display = vec!["display-message", "-p"];
-        if let Some(p) = &pane {
+        if let Some(p) = pane {
             show.extend(["-t", p]);
             display.extend(["-t", p]);
         }
