@@ -243,6 +243,31 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
         "pictures skipped in tmux: {}",
         skipped.trim_matches(|c: char| !c.is_ascii_digit())
     );
+    // A smaller window: the image is deleted and sent again for its new
+    // cells, and the placeholders follow (tmux moved none of the old ones).
+    let before = tmux.raw().len();
+    let out = tmux.run(&["resize-window", "-t", "call", "-x", "90", "-y", "30"]);
+    assert!(out.status.success());
+    let delete = text(&placeholders::delete(REMOTE_IMAGE_ID));
+    let start = Instant::now();
+    loop {
+        let raw = tmux.raw();
+        let again = raw[before..]
+            .find(&delete)
+            .is_some_and(|d| raw[before + d..].contains(sent));
+        let pane = tmux.capture();
+        let rows: Vec<Vec<(usize, usize)>> = pane.lines().map(marks).collect();
+        let fits = rows.iter().all(|r| r.iter().all(|(_, c)| *c < 90))
+            && rows.iter().filter(|r| !r.is_empty()).count() >= 10;
+        if again && fits && placeholder_count(&pane) > 300 {
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the picture never followed the resize (sent again: {again}); pane:\n{pane}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let out = tmux.run(&["send-keys", "-t", "call", "q"]);
     assert!(out.status.success());
     let pane = tmux

@@ -223,8 +223,13 @@ impl Painter {
     }
 
     /// Forgets every image (after a resize cleared the screen): kitty
-    /// images are deleted; all are drawn again at the next [`draw`](Self::draw).
+    /// images are deleted; all are drawn again at the next [`draw`](Self::draw),
+    /// at the cell size the terminal reports now if it reports one (the
+    /// font may have changed with the size).
     pub fn invalidate(&mut self) -> io::Result<()> {
+        if let Some(cell) = CellSize::reported() {
+            self.cell = cell;
+        }
         for id in IDS {
             self.delete(id)?;
         }

@@ -104,10 +104,15 @@ impl CellSize {
 
     /// The terminal's cell size now (the default guess when unknown).
     pub fn query() -> Self {
-        match ratatui::crossterm::terminal::window_size() {
-            Ok(w) => Self::from_window(w.columns, w.rows, w.width, w.height),
-            Err(_) => Self::default(),
-        }
+        Self::reported().unwrap_or_default()
+    }
+
+    /// The cell size the terminal's window size reports now, if it reports
+    /// pixels (a font change alters it without a word otherwise).
+    pub fn reported() -> Option<Self> {
+        let w = ratatui::crossterm::terminal::window_size().ok()?;
+        let cell = Self::from_window(w.columns, w.rows, w.width, w.height);
+        (w.width >= w.columns && w.height >= w.rows && w.columns > 0 && w.rows > 0).then_some(cell)
     }
 }
 
