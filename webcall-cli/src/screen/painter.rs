@@ -431,8 +431,12 @@ fn panic_for_tests(drew: [bool; 2]) {
 
 impl Drop for Painter {
     fn drop(&mut self) {
-        let _ = self.out.write_all(&Self::cleanup(self.graphics));
-        let _ = self.out.flush();
+        // On a panic the terminal's panic hook has removed the images
+        // before the message; nothing more may follow the message.
+        if !std::thread::panicking() {
+            let _ = self.out.write_all(&Self::cleanup(self.graphics));
+            let _ = self.out.flush();
+        }
         // Closing the queue ends the encoder after its current picture.
         self.jobs = None;
         self.results.close();

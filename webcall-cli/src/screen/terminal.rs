@@ -62,6 +62,13 @@ impl TerminalSession {
 
 impl Drop for TerminalSession {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The panic hook cleaned up and restored already; doing it
+            // again would leave the alternate screen twice, and some
+            // terminals (tmux) then move the cursor back over the message.
+            super::logs::release();
+            return;
+        }
         if !self.cleanup.is_empty() {
             let mut out = io::stdout();
             let _ = out.write_all(&self.cleanup);
