@@ -237,6 +237,12 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
             p.contains("pictures skipped") && placeholder_count(p) > 300
         })
         .await;
+    let raw = tmux.raw();
+    eprintln!(
+        "kitty in tmux: {} pictures sent through the passthrough, {} KiB written",
+        raw.matches(sent).count(),
+        raw.len() / 1024
+    );
     let skipped = pane
         .lines()
         .find_map(|l| l.split("pictures skipped").nth(1))
