@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use webcall_cli::screen::painter::{REMOTE_IMAGE_ID, SELF_IMAGE_ID};
 use webcall_cli::screen::tmux::{self as placeholders, DIACRITICS, PLACEHOLDER, TmuxInfo};
 use webcall_testkit::TestServer;
 
@@ -186,6 +185,29 @@ fn marks(line: &str) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// The image ids of the pictures sent through the passthrough, in order,
+/// each once.
+fn sent_ids(raw: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = raw
+        .split("\x1b\x1b_Ga=T,U=1,")
+        .skip(1)
+        .filter_map(|keys| {
+            let keys = keys.split(';').next()?;
+            keys.split(',')
+                .find_map(|k| k.strip_prefix("i=")?.parse().ok())
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The pair of ids a process uses inside tmux, from one of them: the
+/// remote picture's is even, the self-view's the next.
+fn pair(id: u32) -> [u32; 2] {
+    [id & !1, (id & !1) + 1]
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -227,7 +249,18 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     let raw = tmux.raw();
     let sent = "\x1bPtmux;\x1b\x1b_Ga=T,U=1,f=24,";
     assert!(raw.contains(sent), "no image through the passthrough");
-    assert!(raw.contains(&format!(",i={REMOTE_IMAGE_ID},c=")));
+    let ids = sent_ids(&raw);
+    // The remote picture and (once it is drawn) the self-view: one pair.
+    assert!(!ids.is_empty() && ids.len() <= 2, "{ids:?}");
+    let [remote_id, self_id] = pair(ids[0]);
+    assert!(
+        ids.iter().all(|id| [remote_id, self_id].contains(id)),
+        "{ids:?}"
+    );
+    assert!(
+        (16..=255).contains(&remote_id) && (16..=255).contains(&self_id),
+        "ids a 256-colour index names: {ids:?}"
+    );
     // The details open over the picture as text, the count of pictures
     // skipped among them; the picture's other cells stay placeholders.
     let out = tmux.run(&["send-keys", "-t", "call", "i"]);
@@ -256,7 +289,7 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     let before = tmux.raw().len();
     let out = tmux.run(&["resize-window", "-t", "call", "-x", "90", "-y", "30"]);
     assert!(out.status.success());
-    let delete = text(&placeholders::delete(REMOTE_IMAGE_ID));
+    let delete = text(&placeholders::delete(remote_id));
     let start = Instant::now();
     loop {
         let raw = tmux.raw();
@@ -290,7 +323,7 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     // Both images were deleted on the way out, after the last one was sent.
     let raw = tmux.raw();
     let last_sent = raw.rfind(sent).unwrap();
-    for id in [REMOTE_IMAGE_ID, SELF_IMAGE_ID] {
+    for id in [remote_id, self_id] {
         let delete = text(&placeholders::delete(id));
         let at = raw
             .rfind(&delete)
@@ -327,7 +360,9 @@ async fn a_panic_mid_picture_deletes_the_images_and_restores_the_terminal_first(
     // The hook: the open synchronized update ended, the images deleted,
     // then the alternate screen left, then the message.
     let hook = raw[sent..].find("\x1b[?2026l").expect("the update ended") + sent;
-    let deletes: Vec<usize> = [REMOTE_IMAGE_ID, SELF_IMAGE_ID]
+    let ids = sent_ids(&raw);
+    assert!(!ids.is_empty());
+    let deletes: Vec<usize> = pair(ids[0])
         .iter()
         .map(|id| {
             raw[hook..]

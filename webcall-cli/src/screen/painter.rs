@@ -32,9 +32,10 @@ use super::pixels::{CellSize, Graphics, SYNC_BEGIN, SYNC_END, encode, kitty_dele
 use super::render::{PictureAreas, picture_areas, render};
 use super::state::ScreenState;
 
-/// The kitty image id of the remote picture.
+/// The kitty image id of the remote picture (inside tmux:
+/// [`super::tmux::image_ids`]).
 pub const REMOTE_IMAGE_ID: u32 = 1;
-/// The kitty image id of the self-view.
+/// The kitty image id of the self-view (inside tmux: [`super::tmux::image_ids`]).
 pub const SELF_IMAGE_ID: u32 = 2;
 
 /// Which picture: the remote one (index 0) or the self-view (index 1).
@@ -75,6 +76,8 @@ pub struct Encoded {
 /// Pictures as terminal images for one screen.
 pub struct Painter {
     graphics: Graphics,
+    /// The kitty image ids of the remote picture and the self-view.
+    ids: [u32; 2],
     out: Box<dyn Write + Send>,
     jobs: Option<SyncSender<Job>>,
     results: mpsc::Receiver<Encoded>,
@@ -108,12 +111,17 @@ impl Painter {
     pub fn new(graphics: Graphics, out: Box<dyn Write + Send>, cell: CellSize) -> Self {
         let (job_tx, job_rx) = sync_channel::<Job>(1);
         let (result_tx, results) = mpsc::channel(1);
+        let ids = match graphics {
+            Graphics::KittyTmux => super::tmux::image_ids(std::process::id()),
+            _ => IDS,
+        };
         let encoder = std::thread::Builder::new()
             .name("picture-encoder".into())
-            .spawn(move || encode_loop(graphics, job_rx, result_tx))
+            .spawn(move || encode_loop(graphics, ids, job_rx, result_tx))
             .expect("spawning a thread");
         Self {
             graphics,
+            ids,
             out,
             jobs: Some(job_tx),
             results,
@@ -230,7 +238,7 @@ impl Painter {
         if let Some(cell) = CellSize::reported() {
             self.cell = cell;
         }
-        for id in IDS {
+        for id in self.ids {
             self.delete(id)?;
         }
         self.shown = [None, None];
@@ -298,7 +306,7 @@ impl Painter {
                 continue;
             }
             if self.graphics == Graphics::Kitty {
-                self.out.write_all(&kitty_delete(IDS[i]))?;
+                self.out.write_all(&kitty_delete(self.ids[i]))?;
             } else {
                 redraw_cells(terminal, &cells, *rect)?;
             }
@@ -367,11 +375,11 @@ impl Painter {
         let areas = picture_areas(size, state);
         self.areas = areas;
         let now = [areas.remote, areas.self_view];
-        for i in 0..IDS.len() {
+        for i in 0..self.ids.len() {
             if let Some((rect, _)) = &self.shown[i]
                 && Some(*rect) != now[i]
             {
-                self.delete(IDS[i])?;
+                self.delete(self.ids[i])?;
                 self.shown[i] = None;
             }
         }
@@ -392,13 +400,14 @@ impl Painter {
             }
         }
         self.out.flush()?;
+        let ids = self.ids;
         let placed: [Option<Rect>; 2] =
             std::array::from_fn(|i| self.shown[i].as_ref().map(|s| s.0));
         terminal
             .draw(|f| {
                 render(f, state);
                 // The remote picture first: the self-view's cells over it.
-                for (rect, id) in placed.iter().zip(IDS) {
+                for (rect, id) in placed.iter().zip(ids) {
                     if let Some(rect) = rect {
                         super::tmux::fill(f.buffer_mut(), *rect, id);
                     }
@@ -449,7 +458,12 @@ impl Drop for Painter {
 /// The encoder thread: one job at a time, each result handed to the
 /// screen before the next job is taken (so a slow terminal holds the
 /// encoder, and new pictures wait in, or are dropped from, the one slot).
-fn encode_loop(graphics: Graphics, jobs: Receiver<Job>, results: mpsc::Sender<Encoded>) {
+fn encode_loop(
+    graphics: Graphics,
+    ids: [u32; 2],
+    jobs: Receiver<Job>,
+    results: mpsc::Sender<Encoded>,
+) {
     while let Ok(job) = jobs.recv() {
         let cell = job.cell;
         let mut out = Encoded {
@@ -457,7 +471,7 @@ fn encode_loop(graphics: Graphics, jobs: Receiver<Job>, results: mpsc::Sender<En
         };
         for (i, work) in job.pictures.into_iter().enumerate() {
             let Some(work) = work else { continue };
-            match encode(graphics, &work.frame, work.area, cell, IDS[i], Z[i]) {
+            match encode(graphics, &work.frame, work.area, cell, ids[i], Z[i]) {
                 Ok(Some(bytes)) => out.pictures[i] = Some((work.area, bytes)),
                 Ok(None) => {}
                 Err(e) => tracing::debug!("{e}"),
@@ -622,6 +636,7 @@ mod tests {
         );
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
         let mut state = connected(Graphics::KittyTmux);
+        let [remote_id, self_id] = super::super::tmux::image_ids(std::process::id());
         let area = picture_areas(SIZE, &state).remote.unwrap();
         // Before the image is there, its cells stay blank.
         painter.draw(&mut terminal, &mut state, None).unwrap();
@@ -649,7 +664,7 @@ mod tests {
         let end = written.rfind("\x1b[?2026l").expect("sync end");
         assert!(begin < image && image < end);
         assert!(written.contains(&format!(
-            "i={REMOTE_IMAGE_ID},c={},r={},",
+            "i={remote_id},c={},r={},",
             area.width, area.height
         )));
         // Every cell of the picture holds its placeholder, row and column
@@ -664,7 +679,7 @@ mod tests {
             corner.symbol(),
             super::super::tmux::placeholder(1, 2).unwrap()
         );
-        assert_eq!(corner.fg, super::super::tmux::id_colour(REMOTE_IMAGE_ID));
+        assert_eq!(corner.fg, super::super::tmux::id_colour(remote_id));
         // The other side leaves: the image is deleted through the
         // passthrough and its cells are blank again.
         state.peer_present = false;
@@ -672,7 +687,7 @@ mod tests {
         state.remote = None;
         painter.draw(&mut terminal, &mut state, None).unwrap();
         let written = out.take();
-        let delete = String::from_utf8(super::super::tmux::delete(REMOTE_IMAGE_ID)).unwrap();
+        let delete = String::from_utf8(super::super::tmux::delete(remote_id)).unwrap();
         assert!(written.contains(&delete), "{written:?}");
         assert_eq!(placeholders(&terminal), 0);
         drop(painter);
@@ -680,7 +695,7 @@ mod tests {
         assert_eq!(out.take().as_bytes(), cleanup.as_slice());
         let cleanup = String::from_utf8(cleanup).unwrap();
         assert!(cleanup.starts_with("\x1b[?2026l"), "ends an open update");
-        for id in [REMOTE_IMAGE_ID, SELF_IMAGE_ID] {
+        for id in [remote_id, self_id] {
             let delete = String::from_utf8(super::super::tmux::delete(id)).unwrap();
             assert!(cleanup.contains(&delete), "image {id} goes on the way out");
         }

@@ -363,10 +363,10 @@ pub fn kitty_cleanup() -> Vec<u8> {
     KITTY_IDS.iter().flat_map(|&id| kitty_delete(id)).collect()
 }
 
-/// [`kitty_cleanup`] for kitty inside tmux: each delete through tmux's
-/// passthrough.
+/// [`kitty_cleanup`] for kitty inside tmux: this process's images
+/// ([`super::tmux::image_ids`]), each delete through tmux's passthrough.
 pub fn kitty_tmux_cleanup() -> Vec<u8> {
-    KITTY_IDS
+    super::tmux::image_ids(std::process::id())
         .iter()
         .flat_map(|&id| super::tmux::delete(id))
         .collect()

@@ -357,6 +357,16 @@ pub fn placeholder(row: u16, column: u16) -> Option<String> {
     Some([PLACEHOLDER, r, c].iter().collect())
 }
 
+/// The image ids (remote picture, self-view) of the process `pid` inside
+/// tmux: one terminal may show several panes, each perhaps a call, and
+/// images with the same id would replace each other. Two ids from 16 to
+/// 255, so a 256-colour index names them ([`id_colour`]), and different
+/// for processes whose ids differ by less than 120.
+pub fn image_ids(pid: u32) -> [u32; 2] {
+    let base = 16 + (pid % 120) * 2;
+    [base, base + 1]
+}
+
 /// The foreground colour that names image `id` in a placeholder cell: a
 /// 256-colour index for ids below 256 (tmux passes those on unchanged to
 /// any terminal with 256 colours; a 24-bit colour may be rounded to the
@@ -613,6 +623,18 @@ mod tests {
             })
             .collect();
         assert_eq!(BASE64.decode(payload).unwrap().len(), 100 * 50 * 3);
+    }
+
+    #[test]
+    fn image_ids_are_256_colour_indexes_apart_for_each_process() {
+        for pid in [0, 1, 119, 120, 4_194_303] {
+            let [remote, own] = image_ids(pid);
+            assert!((16..=255).contains(&remote) && (16..=255).contains(&own));
+            assert_ne!(remote, own);
+            assert!(matches!(id_colour(remote), Color::Indexed(_)));
+        }
+        assert_ne!(image_ids(1000), image_ids(1001));
+        assert!(!image_ids(1000).contains(&image_ids(1001)[0]));
     }
 
     #[test]
