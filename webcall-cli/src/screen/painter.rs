@@ -375,9 +375,9 @@ impl Painter {
         let areas = picture_areas(size, state);
         self.areas = areas;
         let now = [areas.remote, areas.self_view];
-        for i in 0..self.ids.len() {
+        for (i, place) in now.iter().enumerate() {
             if let Some((rect, _)) = &self.shown[i]
-                && Some(*rect) != now[i]
+                && Some(*rect) != *place
             {
                 self.delete(self.ids[i])?;
                 self.shown[i] = None;
