@@ -164,6 +164,7 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
             match screen.run(call.clone(), events, duration).await? {
                 Outcome::HungUp => Finish::Interrupted,
                 Outcome::TimeUp => Finish::Duration,
+                Outcome::PeerLeft => Finish::PeerLeft,
                 Outcome::Ended(reason) => Finish::Ended(reason),
             }
         }

@@ -1,9 +1,8 @@
 //! The few lines printed when a call ends.
 
 use webcall_cli::screen::Lang;
-use webcall_cli::screen::quality::{grade_word, path_word};
+use webcall_cli::screen::end::quality_words;
 use webcall_core::call::StatsReport;
-use webcall_core::call::quality::Grade;
 
 use crate::join::Finish;
 
@@ -92,39 +91,7 @@ pub fn lines(r: &StatsReport, finish: &Finish) -> Vec<String> {
 /// the time (poor 8 %, bad 0 %), path: direct`; `quality: not graded` for a
 /// call too short to grade; nothing when it never connected.
 pub fn quality_line(r: &StatsReport, lang: Lang) -> Option<String> {
-    let path = r.path.map(|p| path_word(lang, p));
-    let graded = r.quality.time_in.mostly();
-    if path.is_none() && graded.is_none() {
-        return None;
-    }
-    let pct = |v: f64| format!("{:.0} %", v * 100.0);
-    let quality = match graded {
-        None => match lang {
-            Lang::En => "not graded".to_owned(),
-            Lang::Ru => "не оценено".to_owned(),
-        },
-        Some((grade, share)) => {
-            let others: Vec<String> = [
-                (Grade::Good, r.quality.time_in.good),
-                (Grade::Poor, r.quality.time_in.poor),
-                (Grade::Bad, r.quality.time_in.bad),
-            ]
-            .into_iter()
-            .filter(|(g, _)| *g != grade)
-            .map(|(g, v)| format!("{} {}", grade_word(lang, g), pct(v)))
-            .collect();
-            let of_the_time = match lang {
-                Lang::En => "of the time",
-                Lang::Ru => "времени",
-            };
-            format!(
-                "{} {} {of_the_time} ({})",
-                grade_word(lang, grade),
-                pct(share),
-                others.join(", ")
-            )
-        }
-    };
+    let (quality, path) = quality_words(r, lang)?;
     Some(match lang {
         Lang::En => format!("  quality: {quality}, path: {}", path.unwrap_or("unknown")),
         Lang::Ru => format!(

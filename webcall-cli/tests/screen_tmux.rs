@@ -207,6 +207,10 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     let start = Instant::now();
     loop {
         let pane = tmux.capture();
+        if pane.contains("any key closes") {
+            // The end screen: a key closes it rather than waiting it out.
+            tmux.run(&["send-keys", "-t", "call", "Enter"]);
+        }
         if pane.contains("webcall exited with") {
             assert!(pane.contains("webcall exited with 0"), "{pane}");
             assert!(pane.contains("you hung up"), "the summary follows:\n{pane}");
@@ -288,6 +292,10 @@ async fn the_call_screen_says_there_is_no_camera_or_microphone() {
     let start = Instant::now();
     loop {
         let pane = tmux.capture();
+        if pane.contains("any key closes") {
+            // The end screen: a key closes it rather than waiting it out.
+            tmux.run(&["send-keys", "-t", "call", "Enter"]);
+        }
         if pane.contains("webcall exited with") {
             assert!(pane.contains("webcall exited with 0"), "{pane}");
             // The notes are on stderr too, readable after the screen closes.

@@ -134,6 +134,36 @@ export async function roomInfo(token) {
   return response.json();
 }
 
+/** The session early.js started for a reloaded page, until the room takes it. */
+let early = null;
+/** True once the room asked for it: a later `startEarly` (a slow early.js) does nothing. */
+let earlyTaken = false;
+
+/**
+ * Starts the signaling of a page reloaded in a call (it holds the room's
+ * resume secret) before the rest of the page has loaded, so the socket and
+ * the join are on their way while the modules load. What arrives is kept
+ * until the room takes the session (`takeEarly`). Does nothing for a page
+ * without the secret: nothing is sent before "Join".
+ */
+export function startEarly(token) {
+  if (early || earlyTaken || !TOKEN_PATTERN.test(token) || !hasResume(token)) return;
+  early = new Signaling(token);
+  early.held = [];
+  early.start();
+}
+
+/**
+ * The session `startEarly` began for `token`, with every event it held
+ * delivered at the caller's next `start()`; null when there is none.
+ */
+export function takeEarly(token) {
+  const session = early && early.token === token ? early : null;
+  early = null;
+  earlyTaken = true;
+  return session;
+}
+
 /** One participant's signaling session in one room. */
 export class Signaling extends EventTarget {
   /** @param {string} token the room token */
@@ -148,10 +178,21 @@ export class Signaling extends EventTarget {
     this.timer = null;
     this.stopped = false;
     this.joined = null;
+    /** Events kept until the first listener's `start()` (an early session), or null. */
+    this.held = null;
   }
 
-  /** Opens the socket and joins; reconnects by itself until `bye()` or a fatal error. */
+  /**
+   * Opens the socket and joins; reconnects by itself until `bye()` or a
+   * fatal error. An early session (`startEarly`) is open already: this
+   * delivers what it held, in order.
+   */
   start() {
+    if (this.held) {
+      const held = this.held;
+      this.held = null;
+      for (const [type, detail] of held) this.emit(type, detail);
+    }
     if (this.socket || this.stopped) return;
     if (!this.onPageHide) {
       // Closed or reloaded (a page cannot tell which): say so, and the
@@ -206,6 +247,10 @@ export class Signaling extends EventTarget {
   }
 
   emit(type, detail) {
+    if (this.held) {
+      this.held.push([type, detail]);
+      return;
+    }
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 

@@ -18,7 +18,7 @@
 // the browser_setup benchmark reads them.
 
 import { t } from './i18n.js';
-import { Signaling, TOKEN_PATTERN, ErrorCode, roomInfo, hasResume } from './protocol.js';
+import { Signaling, TOKEN_PATTERN, ErrorCode, roomInfo, hasResume, takeEarly } from './protocol.js';
 import { Call } from './call.js';
 import { roomStatus, statusView } from './status.js';
 import { $, show, setStatus, copyFrom } from './dom.js';
@@ -104,10 +104,12 @@ export class RoomPage {
     }
     this.devices.bind();
     this.applySpeaker();
-    if (hasResume(this.token)) {
-      // Reloaded in a call: straight back into the seat.
-      console.info('webcall: resuming the call this page was in');
-      this.enter();
+    const early = takeEarly(this.token);
+    if (early || hasResume(this.token)) {
+      // Reloaded in a call: straight back into the seat (early.js has
+      // usually sent the join already).
+      console.info(`webcall: resuming the call this page was in${early ? ' (joined while loading)' : ''}`);
+      this.enter(early);
       return;
     }
     // The camera and microphone start now: they are the self-view, and
@@ -117,8 +119,11 @@ export class RoomPage {
     this.ensureMedia();
   }
 
-  /** Joins the room: opens signaling (after "Join", or at once on a reload). */
-  enter() {
+  /**
+   * Joins the room: opens signaling (after "Join", or at once on a reload,
+   * taking over the `early` session early.js started, if any).
+   */
+  enter(early = null) {
     if (this.ended || this.fatalCode || this.signaling) return;
     this.phase = 'call';
     performance.mark('webcall:join');
@@ -129,7 +134,7 @@ export class RoomPage {
     // the socket opens, and an unknown room is reported by the join itself.
     // The link to share comes from the server, like the QR code beside it,
     // so both name the same address (the public URL when one is set).
-    const signaling = new Signaling(this.token);
+    const signaling = early || new Signaling(this.token);
     this.signaling = signaling;
     signaling.addEventListener('state', () => this.render());
     signaling.addEventListener('fatal', (e) => this.fail(e.detail.code, e.detail.message));

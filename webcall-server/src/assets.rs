@@ -9,9 +9,11 @@
 //! new build changes every URL at once. The same files under plain
 //! `/assets/{name}` are revalidated like the page.
 //!
-//! The page loads one module, `app.js`, and names every module it imports
-//! with `<link rel="modulepreload">`, so the browser fetches them all at
-//! once instead of one import level after another (a test here checks).
+//! The page loads two modules, `early.js` (a reloaded page's join, which
+//! does not wait for the rest) and `app.js`, and names every module they
+//! import with `<link rel="modulepreload">`, so the browser fetches them
+//! all at once instead of one import level after another (a test here
+//! checks).
 
 use std::sync::LazyLock;
 
@@ -115,6 +117,11 @@ pub static ASSETS: &[Asset] = &[
         name: "debug.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../assets/debug.js"),
+    },
+    Asset {
+        name: "early.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../assets/early.js"),
     },
     Asset {
         name: "app.js",
@@ -237,7 +244,8 @@ mod tests {
         let page = ASSETS.iter().find(|a| a.name == "index.html").unwrap();
         let page = std::str::from_utf8(page.body).unwrap();
         assert!(page.contains("<script type=\"module\" src=\"/assets/app.js\">"));
-        let mut imported = vec!["app.js"];
+        assert!(page.contains("<script type=\"module\" async src=\"/assets/early.js\">"));
+        let mut imported = vec!["app.js", "early.js"];
         for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let source = std::str::from_utf8(asset.body).unwrap();
             for name in imports(source) {

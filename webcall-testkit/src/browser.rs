@@ -282,9 +282,15 @@ impl Browser {
         // arrive while the button is already enabled): a person would press
         // again, and so does this, a bounded number of times.
         const LEFT: &str = "!window.webcall.prejoin().shown";
-        for _ in 0..JOIN_CLICKS {
+        for press in 0..JOIN_CLICKS {
             if self.eval(&format!("return {LEFT};")).await? == Value::Bool(true) {
                 return Ok(());
+            }
+            if press > 0 {
+                eprintln!(
+                    "testkit: Join pressed again (press {}): the last press missed",
+                    press + 1
+                );
             }
             self.click("#join-call").await?;
             let left = self

@@ -10,6 +10,7 @@ use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionSta
 use webcall_core::protocol::LeaveReason;
 
 use super::detect;
+use super::end::{self, END_HOLD, EndView, EndWhy};
 use super::live::{InUse, LiveCall};
 use super::painter::Painter;
 use super::pixels::{CellSize, Graphics};
@@ -43,6 +44,10 @@ impl CallControl for Call {
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
+
+    fn report(&self) -> Option<webcall_core::call::StatsReport> {
+        Some(self.stats().report())
+    }
 }
 
 /// What the screen makes of one engine event (none, one or two changes).
@@ -62,7 +67,11 @@ pub fn screen_events(event: CallEvent) -> Vec<ScreenEvent> {
                 LeaveReason::Bye => "the other side hung up",
                 LeaveReason::Disconnected => "the other side lost its connection",
             };
-            vec![S::Connection(Connection::PeerLeft), S::Notice(why.into())]
+            let mut out = vec![S::Connection(Connection::PeerLeft), S::Notice(why.into())];
+            if reason == LeaveReason::Bye {
+                out.push(S::PeerHungUp);
+            }
+            out
         }
         CallEvent::ConnectionState(state) => match state {
             ConnectionState::Connecting => vec![S::Connection(Connection::Connecting)],
@@ -162,9 +171,11 @@ impl CallScreen {
     }
 
     /// Takes over the terminal and shows the call until the user hangs up,
-    /// `duration` runs out or the call ends; the terminal is restored on
-    /// every way out. When the other side leaves the screen stays, saying
-    /// so, until the user hangs up (they may come back).
+    /// `duration` runs out, the other side hangs up (without `duration`) or
+    /// the call ends; then the end screen ([`super::end`]) for a moment.
+    /// The terminal is restored on every way out. When the other side only
+    /// lost its connection the screen stays, saying so, until the user
+    /// hangs up (they may come back).
     pub async fn run(
         self,
         call: Call,
@@ -237,6 +248,28 @@ impl CallScreen {
             painter.as_mut(),
         )
         .await;
+        if let Ok(outcome) = &outcome {
+            let view = EndView::new(
+                EndWhy::from_outcome(outcome),
+                state.call_time,
+                call.report().as_ref(),
+                state.lang,
+            );
+            // The end screen is a courtesy: a terminal that fails now
+            // changes nothing about how the call ended.
+            if let Err(e) = end::show(
+                session.terminal(),
+                &mut state,
+                view,
+                &mut inputs.input,
+                painter.as_mut(),
+                END_HOLD,
+            )
+            .await
+            {
+                tracing::debug!("the end screen: {e}");
+            }
+        }
         drop(painter);
         forward.abort();
         drop(session);

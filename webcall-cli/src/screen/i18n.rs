@@ -128,3 +128,125 @@ const RU: Texts = Texts {
     them: "собеседник",
     sharing_screen: "показывает экран",
 };
+
+impl Lang {
+    /// Words of the screen's layout: the help overlay, the end screen, a
+    /// terminal too small.
+    pub fn layout(self) -> &'static LayoutTexts {
+        match self {
+            Self::En => &LAYOUT_EN,
+            Self::Ru => &LAYOUT_RU,
+        }
+    }
+}
+
+/// Words of the help overlay, the end screen and the too-small notice.
+#[derive(Debug)]
+pub struct LayoutTexts {
+    /// Key help: the help overlay.
+    pub key_help: &'static str,
+    /// Key help: the self-view.
+    pub key_self_view: &'static str,
+    /// The help overlay's title.
+    pub help_title: &'static str,
+    /// The help overlay's last line.
+    pub help_close: &'static str,
+    /// The help overlay: every key (as shown) and what it does.
+    pub help_keys: [(&'static str, &'static str); 9],
+    /// Said when the terminal is too small to draw the call.
+    pub too_small: &'static str,
+    /// Followed by the smallest size, `40x12`.
+    pub at_least: &'static str,
+    /// The end screen: the call's length.
+    pub duration: &'static str,
+    /// The end screen: the call never connected.
+    pub never_connected: &'static str,
+    /// The end screen: how to close it.
+    pub end_close: &'static str,
+    /// The end screen: quality label.
+    pub quality: &'static str,
+    /// The end screen: path label.
+    pub path: &'static str,
+    /// Why the call ended: this side hung up.
+    pub why_you_hung_up: &'static str,
+    /// Why the call ended: the time given ran out.
+    pub why_time_up: &'static str,
+    /// Why the call ended: the other side hung up.
+    pub why_peer_hung_up: &'static str,
+    /// Why the call ended: the server went away.
+    pub why_server_lost: &'static str,
+    /// Why the call ended: the room's link expired.
+    pub why_room_expired: &'static str,
+    /// Why the call ended: this seat was taken by another connection.
+    pub why_replaced: &'static str,
+    /// Why the call ended: the connection failed.
+    pub why_connection_lost: &'static str,
+    /// Why the call ended: the server closed the call.
+    pub why_closed: &'static str,
+}
+
+const LAYOUT_EN: LayoutTexts = LayoutTexts {
+    key_help: "help",
+    key_self_view: "self-view",
+    help_title: "keys",
+    help_close: "any key closes this help",
+    help_keys: [
+        ("m", "mute or unmute the microphone"),
+        ("v", "turn the camera off or on"),
+        ("d", "switch to the next camera"),
+        ("a", "switch to the next microphone"),
+        ("s", "show or hide your own picture"),
+        ("c, Enter", "type a chat message"),
+        ("i", "show or hide the quality details"),
+        ("?", "this help"),
+        ("q, Esc, Ctrl-C", "hang up"),
+    ],
+    too_small: "terminal too small",
+    at_least: "at least",
+    duration: "duration",
+    never_connected: "never connected",
+    end_close: "any key closes",
+    quality: "quality",
+    path: "path",
+    why_you_hung_up: "you hung up",
+    why_time_up: "the time given for the call ran out",
+    why_peer_hung_up: "the other side hung up",
+    why_server_lost: "lost the webcall server",
+    why_room_expired: "the link expired",
+    why_replaced: "you joined this call from another place",
+    why_connection_lost: "the connection was lost",
+    why_closed: "the server closed the call",
+};
+
+const LAYOUT_RU: LayoutTexts = LayoutTexts {
+    key_help: "справка",
+    key_self_view: "своё видео",
+    help_title: "клавиши",
+    help_close: "любая клавиша закрывает справку",
+    help_keys: [
+        ("m (ь)", "выключить или включить микрофон"),
+        ("v (м)", "выключить или включить камеру"),
+        ("d (в)", "следующая камера"),
+        ("a (ф)", "следующий микрофон"),
+        ("s (ы)", "показать или скрыть своё видео"),
+        ("c (с), Enter", "написать в чат"),
+        ("i (ш)", "подробности о качестве"),
+        ("? (,)", "эта справка"),
+        ("q (й), Esc, Ctrl-C", "завершить звонок"),
+    ],
+    too_small: "окно терминала слишком маленькое",
+    at_least: "нужно не меньше",
+    duration: "длительность",
+    never_connected: "соединения не было",
+    end_close: "любая клавиша закрывает",
+    quality: "качество",
+    path: "путь",
+    why_you_hung_up: "вы завершили звонок",
+    why_time_up: "время звонка истекло",
+    why_peer_hung_up: "собеседник завершил звонок",
+    why_server_lost: "связь с сервером webcall потеряна",
+    why_room_expired: "срок действия ссылки истёк",
+    why_replaced: "вы подключились к звонку в другом месте",
+    why_connection_lost: "соединение потеряно",
+    why_closed: "сервер закрыл звонок",
+};

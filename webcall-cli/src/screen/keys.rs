@@ -19,6 +19,10 @@ pub enum Action {
     NextCamera,
     /// Switch to the next microphone.
     NextMicrophone,
+    /// Show or hide the self-view.
+    ToggleSelfView,
+    /// Open or close the help overlay listing every key.
+    ToggleHelp,
 }
 
 /// What a key does while a chat message is being typed.
@@ -38,10 +42,11 @@ pub enum Typing {
 
 /// The action for a key press, if any: `m` mutes, `v` toggles the camera,
 /// `d` switches to the next camera and `a` to the next microphone, `c` or
-/// Enter opens the chat line, `i` shows or hides the quality details, `q`,
-/// `Esc` or Ctrl-C hang up. The same keys on a Russian layout (`ь`, `м`,
-/// `в`, `ф`, `с`, `ш`, `й`) work too. Key releases and repeats of hang-up
-/// are ignored.
+/// Enter opens the chat line, `i` shows or hides the quality details, `s`
+/// the self-view, `?` (or F1) opens the help, `q`, `Esc` or Ctrl-C hang
+/// up. The same keys on a Russian layout (`ь`, `м`, `в`, `ф`, `с`, `ш`,
+/// `ы`, `,` where `?` is, `й`) work too. Key releases and repeats of
+/// hang-up are ignored.
 pub fn handle_key(key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
@@ -56,6 +61,8 @@ pub fn handle_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('a' | 'A' | 'ф' | 'Ф') => Some(Action::NextMicrophone),
         KeyCode::Char('c' | 'C' | 'с' | 'С') | KeyCode::Enter => Some(Action::OpenChat),
         KeyCode::Char('i' | 'I' | 'ш' | 'Ш') => Some(Action::ToggleDetails),
+        KeyCode::Char('s' | 'S' | 'ы' | 'Ы') => Some(Action::ToggleSelfView),
+        KeyCode::Char('?' | ',') | KeyCode::F(1) => Some(Action::ToggleHelp),
         KeyCode::Char('q' | 'Q' | 'й' | 'Й') | KeyCode::Esc => Some(Action::HangUp),
         _ => None,
     }
@@ -76,5 +83,21 @@ pub fn handle_typing_key(key: KeyEvent) -> Option<Typing> {
         KeyCode::Enter => Some(Typing::Send),
         KeyCode::Esc => Some(Typing::Cancel),
         _ => None,
+    }
+}
+
+/// What a key does while the help overlay is open: Ctrl-C still hangs up;
+/// any other key press closes the help (`?`, `,` and Esc among them) and
+/// does nothing else, so Esc or `q` pressed to leave the help never ends
+/// the call.
+pub fn handle_help_key(key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        KeyCode::Char('c' | 'C' | 'с' | 'С') if ctrl => Some(Action::HangUp),
+        KeyCode::Modifier(_) => None,
+        _ => Some(Action::ToggleHelp),
     }
 }

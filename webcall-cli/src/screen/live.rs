@@ -109,6 +109,10 @@ impl CallControl for LiveCall {
         CallControl::send_chat(&self.call, text)
     }
 
+    fn report(&self) -> Option<webcall_core::call::StatsReport> {
+        CallControl::report(&self.call)
+    }
+
     async fn next_device(&self, kind: DeviceKind) -> Switched {
         let current = {
             let in_use = self.in_use();

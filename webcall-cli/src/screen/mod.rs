@@ -11,15 +11,21 @@
 //! [`live`]), and [`handle_typing_key`] keys on the open chat line. The
 //! [`terminal`] module owns the terminal (raw mode, alternate screen, restore
 //! on every exit) and [`run`] the loop that ties a call to the screen.
+//! [`status`] lays the status line out by priority, [`help`] is the key
+//! overlay on `?`, [`end`] the screen shown when the call is over, and
+//! [`mono`] the screen without colour (`NO_COLOR`, `TERM=dumb`).
 //! Inside tmux, kitty images go through tmux's passthrough and show where
 //! the screen writes Unicode placeholder cells ([`tmux`]).
 
 pub mod detect;
+pub mod end;
 pub mod engine;
+pub mod help;
 pub mod i18n;
 pub mod keys;
 pub mod live;
 pub mod logs;
+pub mod mono;
 pub mod painter;
 pub mod palette;
 pub mod pixels;
@@ -27,6 +33,7 @@ pub mod quality;
 pub mod render;
 pub mod run;
 pub mod state;
+pub mod status;
 pub mod switch;
 pub mod terminal;
 pub mod tmux;
@@ -34,7 +41,7 @@ pub mod video;
 
 pub use engine::CallScreen;
 pub use i18n::Lang;
-pub use keys::{Action, Typing, handle_key, handle_typing_key};
+pub use keys::{Action, Typing, handle_help_key, handle_key, handle_typing_key};
 pub use palette::{ColorMode, rgb_to_xterm256};
 pub use pixels::Graphics;
 pub use render::render;

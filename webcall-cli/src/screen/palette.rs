@@ -1,5 +1,6 @@
 //! Colour output: true colour or the xterm 256-colour palette, and a fast
-//! RGB to palette-index mapping.
+//! RGB to palette-index mapping; or no colour at all ([`ColorMode::Mono`],
+//! decided in [`super::mono`]).
 
 use ratatui::style::Color;
 
@@ -10,11 +11,20 @@ pub enum ColorMode {
     TrueColor,
     /// The xterm 256-colour palette.
     Palette256,
+    /// No colour: `NO_COLOR` is set or the terminal has fewer than 8
+    /// colours. Pictures become a ramp of characters, emphasis is bold
+    /// and reverse video ([`super::mono`]).
+    Mono,
 }
 
 impl ColorMode {
-    /// True colour when `COLORTERM` says `truecolor` or `24bit`, else 256 colours.
+    /// No colour when `NO_COLOR` is set or the terminal has none
+    /// ([`super::mono::colours_off`]); else true colour when `COLORTERM`
+    /// says `truecolor` or `24bit`, else 256 colours.
     pub fn from_env() -> Self {
+        if super::mono::colours_off_from_env() {
+            return Self::Mono;
+        }
         Self::from_colorterm(std::env::var("COLORTERM").ok().as_deref())
     }
 
@@ -32,6 +42,7 @@ impl ColorMode {
         match self {
             Self::TrueColor => Color::Rgb(rgb[0], rgb[1], rgb[2]),
             Self::Palette256 => Color::Indexed(rgb_to_xterm256(rgb)),
+            Self::Mono => Color::Reset,
         }
     }
 }

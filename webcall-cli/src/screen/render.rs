@@ -1,16 +1,21 @@
-//! Laying out the call screen: remote picture, self-view, the latest chat
-//! messages over the picture, status (with the verification code) and keys
-//! (or the chat line being typed). While the other side shares its screen,
-//! the screen takes the picture's place and its camera goes to the top-left
-//! corner.
+//! Laying out the call screen: remote picture, self-view (toggled with
+//! `s`), the latest chat messages over the picture, status (with the
+//! verification code) and keys (or the chat line being typed), and the help
+//! overlay on `?`. While the other side shares its screen, the screen takes
+//! the picture's place and its camera goes to the top-left corner. When the
+//! call is over only the end screen is drawn ([`super::end`]); a terminal
+//! smaller than [`MIN_WIDTH`] x [`MIN_HEIGHT`] gets a line saying so
+//! instead of a squashed screen; without colour ([`ColorMode::Mono`]) every
+//! colour is taken off the cells.
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Widget};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
 
+use super::palette::ColorMode;
 use super::quality;
 use super::state::{Connection, ScreenState};
 use webcall_core::media::VideoFrame;
@@ -21,6 +26,15 @@ use super::video::{draw_frame, fit};
 const FOOTER_ROWS: u16 = 2;
 /// Chat messages drawn over the picture, at most.
 const CHAT_ROWS: usize = 5;
+/// The narrowest terminal the call screen is drawn in.
+pub const MIN_WIDTH: u16 = 32;
+/// The shortest terminal the call screen is drawn in.
+pub const MIN_HEIGHT: u16 = 10;
+
+/// True when `area` is too small to draw the call screen in.
+pub fn too_small(area: Rect) -> bool {
+    area.width < MIN_WIDTH || area.height < MIN_HEIGHT
+}
 
 /// Draws the whole call screen for `state` into `frame`.
 pub fn render(frame: &mut Frame, state: &ScreenState) {
@@ -31,6 +45,42 @@ pub fn render(frame: &mut Frame, state: &ScreenState) {
 /// Draws the call screen into any buffer region (used by [`render`] and by
 /// benchmarks that draw without a terminal).
 pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
+    if let Some(view) = &state.ended {
+        super::end::draw_end(buf, area, state, view);
+    } else if too_small(area) {
+        draw_too_small(buf, area, state);
+    } else {
+        draw_call(buf, area, state);
+        super::help::draw_help(buf, area, state);
+    }
+    if state.color == ColorMode::Mono {
+        super::mono::strip(buf);
+    }
+}
+
+/// Says the terminal is too small, and the size it needs, in the middle.
+fn draw_too_small(buf: &mut Buffer, area: Rect, state: &ScreenState) {
+    let t = state.lang.layout();
+    let text = vec![
+        Line::styled(t.too_small, Style::default().add_modifier(Modifier::BOLD)),
+        Line::raw(format!("{} {MIN_WIDTH}x{MIN_HEIGHT}", t.at_least)),
+    ];
+    let rows: u16 = text
+        .iter()
+        .map(|l| (l.width().max(1) as u16).div_ceil(area.width.max(1)))
+        .sum::<u16>()
+        .min(area.height);
+    let paragraph = Paragraph::new(text)
+        .alignment(Alignment::Center)
+        .wrap(Wrap { trim: true });
+    // From the middle down: word wrapping may take a row more than counted.
+    let top = (area.height - rows) / 2;
+    let mid = Rect::new(area.x, area.y + top, area.width, area.height - top);
+    paragraph.render(mid, buf);
+}
+
+/// The call itself: pictures, chat, details, status and keys.
+fn draw_call(buf: &mut Buffer, area: Rect, state: &ScreenState) {
     let footer = FOOTER_ROWS.min(area.height);
     let video = Rect::new(area.x, area.y, area.width, area.height - footer);
     let status = Rect::new(area.x, video.bottom(), area.width, footer.min(1));
@@ -79,7 +129,7 @@ pub fn render_to_buffer(buf: &mut Buffer, area: Rect, state: &ScreenState) {
     let self_view_width = draw_self_view(buf, video, state);
     draw_chat(buf, video, self_view_width, state);
     quality::draw_details(buf, video, state);
-    Paragraph::new(status_line(state)).render(status, buf);
+    Paragraph::new(super::status::line(state, status.width)).render(status, buf);
     let bottom = match &state.chat_input {
         Some(typed) => chat_input_line(state, typed, keys.width),
         None => keys_line(state, keys.width),
@@ -153,6 +203,10 @@ pub struct PictureAreas {
 
 /// Where [`render_to_buffer`] puts the pictures of `state` in `area`.
 pub fn picture_areas(area: Rect, state: &ScreenState) -> PictureAreas {
+    if state.ended.is_some() || state.show_help || too_small(area) {
+        // Only text then: the end screen, the help box, the size notice.
+        return PictureAreas::default();
+    }
     let footer = FOOTER_ROWS.min(area.height);
     let video = Rect::new(area.x, area.y, area.width, area.height - footer);
     let remote = match state.main_picture() {
@@ -166,7 +220,7 @@ pub fn picture_areas(area: Rect, state: &ScreenState) -> PictureAreas {
         _ => None,
     };
     let self_view = match (&state.self_view, state.camera_off, self_view_corner(video)) {
-        (Some(f), false, Some(corner)) => {
+        (Some(f), false, Some(corner)) if state.show_self_view => {
             Some(fit(corner, f.width(), f.height())).filter(|r| !r.is_empty())
         }
         _ => None,
@@ -204,7 +258,7 @@ fn self_view_corner(video: Rect) -> Option<Rect> {
 /// The self-view: a small picture in the bottom-right corner of the video
 /// area. Returns the width it takes (0 when the area is too small).
 fn draw_self_view(buf: &mut Buffer, video: Rect, state: &ScreenState) -> u16 {
-    let Some(corner) = self_view_corner(video) else {
+    let Some(corner) = self_view_corner(video).filter(|_| state.show_self_view) else {
         return 0;
     };
     let width = corner.width;
@@ -250,118 +304,52 @@ fn draw_camera_corner(
     draw_frame(buf, corner, remote, state.color);
 }
 
-fn status_line(state: &ScreenState) -> Line<'static> {
-    let text = state.lang.text();
-    let colour = match state.connection {
-        Connection::Connected => Color::Green,
-        Connection::Failed | Connection::PeerLeft | Connection::Ended => Color::Red,
-        _ => Color::Yellow,
-    };
-    let mut spans = vec![
-        Span::styled("● ", Style::default().fg(colour)),
-        Span::styled(
-            state.lang.connection(state.connection),
-            Style::default().add_modifier(Modifier::BOLD),
-        ),
-    ];
-    if state.screen_sharing {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            text.sharing_screen,
-            Style::default()
-                .fg(Color::Cyan)
-                .add_modifier(Modifier::BOLD),
-        ));
-    }
-    spans.extend(quality::status_spans(state));
-    let mut field = |s: String| {
-        spans.push(Span::raw("  "));
-        spans.push(Span::raw(s));
-    };
-    if let Some(rtt) = state.rtt {
-        field(format!("rtt {} ms", rtt.as_millis()));
-    }
-    if state.bitrate_in.is_some() || state.bitrate_out.is_some() {
-        field(format!(
-            "↓{} ↑{}",
-            bitrate(state.bitrate_in),
-            bitrate(state.bitrate_out)
-        ));
-    }
-    if let Some(fps) = state.frame_rate {
-        field(format!("{fps:.0} fps"));
-    }
-    if let Some(loss) = state.packet_loss {
-        field(format!("{} {:.1}%", text.loss, loss * 100.0));
-    }
-    if state.mic_muted {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(text.mic_off, Style::default().fg(Color::Red)));
-    }
-    if state.camera_off {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            text.camera_off,
-            Style::default().fg(Color::Red),
-        ));
-    }
-    if let Some(code) = &state.verification_code {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            format!("{} {code}", text.code),
-            Style::default().add_modifier(Modifier::BOLD),
-        ));
-    }
-    if let Some(notice) = &state.notice {
-        spans.push(Span::raw("  "));
-        spans.push(Span::styled(
-            notice.clone(),
-            Style::default().fg(Color::Yellow),
-        ));
-    }
-    Line::from(spans)
-}
-
-fn bitrate(bps: Option<u64>) -> String {
-    match bps {
-        None => "-".into(),
-        Some(b) if b >= 1_000_000 => format!("{:.1} Mbit/s", b as f64 / 1e6),
-        Some(b) => format!("{} kbit/s", b / 1000),
-    }
-}
-
-/// The key help: every key with three spaces between, or, where that does
-/// not fit `width`, one space between and without the Ctrl-C alias, so it
-/// fits 80 columns in both languages.
+/// The key help: every key with three spaces between; where that does not
+/// fit `width`, one space between and without the Ctrl-C alias, then
+/// without `s`, `i`, `d/a`, `c`, `v` and `m` in turn (the help lists them
+/// all), keeping `?` and `q`; narrower still, only `?`.
 fn keys_line(state: &ScreenState, width: u16) -> Line<'static> {
     let t = state.lang.text();
+    let l = state.lang.layout();
     let switch = super::switch::key_help(state.lang);
     let key = |k: &'static str| Span::styled(k, Style::default().add_modifier(Modifier::REVERSED));
-    let entries = [
+    let mut entries = vec![
         (" m ", t.key_mute),
         (" v ", t.key_camera),
         (" d/a ", switch),
         (" c ", t.key_chat),
         (" i ", quality::key_details(state.lang)),
+        (" s ", l.key_self_view),
+        (" ? ", l.key_help),
     ];
-    let build = |gap: &str, ctrl_c: bool| {
+    let build = |entries: &[(&'static str, &'static str)], gap: &str, ctrl_c: bool, q: bool| {
         let mut spans = Vec::new();
         for (k, word) in entries {
             spans.push(key(k));
             spans.push(Span::raw(format!(" {word}{gap}")));
         }
-        spans.push(key(" q "));
-        if ctrl_c {
-            spans.push(Span::raw(" / "));
-            spans.push(key(" Ctrl-C "));
+        if q {
+            spans.push(key(" q "));
+            if ctrl_c {
+                spans.push(Span::raw(" / "));
+                spans.push(key(" Ctrl-C "));
+            }
+            spans.push(Span::raw(format!(" {}", t.key_hangup)));
         }
-        spans.push(Span::raw(format!(" {}", t.key_hangup)));
         Line::from(spans)
     };
-    let full = build("   ", true);
-    if full.width() <= usize::from(width) {
-        full
-    } else {
-        build(" ", false)
+    let fits = |line: &Line| line.width() <= usize::from(width);
+    let full = build(&entries, "   ", true, true);
+    if fits(&full) {
+        return full;
     }
+    for drop in ["", " s ", " i ", " d/a ", " c ", " v ", " m "] {
+        entries.retain(|(k, _)| *k != drop);
+        let gap = if entries.len() == 1 { "   " } else { " " };
+        let line = build(&entries, gap, false, true);
+        if fits(&line) {
+            return line;
+        }
+    }
+    build(&entries, "", false, false)
 }

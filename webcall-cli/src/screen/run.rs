@@ -14,10 +14,10 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
-use webcall_core::call::EndReason;
+use webcall_core::call::{EndReason, StatsReport};
 use webcall_core::media::{VideoFrame, VideoSink, VideoSource};
 
-use super::keys::{Action, Typing, handle_key, handle_typing_key};
+use super::keys::{Action, Typing, handle_help_key, handle_key, handle_typing_key};
 use super::painter::{Encoded, Painter};
 use super::quality::QualityView;
 use super::render::render;
@@ -50,6 +50,9 @@ pub enum ScreenEvent {
     Quality(QualityView),
     /// The call is over.
     Ended(EndReason),
+    /// The other side hung up (said bye): the call ends unless a duration
+    /// was given (then the screen waits for the time, or for them again).
+    PeerHungUp,
 }
 
 /// Call figures for the status line.
@@ -87,6 +90,11 @@ pub trait CallControl {
         let _ = kind;
         async { Switched::NoDevice }
     }
+    /// The call's figures so far, for the end screen's quality summary.
+    /// Without figures: none.
+    fn report(&self) -> Option<StatsReport> {
+        None
+    }
 }
 
 /// How the screen loop ended.
@@ -98,6 +106,8 @@ pub enum Outcome {
     TimeUp,
     /// The call ended on its own.
     Ended(EndReason),
+    /// The other side hung up; the screen hung up too.
+    PeerLeft,
 }
 
 /// The newest picture, shared between a media thread and the screen. The
@@ -226,6 +236,8 @@ pub fn apply(state: &mut ScreenState, event: ScreenEvent) -> Option<EndReason> {
             state.connection = Connection::Ended;
             return Some(reason);
         }
+        // The loop decides; the state already says the other side left.
+        ScreenEvent::PeerHungUp => {}
     }
     None
 }
@@ -248,6 +260,8 @@ pub async fn act<C: CallControl>(state: &mut ScreenState, call: &C, action: Acti
         }
         Action::OpenChat => state.chat_input = Some(String::new()),
         Action::ToggleDetails => state.show_details = !state.show_details,
+        Action::ToggleSelfView => state.show_self_view = !state.show_self_view,
+        Action::ToggleHelp => state.show_help = !state.show_help,
         Action::NextCamera | Action::NextMicrophone => {
             let kind = if action == Action::NextCamera {
                 DeviceKind::Camera
@@ -326,9 +340,16 @@ where
     let deadline = inputs.duration.map(|d| tokio::time::Instant::now() + d);
     // What a device switch said, and until when the status line shows it.
     let mut flash: Option<(tokio::time::Instant, String)> = None;
+    // When the call first connected: the status line counts from there.
+    let mut connected_at: Option<tokio::time::Instant> = None;
     // Watched from the start, so a signal between two turns is not lost.
     let mut terminated = std::pin::pin!(super::terminal::terminated());
     loop {
+        if connected_at.is_none() && state.connection == Connection::Connected {
+            connected_at = Some(tokio::time::Instant::now());
+            state.call_time = Some(Duration::ZERO);
+            dirty = true;
+        }
         let time_up = async {
             match deadline {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -340,6 +361,12 @@ where
         tokio::select! {
             biased;
             event = inputs.events.recv(), if events_open => match event {
+                Some(ScreenEvent::PeerHungUp) if inputs.duration.is_none() => {
+                    call.hang_up().await;
+                    state.connection = Connection::Ended;
+                    draw(terminal, state, painter.as_deref_mut())?;
+                    return Ok(Outcome::PeerLeft);
+                }
                 Some(e) => {
                     if let Some(reason) = apply(state, e) {
                         draw(terminal, state, painter.as_deref_mut())?;
@@ -353,6 +380,16 @@ where
                 Some(Input::Key(k)) if state.chat_input.is_some() => {
                     if let Some(typing) = handle_typing_key(k) {
                         if type_chat(state, call, typing).await {
+                            draw(terminal, state, painter.as_deref_mut())?;
+                            return Ok(Outcome::HungUp);
+                        }
+                        dirty = true;
+                    }
+                }
+                Some(Input::Key(k)) if state.show_help => {
+                    // Any key closes the help; only Ctrl-C acts.
+                    if let Some(action) = handle_help_key(k) {
+                        if act(state, call, action).await {
                             draw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
@@ -396,6 +433,13 @@ where
             }
             _ = tick.tick() => {
                 let mut fresh = [false; 2];
+                if let Some(t) = connected_at {
+                    let talked = t.elapsed();
+                    if state.call_time.map(|c| c.as_secs()) != Some(talked.as_secs()) {
+                        dirty = true;
+                    }
+                    state.call_time = Some(talked);
+                }
                 if flash.as_ref().is_some_and(|(until, _)| tokio::time::Instant::now() >= *until) {
                     // Briefly means briefly, unless something else was said since.
                     if let Some((_, text)) = flash.take()
@@ -462,6 +506,20 @@ async fn next_encoded(painter: Option<&mut Painter>) -> Encoded {
         Some(p) => p.next().await,
         None => std::future::pending().await,
     }
+}
+
+/// Draws the screen once, through `painter` when pictures are terminal
+/// images.
+pub fn redraw<B>(
+    terminal: &mut Terminal<B>,
+    state: &mut ScreenState,
+    painter: Option<&mut Painter>,
+) -> io::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+{
+    draw(terminal, state, painter)
 }
 
 fn draw<B>(

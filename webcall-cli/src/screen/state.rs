@@ -92,6 +92,15 @@ pub struct ScreenState {
     /// How pictures are drawn: half blocks into cells, or images by a
     /// terminal graphics protocol (then the cells under them stay blank).
     pub graphics: Graphics,
+    /// The self-view is shown in its corner (key `s`); kept for the call.
+    pub show_self_view: bool,
+    /// The help overlay listing every key is open (key `?`).
+    pub show_help: bool,
+    /// How long the call has been connected (since it first connected);
+    /// `None` before that. The screen's loop keeps it current.
+    pub call_time: Option<Duration>,
+    /// Set when the call is over: the screen shows only the end screen.
+    pub ended: Option<super::end::EndView>,
     /// Pictures not drawn because the terminal was slower than the video.
     dropped_frames: u64,
 }
@@ -123,6 +132,10 @@ impl ScreenState {
             quality: None,
             show_details: false,
             graphics: Graphics::Blocks,
+            show_self_view: true,
+            show_help: false,
+            call_time: None,
+            ended: None,
             dropped_frames: 0,
         }
     }

@@ -110,6 +110,21 @@ pub fn draw_frame(buf: &mut Buffer, area: Rect, frame: &VideoFrame, mode: ColorM
     };
     let xtaps = taps(cols, frame.width() as usize);
     let ytaps = taps(rows * 2, frame.height() as usize);
+    if mode == ColorMode::Mono {
+        // No colours: one character of a grey ramp per cell.
+        for (row, pair) in ytaps.chunks(2).enumerate() {
+            let y = target.y + row as u16;
+            for (col, &xs) in xtaps.iter().enumerate() {
+                let top = sample(&planes, xs, pair[0]);
+                let bottom = pair.get(1).map_or(top, |&ys| sample(&planes, xs, ys));
+                let cell = &mut buf[(target.x + col as u16, y)];
+                cell.set_symbol(super::mono::ramp(top, bottom));
+                cell.fg = ratatui::style::Color::Reset;
+                cell.bg = ratatui::style::Color::Reset;
+            }
+        }
+        return target;
+    }
     for (row, pair) in ytaps.chunks(2).enumerate() {
         let top_taps = pair[0];
         let bottom_taps = pair.get(1).copied();
