@@ -128,19 +128,9 @@ pub enum Refusal {
 impl Refusal {
     /// The status-line notice saying why, and what to do.
     pub fn notice(self, lang: Lang) -> &'static str {
-        match (self, lang) {
-            (Self::NotThroughTmux, Lang::En) => {
-                "iTerm2 images do not pass through tmux: drawing half blocks"
-            }
-            (Self::NotThroughTmux, Lang::Ru) => {
-                "картинки iTerm2 не проходят через tmux: рисуем полублоками"
-            }
-            (Self::PassthroughOff, Lang::En) => {
-                "kitty images in tmux need `set -g allow-passthrough on`: drawing half blocks"
-            }
-            (Self::PassthroughOff, Lang::Ru) => {
-                "для картинок kitty в tmux нужно `set -g allow-passthrough on`: рисуем полублоками"
-            }
+        match self {
+            Self::NotThroughTmux => lang.text().tmux_no_iterm2,
+            Self::PassthroughOff => lang.text().tmux_passthrough_off,
         }
     }
 }

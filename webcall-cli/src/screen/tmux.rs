@@ -382,7 +382,8 @@ pub fn id_colour(id: u32) -> Color {
 /// `area` in `buf` (blank: a space on the default background, as the
 /// screen leaves a picture's cells). Cells with text over the picture
 /// (chat lines, labels) keep their text; kitty draws the rest of the image
-/// around them.
+/// around them. The id colour is the protocol's, not decoration: it stays
+/// on a screen without colour too.
 pub fn fill(buf: &mut Buffer, area: Rect, id: u32) {
     let area = area.intersection(buf.area);
     let colour = id_colour(id);
