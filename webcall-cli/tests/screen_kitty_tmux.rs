@@ -6,8 +6,9 @@
 //! output (`tmux pipe-pane`) holds the image sent through the passthrough.
 //! After `q` no placeholder is left and the images were deleted; when the
 //! program panics mid-picture, the images are deleted and the terminal
-//! given back before the panic message. With the passthrough off, the
-//! screen draws half blocks and says what to set.
+//! given back before the panic message; SIGTERM hangs up as `q` does.
+//! With the passthrough off, the screen draws half blocks and says what to
+//! set.
 //!
 //! Run alone: `cargo test -p webcall-cli --test screen_kitty_tmux -- --nocapture`
 
@@ -99,6 +100,15 @@ impl Tmux {
     /// What the program wrote to the pane so far.
     fn raw(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(self.raw_path()).unwrap_or_default()).into_owned()
+    }
+
+    /// The `webcall` process: the child of the pane's shell.
+    fn webcall_pid(&self) -> Option<u32> {
+        let out = self.run(&["list-panes", "-t", "call", "-F", "#{pane_pid}"]);
+        let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
+        children.split_whitespace().next()?.parse().ok()
     }
 
     /// The pane's text.
@@ -385,6 +395,39 @@ async fn a_panic_mid_picture_deletes_the_images_and_restores_the_terminal_first(
         !after.contains("\x1bPtmux;") && !after.contains("\x1b[?1049"),
         "nothing for the screen after the message: {after:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hangs_up_and_deletes_the_images() {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let _peer = peer(&room.url);
+    let tmux = Tmux::new("sigterm", "set -g allow-passthrough on\n");
+    tmux.start(&screen_command(&room.url, "", "kitty")).await;
+    tmux.wait_for("the picture", |p| placeholder_count(p) > 500)
+        .await;
+    let pid = tmux.webcall_pid().expect("the webcall process");
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pane = tmux
+        .wait_for("webcall exiting after SIGTERM", |p| {
+            p.contains("webcall exited with")
+        })
+        .await;
+    assert!(pane.contains("webcall exited with 0"), "{pane}");
+    assert_eq!(placeholder_count(&pane), 0, "{pane}");
+    let raw = tmux.raw();
+    let ids = sent_ids(&raw);
+    let last_sent = raw.rfind("\x1b\x1b_Ga=T,U=1,").unwrap();
+    for id in pair(ids[0]) {
+        let delete = text(&placeholders::delete(id));
+        let at = raw.rfind(&delete).expect("the image deleted");
+        assert!(at > last_sent, "image {id} deleted after the last picture");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
