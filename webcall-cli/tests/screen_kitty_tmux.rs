@@ -257,7 +257,7 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     );
     // The image went through the passthrough as a virtual placement.
     let raw = tmux.raw();
-    let sent = "\x1bPtmux;\x1b\x1b_Ga=T,U=1,f=24,";
+    let sent = "\x1bPtmux;\x1b\x1b_Ga=T,U=1,f=100,";
     assert!(raw.contains(sent), "no image through the passthrough");
     let ids = sent_ids(&raw);
     // The remote picture and (once it is drawn) the self-view: one pair.

@@ -372,21 +372,16 @@ pub fn kitty_tmux_cleanup() -> Vec<u8> {
         .collect()
 }
 
-/// An iTerm2 inline image (`OSC 1337 ; File=...`) of `frame` scaled to
-/// `width` x `height` as PNG, stretched by the terminal over `area`.
-pub fn iterm2(
-    frame: &VideoFrame,
-    area: Rect,
-    width: u32,
-    height: u32,
-) -> Result<Vec<u8>, EncodeError> {
+/// `frame` scaled to `width` x `height` as an RGB PNG, compressed the
+/// fastest way (video changes every frame; the bytes still shrink several
+/// times over raw RGB, and base64 of fewer bytes is quicker too).
+pub fn png(frame: &VideoFrame, width: u32, height: u32) -> Result<Vec<u8>, EncodeError> {
     let rgb = scale(frame, width, height, 3);
     let mut png_bytes = Vec::with_capacity(rgb.len() / 2);
     {
         let mut encoder = png::Encoder::new(&mut png_bytes, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        // Video changes every frame: spend no time on compression.
         encoder.set_compression(png::Compression::Fastest);
         let mut writer = encoder
             .write_header()
@@ -395,6 +390,18 @@ pub fn iterm2(
             .write_image_data(&rgb)
             .map_err(|e| EncodeError::Png(e.to_string()))?;
     }
+    Ok(png_bytes)
+}
+
+/// An iTerm2 inline image (`OSC 1337 ; File=...`) of `frame` scaled to
+/// `width` x `height` as PNG, stretched by the terminal over `area`.
+pub fn iterm2(
+    frame: &VideoFrame,
+    area: Rect,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, EncodeError> {
+    let png_bytes = png(frame, width, height)?;
     let payload = BASE64.encode(&png_bytes);
     let mut out = Vec::with_capacity(payload.len() + 96);
     cursor_to(&mut out, area);
@@ -438,7 +445,7 @@ pub fn encode(
         Graphics::Sixel => Some(sixel(frame, area, cell, w, h)?),
         Graphics::Kitty => Some(kitty(frame, KittyPlacement { id, area, z }, w, h)),
         Graphics::Iterm2 => Some(iterm2(frame, area, w, h)?),
-        Graphics::KittyTmux => Some(super::tmux::transmit(frame, id, area, w, h)),
+        Graphics::KittyTmux => Some(super::tmux::transmit(frame, id, area, w, h)?),
     })
 }
 

@@ -22,7 +22,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Color;
 use webcall_core::media::VideoFrame;
 
-use super::pixels::{KITTY_CHUNK, kitty_delete, scale};
+use super::pixels::{EncodeError, KITTY_CHUNK, kitty_delete, png};
 
 /// The character kitty replaces with a piece of an image.
 pub const PLACEHOLDER: char = '\u{10EEEE}';
@@ -402,15 +402,21 @@ pub fn fill(buf: &mut Buffer, area: Rect, id: u32) {
 }
 
 /// A kitty graphics command, through tmux's passthrough, that transmits
-/// `frame` scaled to `width` x `height` as raw RGB (`f=24`) as image `id`,
-/// replacing any image with that id, and makes a virtual placement of it
-/// (`U=1`) over the columns and rows of `area` (at most
+/// `frame` scaled to `width` x `height` as PNG (`f=100`: every byte
+/// passes through tmux, and a PNG is several times smaller than raw RGB)
+/// as image `id`, replacing any image with that id, and makes a virtual
+/// placement of it (`U=1`) over the columns and rows of `area` (at most
 /// [`DIACRITICS`]`.len()` each), drawn wherever its placeholder cells are.
 /// Each chunk of [`KITTY_CHUNK`] base64 bytes is a passthrough of its own
 /// (tmux bounds what one may hold); the terminal answers nothing (`q=2`).
-pub fn transmit(frame: &VideoFrame, id: u32, area: Rect, width: u32, height: u32) -> Vec<u8> {
-    let rgb = scale(frame, width, height, 3);
-    let payload = BASE64.encode(&rgb);
+pub fn transmit(
+    frame: &VideoFrame,
+    id: u32,
+    area: Rect,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, EncodeError> {
+    let payload = BASE64.encode(png(frame, width, height)?);
     let max = DIACRITICS.len() as u16;
     let (columns, rows) = (area.width.min(max), area.height.min(max));
     let mut out = Vec::with_capacity(payload.len() + payload.len() / KITTY_CHUNK * 24 + 128);
@@ -424,7 +430,7 @@ pub fn transmit(frame: &VideoFrame, id: u32, area: Rect, width: u32, height: u32
         if i == 0 {
             let _ = write!(
                 head,
-                "\x1b_Ga=T,U=1,f=24,s={width},v={height},i={id},c={columns},r={rows},q=2,m={more};"
+                "\x1b_Ga=T,U=1,f=100,i={id},c={columns},r={rows},q=2,m={more};"
             );
         } else {
             let _ = write!(head, "\x1b_Gm={more},q=2;");
@@ -434,7 +440,7 @@ pub fn transmit(frame: &VideoFrame, id: u32, area: Rect, width: u32, height: u32
         command.extend_from_slice(b"\x1b\\");
         out.extend_from_slice(&passthrough(&command));
     }
-    out
+    Ok(out)
 }
 
 /// Deletes kitty image `id`, its virtual placement and its data, through
@@ -509,13 +515,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    fn grey(width: u32, height: u32) -> VideoFrame {
-        let n = (width * height) as usize;
-        let mut data = vec![128u8; n];
-        data.resize(n * 3 / 2, 128);
-        VideoFrame::from_i420(width, height, data, Duration::ZERO).unwrap()
-    }
 
     #[test]
     fn passthrough_doubles_every_escape_and_is_terminated() {
@@ -592,38 +591,47 @@ mod tests {
     }
 
     #[test]
-    fn transmit_is_a_virtual_placement_in_wrapped_chunks() {
-        // 100x50 RGB = 15000 bytes = 20000 base64 bytes = 5 chunks.
-        let out = transmit(&grey(100, 50), 2, Rect::new(4, 3, 40, 15), 100, 50);
+    fn transmit_is_a_virtual_placement_of_a_png_in_wrapped_chunks() {
+        // Noise compresses badly: enough bytes for several chunks.
+        let (w, h) = (160u32, 120u32);
+        let n = (w * h) as usize;
+        let data: Vec<u8> = (0..n * 3 / 2)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_be_bytes()[0])
+            .collect();
+        let frame = VideoFrame::from_i420(w, h, data, Duration::ZERO).unwrap();
+        let out = transmit(&frame, 42, Rect::new(4, 3, 40, 15), w, h).unwrap();
         let text = String::from_utf8_lossy(&out).into_owned();
         let wrapped: Vec<&str> = text
             .split("\x1bPtmux;")
             .skip(1)
             .map(|w| w.strip_suffix("\x1b\\").expect("each ends with ST"))
             .collect();
-        assert_eq!(wrapped.len(), 5);
+        assert!(wrapped.len() >= 3, "{} chunks", wrapped.len());
         let inner = wrapped[0].replace("\x1b\x1b", "\x1b");
         let (head, _) = inner.trim_start_matches("\x1b_G").split_once(';').unwrap();
-        for key in [
-            "a=T", "U=1", "f=24", "s=100", "v=50", "i=2", "c=40", "r=15", "q=2", "m=1",
-        ] {
+        for key in ["a=T", "U=1", "f=100", "i=42", "c=40", "r=15", "q=2", "m=1"] {
             assert!(head.split(',').any(|k| k == key), "{key} in {head}");
         }
         assert!(
             !text.contains("\x1b["),
             "no cursor moves: tmux places nothing"
         );
-        let last = wrapped[4].replace("\x1b\x1b", "\x1b");
+        let last = wrapped[wrapped.len() - 1].replace("\x1b\x1b", "\x1b");
         assert!(last.starts_with("\x1b_Gm=0,q=2;"), "{last:.20}");
         let payload: String = wrapped
             .iter()
             .map(|w| {
                 let inner = w.replace("\x1b\x1b", "\x1b");
                 let body = inner.strip_suffix("\x1b\\").unwrap().to_owned();
-                body.split_once(';').unwrap().1.to_owned()
+                let data = body.split_once(';').unwrap().1.to_owned();
+                assert!(data.len() <= KITTY_CHUNK);
+                data
             })
             .collect();
-        assert_eq!(BASE64.decode(payload).unwrap().len(), 100 * 50 * 3);
+        let png = BASE64.decode(payload).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // The IHDR chunk: width and height.
+        assert_eq!(&png[16..24], &[0, 0, 0, 160, 0, 0, 0, 120]);
     }
 
     #[test]
