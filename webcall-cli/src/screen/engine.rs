@@ -227,7 +227,9 @@ impl CallScreen {
         state.graphics = graphics;
         let mut painter = graphics.is_pixels().then(|| {
             session.clean_up_with(Painter::cleanup(graphics));
-            Painter::new(graphics, Box::new(io::stdout()), cell)
+            let mut painter = Painter::new(graphics, Box::new(io::stdout()), cell);
+            painter.track_terminal_cells();
+            painter
         });
         let _reader = InputReader::spawn(input_tx);
         let in_use = self.in_use.into_inner().unwrap_or_else(|e| e.into_inner());

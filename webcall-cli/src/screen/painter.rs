@@ -78,6 +78,8 @@ pub struct Painter {
     graphics: Graphics,
     /// The kitty image ids of the remote picture and the self-view.
     ids: [u32; 2],
+    /// Ask the terminal for its cell size again on a resize.
+    track_cells: bool,
     out: Box<dyn Write + Send>,
     jobs: Option<SyncSender<Job>>,
     results: mpsc::Receiver<Encoded>,
@@ -122,6 +124,7 @@ impl Painter {
         Self {
             graphics,
             ids,
+            track_cells: false,
             out,
             jobs: Some(job_tx),
             results,
@@ -230,12 +233,20 @@ impl Painter {
         }
     }
 
+    /// Draws at the cell size the terminal reports after each resize (the
+    /// font may have changed with the size), when it reports one: for a
+    /// painter on the real terminal.
+    pub fn track_terminal_cells(&mut self) {
+        self.track_cells = true;
+    }
+
     /// Forgets every image (after a resize cleared the screen): kitty
     /// images are deleted; all are drawn again at the next [`draw`](Self::draw),
-    /// at the cell size the terminal reports now if it reports one (the
-    /// font may have changed with the size).
+    /// at the terminal's cell size now if [`track_terminal_cells`](Self::track_terminal_cells).
     pub fn invalidate(&mut self) -> io::Result<()> {
-        if let Some(cell) = CellSize::reported() {
+        if self.track_cells
+            && let Some(cell) = CellSize::reported()
+        {
             self.cell = cell;
         }
         for id in self.ids {
