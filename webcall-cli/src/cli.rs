@@ -7,6 +7,7 @@
 //!              [--record-audio FILE.wav] [--ice-addr IP]... [--no-tui]
 //!              [--camera INDEX|NAME] [--mic NAME] [--speaker NAME|none]
 //!              [--render auto|kitty|sixel|iterm2|blocks]
+//!              [--no-echo-cancel] [--no-noise-suppression]
 //! webcall devices [--json]
 //! ```
 //!
@@ -18,6 +19,11 @@
 //! device (`--video camera`, `--audio mic`, `--camera`, `--mic`) makes a
 //! missing one an error. The test pattern and tone are sent only when asked
 //! for.
+//!
+//! A microphone's audio goes through echo cancellation (the speaker's
+//! sound is taken out of it) and noise suppression before it is sent;
+//! `--no-echo-cancel` and `--no-noise-suppression` turn either off. A tone
+//! or a WAV file is sent as it is: it is clean, and tests check it.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -236,6 +242,27 @@ pub struct JoinArgs {
     /// (output to a terminal); none with --no-tui or output to a pipe.
     #[arg(long, value_name = "NAME")]
     pub speaker: Option<String>,
+    /// Send the microphone without echo cancellation. It is on by default:
+    /// the other side's voice, played by the speaker and heard again by
+    /// the microphone, is taken out. A tone or a .wav file (--audio) is
+    /// never processed.
+    #[arg(long)]
+    pub no_echo_cancel: bool,
+    /// Send the microphone without noise suppression. It is on by default:
+    /// steady background noise (fans, hum, hiss) is lowered. A tone or a
+    /// .wav file (--audio) is never processed.
+    #[arg(long)]
+    pub no_noise_suppression: bool,
+}
+
+impl JoinArgs {
+    /// What the microphone's audio goes through before it is sent.
+    pub fn voice_settings(&self) -> webcall_core::call::voice::VoiceSettings {
+        webcall_core::call::voice::VoiceSettings {
+            echo_cancellation: !self.no_echo_cancel,
+            noise_suppression: !self.no_noise_suppression,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +288,28 @@ mod tests {
             Some(webcall_cli::screen::Graphics::Sixel)
         );
         assert!(Cli::try_parse_from(["webcall", "join", "x", "--render", "ascii"]).is_err());
+    }
+
+    #[test]
+    fn echo_cancellation_and_noise_suppression_are_on_unless_turned_off() {
+        let settings = |flags: &[&str]| {
+            let args = [&["webcall", "join", "http://h/r/x"][..], flags].concat();
+            let Command::Join(j) = Cli::try_parse_from(args).unwrap().command else {
+                panic!()
+            };
+            let s = j.voice_settings();
+            (s.echo_cancellation, s.noise_suppression)
+        };
+        assert_eq!(settings(&[]), (true, true));
+        assert_eq!(settings(&["--no-echo-cancel"]), (false, true));
+        assert_eq!(settings(&["--no-noise-suppression"]), (true, false));
+        let help = Cli::try_parse_from(["webcall", "join", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            help.contains("--no-echo-cancel") && help.contains("never processed"),
+            "{help}"
+        );
     }
 
     #[test]

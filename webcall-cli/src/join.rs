@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use webcall_core::call::sinks::{WavFileSink, Y4mFileSink};
 use webcall_core::call::sources::{TestPattern, Tone, WavFileSource, Y4mFileSource};
+use webcall_core::call::voice::{VoiceProcessor, VoiceSettings};
 use webcall_core::call::{self, Call, CallEvent, CallEvents, CallOptions, EndReason, StatsReport};
 use webcall_core::media::{AudioSink, AudioSource, VideoSink, VideoSource};
 use webcall_core::protocol::LeaveReason;
@@ -71,10 +72,13 @@ fn video_source(
     })
 }
 
-/// The outgoing audio, with the same rules as [`video_source`].
+/// The outgoing audio, with the same rules as [`video_source`]. A
+/// microphone's audio goes through `voice` when that is given; a tone or a
+/// file never does.
 fn audio_source(
     choice: Option<&AudioChoice>,
     mic: Option<&str>,
+    voice: Option<&VoiceProcessor>,
     notices: &mut Vec<String>,
 ) -> Result<Option<Box<dyn AudioSource>>> {
     let asked = choice.is_some() || mic.is_some();
@@ -82,7 +86,10 @@ fn audio_source(
         AudioChoice::Tone => Some(Box::new(Tone::default())),
         AudioChoice::None => None,
         AudioChoice::Mic => match MicSource::open(mic) {
-            Ok(mic) => Some(Box::new(mic)),
+            Ok(mic) => Some(match voice {
+                Some(voice) => Box::new(voice.process_source(Box::new(mic))),
+                None => Box::new(mic),
+            }),
             Err(e) if asked => return Err(e.into()),
             Err(e) => {
                 tracing::info!("the default microphone: {e}");
@@ -102,6 +109,24 @@ pub struct Prepared {
     pub options: CallOptions,
     /// One line each, for the screen and stderr.
     pub notices: Vec<String>,
+    /// The echo canceller and noise suppressor a microphone's audio goes
+    /// through (the one joined with, or one switched to with `a`); the
+    /// speaker feeds it the echo reference. `None` when both are turned
+    /// off or no audio is sent.
+    pub voice: Option<VoiceProcessor>,
+    /// Whether the audio the call was joined with goes through `voice`:
+    /// a microphone does, a tone or a file does not.
+    pub processed: bool,
+}
+
+impl Prepared {
+    /// What the sent audio goes through, for the stats report.
+    pub fn audio_processing(&self) -> VoiceSettings {
+        match &self.voice {
+            Some(voice) if self.processed => voice.settings(),
+            _ => VoiceSettings::OFF,
+        }
+    }
 }
 
 /// Turns the flags into call options. Files and devices are opened here, so
@@ -121,9 +146,25 @@ pub fn options(args: &JoinArgs) -> Result<Prepared> {
         audio_sinks.push(Box::new(WavFileSink::create(path)?));
     }
     let mut notices = Vec::new();
+    let settings = args.voice_settings();
+    let mut voice = settings.any().then(|| VoiceProcessor::new(settings));
+    let audio = audio_source(
+        args.audio.as_ref(),
+        args.mic.as_deref(),
+        voice.as_ref(),
+        &mut notices,
+    )?;
+    let mic = matches!(
+        args.audio.as_ref().unwrap_or(&AudioChoice::Mic),
+        AudioChoice::Mic
+    );
+    let processed = voice.is_some() && mic && audio.is_some();
+    if audio.is_none() {
+        voice = None;
+    }
     let options = CallOptions {
         video: video_source(args.video.as_ref(), args.camera.as_deref(), &mut notices)?,
-        audio: audio_source(args.audio.as_ref(), args.mic.as_deref(), &mut notices)?,
+        audio,
         video_sinks,
         screen_sinks,
         audio_sinks,
@@ -131,27 +172,44 @@ pub fn options(args: &JoinArgs) -> Result<Prepared> {
         video_bitrate_bps: args.video_kbps.saturating_mul(1000).max(50_000),
         ..CallOptions::default()
     };
-    Ok(Prepared { options, notices })
+    Ok(Prepared {
+        options,
+        notices,
+        voice,
+        processed,
+    })
 }
 
 /// Runs `webcall join`.
 pub async fn run(args: &JoinArgs) -> Result<()> {
     // The link first: a typo should not wait for files or the network.
     webcall_core::client::Link::parse(&args.link)?;
+    let prepared = options(args)?;
+    let audio_processing = prepared.audio_processing();
     let Prepared {
         mut options,
         mut notices,
-    } = options(args)?;
+        voice,
+        ..
+    } = prepared;
     let screen =
         (!args.no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout())).then(|| {
             let mut screen = CallScreen::new();
             screen.graphics(args.render.graphics());
             screen
         });
-    add_speaker(args, screen.is_some(), &mut options, &mut notices)?;
-    if let Some(screen) = &screen {
+    add_speaker(
+        args,
+        screen.is_some(),
+        voice.as_ref(),
+        &mut options,
+        &mut notices,
+    )?;
+    let screen = screen.map(|mut screen| {
+        screen.voice(voice);
         screen.attach(&mut options);
-    }
+        screen
+    });
     let (call, events) = call::join(&args.link, options).await?;
     // Said once the call is joined: a link that fails needs no device notes.
     for notice in &notices {
@@ -178,7 +236,8 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
         }
     };
     let stats = call.stats();
-    let report = stats.report();
+    let mut report = stats.report();
+    report.audio_processing = Some(audio_processing);
     for line in summary::lines(&report, &finish) {
         println!("{line}");
     }
@@ -196,23 +255,32 @@ pub async fn run(args: &JoinArgs) -> Result<()> {
 
 /// Plays the other side on a speaker: the one `--speaker` names, else the
 /// default one when the full-screen view is on. A missing default speaker
-/// is only a notice; a named one that cannot be opened is an error.
+/// is only a notice; a named one that cannot be opened is an error. What
+/// the speaker plays is the echo reference of `voice`.
 fn add_speaker(
     args: &JoinArgs,
     screen: bool,
+    voice: Option<&VoiceProcessor>,
     options: &mut CallOptions,
     notices: &mut Vec<String>,
 ) -> Result<()> {
-    match args.speaker.as_deref() {
-        Some("none") => {}
-        Some(name) => options
-            .audio_sinks
-            .push(Box::new(SpeakerSink::open(Some(name))?)),
+    let speaker = match args.speaker.as_deref() {
+        Some("none") => None,
+        Some(name) => Some(SpeakerSink::open(Some(name))?),
         None if screen => match SpeakerSink::open(None) {
-            Ok(speaker) => options.audio_sinks.push(Box::new(speaker)),
-            Err(e) => notices.push(e.to_string()),
+            Ok(speaker) => Some(speaker),
+            Err(e) => {
+                notices.push(e.to_string());
+                None
+            }
         },
-        None => {}
+        None => None,
+    };
+    if let Some(speaker) = speaker {
+        options.audio_sinks.push(match voice {
+            Some(voice) => Box::new(voice.echo_reference(Box::new(speaker))),
+            None => Box::new(speaker),
+        });
     }
     Ok(())
 }

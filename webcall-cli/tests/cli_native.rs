@@ -288,6 +288,12 @@ async fn two_native_peers_see_and_hear_each_other() {
         assert!(q["measures"]["fps"].as_f64().unwrap() > 0.0, "{s:#}");
         assert_eq!(s["path"], "direct", "{s:#}");
         assert_eq!(s["video_codec"], "H264", "{s:#}");
+        // A tone is sent as it is: no echo cancellation, no noise suppression.
+        assert_eq!(
+            s["audio_processing"],
+            serde_json::json!({"echo_cancellation": false, "noise_suppression": false}),
+            "{s:#}"
+        );
         assert!(
             run.stdout.contains("quality: ") && run.stdout.contains("path: direct"),
             "{}",

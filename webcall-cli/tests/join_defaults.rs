@@ -134,6 +134,12 @@ async fn no_camera_joins_with_the_microphone_and_the_browser_shows_no_camera() {
         (s["sent"]["audio_frames"].as_u64().unwrap() as f64) < 60.0 * secs,
         "{s:#}"
     );
+    // A microphone is sent through echo cancellation and noise suppression.
+    assert_eq!(
+        s["audio_processing"],
+        serde_json::json!({"echo_cancellation": true, "noise_suppression": true}),
+        "{s:#}"
+    );
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -188,6 +194,11 @@ async fn no_sound_card_joins_without_audio_and_says_so() {
     let s = stats(&stats_path);
     assert_eq!(s["sent"]["video_frames"], 0, "{s:#}");
     assert_eq!(s["sent"]["audio_frames"], 0, "{s:#}");
+    assert_eq!(
+        s["audio_processing"],
+        serde_json::json!({"echo_cancellation": false, "noise_suppression": false}),
+        "no microphone, nothing processed: {s:#}"
+    );
     // The browser's camera and microphone still come through.
     assert!(
         s["received"]["video_frames_decoded"].as_u64().unwrap() > 0,

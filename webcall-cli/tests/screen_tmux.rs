@@ -2,8 +2,10 @@
 //! the browser client in headless Chromium, both on 127.0.0.1. The pane
 //! must show "connected" and the browser's picture in coloured half blocks,
 //! then the call's quality grade, and on `i` the details (codec H264, a
-//! direct path); `q` hangs up and the browser sees the other side leave. While the call
-//! runs, the CPU the `webcall` process uses is measured and printed. With
+//! direct path); the status line shows the level of the sound sent, and
+//! "mic off" instead on `m`; `q` hangs up and the browser sees the other
+//! side leave. While the call runs, the CPU the `webcall` process uses is
+//! measured and printed. With
 //! no media flags and no camera or sound device, the screen says what is
 //! missing.
 //!
@@ -70,6 +72,24 @@ fn picture_cells(pane: &str) -> usize {
 
 fn has_colour_escapes(pane: &str) -> bool {
     pane.contains("\u{1b}[38;2;") || pane.contains("\u{1b}[38;5;")
+}
+
+/// The pane's text without its colour and style escapes (`ESC [ ... m`).
+fn without_escapes(pane: &str) -> String {
+    let mut out = String::with_capacity(pane.len());
+    let mut chars = pane.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// CPU time (user + system) of a process, from /proc.
@@ -167,6 +187,28 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     }
     let pane = tmux.capture();
     assert!(pane.contains("connected"), "still connected:\n{pane}");
+    // The status line shows the level of the tone sent; `m` mutes, and the
+    // meter gives way to "mic off" (twice: muted, then unmuted again).
+    let meter = |pane: &str| {
+        let text = without_escapes(pane);
+        text.contains("mic ▮") || text.contains("mic ▯")
+    };
+    assert!(meter(&pane), "no meter:\n{pane}");
+    for muted in [true, false] {
+        let out = tmux.run(&["send-keys", "-t", "call", "m"]);
+        assert!(out.status.success());
+        let start = Instant::now();
+        loop {
+            let pane = tmux.capture();
+            if pane.contains("mic off") == muted && meter(&pane) != muted {
+                break;
+            }
+            let status = without_escapes(&pane);
+            let status: Vec<&str> = status.lines().rev().take(2).collect();
+            assert!(start.elapsed() < WAIT, "muted {muted}, but:\n{status:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // The status line grades the call; `i` opens the details.
     let graded = |pane: &str| {

@@ -2,8 +2,8 @@
 //
 // Owns the room's WebSocket: the join (with the resume secret kept in
 // sessionStorage so that a reload takes back the same seat), reconnecting
-// with backoff when the socket drops, and stopping for good on fatal errors
-// or after `bye`. No UI and no WebRTC here: callers listen for events.
+// with backoff when the socket drops or the server says `unavailable`, and
+// stopping for good on other fatal errors or after `bye`. No UI and no WebRTC here: callers listen for events.
 //
 // Events (all CustomEvent, the message in `detail`):
 //   joined, peer_joined, peer_reconnecting, peer_left, offer, answer,
@@ -302,7 +302,15 @@ export class Signaling extends EventTarget {
       } else if (message.type === 'reconnect') {
         this.moved(socket, message.after_ms);
       } else if (message.type === 'error') {
-        if (message.fatal) {
+        if (message.code === ErrorCode.UNAVAILABLE) {
+          // The server is going away or lost its store for a moment ("try
+          // again shortly"): come back with backoff, as after a dropped
+          // socket. The seat is held, and the call's media goes on.
+          console.info('webcall: the server is unavailable; reconnecting');
+          this.socket = null;
+          socket.close(1000, 'unavailable');
+          this.retry();
+        } else if (message.fatal) {
           this.fail(message.code, message.message);
         } else {
           console.warn(`webcall: server error ${message.code}: ${message.message}`);

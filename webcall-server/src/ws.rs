@@ -493,7 +493,17 @@ impl Connection {
             Ok(()) => Flow::Continue,
             Err(e) => {
                 tracing::warn!(conn = id.0, "room store failed: {e}");
-                self.answer(ErrorMessage::new(ErrorCode::Unavailable))
+                if self.state.rooms.outlives_process() {
+                    // The store keeps the seat through its blip: the client
+                    // comes back with its resume secret (refused with 503
+                    // until the store answers) and the other side sees at
+                    // most `peer_reconnecting`.
+                    crate::metrics::refused_with(ErrorCode::Unavailable);
+                    self.ask_to_reconnect();
+                    Flow::Continue
+                } else {
+                    self.answer(ErrorMessage::new(ErrorCode::Unavailable))
+                }
             }
         }
     }

@@ -345,6 +345,19 @@ async fn redis_away_means_503_and_not_ready_then_all_comes_back() {
     let ready = a.request("GET", "/readyz", None).await.unwrap();
     assert_eq!(ready.status, 503);
     assert!(ready.text().contains("\"ready\":false"), "{}", ready.text());
+    // A message the room cannot take while Redis is away: the seat outlives
+    // the blip, so the client is asked to come back, not told the server
+    // is gone (which would end its call).
+    first
+        .send(ClientMessage::Offer {
+            sdp: "while redis is away".into(),
+        })
+        .await;
+    match first.recv().await {
+        ServerMessage::Reconnect { after_ms } => assert!(after_ms <= 5_000, "{after_ms}"),
+        other => panic!("expected reconnect, got {other:?}"),
+    }
+    first.expect_closed().await;
 
     redis.start_again().unwrap();
     // Redis restarted empty (no persistence here): the instances come
@@ -352,6 +365,14 @@ async fn redis_away_means_503_and_not_ready_then_all_comes_back() {
     for server in [&a, &b] {
         wait_ready(server).await;
     }
+    // Ready means Redis answers a ping; an instance whose link is still
+    // backing off may refuse one more call (503 with Retry-After, which a
+    // client honours): wait until b creates rooms again.
+    wait_until("b creates rooms again", WAIT, || async {
+        Ok(b.request("POST", "/api/rooms", None).await?.status == 201)
+    })
+    .await
+    .unwrap();
     let room = b.create_room().await.unwrap();
     let token = room.token.to_string();
     let mut one = Peer::connect(&a.ws_url(&token)).await;
@@ -364,5 +385,4 @@ async fn redis_away_means_503_and_not_ready_then_all_comes_back() {
     })
     .await;
     assert!(matches!(one.recv().await, ServerMessage::Offer { sdp, .. } if sdp == "again"));
-    drop(first);
 }

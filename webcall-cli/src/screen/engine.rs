@@ -6,12 +6,14 @@ use std::io;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use webcall_core::call::voice::VoiceProcessor;
 use webcall_core::call::{Call, CallEvent, CallEvents, CallOptions, ConnectionState, EndReason};
 use webcall_core::protocol::LeaveReason;
 
 use super::detect;
 use super::end::{self, END_HOLD, EndView, EndWhy};
 use super::live::{InUse, LiveCall};
+use super::meter::{MeterView, MeteredSource, MicLevel};
 use super::painter::Painter;
 use super::pixels::{CellSize, Graphics};
 use super::quality::QualityView;
@@ -128,6 +130,10 @@ pub struct CallScreen {
     graphics: Option<Graphics>,
     /// The sources the call was joined with, for switching devices.
     in_use: std::sync::Mutex<InUse>,
+    /// What a microphone's audio goes through before it is sent.
+    voice: Option<VoiceProcessor>,
+    /// The level of the audio sent, for the status line's meter.
+    mic_level: MicLevel,
 }
 
 impl CallScreen {
@@ -148,8 +154,16 @@ impl CallScreen {
         self.graphics = graphics;
     }
 
+    /// The echo canceller and noise suppressor the microphone's audio goes
+    /// through (`None`: none); a microphone switched to with `a` goes
+    /// through it too.
+    pub fn voice(&mut self, voice: Option<VoiceProcessor>) {
+        self.voice = voice;
+    }
+
     /// Adds the screen's video sinks (the camera and a shared screen) and
-    /// wraps the video source so the screen shows what is sent; notes the
+    /// wraps the video source so the screen shows what is sent, and the
+    /// audio source so the status line shows its level; notes the
     /// sources, for `d` and `a` to switch from.
     pub fn attach(&self, options: &mut CallOptions) {
         *self.in_use.lock().unwrap_or_else(|e| e.into_inner()) = InUse {
@@ -167,6 +181,9 @@ impl CallScreen {
                 source,
                 self.self_view.clone(),
             )));
+        }
+        if let Some(source) = options.audio.take() {
+            options.audio = Some(Box::new(MeteredSource::new(source, self.mic_level.clone())));
         }
     }
 
@@ -233,7 +250,11 @@ impl CallScreen {
         });
         let _reader = InputReader::spawn(input_tx);
         let in_use = self.in_use.into_inner().unwrap_or_else(|e| e.into_inner());
-        let call = LiveCall::new(call, self.self_view.clone(), in_use);
+        if in_use.audio.is_some() {
+            state.mic_level = Some(MeterView::new(self.mic_level.clone()));
+        }
+        let call = LiveCall::new(call, self.self_view.clone(), in_use)
+            .with_audio(self.voice, self.mic_level);
         let mut inputs = ScreenInputs {
             events: event_rx,
             input: input_rx,

@@ -8,8 +8,10 @@
 use std::sync::Mutex;
 
 use webcall_core::call::Call;
+use webcall_core::call::voice::VoiceProcessor;
 use webcall_core::media::{AudioSource, VideoSource};
 
+use super::meter::{MeteredSource, MicLevel};
 use super::run::{CallControl, FrameSlot, SelfViewSource};
 use super::switch::{DeviceKind, Next, Switched, next_device, position_in_use};
 use crate::devices::audio::{self, Direction};
@@ -31,6 +33,8 @@ pub struct LiveCall {
     call: Call,
     self_view: FrameSlot,
     in_use: Mutex<InUse>,
+    voice: Option<VoiceProcessor>,
+    mic_level: Option<MicLevel>,
 }
 
 impl LiveCall {
@@ -41,7 +45,18 @@ impl LiveCall {
             call,
             self_view,
             in_use: Mutex::new(in_use),
+            voice: None,
+            mic_level: None,
         }
+    }
+
+    /// A microphone switched to goes through `voice` (echo cancellation,
+    /// noise suppression) when given, and its level to `mic_level`, as
+    /// the one the call was joined with.
+    pub fn with_audio(mut self, voice: Option<VoiceProcessor>, mic_level: MicLevel) -> Self {
+        self.voice = voice;
+        self.mic_level = Some(mic_level);
+        self
     }
 
     fn in_use(&self) -> std::sync::MutexGuard<'_, InUse> {
@@ -143,8 +158,14 @@ impl CallControl for LiveCall {
                 let replaced = self.call.replace_video_source(Box::new(source));
                 (name, description, replaced)
             }
-            Opened::Audio(name, source) => {
+            Opened::Audio(name, mut source) => {
                 let description = source.describe();
+                if let Some(voice) = &self.voice {
+                    source = Box::new(voice.process_source(source));
+                }
+                if let Some(level) = &self.mic_level {
+                    source = Box::new(MeteredSource::new(source, level.clone()));
+                }
                 (name, description, self.call.replace_audio_source(source))
             }
         };

@@ -25,6 +25,7 @@ pub mod i18n;
 pub mod keys;
 pub mod live;
 pub mod logs;
+pub mod meter;
 pub mod mono;
 pub mod painter;
 pub mod palette;

@@ -409,6 +409,11 @@ where
                                 .map(|n| (tokio::time::Instant::now() + FLASH_FOR, n));
                         }
                         dirty = true;
+                        if action == Action::ToggleMute {
+                            // Muted means muted now: not one tick later.
+                            draw(terminal, state, painter.as_deref_mut())?;
+                            dirty = false;
+                        }
                     }
                 }
                 Some(Input::Resize) => {
@@ -433,6 +438,7 @@ where
             }
             _ = tick.tick() => {
                 let mut fresh = [false; 2];
+                dirty |= super::meter::refresh(state);
                 if let Some(t) = connected_at {
                     let talked = t.elapsed();
                     if state.call_time.map(|c| c.as_secs()) != Some(talked.as_secs()) {

@@ -66,6 +66,8 @@ pub struct ScreenState {
     pub packet_loss: Option<f64>,
     /// The microphone is muted.
     pub mic_muted: bool,
+    /// The level meter of the audio sent; `None`: no audio is sent.
+    pub mic_level: Option<super::meter::MeterView>,
     /// The camera is off.
     pub camera_off: bool,
     /// A one-line message (a device failed, a key did something).
@@ -120,6 +122,7 @@ impl ScreenState {
             frame_rate: None,
             packet_loss: None,
             mic_muted: false,
+            mic_level: None,
             camera_off: false,
             notice: None,
             color,

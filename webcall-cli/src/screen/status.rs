@@ -147,6 +147,15 @@ pub fn parts(state: &ScreenState) -> Vec<Part> {
         let s = format!("{} {:.1}%", text.loss, loss * 100.0);
         parts.push(Part::new(priority::LOSS, Span::raw(s)));
     }
+    let meter = super::meter::status_spans(state);
+    if !meter.is_empty() {
+        parts.push(Part {
+            priority: priority::METER,
+            spans: meter,
+            shrink: false,
+            short: None,
+        });
+    }
     let alarm = Style::default().fg(Color::Red).add_modifier(Modifier::BOLD);
     if state.mic_muted {
         parts.push(Part::new(

@@ -31,6 +31,8 @@
 //! `screen` messages as [`CallEvent::ScreenShare`].
 //!
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
+//! - [`voice`]: echo cancellation and noise suppression for a microphone,
+//!   with the speaker's audio as the echo reference.
 //! - [`channel`]: the data channel's messages (chat, screen sharing) and
 //!   their limits.
 //! - [`verify`]: the verification code.
@@ -97,6 +99,7 @@ pub mod sinks;
 pub mod sources;
 pub mod stats;
 pub mod verify;
+pub mod voice;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -212,6 +212,7 @@ impl CallStats {
             quality: self.quality,
             path: self.path,
             video_codec: self.video_codec.clone(),
+            audio_processing: None,
         }
     }
 }
@@ -249,6 +250,11 @@ pub struct StatsReport {
     pub path: Option<MediaPath>,
     /// The incoming video's codec (`H264`), if video arrived.
     pub video_codec: Option<String>,
+    /// What the sent audio went through: echo cancellation and noise
+    /// suppression, each on or off ([`voice`](super::voice)). The engine
+    /// does not know (it leaves `None`); the program that chose the audio
+    /// source fills it in.
+    pub audio_processing: Option<super::voice::VoiceSettings>,
 }
 
 /// Live counters shared by the media paths.
