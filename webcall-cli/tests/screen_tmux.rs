@@ -121,8 +121,10 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
 
     let tmux = Tmux::new("call");
     // The shell stays after webcall exits, so its last words can be read.
+    // Half blocks: no kitty outside, even when the tests run in one.
     let command = format!(
-        "env LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor RUST_LOG=warn {} join {} \
+        "env -u KITTY_WINDOW_ID -u GHOSTTY_RESOURCES_DIR LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor \
+         RUST_LOG=warn {} join {} \
          --video test --audio tone --ice-addr 127.0.0.1 --speaker none; \
          echo \"webcall exited with $?\"; sleep 600",
         env!("CARGO_BIN_EXE_webcall"),
