@@ -12,12 +12,11 @@
 //!
 //! Run alone: `cargo test -p webcall-cli --test screen_kitty_tmux -- --nocapture`
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use webcall_cli::screen::tmux::{self as placeholders, DIACRITICS, PLACEHOLDER, TmuxInfo};
-use webcall_testkit::TestServer;
+use webcall_testkit::{TestServer, Tmux};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -31,114 +30,6 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// A tmux server of our own (its own socket and configuration), killed on drop.
-struct Tmux {
-    socket: String,
-    dir: PathBuf,
-}
-
-impl Tmux {
-    /// A server whose configuration is `config`, with a scratch directory.
-    fn new(name: &str, config: &str) -> Self {
-        let socket = format!("webcall-kitty-{name}-{}", std::process::id());
-        let dir = std::env::temp_dir().join(&socket);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("tmux.conf"), config).unwrap();
-        Self { socket, dir }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .arg("-f")
-            .arg(self.dir.join("tmux.conf"))
-            .args(args)
-            .env("LANG", "C.UTF-8")
-            .output()
-            .expect("tmux runs")
-    }
-
-    /// Starts `command` in a 120x40 pane whose raw output goes to the file
-    /// [`Self::raw`]: the pane waits for the pipe before it runs the command.
-    async fn start(&self, command: &str) {
-        let go = self.dir.join("go");
-        let script = format!(
-            "i=0; while [ ! -e {go} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; {command}; \
-             echo \"webcall exited with $?\"; sleep 600",
-            go = go.display()
-        );
-        let out = self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "call",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &script,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pipe = format!("cat >> {}", self.raw_path().display());
-        let out = self.run(&["pipe-pane", "-o", "-t", "call", &pipe]);
-        assert!(out.status.success());
-        std::fs::write(&go, "").unwrap();
-    }
-
-    fn raw_path(&self) -> PathBuf {
-        self.dir.join("raw")
-    }
-
-    /// What the program wrote to the pane so far.
-    fn raw(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(self.raw_path()).unwrap_or_default()).into_owned()
-    }
-
-    /// The `webcall` process: the child of the pane's shell.
-    fn webcall_pid(&self) -> Option<u32> {
-        let out = self.run(&["list-panes", "-t", "call", "-F", "#{pane_pid}"]);
-        let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
-        let children =
-            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
-        children.split_whitespace().next()?.parse().ok()
-    }
-
-    /// The pane's text.
-    fn capture(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-J", "-t", "call"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    async fn wait_for(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let pane = self.capture();
-            if done(&pane) {
-                return pane;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "never saw {what}; last pane:\n{pane}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-        if std::env::var_os("KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
     }
 }
 
@@ -170,11 +61,13 @@ fn peer(url: &str) -> Killed {
     )
 }
 
-/// `webcall join` for the pane, with `env` before it.
+/// `webcall join` for the pane, with `env` before it; the shell stays
+/// after it exits, saying how.
 fn screen_command(url: &str, env: &str, render: &str) -> String {
     format!(
         "env LANG=C.UTF-8 LC_ALL= RUST_LOG=warn {env} {} join {url} --render {render} \
-         --video test --audio none --speaker none --ice-addr 127.0.0.1 --duration 300",
+         --video test --audio none --speaker none --ice-addr 127.0.0.1 --duration 300; \
+         echo \"webcall exited with $?\"; sleep 600",
         env!("CARGO_BIN_EXE_webcall"),
     )
 }
@@ -228,13 +121,16 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let _peer = peer(&room.url);
-    let tmux = Tmux::new("placeholders", "set -g allow-passthrough on\n");
+    let tmux = Tmux::new("kitty-placeholders", "set -g allow-passthrough on\n");
     // What a kitty window gives the tmux server started in it.
-    tmux.start(&screen_command(&room.url, "KITTY_WINDOW_ID=1", "auto"))
-        .await;
+    tmux.start_recorded(
+        120,
+        40,
+        &screen_command(&room.url, "KITTY_WINDOW_ID=1", "auto"),
+    );
 
     let pane = tmux
-        .wait_for("the picture as placeholder cells", |p| {
+        .wait_for("the picture as placeholder cells", WAIT, |p| {
             p.contains("connected")
                 && p.lines().filter(|l| !marks(l).is_empty()).count() >= 20
                 && placeholder_count(p) > 1000
@@ -276,7 +172,7 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     let out = tmux.run(&["send-keys", "-t", "call", "i"]);
     assert!(out.status.success());
     let pane = tmux
-        .wait_for("the details over the picture", |p| {
+        .wait_for("the details over the picture", WAIT, |p| {
             p.contains("pictures skipped") && placeholder_count(p) > 300
         })
         .await;
@@ -306,7 +202,7 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
         let again = raw[before..]
             .find(&delete)
             .is_some_and(|d| raw[before + d..].contains(sent));
-        let pane = tmux.capture();
+        let pane = tmux.visible();
         let rows: Vec<Vec<(usize, usize)>> = pane.lines().map(marks).collect();
         let fits = rows.iter().all(|r| r.iter().all(|(_, c)| *c < 90))
             && rows.iter().filter(|r| !r.is_empty()).count() >= 10;
@@ -322,7 +218,9 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     let out = tmux.run(&["send-keys", "-t", "call", "q"]);
     assert!(out.status.success());
     let pane = tmux
-        .wait_for("webcall exiting", |p| p.contains("webcall exited with"))
+        .wait_for("webcall exiting", WAIT, |p| {
+            p.contains("webcall exited with")
+        })
         .await;
     assert!(pane.contains("webcall exited with 0"), "{pane}");
     assert_eq!(
@@ -348,15 +246,18 @@ async fn a_panic_mid_picture_deletes_the_images_and_restores_the_terminal_first(
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let _peer = peer(&room.url);
-    let tmux = Tmux::new("panic", "set -g allow-passthrough on\n");
-    tmux.start(&screen_command(
-        &room.url,
-        "RUST_BACKTRACE=0 WEBCALL_TEST_PANIC_AFTER_PICTURE=1",
-        "kitty",
-    ))
-    .await;
+    let tmux = Tmux::new("kitty-panic", "set -g allow-passthrough on\n");
+    tmux.start_recorded(
+        120,
+        40,
+        &screen_command(
+            &room.url,
+            "RUST_BACKTRACE=0 WEBCALL_TEST_PANIC_AFTER_PICTURE=1",
+            "kitty",
+        ),
+    );
     let pane = tmux
-        .wait_for("webcall exiting after the panic", |p| {
+        .wait_for("webcall exiting after the panic", WAIT, |p| {
             p.contains("webcall exited with")
         })
         .await;
@@ -403,18 +304,18 @@ async fn sigterm_hangs_up_and_deletes_the_images() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let _peer = peer(&room.url);
-    let tmux = Tmux::new("sigterm", "set -g allow-passthrough on\n");
-    tmux.start(&screen_command(&room.url, "", "kitty")).await;
-    tmux.wait_for("the picture", |p| placeholder_count(p) > 500)
+    let tmux = Tmux::new("kitty-sigterm", "set -g allow-passthrough on\n");
+    tmux.start_recorded(120, 40, &screen_command(&room.url, "", "kitty"));
+    tmux.wait_for("the picture", WAIT, |p| placeholder_count(p) > 500)
         .await;
-    let pid = tmux.webcall_pid().expect("the webcall process");
+    let pid = tmux.child_pid().expect("the webcall process");
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let pane = tmux
-        .wait_for("webcall exiting after SIGTERM", |p| {
+        .wait_for("webcall exiting after SIGTERM", WAIT, |p| {
             p.contains("webcall exited with")
         })
         .await;
@@ -432,15 +333,15 @@ async fn sigterm_hangs_up_and_deletes_the_images() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_passthrough_kitty_in_tmux_is_half_blocks_and_says_why() {
-    let tmux = Tmux::new("closed", "");
+    let tmux = Tmux::new("kitty-closed", "");
     // tmux says whether it lets the passthrough through.
     let out = tmux.run(&["new-session", "-d", "-s", "probe", "sleep 60"]);
     assert!(out.status.success());
-    let info = TmuxInfo::ask_at(Some(&tmux.socket), Some("probe"));
+    let info = TmuxInfo::ask_at(Some(tmux.socket()), Some("probe"));
     assert!(!info.passthrough, "{info:?}");
     let out = tmux.run(&["set", "-g", "allow-passthrough", "on"]);
     assert!(out.status.success());
-    assert!(TmuxInfo::ask_at(Some(&tmux.socket), Some("probe")).passthrough);
+    assert!(TmuxInfo::ask_at(Some(tmux.socket()), Some("probe")).passthrough);
     let out = tmux.run(&["set", "-g", "allow-passthrough", "off"]);
     assert!(out.status.success());
 
@@ -448,9 +349,9 @@ async fn without_passthrough_kitty_in_tmux_is_half_blocks_and_says_why() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let _peer = peer(&room.url);
-    tmux.start(&screen_command(&room.url, "", "kitty")).await;
+    tmux.start_recorded(120, 40, &screen_command(&room.url, "", "kitty"));
     let pane = tmux
-        .wait_for("half blocks and the reason", |p| {
+        .wait_for("half blocks and the reason", WAIT, |p| {
             p.contains("allow-passthrough on") && p.matches('▀').count() > 500
         })
         .await;
@@ -459,7 +360,9 @@ async fn without_passthrough_kitty_in_tmux_is_half_blocks_and_says_why() {
     let out = tmux.run(&["send-keys", "-t", "call", "q"]);
     assert!(out.status.success());
     let pane = tmux
-        .wait_for("webcall exiting", |p| p.contains("webcall exited with"))
+        .wait_for("webcall exiting", WAIT, |p| {
+            p.contains("webcall exited with")
+        })
         .await;
     assert!(pane.contains("webcall exited with 0"), "{pane}");
 }
