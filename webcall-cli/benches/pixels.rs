@@ -1,5 +1,6 @@
 //! What a picture costs to encode for each way of drawing it: the 640x480
-//! test pattern as a kitty image, a sixel image and an iTerm2 PNG at the
+//! test pattern as a kitty image, a sixel image, an iTerm2 PNG and a kitty
+//! PNG through tmux's passthrough at the
 //! pixel size of a typical picture area, and as half blocks into cells.
 //! The screen encodes on its own thread; at 30 frames a second a picture
 //! has 33 ms, and the aim is under 8 ms.
@@ -75,7 +76,12 @@ fn main() {
     ] {
         let (w, h) = pixel_size(area, cell, 640, 480);
         println!("640x480 test pattern into {label} ({w}x{h} pixels), {iterations} frames each:");
-        for graphics in [Graphics::Kitty, Graphics::Sixel, Graphics::Iterm2] {
+        for graphics in [
+            Graphics::Kitty,
+            Graphics::Sixel,
+            Graphics::Iterm2,
+            Graphics::KittyTmux,
+        ] {
             let mut bytes = 0;
             let (wall, cpu) = time(iterations, |i| {
                 let out = encode(graphics, &frames[i % frames.len()], area, cell, 1, 0)
@@ -84,7 +90,7 @@ fn main() {
                 bytes = out.len();
             });
             println!(
-                "  {:<7} {:>6.2} ms a frame ({:>6} ms of CPU), {:>5} KiB",
+                "  {:<12} {:>6.2} ms a frame ({:>6} ms of CPU), {:>5} KiB",
                 graphics.name(),
                 wall.as_secs_f64() * 1e3,
                 ms(cpu),
@@ -95,7 +101,7 @@ fn main() {
             std::hint::black_box(scale(&frames[i % frames.len()], w, h, 4));
         });
         println!(
-            "  {:<7} {:>6.2} ms a frame ({:>6} ms of CPU): of which scaling to RGBA",
+            "  {:<12} {:>6.2} ms a frame ({:>6} ms of CPU): of which scaling to RGBA",
             "",
             wall.as_secs_f64() * 1e3,
             ms(cpu)
@@ -110,7 +116,7 @@ fn main() {
             );
         });
         println!(
-            "  {:<7} {:>6.2} ms a frame ({:>6} ms of CPU), into the cell buffer",
+            "  {:<12} {:>6.2} ms a frame ({:>6} ms of CPU), into the cell buffer",
             "blocks",
             wall.as_secs_f64() * 1e3,
             ms(cpu)

@@ -115,7 +115,8 @@ pub enum VideoChoice {
 pub enum Render {
     /// What the terminal answers or its environment says; else half blocks.
     Auto,
-    /// kitty's graphics protocol (kitty, ghostty, WezTerm, Konsole).
+    /// kitty's graphics protocol (kitty, ghostty, WezTerm, Konsole); inside
+    /// tmux as Unicode placeholders, with `allow-passthrough on`.
     Kitty,
     /// Sixel (xterm -ti vt340, foot, mlterm, WezTerm, Windows Terminal).
     Sixel,

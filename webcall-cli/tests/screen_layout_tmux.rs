@@ -15,95 +15,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use webcall_testkit::TestServer;
+use webcall_testkit::{TestServer, Tmux};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Two native peers fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Self {
-        Self {
-            socket: format!("webcall-layout-{name}-{}", std::process::id()),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    /// Starts `command` in a detached session `call` of `width` x `height`.
-    fn start(&self, width: u16, height: u16, command: &str) {
-        let (w, h) = (width.to_string(), height.to_string());
-        let out = self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "call",
-            "-x",
-            &w,
-            "-y",
-            &h,
-            command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// The pane's contents with colour escapes.
-    fn capture(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-e", "-t", "call"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The pane's text alone with what scrolled off its top, lines the
-    /// terminal wrapped joined again.
-    fn text(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-J", "-S", "-100", "-t", "call"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        let out = self.run(&["send-keys", "-t", "call", keys]);
-        assert!(out.status.success());
-    }
-
-    /// Polls the pane's text until `ok` holds; the text when it does.
-    async fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let pane = self.text();
-            if ok(&pane) {
-                return pane;
-            }
-            assert!(
-                start.elapsed() < WAIT,
-                "never saw {what}; last pane:\n{pane}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
 
 /// A child process killed when dropped.
 struct Killed(Child);
@@ -180,18 +97,18 @@ async fn help_on_question_mark_and_the_end_screen_after_hanging_up() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let _peer = peer(&room.url);
-    let tmux = Tmux::new("help");
+    let tmux = Tmux::new("layout-help", "");
     tmux.start(80, 24, &screen_command("COLORTERM=truecolor", &room.url));
 
     // Connected, the clock running, the picture in half blocks.
-    tmux.wait_for("the call connected with its clock", |p| {
+    tmux.wait_for("the call connected with its clock", WAIT, |p| {
         p.contains("connected") && p.contains("0:0") && p.matches('▀').count() > 300
     })
     .await;
 
     tmux.keys("?");
     let pane = tmux
-        .wait_for("the help", |p| p.contains("any key closes this help"))
+        .wait_for("the help", WAIT, |p| p.contains("any key closes this help"))
         .await;
     for want in [
         "mute or unmute the microphone",
@@ -202,7 +119,7 @@ async fn help_on_question_mark_and_the_end_screen_after_hanging_up() {
     }
     // Esc closes the help; the call goes on.
     tmux.keys("Escape");
-    tmux.wait_for("the help closed, still connected", |p| {
+    tmux.wait_for("the help closed, still connected", WAIT, |p| {
         !p.contains("any key closes this help") && p.contains("● connected")
     })
     .await;
@@ -213,15 +130,16 @@ async fn help_on_question_mark_and_the_end_screen_after_hanging_up() {
             .take(22)
             .any(|l| l.contains("you") && !l.contains("you:"))
     };
-    tmux.wait_for("the self-view's label", label).await;
+    tmux.wait_for("the self-view's label", WAIT, label).await;
     tmux.keys("s");
-    tmux.wait_for("the self-view hidden", |p| !label(p)).await;
+    tmux.wait_for("the self-view hidden", WAIT, |p| !label(p))
+        .await;
 
     // q: the end screen, then the summary.
     let hung_up = Instant::now();
     tmux.keys("q");
     let end = tmux
-        .wait_for("the end screen", |p| {
+        .wait_for("the end screen", WAIT, |p| {
             p.contains("call ended") && p.contains("you hung up") && p.contains("duration 0:")
         })
         .await;
@@ -230,7 +148,9 @@ async fn help_on_question_mark_and_the_end_screen_after_hanging_up() {
     // The colour run shows colour (the check above can fail).
     assert!(has_colour_escapes("\u{1b}[38;2;1;2;3m▀"));
     let pane = tmux
-        .wait_for("webcall exiting", |p| p.contains("webcall exited with"))
+        .wait_for("webcall exiting", WAIT, |p| {
+            p.contains("webcall exited with")
+        })
         .await;
     let gone_after = hung_up.elapsed();
     assert!(pane.contains("webcall exited with 0"), "{pane}");
@@ -257,12 +177,12 @@ async fn small_and_colourless_and_the_other_side_hanging_up() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
     let mut other = peer(&room.url);
-    let tmux = Tmux::new("mono");
+    let tmux = Tmux::new("layout-mono", "");
     tmux.start(40, 12, &screen_command("NO_COLOR=1", &room.url));
 
     // The picture as characters, the status line readable, no colour.
     let pane = tmux
-        .wait_for("the call connected in 40x12", |p| {
+        .wait_for("the call connected in 40x12", WAIT, |p| {
             p.contains("connected")
                 && p.contains("0:0")
                 && p.matches(['=', '+', '#', '%', '@', '*']).count() > 50
@@ -279,7 +199,7 @@ async fn small_and_colourless_and_the_other_side_hanging_up() {
     assert!(out.status.success());
     let left = Instant::now();
     let end = tmux
-        .wait_for("the end screen", |p| {
+        .wait_for("the end screen", WAIT, |p| {
             p.contains("call ended") && p.contains("the other side hung up")
         })
         .await;
@@ -288,7 +208,9 @@ async fn small_and_colourless_and_the_other_side_hanging_up() {
     assert!(end.contains("duration 0:"), "{end}");
     // No key pressed: webcall exits by itself after the end screen.
     let pane = tmux
-        .wait_for("webcall exiting", |p| p.contains("webcall exited with"))
+        .wait_for("webcall exiting", WAIT, |p| {
+            p.contains("webcall exited with")
+        })
         .await;
     assert!(pane.contains("webcall exited with 0"), "{pane}");
     assert!(pane.contains("the other person hung up"), "{pane}");

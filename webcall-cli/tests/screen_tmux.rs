@@ -12,58 +12,14 @@
 //! Run alone (it fills both cores):
 //! `cargo test -p webcall-cli --test screen_tmux -- --nocapture`
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use webcall_testkit::{Browser, TestServer, status_is};
+use webcall_testkit::{Browser, TestServer, Tmux, status_is};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A browser and a native peer fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn new(name: &str) -> Self {
-        Self {
-            socket: format!("webcall-screen-{name}-{}", std::process::id()),
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("tmux runs")
-    }
-
-    /// The pane's contents with colour escapes.
-    fn capture(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-e", "-t", "call"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// The pid of the process the pane runs.
-    fn pane_pid(&self) -> u32 {
-        let out = self.run(&["list-panes", "-t", "call", "-F", "#{pane_pid}"]);
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .expect("a pane pid")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
 
 /// Cells drawn as picture: upper half blocks carrying a colour escape.
 fn picture_cells(pane: &str) -> usize {
@@ -101,12 +57,6 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// The `webcall` process: the child of the pane's shell.
-fn webcall_pid(shell: u32) -> Option<u32> {
-    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).ok()?;
-    children.split_whitespace().next()?.parse().ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     let _heavy = HEAVY.lock().await;
@@ -119,31 +69,18 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
         .await
         .unwrap();
 
-    let tmux = Tmux::new("call");
+    let tmux = Tmux::new("screen-call", "");
     // The shell stays after webcall exits, so its last words can be read.
+    // Half blocks: no kitty outside, even when the tests run in one.
     let command = format!(
-        "env LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor RUST_LOG=warn {} join {} \
+        "env -u KITTY_WINDOW_ID -u GHOSTTY_RESOURCES_DIR LANG=C.UTF-8 LC_ALL= COLORTERM=truecolor \
+         RUST_LOG=warn {} join {} \
          --video test --audio tone --ice-addr 127.0.0.1 --speaker none; \
          echo \"webcall exited with $?\"; sleep 600",
         env!("CARGO_BIN_EXE_webcall"),
         room.url
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "call",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    tmux.start(120, 40, &command);
 
     // The screen shows the call connected and the browser's picture.
     let start = Instant::now();
@@ -171,8 +108,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
         .unwrap();
 
     // The cost of the whole call with the screen on, over a few seconds.
-    let shell = tmux.pane_pid();
-    if let Some(pid) = webcall_pid(shell) {
+    if let Some(pid) = tmux.child_pid() {
         let (t0, c0) = (Instant::now(), cpu_time(pid));
         tokio::time::sleep(Duration::from_secs(10)).await;
         if let (Some(c0), Some(c1)) = (c0, cpu_time(pid)) {
@@ -193,8 +129,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     };
     assert!(meter(&pane), "no meter:\n{pane}");
     for muted in [true, false] {
-        let out = tmux.run(&["send-keys", "-t", "call", "m"]);
-        assert!(out.status.success());
+        tmux.keys("m");
         let start = Instant::now();
         loop {
             let pane = tmux.capture();
@@ -214,8 +149,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
             .iter()
             .any(|g| pane.contains(&format!("quality {g}")))
     };
-    let out = tmux.run(&["send-keys", "-t", "call", "i"]);
-    assert!(out.status.success());
+    tmux.keys("i");
     let start = Instant::now();
     loop {
         let pane = tmux.capture();
@@ -234,8 +168,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
     }
 
     // q hangs up: the browser sees the other side leave, webcall exits cleanly.
-    let out = tmux.run(&["send-keys", "-t", "call", "q"]);
-    assert!(out.status.success());
+    tmux.keys("q");
     browser
         .wait_until(
             &status_is("peer_left"),
@@ -249,7 +182,7 @@ async fn the_call_screen_shows_the_browser_and_q_hangs_up() {
         let pane = tmux.capture();
         if pane.contains("any key closes") {
             // The end screen: a key closes it rather than waiting it out.
-            tmux.run(&["send-keys", "-t", "call", "Enter"]);
+            tmux.keys("Enter");
         }
         if pane.contains("webcall exited with") {
             assert!(pane.contains("webcall exited with 0"), "{pane}");
@@ -287,7 +220,7 @@ async fn the_call_screen_says_there_is_no_camera_or_microphone() {
         "pcm.!default { type hw card 57 }\nctl.!default { type hw card 57 }\n",
     )
     .unwrap();
-    let tmux = Tmux::new("missing");
+    let tmux = Tmux::new("screen-missing", "");
     let command = format!(
         "env HOME={} LANG=C.UTF-8 LC_ALL= RUST_LOG=warn {} join {} --ice-addr 127.0.0.1; \
          echo \"webcall exited with $?\"; sleep 600",
@@ -295,18 +228,7 @@ async fn the_call_screen_says_there_is_no_camera_or_microphone() {
         env!("CARGO_BIN_EXE_webcall"),
         room.url
     );
-    let out = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "call",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(out.status.success());
+    tmux.start(160, 40, &command);
     let start = Instant::now();
     loop {
         let pane = tmux.capture();
@@ -327,14 +249,13 @@ async fn the_call_screen_says_there_is_no_camera_or_microphone() {
         )
         .await
         .unwrap();
-    let out = tmux.run(&["send-keys", "-t", "call", "q"]);
-    assert!(out.status.success());
+    tmux.keys("q");
     let start = Instant::now();
     loop {
         let pane = tmux.capture();
         if pane.contains("any key closes") {
             // The end screen: a key closes it rather than waiting it out.
-            tmux.run(&["send-keys", "-t", "call", "Enter"]);
+            tmux.keys("Enter");
         }
         if pane.contains("webcall exited with") {
             assert!(pane.contains("webcall exited with 0"), "{pane}");

@@ -152,7 +152,10 @@ fn row_bars(shot: &Shot, y: usize) -> (Vec<usize>, Vec<usize>) {
     (seen, edges)
 }
 
-/// The best row of a screenshot for the check: most bars seen.
+/// The best row of a screenshot for the check: the most bars seen, among
+/// rows of the picture alone (each bar once, side by side: one edge fewer
+/// than bars). A row crossed by text (a notice, the status line) has
+/// glyph pixels near bar colours, whose edges say nothing of the picture.
 fn best_row(shot: &Shot) -> (usize, Vec<usize>, Vec<usize>) {
     (0..shot.height)
         .step_by(3)
@@ -160,7 +163,8 @@ fn best_row(shot: &Shot) -> (usize, Vec<usize>, Vec<usize>) {
             let (seen, edges) = row_bars(shot, y);
             (y, seen, edges)
         })
-        .max_by_key(|(_, seen, edges)| (seen.len(), edges.len()))
+        .filter(|(_, seen, edges)| edges.len() + 1 == seen.len())
+        .max_by_key(|(_, seen, _)| seen.len())
         .unwrap_or((0, Vec::new(), Vec::new()))
 }
 

@@ -32,11 +32,13 @@ use anyhow::{Context, Result, bail};
 use webcall_testkit::{Browser, TestServer, status_is};
 
 /// The steps printed, in the order a join goes through them. `html-start`
-/// and `html` are the page's first and last byte, `modules` is when the
+/// and `html` are the page's first and last byte, `early-modules` when
+/// `early.js` and the one module it imports had arrived, `modules` when the
 /// last script module arrived (navigation and resource timing).
 const STEPS: &[&str] = &[
     "html-start",
     "html",
+    "early-modules",
     "modules",
     "app-start",
     "join-ready",
@@ -69,10 +71,13 @@ const TIMELINE: &str = "
         if (!(name in out.steps)) out.steps[name] = m.startTime;
     }
     let modules = 0;
+    let early = 0;
     for (const r of performance.getEntriesByType('resource')) {
         if (r.name.endsWith('.js')) modules = Math.max(modules, r.responseEnd);
+        if (r.name.endsWith('/early.js') || r.name.endsWith('/protocol.js')) early = Math.max(early, r.responseEnd);
     }
     if (modules > 0) out.steps.modules = modules;
+    if (early > 0) out.steps['early-modules'] = early;
     const nav = performance.getEntriesByType('navigation')[0];
     if (nav) {
         out.steps['html-start'] = nav.responseStart;

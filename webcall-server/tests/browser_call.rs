@@ -14,7 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
-use webcall_testkit::{Browser, BrowserOptions, TestServer, status_is};
+use webcall_testkit::{Browser, BrowserOptions, TestServer, join_in_turn, status_is};
 
 /// Serializes the tests of this file: each runs up to two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -713,17 +713,12 @@ async fn two_browsers_call_over_https_and_wss_with_a_self_signed_certificate() -
         ..Default::default()
     };
     let alice = Browser::launch_with(options.clone()).await?;
-    alice.join_room(&room.url).await?;
-    alice
-        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
-        .await?;
+    let bob = Browser::launch_with(options).await?;
+    join_in_turn((&alice, &room.url), (&bob, &room.url), MEDIA).await?;
     let secure = alice
         .eval("return [location.protocol, window.isSecureContext];")
         .await?;
     assert_eq!(secure, serde_json::json!(["https:", true]));
-    let bob = Browser::launch_with(options).await?;
-    bob.join_room(&room.url).await?;
-    in_call(&alice, &bob).await?;
     alice.close().await?;
     bob.close().await?;
     drop(server);

@@ -21,13 +21,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
-use webcall_testkit::{Browser, TestServer, status_is};
+use webcall_testkit::{Browser, TestServer, join_in_turn, status_is};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
 
-/// Bound for ordinary page states.
-const STATE: Duration = Duration::from_secs(30);
 /// Bound for media to flow or change (two browsers share 2 cores).
 const MEDIA: Duration = Duration::from_secs(45);
 
@@ -61,33 +59,8 @@ impl Pair {
 async fn connected_pair(server: &TestServer) -> Result<Pair> {
     let room = server.create_room().await?;
     let first = Browser::launch().await?;
-    first.join_room(&room.url).await?;
-    first
-        .wait_until(
-            &status_is("waiting"),
-            STATE,
-            "the first person alone in the room",
-        )
-        .await?;
     let second = Browser::launch().await?;
-    second.join_room(&room.url).await?;
-    for (browser, who) in [(&first, "first"), (&second, "second")] {
-        browser
-            .wait_until(
-                &status_is("connected"),
-                MEDIA,
-                &format!("the {who} person connected"),
-            )
-            .await?;
-        browser
-            .wait_until(
-                "(async () => { const s = await window.webcall.stats(); \
-                   return s.videoFramesDecoded > 0 && s.audioBytesReceived > 0; })()",
-                MEDIA,
-                &format!("the {who} person to decode video and audio"),
-            )
-            .await?;
-    }
+    join_in_turn((&first, &room.url), (&second, &room.url), MEDIA).await?;
     let first_polite = first.eval("return window.webcall.state().polite;").await?;
     let second_polite = second.eval("return window.webcall.state().polite;").await?;
     ensure!(

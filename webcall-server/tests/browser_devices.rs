@@ -24,7 +24,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
-use webcall_testkit::{Browser, BrowserOptions, MEDIA_FLOWING, TestServer, status_is};
+use webcall_testkit::{
+    Browser, BrowserOptions, MEDIA_FLOWING, TestServer, join_in_turn, status_is,
+};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -225,17 +227,8 @@ async fn switching_devices_mid_call_keeps_the_call_without_renegotiating() -> Re
     alice
         .eval("localStorage.setItem('webcall.device.videoinput', 'a-camera-that-is-gone'); return null;")
         .await?;
-    alice.join_room(&room.url).await?;
-    alice
-        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
-        .await?;
     let bob = Browser::launch().await?;
-    bob.join_room(&room.url).await?;
-    for (who, b) in [("alice", &alice), ("bob", &bob)] {
-        b.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
-            .await?;
-        b.wait_media(who, MEDIA).await?;
-    }
+    join_in_turn((&alice, &room.url), (&bob, &room.url), MEDIA).await?;
     let local = alice.eval("return window.webcall.devices.local();").await?;
     ensure!(
         local.as_array().is_some_and(|t| t

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 use webcall_core::protocol::IceTransportPolicy;
 use webcall_testkit::{
-    Browser, BrowserOptions, MEDIA_FLOWING, TestServer, UdpLoss, loopback_only_namespace, status_is,
+    Browser, BrowserOptions, TestServer, UdpLoss, join_in_turn, loopback_only_namespace, status_is,
 };
 
 /// Serializes the tests of this file: each runs two browsers, and one
@@ -42,18 +42,8 @@ async fn call_with(
 ) -> Result<(Browser, Browser)> {
     let room = server.create_room().await?;
     let alice = Browser::launch_with(alice_options).await?;
-    alice.join_room(&room.url).await?;
-    alice
-        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
-        .await?;
     let bob = Browser::launch().await?;
-    bob.join_room(&room.url).await?;
-    for (who, page) in [("alice", &alice), ("bob", &bob)] {
-        page.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
-            .await?;
-        page.wait_until(MEDIA_FLOWING, MEDIA, &format!("{who} decoding media"))
-            .await?;
-    }
+    join_in_turn((&alice, &room.url), (&bob, &room.url), MEDIA).await?;
     Ok((alice, bob))
 }
 

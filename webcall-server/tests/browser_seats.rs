@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use tokio::sync::Mutex;
-use webcall_testkit::{Browser, MEDIA_FLOWING, TcpProxy, TestServer, status_is};
+use webcall_testkit::{Browser, MEDIA_FLOWING, TcpProxy, TestServer, join_in_turn, status_is};
 
 /// Serializes the tests of this file: each runs two browsers.
 static HEAVY: Mutex<()> = Mutex::const_new(());
@@ -85,20 +85,9 @@ async fn call_via(
     bob_url: &str,
     token: &str,
 ) -> Result<(Browser, Browser, String)> {
-    let room_url = bob_url;
     let alice = Browser::launch().await?;
-    alice.join_room(alice_url).await?;
-    alice
-        .wait_until(&status_is("waiting"), STATE, "alice alone in the room")
-        .await?;
     let bob = Browser::launch().await?;
-    bob.join_room(room_url).await?;
-    for (who, b) in [("alice", &alice), ("bob", &bob)] {
-        b.wait_until(&status_is("connected"), MEDIA, &format!("{who} connected"))
-            .await?;
-        b.wait_until(MEDIA_FLOWING, MEDIA, &format!("{who} decoding media"))
-            .await?;
-    }
+    join_in_turn((&alice, alice_url), (&bob, bob_url), MEDIA).await?;
     Ok((alice, bob, token.to_owned()))
 }
 

@@ -41,6 +41,37 @@ pub fn status_is(status: &str) -> String {
 pub const MEDIA_FLOWING: &str = "await (async () => { const s = await window.webcall.stats(); \
      return s.videoFramesDecoded > 0 && s.videoWidth > 0 && s.audioBytesReceived > 0; })()";
 
+/// Puts two open browsers in a call as two people join one: `first` joins
+/// the room at `first_url` and waits alone ("waiting"), then `second` joins
+/// at `second_url` (the same room, perhaps through another address or
+/// instance). Returns once both pages say "connected" and decode each
+/// other's video and audio, each step bounded by `timeout`.
+pub async fn join_in_turn(
+    (first, first_url): (&Browser, &str),
+    (second, second_url): (&Browser, &str),
+    timeout: Duration,
+) -> Result<()> {
+    first.join_room(first_url).await?;
+    first
+        .wait_until(
+            &status_is("waiting"),
+            timeout,
+            "the first page alone in the room",
+        )
+        .await?;
+    second.join_room(second_url).await?;
+    for (who, page) in [("the first page", first), ("the second page", second)] {
+        page.wait_until(
+            &status_is("connected"),
+            timeout,
+            &format!("{who} connected"),
+        )
+        .await?;
+        page.wait_media(who, timeout).await?;
+    }
+    Ok(())
+}
+
 /// How long [`Browser::join_room`] waits for the "Join" button (the room's
 /// first answer to the page), on a loaded machine.
 const JOIN_READY: Duration = Duration::from_secs(60);

@@ -55,9 +55,10 @@ mod proxy;
 mod redis;
 mod relay;
 mod server;
+mod tmux;
 pub mod turn;
 
-pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, status_is};
+pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, join_in_turn, status_is};
 pub use coturn::Coturn;
 /// The WebDriver client crate, for tests that need more than [`Browser`] offers.
 pub use fantoccini;
@@ -68,6 +69,7 @@ pub use proxy::TcpProxy;
 pub use redis::RedisServer;
 pub use relay::{Direction, SignalingRelay, Transform, rewrite_fingerprint};
 pub use server::TestServer;
+pub use tmux::Tmux;
 pub use webcall_core::protocol::CreatedRoom;
 
 /// The path of a program: `override_path` when set (a path, or a name

@@ -1,7 +1,8 @@
 //! What the terminal can draw: asked where a protocol has a query (kitty's
 //! graphics query, sixel in the Primary Device Attributes), read from the
 //! environment otherwise (`TERM`, `TERM_PROGRAM`, `KITTY_WINDOW_ID`), and
-//! overridden by `--render` / `WEBCALL_RENDER`.
+//! overridden by `--render` / `WEBCALL_RENDER`. Inside tmux, tmux is asked
+//! too ([`TmuxInfo`]): kitty images pass only with `allow-passthrough` on.
 //!
 //! The decision ([`choose`]) and the parsing of answers ([`parse_answer`])
 //! are pure functions; only [`query_terminal`] talks to the terminal.
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use super::i18n::Lang;
 use super::pixels::Graphics;
+use super::tmux::TmuxInfo;
 
 /// The queries written to the terminal: kitty's graphics query (a 1x1 RGB
 /// image id 31, `a=q`: checked, never stored), the cell size in pixels
@@ -92,22 +94,77 @@ pub fn in_tmux(env: impl Fn(&str) -> Option<String>) -> bool {
     env("TMUX").is_some_and(|v| !v.is_empty())
 }
 
+/// Inside tmux: whether the terminal tmux runs in speaks kitty's graphics
+/// protocol, as far as can be told from inside. tmux sets its own `TERM`
+/// and `TERM_PROGRAM`, so what is left is the environment the tmux server
+/// was started with (`KITTY_WINDOW_ID` from kitty, `GHOSTTY_RESOURCES_DIR`
+/// from ghostty), the terminal name the attached client gave tmux
+/// (`xterm-kitty`, `xterm-ghostty`) and the terminal's own answer if one
+/// came through.
+pub fn outer_is_kitty(
+    env: impl Fn(&str) -> Option<String> + Copy,
+    tmux: &TmuxInfo,
+    answer: Option<Answer>,
+) -> bool {
+    answer.is_some_and(|a| a.kitty)
+        || from_env(env) == Some(Graphics::Kitty)
+        || env("GHOSTTY_RESOURCES_DIR").is_some_and(|v| !v.is_empty())
+        || tmux
+            .outer_term
+            .as_deref()
+            .is_some_and(|t| t == "xterm-kitty" || t == "xterm-ghostty")
+}
+
+/// Why the screen draws half blocks instead of what was asked for or found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// iTerm2 images were asked for inside tmux, which cannot carry them.
+    NotThroughTmux,
+    /// kitty images were asked for (or the outer terminal is kitty) inside
+    /// tmux, but tmux's `allow-passthrough` is off.
+    PassthroughOff,
+}
+
+impl Refusal {
+    /// The status-line notice saying why, and what to do.
+    pub fn notice(self, lang: Lang) -> &'static str {
+        match self {
+            Self::NotThroughTmux => lang.text().tmux_no_iterm2,
+            Self::PassthroughOff => lang.text().tmux_passthrough_off,
+        }
+    }
+}
+
 /// The drawing to use: `asked` (`None` for auto) against what the
-/// environment and the terminal's `answer` say. Inside tmux pictures are
-/// drawn in half blocks unless sixel is asked for by name (tmux 3.4 can
-/// pass sixel); kitty images need unicode placeholders there, which this
-/// screen does not draw. Returns the choice and whether a choice by name
-/// was refused (see [`tmux_notice`]).
+/// environment and the terminal's `answer` say, and inside tmux what tmux
+/// allows (`tmux`, asked only there). Inside tmux kitty images are drawn
+/// as Unicode placeholders ([`Graphics::KittyTmux`]) when the outer
+/// terminal speaks kitty ([`outer_is_kitty`]) or kitty is asked for by
+/// name, and the passthrough is allowed; sixel only when asked for by name
+/// (tmux 3.4 can pass sixel); half blocks otherwise. Returns the choice and
+/// why half blocks replaced what was asked for or found, if they did.
 pub fn choose(
     asked: Option<Graphics>,
     env: impl Fn(&str) -> Option<String> + Copy,
     answer: Option<Answer>,
-) -> (Graphics, bool) {
-    let tmux = in_tmux(env);
+    tmux: Option<&TmuxInfo>,
+) -> (Graphics, Option<Refusal>) {
+    let in_tmux = in_tmux(env);
+    let no_tmux = TmuxInfo::default();
+    let info = tmux.unwrap_or(&no_tmux);
+    let through_tmux = || {
+        if info.passthrough {
+            (Graphics::KittyTmux, None)
+        } else {
+            (Graphics::Blocks, Some(Refusal::PassthroughOff))
+        }
+    };
     match asked {
-        Some(Graphics::Kitty | Graphics::Iterm2) if tmux => (Graphics::Blocks, true),
-        Some(g) => (g, false),
-        None if tmux => (Graphics::Blocks, false),
+        Some(Graphics::Kitty | Graphics::KittyTmux) if in_tmux => through_tmux(),
+        Some(Graphics::Iterm2) if in_tmux => (Graphics::Blocks, Some(Refusal::NotThroughTmux)),
+        Some(g) => (g, None),
+        None if in_tmux && outer_is_kitty(env, info, answer) => through_tmux(),
+        None if in_tmux => (Graphics::Blocks, None),
         None => {
             let answer = answer.unwrap_or_default();
             let g = if answer.kitty {
@@ -119,16 +176,8 @@ pub fn choose(
             } else {
                 Graphics::Blocks
             };
-            (g, false)
+            (g, None)
         }
-    }
-}
-
-/// The status-line notice when kitty or iTerm2 images were asked for inside tmux.
-pub fn tmux_notice(lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => "kitty and iTerm2 images do not pass through tmux: drawing half blocks",
-        Lang::Ru => "картинки kitty и iTerm2 не проходят через tmux: рисуем полублоками",
     }
 }
 
@@ -249,37 +298,92 @@ mod tests {
             ..Answer::default()
         };
         let plain = env(&[("TERM", "xterm")]);
-        assert_eq!(choose(None, plain, Some(sixel)).0, Graphics::Sixel);
-        assert_eq!(choose(None, plain, Some(kitty)).0, Graphics::Kitty);
-        assert_eq!(choose(None, plain, None).0, Graphics::Blocks);
+        assert_eq!(choose(None, plain, Some(sixel), None).0, Graphics::Sixel);
+        assert_eq!(choose(None, plain, Some(kitty), None).0, Graphics::Kitty);
+        assert_eq!(choose(None, plain, None, None).0, Graphics::Blocks);
         assert_eq!(
-            choose(None, env(&[("TERM_PROGRAM", "WezTerm")]), Some(sixel)).0,
+            choose(None, env(&[("TERM_PROGRAM", "WezTerm")]), Some(sixel), None).0,
             Graphics::Iterm2
         );
         assert_eq!(
-            choose(Some(Graphics::Blocks), plain, Some(kitty)).0,
+            choose(Some(Graphics::Blocks), plain, Some(kitty), None).0,
             Graphics::Blocks
         );
         assert_eq!(
-            choose(Some(Graphics::Sixel), plain, None),
-            (Graphics::Sixel, false)
+            choose(Some(Graphics::Sixel), plain, None, None),
+            (Graphics::Sixel, None)
         );
     }
 
     #[test]
-    fn tmux_gets_half_blocks_unless_sixel_is_asked_for() {
-        let tmux = env(&[("TMUX", "/tmp/tmux-0/default,1,0"), ("TERM", "xterm-kitty")]);
+    fn tmux_gets_kitty_placeholders_only_with_passthrough_and_a_kitty_outside() {
+        let allowed = TmuxInfo {
+            passthrough: true,
+            outer_term: None,
+        };
+        let closed = TmuxInfo::default();
+        let plain = env(&[
+            ("TMUX", "/tmp/tmux-0/default,1,0"),
+            ("TERM", "tmux-256color"),
+        ]);
+        let kitty = env(&[
+            ("TMUX", "/tmp/tmux-0/default,1,0"),
+            ("TERM", "tmux-256color"),
+            ("TERM_PROGRAM", "tmux"),
+            ("KITTY_WINDOW_ID", "3"),
+        ]);
         let sixel = Answer {
             sixel: true,
             complete: true,
             ..Answer::default()
         };
-        assert_eq!(choose(None, tmux, Some(sixel)).0, Graphics::Blocks);
+        // Auto: the outer kitty from the environment, or from tmux's client.
         assert_eq!(
-            choose(Some(Graphics::Kitty), tmux, None),
-            (Graphics::Blocks, true)
+            choose(None, kitty, None, Some(&allowed)),
+            (Graphics::KittyTmux, None)
         );
-        assert!(tmux_notice(Lang::Ru).contains("tmux"));
-        assert_eq!(choose(Some(Graphics::Sixel), tmux, None).0, Graphics::Sixel);
+        assert_eq!(
+            choose(None, kitty, None, Some(&closed)),
+            (Graphics::Blocks, Some(Refusal::PassthroughOff))
+        );
+        let client_kitty = TmuxInfo {
+            passthrough: true,
+            outer_term: Some("xterm-kitty".into()),
+        };
+        assert_eq!(
+            choose(None, plain, None, Some(&client_kitty)).0,
+            Graphics::KittyTmux
+        );
+        assert_eq!(
+            choose(None, plain, Some(sixel), Some(&allowed)),
+            (Graphics::Blocks, None),
+            "no kitty outside: half blocks, nothing to say"
+        );
+        // By name.
+        assert_eq!(
+            choose(Some(Graphics::Kitty), plain, None, Some(&allowed)),
+            (Graphics::KittyTmux, None)
+        );
+        assert_eq!(
+            choose(Some(Graphics::Kitty), plain, None, Some(&closed)),
+            (Graphics::Blocks, Some(Refusal::PassthroughOff))
+        );
+        assert_eq!(
+            choose(Some(Graphics::Iterm2), kitty, None, Some(&allowed)),
+            (Graphics::Blocks, Some(Refusal::NotThroughTmux))
+        );
+        assert_eq!(
+            choose(Some(Graphics::Sixel), plain, None, Some(&closed)).0,
+            Graphics::Sixel
+        );
+        for refusal in [Refusal::NotThroughTmux, Refusal::PassthroughOff] {
+            assert!(refusal.notice(Lang::Ru).contains("tmux"));
+            assert!(refusal.notice(Lang::En).contains("tmux"));
+        }
+        assert!(
+            Refusal::PassthroughOff
+                .notice(Lang::En)
+                .contains("allow-passthrough on")
+        );
     }
 }

@@ -26,6 +26,7 @@ use super::state::{Connection, ScreenState};
 /// How long the terminal has to answer the graphics queries.
 const QUERY_TIMEOUT: Duration = Duration::from_millis(500);
 use super::terminal::{InputReader, TerminalSession};
+use super::tmux::TmuxInfo;
 
 impl CallControl for Call {
     fn set_audio_enabled(&self, enabled: bool) {
@@ -231,14 +232,21 @@ impl CallScreen {
         {
             cell = CellSize { width, height };
         }
-        let (graphics, refused) = detect::choose(self.graphics, env, answer);
-        if refused {
-            state.notice = Some(detect::tmux_notice(state.lang).into());
+        // Inside tmux, ask tmux what it lets through (unless half blocks
+        // or sixel were asked for by name: nothing to ask then).
+        let tmux = (detect::in_tmux(env)
+            && !matches!(self.graphics, Some(Graphics::Blocks | Graphics::Sixel)))
+        .then(TmuxInfo::ask);
+        let (graphics, refused) = detect::choose(self.graphics, env, answer, tmux.as_ref());
+        if let Some(refusal) = refused {
+            state.notice = Some(refusal.notice(state.lang).into());
         }
         state.graphics = graphics;
         let mut painter = graphics.is_pixels().then(|| {
             session.clean_up_with(Painter::cleanup(graphics));
-            Painter::new(graphics, Box::new(io::stdout()), cell)
+            let mut painter = Painter::new(graphics, Box::new(io::stdout()), cell);
+            painter.track_terminal_cells();
+            painter
         });
         let _reader = InputReader::spawn(input_tx);
         let in_use = self.in_use.into_inner().unwrap_or_else(|e| e.into_inner());

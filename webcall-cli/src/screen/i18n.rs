@@ -93,6 +93,10 @@ pub struct Texts {
     pub them: &'static str,
     /// The status while the other side shares its screen.
     pub sharing_screen: &'static str,
+    /// Notice: kitty pictures inside tmux need the passthrough.
+    pub tmux_passthrough_off: &'static str,
+    /// Notice: iTerm2 pictures cannot pass through tmux.
+    pub tmux_no_iterm2: &'static str,
 }
 
 const EN: Texts = Texts {
@@ -110,6 +114,8 @@ const EN: Texts = Texts {
     code: "code",
     them: "them",
     sharing_screen: "sharing screen",
+    tmux_passthrough_off: "kitty images in tmux need `set -g allow-passthrough on`: drawing half blocks",
+    tmux_no_iterm2: "iTerm2 images do not pass through tmux: drawing half blocks",
 };
 
 const RU: Texts = Texts {
@@ -127,6 +133,8 @@ const RU: Texts = Texts {
     code: "код",
     them: "собеседник",
     sharing_screen: "показывает экран",
+    tmux_passthrough_off: "для картинок kitty в tmux нужно `set -g allow-passthrough on`: рисуем полублоками",
+    tmux_no_iterm2: "картинки iTerm2 не проходят через tmux: рисуем полублоками",
 };
 
 impl Lang {

@@ -14,6 +14,8 @@
 //! [`status`] lays the status line out by priority, [`help`] is the key
 //! overlay on `?`, [`end`] the screen shown when the call is over, and
 //! [`mono`] the screen without colour (`NO_COLOR`, `TERM=dumb`).
+//! Inside tmux, kitty images go through tmux's passthrough and show where
+//! the screen writes Unicode placeholder cells ([`tmux`]).
 
 pub mod detect;
 pub mod end;
@@ -35,6 +37,7 @@ pub mod state;
 pub mod status;
 pub mod switch;
 pub mod terminal;
+pub mod tmux;
 pub mod video;
 
 pub use engine::CallScreen;

@@ -10,7 +10,11 @@
 //! Stray images: kitty images are deleted by id when their place changes,
 //! on a resize and on the way out ([`super::pixels::kitty_cleanup`], also in
 //! the panic hook of [`super::terminal`]); sixel and iTerm2 pixels are
-//! overwritten by writing the cells they covered again.
+//! overwritten by writing the cells they covered again, and go with the
+//! cleared screen on a resize. Inside tmux ([`Graphics::KittyTmux`]) the
+//! images are sent through tmux's passthrough and the painter writes their
+//! placeholder cells into the screen's cells, so tmux moves and clears
+//! them as text; they are deleted through the passthrough the same ways.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -28,9 +32,10 @@ use super::pixels::{CellSize, Graphics, SYNC_BEGIN, SYNC_END, encode, kitty_dele
 use super::render::{PictureAreas, picture_areas, render};
 use super::state::ScreenState;
 
-/// The kitty image id of the remote picture.
+/// The kitty image id of the remote picture (inside tmux:
+/// [`super::tmux::image_ids`]).
 pub const REMOTE_IMAGE_ID: u32 = 1;
-/// The kitty image id of the self-view.
+/// The kitty image id of the self-view (inside tmux: [`super::tmux::image_ids`]).
 pub const SELF_IMAGE_ID: u32 = 2;
 
 /// Which picture: the remote one (index 0) or the self-view (index 1).
@@ -71,6 +76,10 @@ pub struct Encoded {
 /// Pictures as terminal images for one screen.
 pub struct Painter {
     graphics: Graphics,
+    /// The kitty image ids of the remote picture and the self-view.
+    ids: [u32; 2],
+    /// Ask the terminal for its cell size again on a resize.
+    track_cells: bool,
     out: Box<dyn Write + Send>,
     jobs: Option<SyncSender<Job>>,
     results: mpsc::Receiver<Encoded>,
@@ -104,12 +113,18 @@ impl Painter {
     pub fn new(graphics: Graphics, out: Box<dyn Write + Send>, cell: CellSize) -> Self {
         let (job_tx, job_rx) = sync_channel::<Job>(1);
         let (result_tx, results) = mpsc::channel(1);
+        let ids = match graphics {
+            Graphics::KittyTmux => super::tmux::image_ids(std::process::id()),
+            _ => IDS,
+        };
         let encoder = std::thread::Builder::new()
             .name("picture-encoder".into())
-            .spawn(move || encode_loop(graphics, job_rx, result_tx))
+            .spawn(move || encode_loop(graphics, ids, job_rx, result_tx))
             .expect("spawning a thread");
         Self {
             graphics,
+            ids,
+            track_cells: false,
             out,
             jobs: Some(job_tx),
             results,
@@ -136,10 +151,21 @@ impl Painter {
         if graphics.is_pixels() {
             out.extend_from_slice(SYNC_END);
         }
-        if graphics == Graphics::Kitty {
-            out.extend_from_slice(&super::pixels::kitty_cleanup());
+        match graphics {
+            Graphics::Kitty => out.extend_from_slice(&super::pixels::kitty_cleanup()),
+            Graphics::KittyTmux => out.extend_from_slice(&super::pixels::kitty_tmux_cleanup()),
+            _ => {}
         }
         out
+    }
+
+    /// Deletes kitty image `id` (through tmux's passthrough inside tmux).
+    fn delete(&mut self, id: u32) -> io::Result<()> {
+        match self.graphics {
+            Graphics::Kitty => self.out.write_all(&kitty_delete(id)),
+            Graphics::KittyTmux => self.out.write_all(&super::tmux::delete(id)),
+            _ => Ok(()),
+        }
     }
 
     /// Hands the pictures in `state` that are `fresh` (remote, self-view)
@@ -207,13 +233,24 @@ impl Painter {
         }
     }
 
+    /// Draws at the cell size the terminal reports after each resize (the
+    /// font may have changed with the size), when it reports one: for a
+    /// painter on the real terminal.
+    pub fn track_terminal_cells(&mut self) {
+        self.track_cells = true;
+    }
+
     /// Forgets every image (after a resize cleared the screen): kitty
-    /// images are deleted; all are drawn again at the next [`draw`](Self::draw).
+    /// images are deleted; all are drawn again at the next [`draw`](Self::draw),
+    /// at the terminal's cell size now if [`track_terminal_cells`](Self::track_terminal_cells).
     pub fn invalidate(&mut self) -> io::Result<()> {
-        if self.graphics == Graphics::Kitty {
-            for id in IDS {
-                self.out.write_all(&kitty_delete(id))?;
-            }
+        if self.track_cells
+            && let Some(cell) = CellSize::reported()
+        {
+            self.cell = cell;
+        }
+        for id in self.ids {
+            self.delete(id)?;
         }
         self.shown = [None, None];
         self.asked = [None, None];
@@ -261,6 +298,9 @@ impl Painter {
         B: Backend,
         B::Error: Send + Sync + 'static,
     {
+        if self.graphics == Graphics::KittyTmux {
+            return self.draw_placeholders(terminal, state, encoded);
+        }
         let cells: Buffer = terminal
             .draw(|f| render(f, state))
             .map_err(io::Error::other)?
@@ -277,7 +317,7 @@ impl Painter {
                 continue;
             }
             if self.graphics == Graphics::Kitty {
-                self.out.write_all(&kitty_delete(IDS[i]))?;
+                self.out.write_all(&kitty_delete(self.ids[i]))?;
             } else {
                 redraw_cells(terminal, &cells, *rect)?;
             }
@@ -322,14 +362,101 @@ impl Painter {
             self.submit(state, size, again);
         }
         self.push();
+        panic_for_tests(drew);
         Ok(())
+    }
+
+    /// [`draw`](Self::draw) inside tmux: images whose place went away are
+    /// deleted, new ones sent (their virtual placements need no cursor),
+    /// then the cells are drawn with the placeholder cells of every image
+    /// sent for where its picture is now. Text over a picture is a cell
+    /// like any other, so nothing needs drawing twice.
+    fn draw_placeholders<B>(
+        &mut self,
+        terminal: &mut Terminal<B>,
+        state: &mut ScreenState,
+        encoded: Option<Encoded>,
+    ) -> io::Result<()>
+    where
+        B: Backend,
+        B::Error: Send + Sync + 'static,
+    {
+        let size = terminal.size().map_err(io::Error::other)?;
+        let size = Rect::new(0, 0, size.width, size.height);
+        let areas = picture_areas(size, state);
+        self.areas = areas;
+        let now = [areas.remote, areas.self_view];
+        for (i, place) in now.iter().enumerate() {
+            if let Some((rect, _)) = &self.shown[i]
+                && Some(*rect) != *place
+            {
+                self.delete(self.ids[i])?;
+                self.shown[i] = None;
+            }
+        }
+        let mut drew = [false; 2];
+        if let Some(encoded) = encoded {
+            for (i, picture) in encoded.pictures.into_iter().enumerate() {
+                if let Some((rect, bytes)) = picture
+                    && Some(rect) == now[i]
+                {
+                    self.out.write_all(&bytes)?;
+                    // The image stays in the terminal: no bytes to keep.
+                    self.shown[i] = Some((rect, Vec::new()));
+                    drew[i] = true;
+                    if self.asked[i] == Some(rect) {
+                        self.asked[i] = None;
+                    }
+                }
+            }
+        }
+        self.out.flush()?;
+        let ids = self.ids;
+        let placed: [Option<Rect>; 2] =
+            std::array::from_fn(|i| self.shown[i].as_ref().map(|s| s.0));
+        terminal
+            .draw(|f| {
+                render(f, state);
+                // The remote picture first: the self-view's cells over it.
+                for (rect, id) in placed.iter().zip(ids) {
+                    if let Some(rect) = rect {
+                        super::tmux::fill(f.buffer_mut(), *rect, id);
+                    }
+                }
+            })
+            .map_err(io::Error::other)?;
+        let again: [bool; 2] = std::array::from_fn(|i| {
+            now[i].is_some() && self.shown[i].is_none() && self.asked[i] != now[i]
+        });
+        if again.iter().any(|a| *a) {
+            self.submit(state, size, again);
+        }
+        self.push();
+        panic_for_tests(drew);
+        Ok(())
+    }
+}
+
+/// The environment variable that makes the screen panic right after it
+/// drew its first picture, in the middle of a synchronized update: for the
+/// tests that check the terminal is given back and no image is left on a
+/// panic. Not for users.
+const PANIC_FOR_TESTS: &str = "WEBCALL_TEST_PANIC_AFTER_PICTURE";
+
+fn panic_for_tests(drew: [bool; 2]) {
+    if drew.iter().any(|d| *d) && std::env::var_os(PANIC_FOR_TESTS).is_some() {
+        panic!("{PANIC_FOR_TESTS} is set: panicking after drawing a picture");
     }
 }
 
 impl Drop for Painter {
     fn drop(&mut self) {
-        let _ = self.out.write_all(&Self::cleanup(self.graphics));
-        let _ = self.out.flush();
+        // On a panic the terminal's panic hook has removed the images
+        // before the message; nothing more may follow the message.
+        if !std::thread::panicking() {
+            let _ = self.out.write_all(&Self::cleanup(self.graphics));
+            let _ = self.out.flush();
+        }
         // Closing the queue ends the encoder after its current picture.
         self.jobs = None;
         self.results.close();
@@ -342,7 +469,12 @@ impl Drop for Painter {
 /// The encoder thread: one job at a time, each result handed to the
 /// screen before the next job is taken (so a slow terminal holds the
 /// encoder, and new pictures wait in, or are dropped from, the one slot).
-fn encode_loop(graphics: Graphics, jobs: Receiver<Job>, results: mpsc::Sender<Encoded>) {
+fn encode_loop(
+    graphics: Graphics,
+    ids: [u32; 2],
+    jobs: Receiver<Job>,
+    results: mpsc::Sender<Encoded>,
+) {
     while let Ok(job) = jobs.recv() {
         let cell = job.cell;
         let mut out = Encoded {
@@ -350,7 +482,7 @@ fn encode_loop(graphics: Graphics, jobs: Receiver<Job>, results: mpsc::Sender<En
         };
         for (i, work) in job.pictures.into_iter().enumerate() {
             let Some(work) = work else { continue };
-            match encode(graphics, &work.frame, work.area, cell, IDS[i], Z[i]) {
+            match encode(graphics, &work.frame, work.area, cell, ids[i], Z[i]) {
                 Ok(Some(bytes)) => out.pictures[i] = Some((work.area, bytes)),
                 Ok(None) => {}
                 Err(e) => tracing::debug!("{e}"),
@@ -503,6 +635,81 @@ mod tests {
             Painter::cleanup(Graphics::Kitty).as_slice(),
             "images go on the way out"
         );
+    }
+
+    #[tokio::test]
+    async fn inside_tmux_the_picture_is_placeholder_cells_and_a_wrapped_image() {
+        let out = Shared::default();
+        let mut painter = Painter::new(
+            Graphics::KittyTmux,
+            Box::new(out.clone()),
+            CellSize::default(),
+        );
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut state = connected(Graphics::KittyTmux);
+        let [remote_id, self_id] = super::super::tmux::image_ids(std::process::id());
+        let area = picture_areas(SIZE, &state).remote.unwrap();
+        // Before the image is there, its cells stay blank.
+        painter.draw(&mut terminal, &mut state, None).unwrap();
+        let placeholders = |terminal: &Terminal<TestBackend>| {
+            terminal
+                .backend()
+                .buffer()
+                .content()
+                .iter()
+                .filter(|c| c.symbol().starts_with(super::super::tmux::PLACEHOLDER))
+                .count()
+        };
+        assert_eq!(placeholders(&terminal), 0);
+        let encoded = tokio::time::timeout(Duration::from_secs(30), painter.next())
+            .await
+            .expect("the encoder answers");
+        painter
+            .draw(&mut terminal, &mut state, Some(encoded))
+            .unwrap();
+        let written = out.take();
+        let begin = written.find("\x1b[?2026h").expect("sync begin");
+        let image = written
+            .find("\x1bPtmux;\x1b\x1b_Ga=T,U=1,")
+            .expect("a virtual placement through the passthrough");
+        let end = written.rfind("\x1b[?2026l").expect("sync end");
+        assert!(begin < image && image < end);
+        assert!(written.contains(&format!(
+            "i={remote_id},c={},r={},",
+            area.width, area.height
+        )));
+        // Every cell of the picture holds its placeholder, row and column
+        // marked, coloured with the image id.
+        assert_eq!(
+            placeholders(&terminal),
+            usize::from(area.width * area.height)
+        );
+        let buf = terminal.backend().buffer();
+        let corner = &buf[(area.x + 2, area.y + 1)];
+        assert_eq!(
+            corner.symbol(),
+            super::super::tmux::placeholder(1, 2).unwrap()
+        );
+        assert_eq!(corner.fg, super::super::tmux::id_colour(remote_id));
+        // The other side leaves: the image is deleted through the
+        // passthrough and its cells are blank again.
+        state.peer_present = false;
+        state.connection = Connection::PeerLeft;
+        state.remote = None;
+        painter.draw(&mut terminal, &mut state, None).unwrap();
+        let written = out.take();
+        let delete = String::from_utf8(super::super::tmux::delete(remote_id)).unwrap();
+        assert!(written.contains(&delete), "{written:?}");
+        assert_eq!(placeholders(&terminal), 0);
+        drop(painter);
+        let cleanup = Painter::cleanup(Graphics::KittyTmux);
+        assert_eq!(out.take().as_bytes(), cleanup.as_slice());
+        let cleanup = String::from_utf8(cleanup).unwrap();
+        assert!(cleanup.starts_with("\x1b[?2026l"), "ends an open update");
+        for id in [remote_id, self_id] {
+            let delete = String::from_utf8(super::super::tmux::delete(id)).unwrap();
+            assert!(cleanup.contains(&delete), "image {id} goes on the way out");
+        }
     }
 
     #[tokio::test]

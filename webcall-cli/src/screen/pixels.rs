@@ -31,6 +31,10 @@ pub enum Graphics {
     Kitty,
     /// iTerm2 inline images (iTerm2, WezTerm).
     Iterm2,
+    /// kitty's graphics protocol inside tmux: images sent through tmux's
+    /// passthrough, drawn where the screen writes Unicode placeholder
+    /// cells ([`super::tmux`]).
+    KittyTmux,
 }
 
 impl Graphics {
@@ -46,6 +50,7 @@ impl Graphics {
             Self::Sixel => "sixel",
             Self::Kitty => "kitty",
             Self::Iterm2 => "iterm2",
+            Self::KittyTmux => "kitty (tmux)",
         }
     }
 }
@@ -99,10 +104,15 @@ impl CellSize {
 
     /// The terminal's cell size now (the default guess when unknown).
     pub fn query() -> Self {
-        match ratatui::crossterm::terminal::window_size() {
-            Ok(w) => Self::from_window(w.columns, w.rows, w.width, w.height),
-            Err(_) => Self::default(),
-        }
+        Self::reported().unwrap_or_default()
+    }
+
+    /// The cell size the terminal's window size reports now, if it reports
+    /// pixels (a font change alters it without a word otherwise).
+    pub fn reported() -> Option<Self> {
+        let w = ratatui::crossterm::terminal::window_size().ok()?;
+        let cell = Self::from_window(w.columns, w.rows, w.width, w.height);
+        (w.width >= w.columns && w.height >= w.rows && w.columns > 0 && w.rows > 0).then_some(cell)
     }
 }
 
@@ -353,21 +363,25 @@ pub fn kitty_cleanup() -> Vec<u8> {
     KITTY_IDS.iter().flat_map(|&id| kitty_delete(id)).collect()
 }
 
-/// An iTerm2 inline image (`OSC 1337 ; File=...`) of `frame` scaled to
-/// `width` x `height` as PNG, stretched by the terminal over `area`.
-pub fn iterm2(
-    frame: &VideoFrame,
-    area: Rect,
-    width: u32,
-    height: u32,
-) -> Result<Vec<u8>, EncodeError> {
+/// [`kitty_cleanup`] for kitty inside tmux: this process's images
+/// ([`super::tmux::image_ids`]), each delete through tmux's passthrough.
+pub fn kitty_tmux_cleanup() -> Vec<u8> {
+    super::tmux::image_ids(std::process::id())
+        .iter()
+        .flat_map(|&id| super::tmux::delete(id))
+        .collect()
+}
+
+/// `frame` scaled to `width` x `height` as an RGB PNG, compressed the
+/// fastest way (video changes every frame; the bytes still shrink several
+/// times over raw RGB, and base64 of fewer bytes is quicker too).
+pub fn png(frame: &VideoFrame, width: u32, height: u32) -> Result<Vec<u8>, EncodeError> {
     let rgb = scale(frame, width, height, 3);
     let mut png_bytes = Vec::with_capacity(rgb.len() / 2);
     {
         let mut encoder = png::Encoder::new(&mut png_bytes, width, height);
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
-        // Video changes every frame: spend no time on compression.
         encoder.set_compression(png::Compression::Fastest);
         let mut writer = encoder
             .write_header()
@@ -376,6 +390,18 @@ pub fn iterm2(
             .write_image_data(&rgb)
             .map_err(|e| EncodeError::Png(e.to_string()))?;
     }
+    Ok(png_bytes)
+}
+
+/// An iTerm2 inline image (`OSC 1337 ; File=...`) of `frame` scaled to
+/// `width` x `height` as PNG, stretched by the terminal over `area`.
+pub fn iterm2(
+    frame: &VideoFrame,
+    area: Rect,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, EncodeError> {
+    let png_bytes = png(frame, width, height)?;
     let payload = BASE64.encode(&png_bytes);
     let mut out = Vec::with_capacity(payload.len() + 96);
     cursor_to(&mut out, area);
@@ -419,6 +445,7 @@ pub fn encode(
         Graphics::Sixel => Some(sixel(frame, area, cell, w, h)?),
         Graphics::Kitty => Some(kitty(frame, KittyPlacement { id, area, z }, w, h)),
         Graphics::Iterm2 => Some(iterm2(frame, area, w, h)?),
+        Graphics::KittyTmux => Some(super::tmux::transmit(frame, id, area, w, h)?),
     })
 }
 

@@ -100,7 +100,7 @@ pub trait CallControl {
 /// How the screen loop ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The user hung up (key or Ctrl-C).
+    /// The user hung up (key, Ctrl-C, SIGTERM, or the terminal hung up).
     HungUp,
     /// The time given for the call ran out; the screen hung up.
     TimeUp,
@@ -342,6 +342,8 @@ where
     let mut flash: Option<(tokio::time::Instant, String)> = None;
     // When the call first connected: the status line counts from there.
     let mut connected_at: Option<tokio::time::Instant> = None;
+    // Watched from the start, so a signal between two turns is not lost.
+    let mut terminated = std::pin::pin!(super::terminal::terminated());
     loop {
         if connected_at.is_none() && state.connection == Connection::Connected {
             connected_at = Some(tokio::time::Instant::now());
@@ -493,6 +495,10 @@ where
                 return Ok(Outcome::TimeUp);
             }
             _ = tokio::signal::ctrl_c() => {
+                act(state, call, Action::HangUp).await;
+                return Ok(Outcome::HungUp);
+            }
+            () = &mut terminated => {
                 act(state, call, Action::HangUp).await;
                 return Ok(Outcome::HungUp);
             }

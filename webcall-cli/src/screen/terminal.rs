@@ -1,7 +1,8 @@
 //! Owning the terminal: raw mode and the alternate screen while the call
 //! screen is up, and the terminal given back on every way out: a normal
 //! return, an error, a panic (a hook restores before the message prints,
-//! and first removes terminal images the screen drew).
+//! and first removes terminal images the screen drew), and SIGTERM or
+//! SIGHUP ([`terminated`]: the loop hangs up and returns).
 //! Log lines are held meanwhile (see [`super::logs`]).
 
 use std::io::{self, Write};
@@ -61,6 +62,13 @@ impl TerminalSession {
 
 impl Drop for TerminalSession {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // The panic hook cleaned up and restored already; doing it
+            // again would leave the alternate screen twice, and some
+            // terminals (tmux) then move the cursor back over the message.
+            super::logs::release();
+            return;
+        }
         if !self.cleanup.is_empty() {
             let mut out = io::stdout();
             let _ = out.write_all(&self.cleanup);
@@ -70,6 +78,27 @@ impl Drop for TerminalSession {
         ratatui::restore();
         super::logs::release();
     }
+}
+
+/// Resolves when the process is asked to end (SIGTERM) or its terminal
+/// hangs up (SIGHUP): the screen then hangs up the call and gives the
+/// terminal back, its images removed, as on `q`. Pending forever where
+/// these signals cannot be watched.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = hup.recv() => return,
+            }
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 /// Something the user did at the terminal.
