@@ -85,7 +85,7 @@ struct Terminal {
 impl Terminal {
     fn start(render: &str, link: &str, stats: &std::path::Path) -> Result<Self> {
         let command = format!(
-            "stty cols {COLUMNS} rows {ROWS}; exec env LANG=C.UTF-8 LC_ALL= TERM=xterm-256color \
+            "stty cols {COLUMNS} rows {ROWS}; exec env -u TMUX LANG=C.UTF-8 LC_ALL= TERM=xterm-256color \
              COLORTERM=truecolor RUST_LOG=warn {} join {link} --render {render} --video test \
              --audio tone --speaker none --ice-addr 127.0.0.1 --stats-json {}",
             env!("CARGO_BIN_EXE_webcall"),
