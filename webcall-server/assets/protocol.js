@@ -3,7 +3,8 @@
 // Owns the room's WebSocket: the join (with the resume secret kept in
 // sessionStorage so that a reload takes back the same seat), reconnecting
 // with backoff when the socket drops or the server says `unavailable`, and
-// stopping for good on other fatal errors or after `bye`. No UI and no WebRTC here: callers listen for events.
+// stopping for good on other fatal errors or after `bye`. No UI and no
+// WebRTC here: callers listen for events.
 //
 // Events (all CustomEvent, the message in `detail`):
 //   joined, peer_joined, peer_reconnecting, peer_left, offer, answer,
