@@ -5,7 +5,7 @@
 //! loop with paused time, `?` and Esc, `s`, the clock, and the other side
 //! hanging up.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ratatui::Terminal;
@@ -17,16 +17,18 @@ use ratatui::style::{Color, Modifier};
 use tokio::sync::mpsc;
 use webcall_cli::screen::end::{self, EndView, EndWhy};
 use webcall_cli::screen::render::picture_areas;
-use webcall_cli::screen::run::ScreenInputs;
 use webcall_cli::screen::video::HALF_BLOCK;
 use webcall_cli::screen::{
-    Action, CallControl, ColorMode, Connection, FrameSlot, Input, Lang, Outcome, ScreenEvent,
-    ScreenState, handle_help_key, handle_key, render, run,
+    Action, ColorMode, Connection, Input, Lang, Outcome, ScreenEvent, ScreenState, handle_help_key,
+    handle_key, render, run,
 };
 use webcall_core::call::quality::{Grade, MediaPath, TimeInGrades};
 use webcall_core::call::{CallStats, EndReason};
 use webcall_core::media::{VideoFrame, rgb_to_yuv};
 use webcall_core::protocol::ErrorCode;
+
+mod screen_common;
+use screen_common::{Recorder, Rig, rig, screen_text};
 
 /// A picture of one colour.
 fn plain(width: u32, height: u32, [r, g, b]: [u8; 3]) -> VideoFrame {
@@ -489,53 +491,6 @@ fn resizing_redraws_cleanly() {
     }
 }
 
-/// Records what the screen asked of the call.
-#[derive(Debug, Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl CallControl for Recorder {
-    fn set_audio_enabled(&self, enabled: bool) {
-        self.0.lock().unwrap().push(format!("audio {enabled}"));
-    }
-    fn set_video_enabled(&self, enabled: bool) {
-        self.0.lock().unwrap().push(format!("video {enabled}"));
-    }
-    async fn hang_up(&self) {
-        self.0.lock().unwrap().push("hang up".into());
-    }
-}
-
-struct Rig {
-    terminal: Terminal<TestBackend>,
-    state: ScreenState,
-    inputs: ScreenInputs,
-    events: mpsc::UnboundedSender<ScreenEvent>,
-    keys: mpsc::UnboundedSender<Input>,
-}
-
-fn rig() -> Rig {
-    let (events, event_rx) = mpsc::unbounded_channel();
-    let (keys, input_rx) = mpsc::unbounded_channel();
-    Rig {
-        terminal: Terminal::new(TestBackend::new(80, 24)).unwrap(),
-        state: ScreenState::new(ColorMode::TrueColor, Lang::En),
-        inputs: ScreenInputs {
-            events: event_rx,
-            input: input_rx,
-            remote: FrameSlot::new(),
-            self_view: FrameSlot::new(),
-            screen: FrameSlot::new(),
-            duration: None,
-        },
-        events,
-        keys,
-    }
-}
-
-fn screen(terminal: &Terminal<TestBackend>) -> String {
-    text(terminal.backend().buffer())
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_loop_counts_the_call_and_the_help_closes_without_hanging_up() {
     let Rig {
@@ -544,7 +499,8 @@ async fn the_loop_counts_the_call_and_the_help_closes_without_hanging_up() {
         mut inputs,
         events,
         keys,
-    } = rig();
+        ..
+    } = rig(80, 24);
     let self_view = inputs.self_view.clone();
     let call = Recorder::default();
     let driver = async {
@@ -577,7 +533,7 @@ async fn the_loop_counts_the_call_and_the_help_closes_without_hanging_up() {
         talked >= Duration::from_secs(65) && talked < Duration::from_secs(67),
         "{talked:?}"
     );
-    let all = screen(&terminal);
+    let all = screen_text(&terminal);
     assert!(all.contains("1:05"), "{all}");
     assert_eq!(
         cells_coloured(terminal.backend().buffer(), [0, 255, 0]),
@@ -594,7 +550,8 @@ async fn the_help_is_drawn_while_open() {
         mut inputs,
         events,
         keys,
-    } = rig();
+        ..
+    } = rig(80, 24);
     state.lang = Lang::Ru;
     let call = Recorder::default();
     events
@@ -608,7 +565,7 @@ async fn the_help_is_drawn_while_open() {
     };
     assert!(outcome.is_none(), "the loop goes on");
     assert!(state.show_help);
-    let all = screen(&terminal);
+    let all = screen_text(&terminal);
     assert!(all.contains("эта справка"), "{all}");
     drop((events, keys));
 }
@@ -622,7 +579,8 @@ async fn the_other_side_hanging_up_ends_the_call_unless_a_duration_was_given() {
         mut inputs,
         events,
         keys,
-    } = rig();
+        ..
+    } = rig(80, 24);
     let call = Recorder::default();
     events
         .send(ScreenEvent::Connection(Connection::Connected))
@@ -649,7 +607,8 @@ async fn the_other_side_hanging_up_ends_the_call_unless_a_duration_was_given() {
         mut inputs,
         events,
         keys,
-    } = rig();
+        ..
+    } = rig(80, 24);
     inputs.duration = Some(Duration::from_secs(5));
     let call = Recorder::default();
     events.send(ScreenEvent::PeerHungUp).unwrap();
@@ -683,7 +642,7 @@ async fn the_end_screen_stays_until_a_key_or_its_time() {
     .unwrap();
     assert_eq!(start.elapsed(), end::END_HOLD);
     assert!(end::END_HOLD <= Duration::from_secs(3));
-    let all = screen(&terminal);
+    let all = screen_text(&terminal);
     assert!(all.contains("you hung up") && all.contains("1:05"), "{all}");
     assert!(!all.contains(HALF_BLOCK), "{all}");
 
@@ -703,7 +662,7 @@ async fn the_end_screen_stays_until_a_key_or_its_time() {
     .await
     .unwrap();
     assert_eq!(start.elapsed(), Duration::ZERO);
-    let all = screen(&terminal);
+    let all = screen_text(&terminal);
     assert_eq!(terminal.backend().buffer().area.width, 40);
     assert!(all.contains("you hung up"), "{all}");
 }

@@ -3,44 +3,17 @@
 //! loop ends on hang-up or when the call ends. Time is virtual (paused), so
 //! the 30-per-second redraw runs deterministically.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio::sync::mpsc;
-use webcall_cli::screen::run::{Figures, ScreenInputs};
+use webcall_cli::screen::run::Figures;
 use webcall_cli::screen::video::HALF_BLOCK;
-use webcall_cli::screen::{
-    CallControl, ColorMode, Connection, FrameSlot, Input, Lang, Outcome, ScreenEvent, ScreenState,
-    run,
-};
+use webcall_cli::screen::{Connection, Input, Outcome, ScreenEvent, run};
 use webcall_core::call::EndReason;
 use webcall_core::media::VideoFrame;
 
-/// Records what the screen asked of the call.
-#[derive(Debug, Default, Clone)]
-struct Recorder(Arc<Mutex<Vec<String>>>);
-
-impl CallControl for Recorder {
-    fn set_audio_enabled(&self, enabled: bool) {
-        self.0.lock().unwrap().push(format!("audio {enabled}"));
-    }
-    fn set_video_enabled(&self, enabled: bool) {
-        self.0.lock().unwrap().push(format!("video {enabled}"));
-    }
-    async fn hang_up(&self) {
-        self.0.lock().unwrap().push("hang up".into());
-    }
-    fn send_chat(&self, text: &str) -> Result<(), String> {
-        if text.chars().count() > 4000 {
-            return Err("too long".into());
-        }
-        self.0.lock().unwrap().push(format!("chat {text}"));
-        Ok(())
-    }
-}
+mod screen_common;
+use screen_common::{Recorder, Rig, rig, screen_text};
 
 fn special(code: KeyCode) -> Input {
     Input::Key(KeyEvent::new(code, KeyModifiers::NONE))
@@ -48,48 +21,6 @@ fn special(code: KeyCode) -> Input {
 
 fn key(c: char) -> Input {
     Input::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
-}
-
-fn screen_text(terminal: &Terminal<TestBackend>) -> String {
-    let buf = terminal.backend().buffer();
-    let mut s = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            s.push_str(buf[(x, y)].symbol());
-        }
-        s.push('\n');
-    }
-    s
-}
-
-struct Rig {
-    terminal: Terminal<TestBackend>,
-    state: ScreenState,
-    inputs: ScreenInputs,
-    events: mpsc::UnboundedSender<ScreenEvent>,
-    keys: mpsc::UnboundedSender<Input>,
-    remote: FrameSlot,
-}
-
-fn rig() -> Rig {
-    let (events, event_rx) = mpsc::unbounded_channel();
-    let (keys, input_rx) = mpsc::unbounded_channel();
-    let remote = FrameSlot::new();
-    Rig {
-        terminal: Terminal::new(TestBackend::new(100, 30)).unwrap(),
-        state: ScreenState::new(ColorMode::TrueColor, Lang::En),
-        inputs: ScreenInputs {
-            events: event_rx,
-            input: input_rx,
-            remote: remote.clone(),
-            self_view: FrameSlot::new(),
-            screen: FrameSlot::new(),
-            duration: None,
-        },
-        events,
-        keys,
-        remote,
-    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -101,7 +32,7 @@ async fn keys_reach_the_call_and_q_hangs_up() {
         events,
         keys,
         remote,
-    } = rig();
+    } = rig(100, 30);
     let call = Recorder::default();
     let driver = async {
         events.send(ScreenEvent::PeerPresent(true)).unwrap();
@@ -155,7 +86,7 @@ async fn the_loop_ends_when_the_call_ends_and_follows_the_peer() {
         events,
         keys,
         ..
-    } = rig();
+    } = rig(100, 30);
     let call = Recorder::default();
     let driver = async {
         events
@@ -199,7 +130,7 @@ async fn the_screen_hangs_up_when_the_time_is_up() {
         events,
         keys,
         ..
-    } = rig();
+    } = rig(100, 30);
     inputs.duration = Some(Duration::from_secs(3));
     let call = Recorder::default();
     let start = tokio::time::Instant::now();
@@ -221,7 +152,7 @@ async fn a_chat_message_is_typed_sent_and_shown_with_the_ones_received() {
         events,
         keys,
         ..
-    } = rig();
+    } = rig(100, 30);
     let call = Recorder::default();
     let driver = async {
         events
