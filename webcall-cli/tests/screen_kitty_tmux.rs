@@ -12,54 +12,19 @@
 //!
 //! Run alone: `cargo test -p webcall-cli --test screen_kitty_tmux -- --nocapture`
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use webcall_cli::screen::tmux::{self as placeholders, DIACRITICS, PLACEHOLDER, TmuxInfo};
 use webcall_testkit::{TestServer, Tmux};
 
+mod cli_common;
+use cli_common::pattern_peer;
+
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Two peers with video fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The other side: the test pattern, no screen.
-fn peer(url: &str) -> Killed {
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_webcall"))
-            .args([
-                "join",
-                url,
-                "--no-tui",
-                "--video",
-                "test",
-                "--audio",
-                "none",
-                "--speaker",
-                "none",
-                "--ice-addr",
-                "127.0.0.1",
-                "--duration",
-                "300",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the peer starts"),
-    )
-}
 
 /// `webcall join` for the pane, with `env` before it; the shell stays
 /// after it exits, saying how.
@@ -120,7 +85,7 @@ async fn kitty_pictures_in_tmux_are_placeholder_cells_and_leave_nothing_behind()
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let _peer = peer(&room.url);
+    let _peer = pattern_peer(&room.url, "none");
     let tmux = Tmux::new("kitty-placeholders", "set -g allow-passthrough on\n");
     // What a kitty window gives the tmux server started in it.
     tmux.start_recorded(
@@ -245,7 +210,7 @@ async fn a_panic_mid_picture_deletes_the_images_and_restores_the_terminal_first(
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let _peer = peer(&room.url);
+    let _peer = pattern_peer(&room.url, "none");
     let tmux = Tmux::new("kitty-panic", "set -g allow-passthrough on\n");
     tmux.start_recorded(
         120,
@@ -303,7 +268,7 @@ async fn sigterm_hangs_up_and_deletes_the_images() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let _peer = peer(&room.url);
+    let _peer = pattern_peer(&room.url, "none");
     let tmux = Tmux::new("kitty-sigterm", "set -g allow-passthrough on\n");
     tmux.start_recorded(120, 40, &screen_command(&room.url, "", "kitty"));
     tmux.wait_for("the picture", WAIT, |p| placeholder_count(p) > 500)
@@ -348,7 +313,7 @@ async fn without_passthrough_kitty_in_tmux_is_half_blocks_and_says_why() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let _peer = peer(&room.url);
+    let _peer = pattern_peer(&room.url, "none");
     tmux.start_recorded(120, 40, &screen_command(&room.url, "", "kitty"));
     let pane = tmux
         .wait_for("half blocks and the reason", WAIT, |p| {

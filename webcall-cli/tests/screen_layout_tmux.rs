@@ -12,51 +12,18 @@
 //! Needs tmux (CI installs it). Run alone:
 //! `cargo test -p webcall-cli --test screen_layout_tmux -- --nocapture`
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use webcall_testkit::{TestServer, Tmux};
+
+mod cli_common;
+use cli_common::pattern_peer;
 
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Two native peers fill two cores: one call at a time.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The other side: `webcall join --no-tui` with the test pattern.
-fn peer(url: &str) -> Killed {
-    Killed(
-        Command::new(env!("CARGO_BIN_EXE_webcall"))
-            .args([
-                "join",
-                url,
-                "--no-tui",
-                "--video",
-                "test",
-                "--audio",
-                "tone",
-                "--ice-addr",
-                "127.0.0.1",
-                "--speaker",
-                "none",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the peer starts"),
-    )
-}
 
 /// The screen's command line, with `env` settings in front; the shell
 /// stays after webcall exits so its last words can be read.
@@ -96,7 +63,7 @@ async fn help_on_question_mark_and_the_end_screen_after_hanging_up() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let _peer = peer(&room.url);
+    let _peer = pattern_peer(&room.url, "tone");
     let tmux = Tmux::new("layout-help", "");
     tmux.start(80, 24, &screen_command("COLORTERM=truecolor", &room.url));
 
@@ -176,7 +143,7 @@ async fn small_and_colourless_and_the_other_side_hanging_up() {
     let _heavy = HEAVY.lock().await;
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();
-    let mut other = peer(&room.url);
+    let mut other = pattern_peer(&room.url, "tone");
     let tmux = Tmux::new("layout-mono", "");
     tmux.start(40, 12, &screen_command("NO_COLOR=1", &room.url));
 

@@ -14,25 +14,18 @@
 //! Run alone: `cargo test -p webcall-cli --test screen_xterm -- --nocapture`
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use webcall_testkit::TestServer;
+
+mod cli_common;
+use cli_common::{Killed, pattern_peer};
 
 const WAIT: Duration = Duration::from_secs(90);
 
 /// The test pattern's bars as sent (RGB).
 const BARS: [[u8; 3]; 8] = webcall_core::call::sources::TEST_PATTERN_BARS;
-
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn found(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -196,30 +189,7 @@ async fn look_at(render: &str, number: u32) -> Look {
     }
 
     // The other side: the test pattern, no screen.
-    let _peer = Killed(
-        Command::new(webcall)
-            .args([
-                "join",
-                &room.url,
-                "--no-tui",
-                "--video",
-                "test",
-                "--audio",
-                "none",
-                "--speaker",
-                "none",
-                "--ice-addr",
-                "127.0.0.1",
-                "--duration",
-                "300",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the peer starts"),
-    );
+    let _peer = pattern_peer(&room.url, "none");
 
     // This side, in xterm as a VT340.
     let command = format!(

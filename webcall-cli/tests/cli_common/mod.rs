@@ -295,3 +295,43 @@ pub fn stats(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The other side of a screen test: `webcall join --no-tui` sending the
+/// test pattern and `audio` ("tone" or "none"), loopback candidates only,
+/// no speaker, for at most 300 s; its standard input stays open (no chat).
+pub fn pattern_peer(url: &str, audio: &str) -> Killed {
+    Killed(
+        webcall(&[
+            "join",
+            url,
+            "--no-tui",
+            "--video",
+            "test",
+            "--audio",
+            audio,
+            "--speaker",
+            "none",
+            "--ice-addr",
+            "127.0.0.1",
+            "--duration",
+            "300",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the peer starts"),
+    )
+}
