@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use webcall_testkit::TestServer;
+use webcall_testkit::{TestServer, Xvfb};
 
 mod cli_common;
 use cli_common::{Killed, pattern_peer};
@@ -172,21 +172,8 @@ async fn look_at(render: &str, number: u32) -> Look {
     let room = server.create_room().await.unwrap();
     let webcall = env!("CARGO_BIN_EXE_webcall");
 
-    let display = format!(":{number}");
-    let _xvfb = Killed(
-        Command::new("Xvfb")
-            .args([&display, "-screen", "0", "800x600x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts"),
-    );
-    let socket = format!("/tmp/.X11-unix/X{number}");
-    let start = Instant::now();
-    while !Path::new(&socket).exists() {
-        assert!(start.elapsed() < WAIT, "Xvfb never opened {socket}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let xvfb = Xvfb::start(number, "800x600x24");
+    let display = xvfb.display();
 
     // The other side: the test pattern, no screen.
     let _peer = pattern_peer(&room.url, "none");
@@ -201,7 +188,7 @@ async fn look_at(render: &str, number: u32) -> Look {
         Command::new("xterm")
             .args([
                 "-display",
-                &display,
+                display,
                 "-ti",
                 "vt340",
                 "-xrm",
@@ -234,7 +221,7 @@ async fn look_at(render: &str, number: u32) -> Look {
 
     let start = Instant::now();
     loop {
-        let last = match screenshot(&display, render) {
+        let last = match screenshot(display, render) {
             Ok(shot) => {
                 let look = best_row(&shot);
                 if look.1.len() >= 5 && look.2.len() >= 4 {

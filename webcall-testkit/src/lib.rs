@@ -24,6 +24,9 @@
 //!   verification code.
 //! - [`UdpLoss`]: drops a share of the UDP packets in the loopback-only
 //!   namespace (nftables), for a call on a bad network.
+//! - [`Tmux`]: a tmux server of a test's own, a pane of a chosen size.
+//! - [`Xvfb`]: an X display of a test's own, for a terminal that draws
+//!   pixels and for sharing a screen.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -57,6 +60,7 @@ mod relay;
 mod server;
 mod tmux;
 pub mod turn;
+mod xvfb;
 
 pub use browser::{Browser, BrowserOptions, MEDIA_FLOWING, join_in_turn, status_is};
 pub use coturn::Coturn;
@@ -71,6 +75,7 @@ pub use relay::{Direction, SignalingRelay, Transform, rewrite_fingerprint};
 pub use server::TestServer;
 pub use tmux::Tmux;
 pub use webcall_core::protocol::CreatedRoom;
+pub use xvfb::Xvfb;
 
 /// The path of a program: `override_path` when set (a path, or a name
 /// looked up in `PATH`), else `default` looked up in `PATH`; `None` when
