@@ -106,6 +106,8 @@ pub enum VideoChoice {
     None,
     /// The camera.
     Camera,
+    /// The X11 screen (a display's root window).
+    Screen,
     /// A Y4M file (4:2:0).
     File(PathBuf),
 }
@@ -158,9 +160,10 @@ fn parse_video(s: &str) -> Result<VideoChoice, String> {
         "test" => Ok(VideoChoice::Test),
         "none" => Ok(VideoChoice::None),
         "camera" => Ok(VideoChoice::Camera),
+        "screen" => Ok(VideoChoice::Screen),
         path if path.to_ascii_lowercase().ends_with(".y4m") => Ok(VideoChoice::File(path.into())),
         other => Err(format!(
-            "{other:?}: expected test, none, camera or a .y4m file"
+            "{other:?}: expected test, none, camera, screen or a .y4m file"
         )),
     }
 }
@@ -189,7 +192,8 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 pub struct JoinArgs {
     /// The call link, e.g. http://localhost:8000/r/q3V1n0cF2mXb7eYtK9aJ1w.
     pub link: String,
-    /// Outgoing video: camera, test (a moving test pattern), none or a .y4m
+    /// Outgoing video: camera, test (a moving test pattern), screen (the X11
+    /// display named by DISPLAY, 15 fps, at most 1280x720), none or a .y4m
     /// file. Default: the camera when there is one, else no video.
     #[arg(long, value_parser = parse_video)]
     pub video: Option<VideoChoice>,
@@ -319,6 +323,7 @@ mod tests {
             VideoChoice::File("clip.Y4M".into())
         );
         assert!(parse_video("clip.mp4").is_err());
+        assert_eq!(parse_video("screen").unwrap(), VideoChoice::Screen);
         assert_eq!(parse_audio("none").unwrap(), AudioChoice::None);
         assert!(parse_seconds("-1").is_err());
         let cli = Cli::try_parse_from([

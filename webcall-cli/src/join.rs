@@ -18,7 +18,7 @@ use webcall_core::call::{self, Call, CallEvent, CallEvents, CallOptions, EndReas
 use webcall_core::media::{AudioSink, AudioSource, VideoSink, VideoSource};
 use webcall_core::protocol::LeaveReason;
 
-use webcall_cli::devices::{CameraChoice, CameraSource, MicSource, SpeakerSink};
+use webcall_cli::devices::{CameraChoice, CameraSource, DesktopSource, MicSource, SpeakerSink};
 use webcall_cli::screen::{CallScreen, Outcome};
 
 use crate::cli::{AudioChoice, JoinArgs, VideoChoice};
@@ -68,6 +68,7 @@ fn video_source(
                 }
             }
         }
+        VideoChoice::Screen => Some(Box::new(DesktopSource::open()?)),
         VideoChoice::File(path) => Some(Box::new(Y4mFileSource::open(path, true)?)),
     })
 }

@@ -18,7 +18,7 @@ use nokhwa::utils::{
 use webcall_core::media::{VideoFrame, VideoSource};
 
 use super::DeviceError;
-use super::convert::{gray_to_i420, nv12_to_i420, rgb_to_i420, yuyv_to_i420};
+use webcall_pixels::{gray_to_i420, nv12_to_i420, rgb_to_i420, yuyv_to_i420};
 
 /// What the user asked for: a camera by position in the list or by name.
 #[derive(Debug, Clone, PartialEq, Eq)]

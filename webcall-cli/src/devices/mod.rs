@@ -1,6 +1,7 @@
-//! Real devices: the camera ([`CameraSource`], nokhwa), the microphone
-//! ([`MicSource`]) and the speaker ([`SpeakerSink`]) through cpal, and the
-//! listing behind `webcall devices`.
+//! Real devices: the camera ([`CameraSource`], nokhwa), the X11 screen
+//! ([`DesktopSource`], x11rb), the microphone ([`MicSource`]) and the
+//! speaker ([`SpeakerSink`]) through cpal, and the listing behind
+//! `webcall devices`.
 //!
 //! Each plugs into the call engine through `webcall_core::media`'s traits.
 //! A missing device is an error that says what to use instead; a device that
@@ -9,13 +10,14 @@
 
 pub mod audio;
 pub mod camera;
-pub mod convert;
+pub mod desktop;
 pub mod jitter;
 pub mod mic;
 pub mod speaker;
 
 pub use audio::{AudioDeviceInfo, NO_MICROPHONE, NO_SPEAKER};
 pub use camera::{CameraChoice, CameraInfo, CameraSource, NO_CAMERA};
+pub use desktop::DesktopSource;
 pub use mic::MicSource;
 pub use speaker::SpeakerSink;
 
@@ -32,6 +34,9 @@ pub enum DeviceError {
     /// No usable speaker.
     #[error("{0}")]
     Speaker(String),
+    /// No screen to share (`--video screen`).
+    #[error("{0}")]
+    Screen(String),
 }
 
 /// Every camera, microphone and speaker present, for `webcall devices`.
