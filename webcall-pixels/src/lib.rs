@@ -1,5 +1,6 @@
-//! Camera and screen pixel formats to I420 with even dimensions: the loops
-//! that touch every pixel of every picture `webcall join` sends.
+//! The loops that touch every pixel of every picture `webcall join` sends
+//! or draws: camera and screen pixel formats to I420 with even dimensions,
+//! and I420 pictures scaled to RGB(A) for terminal images.
 //!
 //! YUYV and NV12 carry YUV already and are repacked without a round trip
 //! through RGB; RGB, BGR, grey and 32-bit screen pixels are converted. An
@@ -9,7 +10,7 @@
 //! it does the codecs, while the rest of webcall stays quick to build:
 //! unoptimised, a 1920x1080 screen took 346 ms a picture.
 
-use webcall_core::media::{VideoFrame, rgb_to_yuv};
+use webcall_core::media::{VideoFrame, rgb_to_yuv, yuv_to_rgb};
 
 /// The even size a frame is cut to.
 fn even(width: u32, height: u32) -> (usize, usize) {
@@ -162,6 +163,45 @@ pub fn pixel32_to_i420(
     frame(w, h, data)
 }
 
+/// `frame` scaled to `width` x `height` pixels (nearest source pixel, the
+/// source's chroma), as RGB with `channels` bytes a pixel: 3 for RGB, 4 for
+/// RGBA with an opaque alpha.
+pub fn scale(frame: &VideoFrame, width: u32, height: u32, channels: usize) -> Vec<u8> {
+    let (sw, sh) = (frame.width() as usize, frame.height() as usize);
+    let (w, h) = (width.max(1) as usize, height.max(1) as usize);
+    let (ys, us, vs) = (frame.y(), frame.u(), frame.v());
+    let xs: Vec<usize> = (0..w).map(|x| (x * sw + sw / (2 * w)) / w).collect();
+    let mut out = vec![255u8; w * h * channels];
+    for (y, row) in out.chunks_exact_mut(w * channels).enumerate() {
+        let sy = ((y * sh + sh / (2 * h)) / h).min(sh - 1);
+        let luma = &ys[sy * sw..(sy + 1) * sw];
+        let crow = (sy / 2) * (sw / 2);
+        for (px, &sx) in row.chunks_exact_mut(channels).zip(&xs) {
+            let ci = crow + sx / 2;
+            let rgb = yuv_to_rgb(luma[sx], us[ci], vs[ci]);
+            px[..3].copy_from_slice(&rgb);
+        }
+    }
+    out
+}
+
+/// Every `stride`-th pixel of every `stride`-th row of RGBA pixels in
+/// rows of `width`, as RGB: the sample a palette is made from.
+pub fn sample_rgba(rgba: &[u8], width: usize, stride: usize) -> Vec<[u8; 3]> {
+    let stride = stride.max(1);
+    if width == 0 {
+        return Vec::new();
+    }
+    rgba.chunks_exact(width * 4)
+        .step_by(stride)
+        .flat_map(|row| {
+            row.chunks_exact(4)
+                .step_by(stride)
+                .map(|p| [p[0], p[1], p[2]])
+        })
+        .collect()
+}
+
 /// 8-bit grey to I420 (neutral chroma). Grey values are full range and
 /// are scaled to limited-range luma.
 pub fn gray_to_i420(width: u32, height: u32, src: &[u8]) -> Option<VideoFrame> {
@@ -275,6 +315,15 @@ mod tests {
         );
         assert!(pixel32_to_i420(4, 4, &src[..20], layout, 1).is_none());
         assert!(pixel32_to_i420(4, 4, &src, layout, 4).is_none());
+    }
+
+    #[test]
+    fn palette_samples_take_every_nth_pixel_of_every_nth_row() {
+        // 4x4 RGBA, each pixel's red its index.
+        let rgba: Vec<u8> = (0..16u8).flat_map(|i| [i, 0, 0, 255]).collect();
+        let reds: Vec<u8> = sample_rgba(&rgba, 4, 2).iter().map(|p| p[0]).collect();
+        assert_eq!(reds, [0, 2, 8, 10]);
+        assert!(sample_rgba(&rgba, 0, 2).is_empty());
     }
 
     #[test]

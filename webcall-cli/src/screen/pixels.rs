@@ -17,7 +17,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use quantette::deps::palette::Srgb;
 use quantette::{PaletteBuf, PaletteSize, Pipeline, QuantizeMethod};
 use ratatui::layout::Rect;
-use webcall_core::media::{VideoFrame, yuv_to_rgb};
+use webcall_core::media::VideoFrame;
+/// Pictures scaled to RGB(A) for the terminal images: optimised even in
+/// the dev profile, with the other per-pixel loops, in webcall-pixels.
+pub use webcall_pixels::scale;
 
 /// How pictures are drawn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -139,28 +142,6 @@ pub fn pixel_size(area: Rect, cell: CellSize, width: u32, height: u32) -> (u32, 
     (pw.max(1) as u32, ph.max(1) as u32)
 }
 
-/// `frame` scaled to `width` x `height` pixels (nearest source pixel, the
-/// source's chroma), as RGB with `channels` bytes a pixel: 3 for RGB, 4 for
-/// RGBA with an opaque alpha.
-pub fn scale(frame: &VideoFrame, width: u32, height: u32, channels: usize) -> Vec<u8> {
-    let (sw, sh) = (frame.width() as usize, frame.height() as usize);
-    let (w, h) = (width.max(1) as usize, height.max(1) as usize);
-    let (ys, us, vs) = (frame.y(), frame.u(), frame.v());
-    let xs: Vec<usize> = (0..w).map(|x| (x * sw + sw / (2 * w)) / w).collect();
-    let mut out = vec![255u8; w * h * channels];
-    for (y, row) in out.chunks_exact_mut(w * channels).enumerate() {
-        let sy = ((y * sh + sh / (2 * h)) / h).min(sh - 1);
-        let luma = &ys[sy * sw..(sy + 1) * sw];
-        let crow = (sy / 2) * (sw / 2);
-        for (px, &sx) in row.chunks_exact_mut(channels).zip(&xs) {
-            let ci = crow + sx / 2;
-            let rgb = yuv_to_rgb(luma[sx], us[ci], vs[ci]);
-            px[..3].copy_from_slice(&rgb);
-        }
-    }
-    out
-}
-
 /// Moves the cursor to the top-left cell of `area` (CUP is 1-based).
 fn cursor_to(out: &mut Vec<u8>, area: Rect) {
     let _ = write!(Cursor(out), "\x1b[{};{}H", area.y + 1, area.x + 1);
@@ -199,14 +180,9 @@ const PALETTE_STRIDE: usize = 3;
 /// are is clear from far fewer pixels than it has). Mapping every pixel to
 /// it is left to the encoder. `None` for a picture too small to sample.
 fn sixel_palette(rgba: &[u8], width: usize) -> Option<PaletteBuf<Srgb<u8>>> {
-    let sample: Vec<Srgb<u8>> = rgba
-        .chunks_exact(width * 4)
-        .step_by(PALETTE_STRIDE)
-        .flat_map(|row| {
-            row.chunks_exact(4)
-                .step_by(PALETTE_STRIDE)
-                .map(|p| Srgb::new(p[0], p[1], p[2]))
-        })
+    let sample: Vec<Srgb<u8>> = webcall_pixels::sample_rgba(rgba, width, PALETTE_STRIDE)
+        .into_iter()
+        .map(|[r, g, b]| Srgb::new(r, g, b))
         .collect();
     if sample.len() < 2 {
         return None;
@@ -453,6 +429,7 @@ pub fn encode(
 mod tests {
     use super::*;
     use std::time::Duration;
+    use webcall_core::media::yuv_to_rgb;
 
     fn grey(width: u32, height: u32) -> VideoFrame {
         let n = (width * height) as usize;
