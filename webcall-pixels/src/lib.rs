@@ -74,23 +74,21 @@ pub fn nv12_to_i420(width: u32, height: u32, src: &[u8]) -> Option<VideoFrame> {
     frame(w, h, data)
 }
 
-/// Packed 8-bit RGB (or BGR when `bgr`) to I420; chroma from the top-left
-/// pixel of each 2x2 block.
-pub fn rgb_to_i420(width: u32, height: u32, src: &[u8], bgr: bool) -> Option<VideoFrame> {
-    let (w, h) = even(width, height);
-    let stride = width as usize * 3;
-    if w == 0 || h == 0 || src.len() < stride * height as usize {
-        return None;
-    }
+/// A `w` x `h` I420 picture (both even) from the colour of each pixel;
+/// chroma from the top-left pixel of each 2x2 block.
+fn i420_from_rgb(
+    w: usize,
+    h: usize,
+    rgb_at: impl Fn(usize, usize) -> [u8; 3],
+) -> Option<VideoFrame> {
     let (cw, ch) = (w / 2, h / 2);
     let mut data = vec![0u8; w * h + 2 * cw * ch];
     let (y_plane, uv) = data.split_at_mut(w * h);
     let (u_plane, v_plane) = uv.split_at_mut(cw * ch);
     for row in 0..h {
         for x in 0..w {
-            let p = &src[row * stride + x * 3..row * stride + x * 3 + 3];
-            let (r, b) = if bgr { (p[2], p[0]) } else { (p[0], p[2]) };
-            let [y, u, v] = rgb_to_yuv(r, p[1], b);
+            let [r, g, b] = rgb_at(x, row);
+            let [y, u, v] = rgb_to_yuv(r, g, b);
             y_plane[row * w + x] = y;
             if row % 2 == 0 && x % 2 == 0 {
                 let ci = (row / 2) * cw + x / 2;
@@ -100,6 +98,24 @@ pub fn rgb_to_i420(width: u32, height: u32, src: &[u8], bgr: bool) -> Option<Vid
         }
     }
     frame(w, h, data)
+}
+
+/// Packed 8-bit RGB (or BGR when `bgr`) to I420; chroma from the top-left
+/// pixel of each 2x2 block.
+pub fn rgb_to_i420(width: u32, height: u32, src: &[u8], bgr: bool) -> Option<VideoFrame> {
+    let (w, h) = even(width, height);
+    let stride = width as usize * 3;
+    if w == 0 || h == 0 || src.len() < stride * height as usize {
+        return None;
+    }
+    i420_from_rgb(w, h, |x, row| {
+        let p = &src[row * stride + x * 3..row * stride + x * 3 + 3];
+        if bgr {
+            [p[2], p[1], p[0]]
+        } else {
+            [p[0], p[1], p[2]]
+        }
+    })
 }
 
 /// Where red, green and blue sit in a 4-byte pixel (as an X server's
@@ -133,34 +149,20 @@ pub fn pixel32_to_i420(
     if w == 0 || h == 0 {
         return None;
     }
-    let (cw, ch) = (w / 2, h / 2);
-    let mut data = vec![0u8; w * h + 2 * cw * ch];
-    let (y_plane, uv) = data.split_at_mut(w * h);
-    let (u_plane, v_plane) = uv.split_at_mut(cw * ch);
     let area = (k * k) as u32;
     let [ri, gi, bi] = layout.rgb;
-    for row in 0..h {
-        for x in 0..w {
-            let mut sum = [0u32; 3];
-            for sy in row * k..row * k + k {
-                let line = &src[sy * stride + x * k * 4..sy * stride + (x + 1) * k * 4];
-                for p in line.chunks_exact(4) {
-                    sum[0] += u32::from(p[ri]);
-                    sum[1] += u32::from(p[gi]);
-                    sum[2] += u32::from(p[bi]);
-                }
-            }
-            let [r, g, b] = sum.map(|c| (c / area) as u8);
-            let [y, u, v] = rgb_to_yuv(r, g, b);
-            y_plane[row * w + x] = y;
-            if row % 2 == 0 && x % 2 == 0 {
-                let ci = (row / 2) * cw + x / 2;
-                u_plane[ci] = u;
-                v_plane[ci] = v;
+    i420_from_rgb(w, h, |x, row| {
+        let mut sum = [0u32; 3];
+        for sy in row * k..row * k + k {
+            let line = &src[sy * stride + x * k * 4..sy * stride + (x + 1) * k * 4];
+            for p in line.chunks_exact(4) {
+                sum[0] += u32::from(p[ri]);
+                sum[1] += u32::from(p[gi]);
+                sum[2] += u32::from(p[bi]);
             }
         }
-    }
-    frame(w, h, data)
+        sum.map(|c| (c / area) as u8)
+    })
 }
 
 /// `frame` scaled to `width` x `height` pixels (nearest source pixel, the
