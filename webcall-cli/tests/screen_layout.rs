@@ -24,21 +24,10 @@ use webcall_cli::screen::{
 };
 use webcall_core::call::quality::{Grade, MediaPath, TimeInGrades};
 use webcall_core::call::{CallStats, EndReason};
-use webcall_core::media::{VideoFrame, rgb_to_yuv};
 use webcall_core::protocol::ErrorCode;
 
 mod screen_common;
-use screen_common::{Recorder, Rig, rig, screen_text};
-
-/// A picture of one colour.
-fn plain(width: u32, height: u32, [r, g, b]: [u8; 3]) -> VideoFrame {
-    let (w, h) = (width as usize, height as usize);
-    let [y, u, v] = rgb_to_yuv(r, g, b);
-    let mut data = vec![y; w * h];
-    data.extend(std::iter::repeat_n(u, w * h / 4));
-    data.extend(std::iter::repeat_n(v, w * h / 4));
-    VideoFrame::from_i420(width, height, data, Duration::ZERO).unwrap()
-}
+use screen_common::{Recorder, Rig, plain, rig, screen_text};
 
 /// A connected call with both pictures, a code, a grade and a minute gone.
 fn busy(lang: Lang, color: ColorMode) -> ScreenState {

@@ -11,13 +11,12 @@ use ratatui::backend::{Backend, ClearType, TestBackend, WindowSize};
 use ratatui::buffer::Cell;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Position, Size};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use webcall_cli::screen::meter::{MeterView, MicLevel};
-use webcall_cli::screen::run::ScreenInputs;
-use webcall_cli::screen::{
-    CallControl, ColorMode, FrameSlot, Input, Lang, Outcome, ScreenState, run,
-};
+use webcall_cli::screen::{CallControl, ColorMode, Input, Lang, Outcome, ScreenState, run};
+
+mod screen_common;
+use screen_common::{Feeds, feeds};
 
 /// A call that accepts everything.
 struct Quiet;
@@ -93,16 +92,12 @@ async fn the_meter_follows_the_level_and_mute_shows_at_once() {
     let level = MicLevel::new();
     let mut state = ScreenState::new(ColorMode::TrueColor, Lang::En);
     state.mic_level = Some(MeterView::new(level.clone()));
-    let (_events, event_rx) = mpsc::unbounded_channel();
-    let (keys, input_rx) = mpsc::unbounded_channel();
-    let mut inputs = ScreenInputs {
-        events: event_rx,
-        input: input_rx,
-        remote: FrameSlot::new(),
-        self_view: FrameSlot::new(),
-        screen: FrameSlot::new(),
-        duration: None,
-    };
+    let Feeds {
+        mut inputs,
+        events: _events,
+        keys,
+        ..
+    } = feeds();
     let shown = |text: &str| {
         let frames = frames.lock().unwrap();
         frames

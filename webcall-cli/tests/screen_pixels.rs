@@ -11,16 +11,17 @@ use std::time::{Duration, Instant};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use tokio::sync::mpsc;
 use webcall_cli::screen::painter::Painter;
 use webcall_cli::screen::pixels::CellSize;
 use webcall_cli::screen::render::picture_areas;
-use webcall_cli::screen::run::{ScreenInputs, run_with};
+use webcall_cli::screen::run::run_with;
 use webcall_cli::screen::{
-    CallControl, ColorMode, Connection, FrameSlot, Graphics, Input, Lang, Outcome, ScreenEvent,
-    ScreenState,
+    CallControl, ColorMode, Connection, Graphics, Input, Lang, Outcome, ScreenEvent, ScreenState,
 };
 use webcall_core::call::sources::TestPattern;
+
+mod screen_common;
+use screen_common::{Feeds, feeds};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -88,17 +89,13 @@ async fn pictures_become_sixel_images_inside_synchronized_updates() {
     let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
     let mut state = ScreenState::new(ColorMode::TrueColor, Lang::En);
     state.graphics = Graphics::Sixel;
-    let (events, event_rx) = mpsc::unbounded_channel();
-    let (keys, input_rx) = mpsc::unbounded_channel();
-    let (remote, self_view) = (FrameSlot::new(), FrameSlot::new());
-    let mut inputs = ScreenInputs {
-        events: event_rx,
-        input: input_rx,
-        remote: remote.clone(),
-        self_view: self_view.clone(),
-        screen: FrameSlot::new(),
-        duration: None,
-    };
+    let Feeds {
+        mut inputs,
+        events,
+        keys,
+        remote,
+        self_view,
+    } = feeds();
     events.send(ScreenEvent::PeerPresent(true)).unwrap();
     events
         .send(ScreenEvent::Connection(Connection::Connected))

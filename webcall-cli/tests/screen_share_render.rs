@@ -5,25 +5,15 @@
 //! stops the camera fills the picture again. With terminal images the
 //! screen is the picture the painter draws.
 
-use std::time::Duration;
-
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 use webcall_cli::screen::run::{ScreenEvent, apply};
 use webcall_cli::screen::{ColorMode, Connection, Lang, ScreenState, render};
-use webcall_core::media::{VideoFrame, rgb_to_yuv};
 
-/// A frame of one colour.
-fn plain(width: u32, height: u32, [r, g, b]: [u8; 3]) -> VideoFrame {
-    let (w, h) = (width as usize, height as usize);
-    let [y, u, v] = rgb_to_yuv(r, g, b);
-    let mut data = vec![y; w * h];
-    data.extend(std::iter::repeat_n(u, w * h / 4));
-    data.extend(std::iter::repeat_n(v, w * h / 4));
-    VideoFrame::from_i420(width, height, data, Duration::ZERO).unwrap()
-}
+mod screen_common;
+use screen_common::plain;
 
 fn draw(state: &ScreenState) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(100, 40)).unwrap();

@@ -13,13 +13,14 @@ use std::time::Duration;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use tokio::sync::mpsc;
-use webcall_cli::screen::run::ScreenInputs;
 use webcall_cli::screen::switch::FLASH_FOR;
 use webcall_cli::screen::{
-    Action, CallControl, ColorMode, Connection, DeviceKind, FrameSlot, Input, Lang, Outcome,
-    ScreenEvent, ScreenState, Switched, handle_key, run,
+    Action, CallControl, ColorMode, Connection, DeviceKind, Input, Lang, Outcome, ScreenEvent,
+    ScreenState, Switched, handle_key, run,
 };
+
+mod screen_common;
+use screen_common::{Feeds, feeds};
 
 /// Answers device switches from a script and records what was asked.
 #[derive(Debug, Default, Clone)]
@@ -85,18 +86,14 @@ async fn session(
     answers: Vec<Switched>,
     script: &[(char, Duration)],
 ) -> (String, Vec<DeviceKind>) {
-    let (events, event_rx) = mpsc::unbounded_channel();
-    let (keys, input_rx) = mpsc::unbounded_channel();
+    let Feeds {
+        mut inputs,
+        events,
+        keys,
+        ..
+    } = feeds();
     let mut terminal = Terminal::new(TestBackend::new(150, 30)).unwrap();
     let mut state = ScreenState::new(ColorMode::TrueColor, lang);
-    let mut inputs = ScreenInputs {
-        events: event_rx,
-        input: input_rx,
-        remote: FrameSlot::new(),
-        self_view: FrameSlot::new(),
-        screen: FrameSlot::new(),
-        duration: None,
-    };
     let call = Scripted {
         answers: Arc::new(Mutex::new(answers.into())),
         ..Scripted::default()
