@@ -8,7 +8,8 @@ mod cli_common;
 use std::time::Duration;
 
 use cli_common::{
-    finish, join_for_chat, join_synthetic, long_text, run, scratch, spawn, stats, wav_rms, webcall,
+    Live, finish, join_for_chat, join_synthetic, long_text, run, scratch, spawn, stats, wav_rms,
+    webcall,
 };
 use webcall_testkit::TestServer;
 
@@ -500,12 +501,25 @@ async fn a_native_call_losing_a_quarter_of_its_packets_is_graded_bad() {
     let room = server.create_room().await.unwrap();
     let dir = scratch("native-lossy");
     let (stats_a, stats_b) = (dir.join("a.json"), dir.join("b.json"));
+    let a = Live::spawn(join_synthetic(&room.url, "22", &stats_a, &[]));
+    let b = Live::spawn(join_synthetic(&room.url, "20", &stats_b, &[]));
+    // The loss starts once the call is up: it is the grade under loss that
+    // is tested, not a handshake through it (DTLS's retransmission backoff
+    // can outlast the call when a quarter of its packets go).
+    let connected = |p: &Live| {
+        p.lines()
+            .iter()
+            .any(|l| l.contains("connection: connected"))
+    };
+    webcall_testkit::wait_until("both sides connected", LIMIT, || async {
+        connected(&a) && connected(&b)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\na: {:?}\nb: {:?}", a.lines(), b.lines()));
     let _loss = webcall_testkit::UdpLoss::start(25).unwrap();
-    let a = spawn(join_synthetic(&room.url, "22", &stats_a, &[]));
-    let b = spawn(join_synthetic(&room.url, "20", &stats_b, &[]));
     let (ra, rb) = blocking(move || {
-        let rb = finish(b, LIMIT);
-        let ra = finish(a, LIMIT);
+        let rb = b.finish(LIMIT);
+        let ra = a.finish(LIMIT);
         (ra, rb)
     })
     .await
