@@ -364,12 +364,12 @@ where
                 Some(ScreenEvent::PeerHungUp) if inputs.duration.is_none() => {
                     call.hang_up().await;
                     state.connection = Connection::Ended;
-                    draw(terminal, state, painter.as_deref_mut())?;
+                    redraw(terminal, state, painter.as_deref_mut())?;
                     return Ok(Outcome::PeerLeft);
                 }
                 Some(e) => {
                     if let Some(reason) = apply(state, e) {
-                        draw(terminal, state, painter.as_deref_mut())?;
+                        redraw(terminal, state, painter.as_deref_mut())?;
                         return Ok(Outcome::Ended(reason));
                     }
                     dirty = true;
@@ -380,7 +380,7 @@ where
                 Some(Input::Key(k)) if state.chat_input.is_some() => {
                     if let Some(typing) = handle_typing_key(k) {
                         if type_chat(state, call, typing).await {
-                            draw(terminal, state, painter.as_deref_mut())?;
+                            redraw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
                         dirty = true;
@@ -390,7 +390,7 @@ where
                     // Any key closes the help; only Ctrl-C acts.
                     if let Some(action) = handle_help_key(k) {
                         if act(state, call, action).await {
-                            draw(terminal, state, painter.as_deref_mut())?;
+                            redraw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
                         dirty = true;
@@ -399,7 +399,7 @@ where
                 Some(Input::Key(k)) => {
                     if let Some(action) = handle_key(k) {
                         if act(state, call, action).await {
-                            draw(terminal, state, painter.as_deref_mut())?;
+                            redraw(terminal, state, painter.as_deref_mut())?;
                             return Ok(Outcome::HungUp);
                         }
                         if matches!(action, Action::NextCamera | Action::NextMicrophone) {
@@ -411,7 +411,7 @@ where
                         dirty = true;
                         if action == Action::ToggleMute {
                             // Muted means muted now: not one tick later.
-                            draw(terminal, state, painter.as_deref_mut())?;
+                            redraw(terminal, state, painter.as_deref_mut())?;
                             dirty = false;
                         }
                     }
@@ -421,7 +421,7 @@ where
                     if let Some(p) = painter.as_deref_mut() {
                         p.invalidate()?;
                     }
-                    draw(terminal, state, painter.as_deref_mut())?;
+                    redraw(terminal, state, painter.as_deref_mut())?;
                     dirty = false;
                 }
                 None => {
@@ -482,7 +482,7 @@ where
                     }
                     None => {
                         if dirty || fresh.iter().any(|f| *f) {
-                            draw(terminal, state, None)?;
+                            redraw(terminal, state, None)?;
                             dirty = false;
                         }
                     }
@@ -491,7 +491,7 @@ where
             () = time_up => {
                 call.hang_up().await;
                 state.connection = Connection::Ended;
-                draw(terminal, state, painter.as_deref_mut())?;
+                redraw(terminal, state, painter.as_deref_mut())?;
                 return Ok(Outcome::TimeUp);
             }
             _ = tokio::signal::ctrl_c() => {
@@ -517,18 +517,6 @@ async fn next_encoded(painter: Option<&mut Painter>) -> Encoded {
 /// Draws the screen once, through `painter` when pictures are terminal
 /// images.
 pub fn redraw<B>(
-    terminal: &mut Terminal<B>,
-    state: &mut ScreenState,
-    painter: Option<&mut Painter>,
-) -> io::Result<()>
-where
-    B: Backend,
-    B::Error: Send + Sync + 'static,
-{
-    draw(terminal, state, painter)
-}
-
-fn draw<B>(
     terminal: &mut Terminal<B>,
     state: &mut ScreenState,
     painter: Option<&mut Painter>,
