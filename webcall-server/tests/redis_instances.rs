@@ -224,26 +224,44 @@ async fn a_rolling_restart_keeps_rooms_and_seats() {
     assert!(matches!(second.recv().await, ServerMessage::Offer { sdp, .. } if sdp == "restart"));
 }
 
-/// The server binary on a free port with rooms on `redis`, killed on drop.
+/// The server binary on a port it picks itself (read from the line it
+/// prints), with rooms on `redis`, killed on drop.
 struct Process(Child, u16);
 
 impl Process {
     fn start(redis: &RedisServer, prefix: &str, seat_grace: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_webcall-server"))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_webcall-server"))
+            .args(["--listen", "127.0.0.1:0"])
             .args(["--store", &redis.url(), "--redis-prefix", prefix])
             .args(["--seat-grace", seat_grace, "--ice-servers", "[]"])
             .env("RUST_LOG", "webcall_server=debug")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the server binary starts");
+        let stdout = child.stdout.take().expect("the server's piped stdout");
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        // Reads the port from "webcall-server listening on http://ADDR",
+        // then keeps draining what else the server prints.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(port) = line
+                    .strip_prefix("webcall-server listening on http://")
+                    .and_then(|addr| addr.rsplit(':').next())
+                    .and_then(|port| port.trim().parse::<u16>().ok())
+                {
+                    let _ = port_tx.send(port);
+                }
+            }
+        });
+        let Ok(port) = port_rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server binary did not print the address it listens on within 60 s");
+        };
         Self(child, port)
     }
 

@@ -1000,6 +1000,51 @@ fn unauthenticated_round_trip(source: [u8; 4], server: SocketAddr) -> Result<boo
     }
 }
 
+/// Starts the real binary with TURN on a free UDP port of 127.0.0.1 and
+/// waits (up to [`MEDIA`]) until it answers an unauthenticated Allocate.
+/// The port is picked here and freed before the binary binds it, so a
+/// parallel test's socket can take it (UDP, or TCP which TURN binds on the
+/// same port) in between: then the binary exits with that error on its
+/// standard error, and it is started again on another port, up to 5 times.
+fn start_turn_binary(
+    data: &std::path::Path,
+    probes: &mut impl Iterator<Item = [u8; 4]>,
+) -> Result<(ServerProcess, SocketAddr)> {
+    for _ in 0..5 {
+        let turn_port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let turn_addr = SocketAddr::from(([127, 0, 0, 1], turn_port));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_webcall-server"))
+            .args(["--listen", "127.0.0.1:0", "--turn", "--turn-listen"])
+            .arg(turn_addr.to_string())
+            .arg("--data-dir")
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("cannot start webcall-server")?;
+        let mut server = ServerProcess(child);
+        let deadline = Instant::now() + MEDIA;
+        loop {
+            if let Some(status) = server.0.try_wait()? {
+                eprintln!("webcall-server on TURN port {turn_port} ended ({status}); again");
+                break;
+            }
+            let source = probes.next().context("probe addresses")?;
+            if unauthenticated_round_trip(source, turn_addr)? {
+                return Ok((server, turn_addr));
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no answer from TURN on {turn_addr} within {MEDIA:?} of its start"
+            );
+        }
+    }
+    bail!("webcall-server ended at start 5 times (see its errors above)")
+}
+
 #[test]
 fn unauthenticated_floods_from_many_sources_keep_the_process_memory_flat() -> Result<()> {
     // Each round: 60,000 source addresses (more than the 50,000 the rate
@@ -1008,11 +1053,6 @@ fn unauthenticated_floods_from_many_sources_keep_the_process_memory_flat() -> Re
     // everywhere: this is the binary as deployed.
     const SOURCES_PER_ROUND: u32 = 60_000;
     const BATCH: u32 = 1_000;
-    let started = Instant::now();
-    let turn_port = std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let turn_addr = SocketAddr::from(([127, 0, 0, 1], turn_port));
     let data = std::env::temp_dir().join(format!(
         "webcall-turn-flood-{}-{}",
         std::process::id(),
@@ -1020,21 +1060,11 @@ fn unauthenticated_floods_from_many_sources_keep_the_process_memory_flat() -> Re
             .duration_since(SystemTime::UNIX_EPOCH)?
             .as_nanos()
     ));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_webcall-server"))
-        .args(["--listen", "127.0.0.1:0", "--turn", "--turn-listen"])
-        .arg(turn_addr.to_string())
-        .arg("--data-dir")
-        .arg(&data)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .context("cannot start webcall-server")?;
-    let server = ServerProcess(child);
-    let pid = server.0.id();
-
     // Probes come from their own addresses (each within its rate).
     let mut probes = (0u32..).map(|i| [127, 250, (i >> 8) as u8, i as u8]);
+    let (server, turn_addr) = start_turn_binary(&data, &mut probes)?;
+    let pid = server.0.id();
+    let started = Instant::now();
     let mut probe = |what: &str| -> Result<()> {
         let deadline = Instant::now() + SOON;
         loop {
@@ -1045,7 +1075,6 @@ fn unauthenticated_floods_from_many_sources_keep_the_process_memory_flat() -> Re
             ensure!(Instant::now() < deadline, "no answer from TURN {what}");
         }
     };
-    probe("at start")?;
     let baseline = resident_kib(pid)?;
 
     let flood = |round: u8, probe: &mut dyn FnMut(&str) -> Result<()>| -> Result<()> {

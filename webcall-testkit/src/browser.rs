@@ -149,36 +149,42 @@ impl Browser {
         let chromium = binary("WEBCALL_CHROMIUM", DEFAULT_CHROMIUM)?;
         let chromedriver = binary("WEBCALL_CHROMEDRIVER", DEFAULT_CHROMEDRIVER)?;
         let profile = fresh_profile_dir()?;
-        let port = free_port()?;
-        let mut driver_addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut driver = match &options.netns {
-            Some(netns) => netns_command(netns, &chromedriver),
-            None => Command::new(&chromedriver),
-        };
-        let driver = driver
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", chromedriver.display()))?;
+        let (driver, port) = spawn_driver(&options, &chromedriver)?;
         // From here on, Drop cleans up the driver and the profile.
         let mut browser = Self {
             client: None,
             session_id: None,
             driver,
-            driver_addr,
+            driver_addr: SocketAddr::from(([127, 0, 0, 1], port)),
             profile,
             forward: None,
         };
-        if let Some(netns) = &options.netns {
-            let forward = Forward::start(netns, driver_addr).await?;
-            browser.driver_addr = forward.addr();
-            driver_addr = forward.addr();
-            browser.forward = Some(forward);
-        }
-        browser.wait_for_driver().await?;
+        // The port is free when picked but chromedriver binds it a moment
+        // later; if a parallel test's socket took it meanwhile, chromedriver
+        // exits at start and is started again on another port.
+        let mut direct = browser.driver_addr;
+        let mut starts = 1;
+        let driver_addr = loop {
+            browser.forward = None;
+            browser.driver_addr = direct;
+            if let Some(netns) = &options.netns {
+                let forward = Forward::start(netns, direct).await?;
+                browser.driver_addr = forward.addr();
+                browser.forward = Some(forward);
+            }
+            match browser.wait_for_driver().await {
+                Ok(()) => break browser.driver_addr,
+                // The old driver has exited (and is reaped by try_wait).
+                Err(e) if starts < 3 && browser.driver.try_wait()?.is_some() => {
+                    eprintln!("testkit: {e:#}; starting chromedriver again on another port");
+                    let (driver, port) = spawn_driver(&options, &chromedriver)?;
+                    browser.driver = driver;
+                    direct = SocketAddr::from(([127, 0, 0, 1], port));
+                    starts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
 
         let mut args = vec![
             "--headless=new".to_owned(),
@@ -607,6 +613,25 @@ fn fresh_profile_dir() -> Result<PathBuf> {
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
+}
+
+/// Starts chromedriver on a free loopback port (inside `options.netns`
+/// when set).
+fn spawn_driver(options: &BrowserOptions, chromedriver: &Path) -> Result<(Child, u16)> {
+    let port = free_port()?;
+    let mut driver = match &options.netns {
+        Some(netns) => netns_command(netns, chromedriver),
+        None => Command::new(chromedriver),
+    };
+    let driver = driver
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", chromedriver.display()))?;
+    Ok((driver, port))
 }
 
 fn free_port() -> Result<u16> {
