@@ -256,7 +256,7 @@ async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
         from_native,
         "in order, the long one whole"
     );
-    let _stdin = writer.join().unwrap();
+    let mut stdin = writer.join().unwrap();
 
     // The browser sends 1,000 at once and a 4,000-character one.
     let refused = browser
@@ -322,13 +322,59 @@ async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
     assert_ne!(local, remote);
     assert_eq!(code_from_fingerprints(local, remote), code);
 
+    // A message lost as the page reloads (neither shown nor confirmed)
+    // comes once on the new connection; the confirmed ones do not come
+    // again.
+    assert_eq!(
+        browser
+            .eval("return window.webcall.chat.loseNext();")
+            .await
+            .unwrap(),
+        true
+    );
+    let lost = "sent as the page went away";
+    writeln!(stdin, "{lost}").unwrap();
+    browser
+        .wait_until(
+            "!window.webcall.chat.lostPending()",
+            WAIT,
+            "the page to lose the native side's message",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; native stderr:\n{}", native.stderr()));
+    browser.reload().await.unwrap();
+    browser
+        .wait_until(
+            "window.webcall.chat.messages().filter((m) => !m.mine).length >= 1",
+            WAIT,
+            "the lost message to come again after the reload",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; native stderr:\n{}", native.stderr()));
+    assert_eq!(browser_received(&browser).await, vec![lost.to_owned()]);
+    // The new connection has new certificates, so a new code: again the
+    // same on both sides.
+    let page = browser
+        .eval("return window.webcall.verification();")
+        .await
+        .unwrap();
+    let code = page["code"]
+        .as_str()
+        .expect("the reloaded page has a code")
+        .to_owned();
+    wait_for("the native side to show the new code", WAIT, || {
+        native.lines_after("verification code: ").last() == Some(&code)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {page}"));
+
     native.interrupt();
     let run = tokio::task::spawn_blocking(move || native.finish(WAIT))
         .await
         .unwrap();
     assert!(run.success(), "{run:#?}");
     let s = stats(&stats_path);
-    assert_eq!(s["sent"]["chat_messages"], 1001, "{s:#}");
+    assert_eq!(s["sent"]["chat_messages"], 1002, "{s:#}");
     assert_eq!(s["received"]["chat_messages"], 1001, "{s:#}");
     assert_eq!(
         s["verification_code"].as_str(),

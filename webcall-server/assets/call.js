@@ -13,7 +13,10 @@
 // Each connection carries the negotiated `webcall` data channel, made before
 // the first offer or answer (PROTOCOL.md, "In the call"): chat goes out
 // through an outbox, in order, that waits while the channel is not open
-// (at most OUTBOX_LIMIT messages) and survives a new connection. After every
+// (at most OUTBOX_LIMIT messages) and survives a new connection. Each chat
+// received is confirmed with a `chat_received`; ours stay unconfirmed until
+// then and go again, in order, when a new connection's channel opens, and a
+// copy received again is not shown twice. After every
 // negotiation the verification code is computed again from the two
 // descriptions' fingerprints (channel.js).
 //
@@ -36,7 +39,7 @@
 // that transceiver with replaceTrack (no new offer) and says so with a
 // `screen` message on the data channel; stopping takes the track off.
 
-import { CHANNEL_LABEL, CHANNEL_OPTIONS, OUTBOX_LIMIT, chatTextProblem, encodeChat, encodeScreen, fingerprintOf, newMessageId, parseMessage, parseScreenMessage, verificationCode, videoSectionIndex } from './channel.js';
+import { CHANNEL_LABEL, CHANNEL_OPTIONS, OUTBOX_LIMIT, SeenIds, Unconfirmed, chatTextProblem, encodeChat, encodeReceipt, encodeScreen, fingerprintOf, newMessageId, parseMessage, parseReceipt, parseScreenMessage, verificationCode, videoSectionIndex } from './channel.js';
 
 /** How long iceConnectionState may stay "disconnected" before a restart. */
 const DISCONNECTED_RESTART_MS = 4000;
@@ -138,6 +141,12 @@ export class Call extends EventTarget {
     this.channel = null;
     /** Chat messages `{ id, text, sentAt }` not yet handed to a channel, oldest first. */
     this.outbox = [];
+    /** Ours handed to a channel, kept until their receipt comes; sent again on a new channel. */
+    this.unconfirmed = new Unconfirmed();
+    /** The ids of chat messages received, so a copy sent again shows once. */
+    this.seen = new SeenIds();
+    /** Test hook (debug.js): the next chat message received is lost, unread and unconfirmed. */
+    this.loseNextChat = false;
     /** The verification code of the last negotiation ("123 456"), or null. */
     this.verificationCode = null;
     /** The fingerprints it was computed from: `{ local, remote }` (null when absent). */
@@ -398,6 +407,7 @@ export class Call extends EventTarget {
       this.emit('channel', { open: true });
       // A share that runs on goes on in a new connection: say so again.
       if (this.screenTrack) this.sendScreenState(true);
+      this.sendUnconfirmed(channel);
       this.flushOutbox();
     });
     channel.addEventListener('close', () => {
@@ -415,14 +425,49 @@ export class Call extends EventTarget {
         this.setRemoteSharing(screen.sharing);
         return;
       }
+      const receipt = parseReceipt(data);
+      if (receipt) {
+        this.unconfirmed.confirmed(receipt);
+        return;
+      }
       const message = parseMessage(data);
       if (!message) {
         const size = typeof data === 'string' ? `${data.length} characters` : 'binary';
         console.info(`webcall: ignored a data channel message (${size})`);
         return;
       }
+      if (this.loseNextChat) {
+        this.loseNextChat = false;
+        console.info('webcall: lost a chat message on purpose (test hook)');
+        return;
+      }
+      // Every copy is confirmed, so the sender stops keeping it.
+      try {
+        channel.send(encodeReceipt(message.id));
+      } catch (err) {
+        console.info('webcall: a chat receipt could not be sent:', err);
+      }
+      if (!this.seen.firstTime(message.id)) {
+        console.info('webcall: a chat message came again; shown once');
+        return;
+      }
       this.emit('chat', { message: { id: message.id, text: message.text, sentAt: message.sentAt } });
     });
+  }
+
+  /** Sends again, in order, on a newly open `channel`, our messages whose receipt has not come. */
+  sendUnconfirmed(channel) {
+    const again = this.unconfirmed.toSendAgain();
+    if (again.length === 0) return;
+    console.info(`webcall: sending again ${again.length} chat messages not yet confirmed`);
+    for (const message of again) {
+      try {
+        channel.send(encodeChat(message));
+      } catch (err) {
+        console.warn('webcall: a chat message could not be sent again; it waits for the next channel:', err);
+        return;
+      }
+    }
   }
 
   /** True while chat goes out at once. */
@@ -459,6 +504,7 @@ export class Call extends EventTarget {
         return;
       }
       this.outbox.shift();
+      if (this.unconfirmed.sent(message)) console.info('webcall: too many chat messages unconfirmed; forgot the oldest');
       this.emit('chatsent', { id: message.id });
     }
   }

@@ -73,6 +73,69 @@ export function parseMessage(data) {
   return { type: 'chat', id, text, sentAt };
 }
 
+/** Sent chat messages kept until the other side confirms them; past this the oldest is forgotten. */
+export const UNCONFIRMED_LIMIT = 100;
+/** Received chat ids remembered to spot a message sent again. */
+export const SEEN_LIMIT = 1000;
+
+/** The wire form of a receipt: the chat message `id` arrived (a copy sent again is confirmed again). */
+export const encodeReceipt = (id) => JSON.stringify({ type: 'chat_received', id });
+
+/** A received `chat_received` as its id, or null for anything else. */
+export function parseReceipt(data) {
+  const value = parseObject(data);
+  if (!value || value.type !== 'chat_received') return null;
+  if (typeof value.id !== 'string' || value.id === '' || charCount(value.id) > MAX_ID_CHARS) return null;
+  return value.id;
+}
+
+/**
+ * Our chat messages handed to a channel and not yet confirmed, oldest
+ * first: sent again, in order, when a new peer connection's channel opens.
+ */
+export class Unconfirmed {
+  constructor() {
+    this.messages = [];
+  }
+
+  /** `message` was handed to a channel: kept until confirmed. Returns the one forgotten, or null. */
+  sent(message) {
+    if (this.messages.some((m) => m.id === message.id)) return null;
+    this.messages.push(message);
+    return this.messages.length > UNCONFIRMED_LIMIT ? this.messages.shift() : null;
+  }
+
+  /** The other side confirmed `id`: true when it was waiting here. */
+  confirmed(id) {
+    const i = this.messages.findIndex((m) => m.id === id);
+    if (i < 0) return false;
+    this.messages.splice(i, 1);
+    return true;
+  }
+
+  /** What to send again on a new channel, oldest first. */
+  toSendAgain() {
+    return [...this.messages];
+  }
+}
+
+/** The ids of the last SEEN_LIMIT chat messages received. */
+export class SeenIds {
+  constructor() {
+    this.ids = new Set();
+    this.order = [];
+  }
+
+  /** True the first time `id` arrives (show it); false for a copy sent again. */
+  firstTime(id) {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    this.order.push(id);
+    if (this.order.length > SEEN_LIMIT) this.ids.delete(this.order.shift());
+    return true;
+  }
+}
+
 /** The wire form of a `screen` message: a screen share started (true) or stopped (false). */
 export const encodeScreen = (sharing) => JSON.stringify({ type: 'screen', sharing: !!sharing });
 

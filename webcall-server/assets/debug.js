@@ -1,7 +1,7 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
-// unread(), isOpen() }, screen: { start(), stop(), endCapture(), state() },
+// unread(), isOpen(), loseNext() }, screen: { start(), stop(), endCapture(), state() },
 // verification(), quality(), summary(), prejoin(), devices: { list(),
 // choose(kind, id), useCanvas(colour), switches(), senderTrack(kind),
 // local() }, offers(), log } (the end-to-end tests and the browser_setup
@@ -112,6 +112,21 @@ export function installHooks(currentRoom) {
       isOpen: () => {
         const room = currentRoom();
         return room ? room.chat.open : false;
+      },
+      /**
+       * Loses the next chat message received: not shown and not confirmed,
+       * as one in flight when a connection breaks. Returns false without a
+       * room; `lostPending()` is true until one has been lost.
+       */
+      loseNext: () => {
+        const room = currentRoom();
+        if (room) room.call.loseNextChat = true;
+        return !!room;
+      },
+      /** True while `loseNext()` still waits for a message to lose. */
+      lostPending: () => {
+        const room = currentRoom();
+        return !!room && room.call.loseNextChat;
       },
     },
     screen: {

@@ -7,6 +7,8 @@
 //!   Enter), the unread badge, 1,000 messages each way in order, a
 //!   4,000-character message arriving whole, a longer one refused, and a
 //!   message that looks like HTML shown as text;
+//! - a message lost as the other page reloads (the page's test hook loses
+//!   it unread and unconfirmed) arrives once on the new connection;
 //! - both pages show the same verification code, equal to one computed here
 //!   from the fingerprints of their descriptions;
 //! - through a signaling relay that rewrites one side's fingerprint, the two
@@ -288,6 +290,60 @@ async fn chat_both_ways_in_order_long_and_as_plain_text() -> Result<()> {
 
     alice.close().await?;
     bob.close().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_lost_as_the_other_page_reloads_arrives_once_after_it() -> Result<()> {
+    let _heavy = HEAVY.lock().await;
+    let server = TestServer::start().await?;
+    let (alice, bob) = connected_pair(&server, BrowserOptions::default()).await?;
+
+    // Confirmed messages are not sent again: one goes through first.
+    send(&alice, "before").await?;
+    wait_received(&bob, 1, "bob").await?;
+
+    // Bob's page loses the next message, as one in flight on a connection
+    // that breaks: it is neither shown nor confirmed.
+    ensure!(bob.eval("return window.webcall.chat.loseNext();").await? == true);
+    let lost = "sent as bob's page went away";
+    send(&alice, lost).await?;
+    bob.wait_until(
+        "!window.webcall.chat.lostPending()",
+        CHAT,
+        "bob's page to lose the message",
+    )
+    .await?;
+    assert_eq!(received(&bob).await?, vec!["before".to_owned()]);
+
+    // Bob reloads and takes his seat back: a new connection, whose channel
+    // brings what alice has no receipt for, once.
+    bob.reload().await?;
+    bob.wait_until(
+        &format!("{} && {CHANNEL_OPEN}", status_is("connected")),
+        CONNECT,
+        "bob back in the call with the data channel open",
+    )
+    .await?;
+    wait_received(&bob, 1, "bob after the reload").await?;
+    send(&alice, "after").await?;
+    wait_received(&bob, 2, "bob after the reload").await?;
+    assert_eq!(
+        received(&bob).await?,
+        vec![lost.to_owned(), "after".to_owned()],
+        "the lost message once, in order, and not the confirmed one"
+    );
+    assert_eq!(
+        messages(&alice).await?,
+        vec![
+            (true, "before".to_owned()),
+            (true, lost.to_owned()),
+            (true, "after".to_owned())
+        ],
+        "alice's own list shows each message once"
+    );
+    alice.close().await?;
+    bob.close().await?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,10 +4,12 @@
 //! passes the time in).
 //!
 //! A received message is either understood ([`Parsed::Chat`],
-//! [`Parsed::Screen`]) or ignored ([`Parsed::Ignored`], with the reason):
-//! not JSON, no string `type`, a type we do not know, over
-//! [`MAX_MESSAGE_BYTES`], a `chat` outside the limits or a `screen`
-//! without its boolean. Nothing is ever answered.
+//! [`Parsed::ChatReceived`], [`Parsed::Screen`]) or ignored
+//! ([`Parsed::Ignored`], with the reason): not JSON, no string `type`, a
+//! type we do not know, over [`MAX_MESSAGE_BYTES`], a `chat` outside the
+//! limits, a `chat_received` without its id or a `screen` without its
+//! boolean. Only a `chat` is answered, with its receipt
+//! ([`encode_chat_received`]).
 //!
 //! ```
 //! use webcall_core::call::channel::{ChatMessage, Parsed, parse};
@@ -62,6 +64,9 @@ pub enum Ignored {
     BadChat,
     /// A `screen` without a boolean `sharing`.
     BadScreen,
+    /// A `chat_received` without an id of 1 to [`MAX_CHAT_ID_CHARS`]
+    /// characters.
+    BadReceipt,
 }
 
 /// What a received message turned out to be.
@@ -70,6 +75,11 @@ pub enum Ignored {
 pub enum Parsed {
     /// A chat message within the limits.
     Chat(ChatMessage),
+    /// The other side's receipt for our chat message `id`: it arrived.
+    ChatReceived {
+        /// The [`ChatMessage::id`] it confirms.
+        id: String,
+    },
     /// The other side started (`true`) or stopped (`false`) sharing its
     /// screen on the screen video section (PROTOCOL.md, "Screen sharing").
     Screen {
@@ -85,6 +95,7 @@ pub enum Parsed {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Wire {
     Chat(ChatMessage),
+    ChatReceived { id: String },
     Screen { sharing: bool },
 }
 
@@ -92,6 +103,12 @@ enum Wire {
 /// or stops, and again when a new channel opens while one runs.
 pub fn encode_screen(sharing: bool) -> String {
     serde_json::to_string(&Wire::Screen { sharing }).expect("a screen message serialises")
+}
+
+/// The wire form of a `chat_received`: the receipt for the chat message
+/// `id`, sent for every copy of it that arrives.
+pub fn encode_chat_received(id: &str) -> String {
+    serde_json::to_string(&Wire::ChatReceived { id: id.to_owned() }).expect("a receipt serialises")
 }
 
 /// Checks a chat text against the limits; the error says what to change.
@@ -148,6 +165,12 @@ pub fn parse(data: &[u8]) -> Parsed {
             Ok(Wire::Chat(chat)) if chat.within_limits() => Parsed::Chat(chat),
             _ => Parsed::Ignored(Ignored::BadChat),
         },
+        Some("chat_received") => match value.get("id").and_then(|v| v.as_str()) {
+            Some(id) if !id.is_empty() && id.chars().count() <= MAX_CHAT_ID_CHARS => {
+                Parsed::ChatReceived { id: id.to_owned() }
+            }
+            _ => Parsed::Ignored(Ignored::BadReceipt),
+        },
         Some("screen") => match value.get("sharing").and_then(|v| v.as_bool()) {
             Some(sharing) => Parsed::Screen { sharing },
             None => Parsed::Ignored(Ignored::BadScreen),
@@ -184,6 +207,19 @@ mod tests {
             again,
             serde_json::from_str::<serde_json::Value>(json).unwrap()
         );
+        let receipt = section
+            .split("```json\n")
+            .skip(1)
+            .filter_map(|s| s.split("\n```").next())
+            .find(|s| s.contains("chat_received"))
+            .expect("a receipt example");
+        assert_eq!(
+            parse(receipt.as_bytes()),
+            Parsed::ChatReceived {
+                id: chat.id.clone()
+            }
+        );
+        assert_eq!(encode_chat_received(&chat.id), receipt);
     }
 
     #[test]
@@ -227,6 +263,21 @@ mod tests {
         assert_eq!(ignored(br#"{"type":7}"#), Ignored::NotJson);
         assert_eq!(ignored(br#"{"type":"typing"}"#), Ignored::UnknownType);
         assert_eq!(ignored(br#"{"type":"screen"}"#), Ignored::BadScreen);
+        assert_eq!(
+            parse(encode_chat_received("5f0c8a1e2b3d4c6f").as_bytes()),
+            Parsed::ChatReceived {
+                id: "5f0c8a1e2b3d4c6f".to_owned()
+            }
+        );
+        assert_eq!(ignored(br#"{"type":"chat_received"}"#), Ignored::BadReceipt);
+        assert_eq!(
+            ignored(br#"{"type":"chat_received","id":""}"#),
+            Ignored::BadReceipt
+        );
+        assert_eq!(
+            ignored(format!(r#"{{"type":"chat_received","id":"{}"}}"#, "i".repeat(65)).as_bytes()),
+            Ignored::BadReceipt
+        );
         assert_eq!(
             ignored(br#"{"type":"screen","sharing":"yes"}"#),
             Ignored::BadScreen

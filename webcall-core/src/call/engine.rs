@@ -20,7 +20,7 @@ use webrtc::peer_connection::{
     RTCStatsReportEntry, StatsSelector,
 };
 
-use super::chat::{self, CHAT_OUTBOX, OpenChannel, OpenSender};
+use super::chat::{self, CHAT_OUTBOX};
 use super::media::{self, DecodeQueue, Encoded, Handover, Outgoing, SendControl};
 use super::negotiator::{Negotiator, Output};
 use super::peer::{self, Peer, PeerEvent, PeerSettings, rtc_err};
@@ -119,8 +119,8 @@ pub(super) fn start(
     .map_err(spawn_err)?;
 
     let (outbox_tx, outbox_rx) = mpsc::channel(CHAT_OUTBOX);
-    let (open_tx, open_rx) = watch::channel::<Option<OpenChannel>>(None);
-    tokio::spawn(chat::pump(outbox_rx, open_rx, counters.clone()));
+    let (chat_link, pump_ends) = chat::link();
+    tokio::spawn(chat::pump(outbox_rx, pump_ends, counters.clone()));
 
     // Hang-up is the only command; a second one queued adds nothing.
     let (commands_tx, commands_rx) = mpsc::channel(1);
@@ -150,7 +150,7 @@ pub(super) fn start(
         screen_pli_tx,
         peer_tx,
         peer: None,
-        chat_open: open_tx,
+        chat: chat_link,
         chat_reader: None,
         generation: 0,
         negotiator: Negotiator::new(options.ice_restart_after),
@@ -207,8 +207,8 @@ struct Engine {
     screen_pli_tx: mpsc::Sender<()>,
     peer_tx: mpsc::UnboundedSender<(u64, PeerEvent)>,
     peer: Option<Peer>,
-    /// The open data channel, for the outbox pump.
-    chat_open: OpenSender,
+    /// What the data channel readers share with the outbox pump.
+    chat: chat::Link,
     /// The current peer connection's data channel reader.
     chat_reader: Option<tokio::task::AbortHandle>,
     generation: u64,
@@ -410,7 +410,7 @@ impl Engine {
         if let Some(reader) = self.chat_reader.take() {
             reader.abort();
         }
-        chat::forget(&self.chat_open, self.generation);
+        chat::forget(&self.chat.open, self.generation);
         if let Some(p) = self.peer.take() {
             let _ = tokio::time::timeout(Duration::from_secs(2), p.pc.close()).await;
         }
@@ -424,7 +424,7 @@ impl Engine {
         let reader = tokio::spawn(chat::read(
             p.chat.clone(),
             self.generation,
-            self.chat_open.clone(),
+            self.chat.clone(),
             self.events.clone(),
             self.counters.clone(),
         ));

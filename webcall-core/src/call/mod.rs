@@ -15,6 +15,8 @@
 //! by both sides before the first offer, PROTOCOL.md): [`Call::send_chat`]
 //! sends a chat message on it, waiting in order in a bounded outbox while
 //! the channel is not open; received ones come as [`CallEvent::Chat`].
+//! Chat is confirmed end to end: ours that have no receipt yet go again on
+//! the next connection's channel, and a copy received again comes once.
 //! After every negotiation the call's verification code is worked out from
 //! the two DTLS fingerprints ([`CallEvent::VerificationCode`],
 //! [`CallStats::verification_code`]).
@@ -33,8 +35,10 @@
 //! - [`sources`], [`sinks`]: synthetic and file media, counters.
 //! - [`voice`]: echo cancellation and noise suppression for a microphone,
 //!   with the speaker's audio as the echo reference.
-//! - [`channel`]: the data channel's messages (chat, screen sharing) and
-//!   their limits.
+//! - [`channel`]: the data channel's messages (chat, receipts, screen
+//!   sharing) and their limits.
+//! - [`receipts`]: which chat messages wait for their receipt (sent again
+//!   on a new connection) and which were received (shown once).
 //! - [`verify`]: the verification code.
 //! - [`screen`]: which video section is the shared screen.
 //! - [`pattern`]: the test pattern's picture code (frame number, send time).
@@ -49,7 +53,8 @@
 //! - `peer`, `media` (private): building a peer connection; encode, send
 //!   and decode.
 //! - `receive` (private): the readers of incoming RTP and RTCP.
-//! - `chat` (private): the data channel's readers and the outbox.
+//! - `chat` (private): the data channel's readers, the outbox and the
+//!   receipts.
 //! - `assemble` (private): H.264 access units from RTP, within
 //!   [`MAX_ACCESS_UNIT_BYTES`].
 //!
@@ -93,6 +98,7 @@ pub mod pattern;
 mod peer;
 pub mod probe;
 pub mod quality;
+pub mod receipts;
 mod receive;
 pub mod screen;
 pub mod sinks;

@@ -9,15 +9,21 @@ import {
   MAX_MESSAGE_BYTES,
   MAX_TEXT_CHARS,
   OUTBOX_LIMIT,
+  SEEN_LIMIT,
+  SeenIds,
+  UNCONFIRMED_LIMIT,
+  Unconfirmed,
   charCount,
   chatTextProblem,
   codeOfFingerprints,
   encodeChat,
+  encodeReceipt,
   encodeScreen,
   fingerprintOf,
   formatCode,
   newMessageId,
   parseMessage,
+  parseReceipt,
   parseScreenMessage,
   verificationCode,
   videoSectionIndex,
@@ -165,4 +171,44 @@ test('the second video section is the screen', () => {
   assert.equal(videoSectionIndex(sdp, '2'), -1);
   assert.equal(videoSectionIndex(sdp, null), -1);
   assert.equal(videoSectionIndex(null, '1'), -1);
+});
+
+test('the receipt example of PROTOCOL.md parses, and receipts are checked', () => {
+  const example = section.match(/```json\n(\{"type":"chat_received".*\})\n```/);
+  assert.ok(example, 'no receipt example in PROTOCOL.md');
+  assert.equal(parseReceipt(example[1]), '5f0c8a1e2b3d4c6f');
+  assert.equal(encodeReceipt('5f0c8a1e2b3d4c6f'), example[1]);
+  assert.equal(parseReceipt('{"type":"chat_received"}'), null);
+  assert.equal(parseReceipt('{"type":"chat_received","id":""}'), null);
+  assert.equal(parseReceipt(JSON.stringify({ type: 'chat_received', id: 'i'.repeat(65) })), null);
+  assert.equal(parseReceipt(encodeChat({ id: 'a', text: 'x', sentAt: 1 })), null, 'a chat is not a receipt');
+  assert.equal(parseMessage(encodeReceipt('a')), null, 'a receipt is not a chat');
+  assert.ok(section.includes('at most 100 of them') && UNCONFIRMED_LIMIT === 100);
+  assert.ok(section.includes('the last 1,000 chats') && SEEN_LIMIT === 1000);
+});
+
+test('unconfirmed messages go again in order until confirmed, at most 100', () => {
+  const waiting = new Unconfirmed();
+  const m = (text) => ({ id: newMessageId(), text, sentAt: 1 });
+  const [a, b, c] = [m('a'), m('b'), m('c')];
+  for (const x of [a, b, c]) assert.equal(waiting.sent(x), null);
+  assert.equal(waiting.sent(b), null, 'sending one again keeps one copy');
+  assert.ok(waiting.confirmed(b.id));
+  assert.ok(!waiting.confirmed(b.id), 'a second receipt finds nothing');
+  assert.deepEqual(waiting.toSendAgain(), [a, c]);
+  for (let i = 2; i < UNCONFIRMED_LIMIT; i++) waiting.sent(m(String(i)));
+  assert.equal(waiting.toSendAgain().length, UNCONFIRMED_LIMIT);
+  assert.equal(waiting.sent(m('one more')), a, 'the oldest is forgotten');
+  assert.equal(waiting.toSendAgain()[0], c);
+});
+
+test('a message sent again is seen once within the last 1,000', () => {
+  const seen = new SeenIds();
+  assert.ok(seen.firstTime('a'));
+  assert.ok(!seen.firstTime('a'));
+  for (let i = 0; i < SEEN_LIMIT - 1; i++) assert.ok(seen.firstTime(String(i)));
+  assert.ok(!seen.firstTime('a'), 'a is among the last 1,000');
+  assert.ok(seen.firstTime('one more'));
+  assert.ok(seen.firstTime('a'), 'a has been forgotten');
+  assert.equal(seen.ids.size, SEEN_LIMIT);
 });
