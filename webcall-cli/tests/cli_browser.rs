@@ -202,6 +202,19 @@ async fn browser_received(browser: &Browser) -> Vec<String> {
     serde_json::from_value(list).unwrap()
 }
 
+/// The page's `window.webcall.verification()` and its code.
+async fn page_code(browser: &Browser) -> (serde_json::Value, String) {
+    let page = browser
+        .eval("return window.webcall.verification();")
+        .await
+        .unwrap();
+    let code = page["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the page has no code: {page}"))
+        .to_owned();
+    (page, code)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
     let _heavy = HEAVY.lock().await;
@@ -301,14 +314,7 @@ async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
     })
     .await
     .unwrap();
-    let page = browser
-        .eval("return window.webcall.verification();")
-        .await
-        .unwrap();
-    let code = page["code"]
-        .as_str()
-        .expect("the page has a code")
-        .to_owned();
+    let (page, code) = page_code(&browser).await;
     assert_eq!(
         native.lines_after("verification code: ").last(),
         Some(&code),
@@ -354,14 +360,7 @@ async fn browser_and_native_chat_both_ways_and_show_the_same_code() {
     assert_eq!(browser_received(&browser).await, vec![lost.to_owned()]);
     // The new connection has new certificates, so a new code: again the
     // same on both sides.
-    let page = browser
-        .eval("return window.webcall.verification();")
-        .await
-        .unwrap();
-    let code = page["code"]
-        .as_str()
-        .expect("the reloaded page has a code")
-        .to_owned();
+    let (page, code) = page_code(&browser).await;
     wait_for("the native side to show the new code", WAIT, || {
         native.lines_after("verification code: ").last() == Some(&code)
     })
