@@ -1,7 +1,8 @@
 // The page's test and diagnostics hooks: the last console lines, kept for
 // diagnosing failures, and `window.webcall` = { stats(), hangup(),
 // restartIce(), loseNext(type), state(), chat: { messages(), send(text),
-// unread(), isOpen(), loseNext() }, screen: { start(), stop(), endCapture(), state() },
+// unread(), isOpen(), loseNext(), lostPending() }, screen: { start(), stop(),
+// endCapture(), state() },
 // verification(), quality(), summary(), prejoin(), devices: { list(),
 // choose(kind, id), useCanvas(colour), switches(), senderTrack(kind),
 // local() }, offers(), log } (the end-to-end tests and the browser_setup
