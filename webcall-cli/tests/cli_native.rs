@@ -189,6 +189,45 @@ async fn join_refuses_bad_links_unknown_rooms_and_bad_files() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_connection_that_cannot_be_made_ends_the_call_at_once_saying_why() {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: no socket can
+    // be bound for ICE, so no peer connection can be made. The call used to
+    // wait for one until its duration ran out; it ends now, non-zero.
+    let server = TestServer::start().await.unwrap();
+    let room = server.create_room().await.unwrap();
+    let url = room.url.clone();
+    let out = blocking(move || {
+        run(
+            webcall(&[
+                "join",
+                &url,
+                "--no-tui",
+                "--video",
+                "none",
+                "--audio",
+                "none",
+                "--speaker",
+                "none",
+                "--ice-addr",
+                "192.0.2.1",
+                "--duration",
+                "600",
+            ]),
+            LIMIT,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!out.success(), "{out:#?}");
+    assert!(
+        out.stderr.contains("cannot set up the media connection")
+            && out.stderr.contains("--ice-addr IP"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_refuses_a_full_room() {
     let server = TestServer::start().await.unwrap();
     let room = server.create_room().await.unwrap();

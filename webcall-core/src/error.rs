@@ -120,6 +120,15 @@ pub enum Error {
     /// The WebRTC stack failed (setting up the peer connection, negotiating).
     #[error("WebRTC: {0}")]
     WebRtc(String),
+    /// No peer connection could be made on this machine, typically because
+    /// no local address could be bound for ICE: the call cannot connect.
+    #[error(
+        "cannot set up the media connection ({detail}); check that a network interface is up, or name the local addresses to use (webcall join --ice-addr IP)"
+    )]
+    NoPeerConnection {
+        /// What the WebRTC stack said.
+        detail: String,
+    },
     /// A chat message with no text.
     #[error("a chat message needs some text")]
     ChatEmpty,

@@ -293,6 +293,19 @@ impl Engine {
             if let Output::End(reason) = output {
                 return Some(reason);
             }
+            // Without a peer connection the negotiator would wait for one
+            // for ever: the call ends, saying why.
+            if matches!(output, Output::BuildPeer)
+                && let Err(e) = self.reset_peer().await
+            {
+                let detail = match e {
+                    crate::Error::WebRtc(detail) => detail,
+                    other => other.to_string(),
+                };
+                return Some(EndReason::Failed(Arc::new(
+                    crate::Error::NoPeerConnection { detail },
+                )));
+            }
             if let Err(e) = self.perform(output).await {
                 tracing::warn!("{e}");
             }
@@ -308,10 +321,8 @@ impl Engine {
                 self.counters.set_connection(state);
                 self.events.send(CallEvent::ConnectionState(state));
             }
-            Output::BuildPeer => {
-                self.reset_peer().await?;
-                self.negotiator.peer_built();
-            }
+            // Built in `carry_out`, which ends the call when it cannot.
+            Output::BuildPeer => self.negotiator.peer_built(),
             Output::ClosePeer => self.close_peer().await,
             Output::CreateOffer { ice_restart } => {
                 let Some(p) = &mut self.peer else {
